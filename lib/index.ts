@@ -1,0 +1,20 @@
+/**
+ * saelab: sparse-autoencoder interpretability research in TypeScript.
+ * The public API that notebooks and scripts import (`import * as saelab from '../dist/lib'`).
+ * Each module owns its own index; this file only re-exports them.
+ */
+import * as tf from '@tensorflow/tfjs';
+export { tf };
+export * from './version';
+export * from './backend';
+export * from './io';
+export * from './hub';
+export * from './tokenizers';
+export * from './data';
+export * from './model';
+export * from './sae';
+export * from './train';
+export * from './analysis';
+export * from './plots';
+export * from './notebook';
+export * from './pipeline';

@@ -1,0 +1,3 @@
+export * from './atomic';
+export * from './dtypes';
+export * from './safetensors';
