@@ -11,7 +11,7 @@ import { NormState, isStateful, normalizeIn, normalizeOut } from './normalize';
 import { writeDirAtomic } from '../io/atomic';
 import { writeSafetensors, TensorToWrite } from '../io/safetensors';
 import { Dtype } from '../io/dtypes';
-import { loadSAEFolder, loadPretrainedSAE, LoadedSAE } from './loading';
+import { loadSAEFolder, loadPretrainedSAE, LoadedSAE, FolderLoadOptions } from './loading';
 
 export const SAE_CFG_FILENAME = 'cfg.json';
 export const SAE_WEIGHTS_FILENAME = 'sae_weights.safetensors';
@@ -234,8 +234,8 @@ export class SAE {
   }
 
   /** Load a folder: SAELens v6 or pre-6.0 cfg.json + sae_weights.safetensors (+ sparsity.safetensors), or a Gemma Scope params.npz folder. */
-  static async load(dir: string): Promise<SAE> {
-    return SAE.fromLoaded(await loadSAEFolder(dir));
+  static async load(dir: string, opts: FolderLoadOptions = {}): Promise<SAE> {
+    return SAE.fromLoaded(await loadSAEFolder(dir, opts));
   }
 
   /**
