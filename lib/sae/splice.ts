@@ -130,7 +130,7 @@ export function spliceHooks(sae: SAE, opts: SpliceOptions = {}): Array<[string, 
     }
     if (opts.positions !== undefined) {
       if (act.rank < 2) throw new Error(`splicing at chosen positions needs a [batch, pos, ...] activation at ${name}, got shape [${act.shape.join(', ')}]`);
-      const m = positionMask(opts.positions, act.shape[0], act.shape[1]);
+      const m = positionMask(opts.positions, act.shape[0] as number, act.shape[1] as number);
       const mb = tf.reshape(m, [act.shape[0] as number, act.shape[1] as number, ...new Array(act.rank - 2).fill(1)]);
       out = tf.add(tf.mul(mb, out), tf.mul(tf.sub(1, mb), act));
     }
