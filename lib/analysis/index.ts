@@ -8,3 +8,4 @@ export * from './histogram';
 export * from './similarity';
 export * from './outliers';
 export * from './saeMetrics';
+export * from './transfer';
