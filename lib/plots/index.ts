@@ -1,1 +1,2 @@
-export {};
+/** saelab plots: Vega-Lite v5 spec builders (data inline). */
+export * from './specs';
