@@ -1,2 +1,3 @@
-/** saelab plots: Vega-Lite v5 spec builders (data inline). */
+/** saelab plots: Vega-Lite v5 spec builders (data inline) and rendering. */
 export * from './specs';
+export * from './render';
