@@ -68,8 +68,8 @@ export interface CachedSnapshot {
 
 /**
  * Look a revision up in one cache root: refs/<revision> (or the commit itself) -> snapshots/<commit>.
- * With `files`, every exact file name must be present (glob patterns are not checked); without, the
- * snapshot folder must exist and be non-empty.
+ * With `files`, every exact file name must be present and, when there are glob patterns, at least one
+ * file must match one of them (each glob alone is optional); without, the snapshot folder must be non-empty.
  */
 export function findCachedSnapshot(cacheRoot: string, repoId: string, repoType: RepoType, revision: string, files?: string[]): CachedSnapshot | undefined {
   const storage = path.join(cacheRoot, repoFolderName(repoId, repoType));
@@ -91,6 +91,8 @@ export function findCachedSnapshot(cacheRoot: string, repoId: string, repoType: 
     return undefined;
   }
   if (files && files.length) {
+    const globs = files.filter(isGlob).map(globToRegExp);
+    if (globs.length && !listSnapshotFiles(dir).some((f) => globs.some((g) => g.test(f)))) return undefined;
     for (const f of files) {
       if (isGlob(f)) continue;
       try {
@@ -108,8 +110,13 @@ export function listSnapshotFiles(dir: string, prefix = ''): string[] {
   const out: string[] = [];
   for (const e of fs.readdirSync(path.join(dir, prefix), { withFileTypes: true })) {
     const rel = prefix ? `${prefix}/${e.name}` : e.name;
-    const full = path.join(dir, rel);
-    if (fs.statSync(full).isDirectory()) out.push(...listSnapshotFiles(dir, rel));
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(path.join(dir, rel));
+    } catch {
+      continue; // a dangling link to a removed blob is not a file
+    }
+    if (st.isDirectory()) out.push(...listSnapshotFiles(dir, rel));
     else out.push(rel);
   }
   return out.sort();

@@ -10,7 +10,10 @@ export interface ResolveOptions {
   /** branch, tag or commit hash (default 'main') */
   revision?: string;
   repoType?: RepoType;
-  /** file names or fnmatch globs (`*.safetensors`); exact names are required to exist. Default: the whole repo. */
+  /**
+   * file names or fnmatch globs (`*.safetensors`). Exact names must exist; each glob is optional, but a
+   * cached snapshot counts only when some file matches some glob. Default: the whole repo.
+   */
   files?: string[];
   /** user cache root (default: $HF_HUB_CACHE / $HF_HOME/hub / ~/.cache/huggingface/hub) */
   cacheDir?: string;
