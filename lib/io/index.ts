@@ -1,3 +1,4 @@
 export * from './atomic';
 export * from './dtypes';
 export * from './safetensors';
+export * from './weights';
