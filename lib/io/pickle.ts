@@ -565,10 +565,10 @@ class Unpickler implements PickleContext {
         case 0x58: this.push(this.utf8(this.u32())); break; // BINUNICODE
         case 0x8c: this.push(this.utf8(this.u8())); break; // SHORT_BINUNICODE
         case 0x8d: this.push(this.utf8(this.u64())); break; // BINUNICODE8
-        case 0x42: this.push(this.bytes(this.u32()).slice()); break; // BINBYTES
-        case 0x43: this.push(this.bytes(this.u8()).slice()); break; // SHORT_BINBYTES
-        case 0x8e: this.push(this.bytes(this.u64()).slice()); break; // BINBYTES8
-        case 0x96: this.push(this.bytes(this.u64()).slice()); break; // BYTEARRAY8
+        case 0x42: this.push(copyBytes(this.bytes(this.u32()))); break; // BINBYTES
+        case 0x43: this.push(copyBytes(this.bytes(this.u8()))); break; // SHORT_BINBYTES
+        case 0x8e: this.push(copyBytes(this.bytes(this.u64()))); break; // BINBYTES8
+        case 0x96: this.push(copyBytes(this.bytes(this.u64()))); break; // BYTEARRAY8
         // --- containers
         case 0x29: this.push(new PyTuple([])); break; // EMPTY_TUPLE
         case 0x74: this.push(new PyTuple(this.popMark())); break; // TUPLE
@@ -690,6 +690,12 @@ class Unpickler implements PickleContext {
     if (!this.opts.persistentLoad) this.err('persistent ids are only read inside a torch checkpoint');
     return this.opts.persistentLoad!(toPlain(this, pid, new Map()), this);
   }
+}
+
+function copyBytes(b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(b.length);
+  out.set(b);
+  return out;
 }
 
 function latin1(b: Uint8Array): string {

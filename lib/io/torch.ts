@@ -191,7 +191,7 @@ export function readTorch(input: string | Uint8Array, label?: string): unknown {
       if (numel < 0 || numel * size > entry!.size) ctx.fail(`storage '${k}' claims ${numel} ${dtype} elements (${numel * size} bytes) but its record has ${entry!.size} bytes`);
       const bytes = zip.read(entry!.name);
       if (bigEndian && size > 1) byteSwap(bytes, size);
-      const s = new TorchStorage(k, dtype!, numel, typedView(dtype!, bytes.buffer as ArrayBuffer, 0, numel));
+      const s = new TorchStorage(k, dtype!, numel, typedView(dtype!, bytes.buffer as ArrayBuffer, 0, numel)); // bytes: a fresh buffer from ZipReader.read
       storages.set(k, s);
       return s;
     };
