@@ -281,6 +281,9 @@ function describe(v: unknown): string {
   return typeof v;
 }
 
+const tupleKeys = new WeakMap<PyTuple, string>();
+const MAX_KEY_CHARS = 1 << 20;
+
 function hashKey(ctx: PickleContext, k: unknown): string {
   if (k === null) return 'N';
   if (typeof k === 'boolean') return `i:${k ? 1 : 0}`;
@@ -288,7 +291,19 @@ function hashKey(ctx: PickleContext, k: unknown): string {
   if (typeof k === 'bigint') return `i:${k}`;
   if (typeof k === 'string') return `s:${k}`;
   if (k instanceof Uint8Array) return `b:${Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('hex')}`;
-  if (k instanceof PyTuple) return `t:(${k.items.map((x) => hashKey(ctx, x)).join(',')})`;
+  if (k instanceof PyTuple) {
+    // memoized per tuple, and capped: shared sub-tuples (DUP, memo) could otherwise double the key at each level
+    const cached = tupleKeys.get(k);
+    if (cached !== undefined) return cached;
+    let key = 't:(';
+    for (const x of k.items) {
+      key += `${hashKey(ctx, x)},`;
+      if (key.length > MAX_KEY_CHARS) ctx.fail(`a tuple used as a dict key or set item is too large (over ${MAX_KEY_CHARS} characters when hashed)`);
+    }
+    key += ')';
+    tupleKeys.set(k, key);
+    return key;
+  }
   if (k instanceof GlobalRef) return `g:${k.g.module}.${k.g.name}`;
   return ctx.fail(`unhashable dict key or set item of type ${describe(k)}`);
 }
