@@ -18,3 +18,4 @@ export * from './analysis';
 export * from './plots';
 export * from './notebook';
 export * from './pipeline';
+export * from './tasks';
