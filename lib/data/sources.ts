@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
 import { resolveRepo, ResolveOptions } from '../hub/resolve';
-import { listSnapshotFiles } from '../hub/cache';
+import { listSnapshotFiles, globToRegExp } from '../hub/cache';
 import { seededRandom, shuffleInPlace } from './random';
 
 /** Options for reading documents from files. */
@@ -128,19 +128,28 @@ export async function* textsFromFiles(files: string[], opts: TextReadOptions & {
   for (const f of order) yield* textsFromFile(f, opts);
 }
 
+function hasSplit(dir: string, split: string): boolean {
+  try {
+    splitFiles(dir, split, false);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Data files of a split in a dataset folder, by the hub's naming conventions (`train.jsonl`, `data/train-00000-of-00002.parquet`, `train/0000.parquet`). */
-export function splitFiles(dir: string, split: string): string[] {
+export function splitFiles(dir: string, split: string, trainFallback = true): string[] {
   const all = listSnapshotFiles(dir).filter(isTextDataFile).filter((f) => !/(^|\/)(README|\.)/i.test(f));
   const re = new RegExp(`(^|[/_.-])${split.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}([/_.-]|$)`);
   const bySplit = all.filter((f) => re.test(f));
-  const chosen = bySplit.length ? bySplit : split === 'train' ? all : [];
+  const chosen = bySplit.length ? bySplit : split === 'train' && trainFallback ? all : [];
   if (!chosen.length) throw new Error(`no data files for split '${split}' in ${dir} (files: ${all.slice(0, 20).join(', ') || 'none'})`);
   // prefer parquet when a split is there in several formats
   const parquet = chosen.filter((f) => f.endsWith('.parquet'));
   return (parquet.length ? parquet : chosen).sort().map((f) => path.join(dir, f));
 }
 
-export interface DatasetOptions extends TextReadOptions, Omit<ResolveOptions, 'repoType' | 'files'> {
+export interface DatasetOptions extends TextReadOptions, Omit<ResolveOptions, 'repoType' | 'files' | 'optionalFiles'> {
   /** split name (default 'train') */
   split?: string;
   /** explicit data files (paths or globs inside the repo), instead of finding the split's files */
@@ -159,22 +168,34 @@ export async function* textsFromDataset(nameOrPath: string, opts: DatasetOptions
     return;
   }
   const split = opts.split ?? 'train';
-  const patterns = opts.dataFiles ?? [`*${split}*.parquet`, `*${split}*.jsonl`, `*${split}*.json`, `*${split}*.txt`];
-  let r = await resolveRepo(nameOrPath, { ...opts, repoType: 'dataset', files: patterns });
-  let files: string[];
+  const exts = ['parquet', 'jsonl', 'json', 'txt'];
+  const splitPatterns = exts.map((e) => `*${split}*.${e}`);
+  const resolveOpts = { ...opts, repoType: 'dataset' as const };
+  let dir: string;
   if (opts.dataFiles) {
-    const res = opts.dataFiles.map((p) => new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`));
-    files = listSnapshotFiles(r.dir).filter((f) => res.some((re) => re.test(f))).sort().map((f) => path.join(r.dir, f));
-    if (!files.length) throw new Error(`dataset ${nameOrPath}: no files match ${opts.dataFiles.join(', ')}`);
-  } else {
+    dir = (await resolveRepo(nameOrPath, { ...resolveOpts, files: opts.dataFiles })).dir;
+    const res = opts.dataFiles.map(globToRegExp);
+    const files = listSnapshotFiles(dir).filter((f) => res.some((re) => re.test(f))).sort().map((f) => path.join(dir, f));
+    yield* textsFromFiles(files, opts);
+    return;
+  }
+  // a cached snapshot holding this split in any format, else a download of the split's files
+  let cached: string | undefined;
+  for (const p of splitPatterns) {
     try {
-      files = splitFiles(r.dir, split);
-    } catch (e) {
-      if (split !== 'train' || r.source === 'local') throw e;
-      // files not named after the split (e.g. `pile.jsonl`): take every data file
-      r = await resolveRepo(nameOrPath, { ...opts, repoType: 'dataset', files: ['*.parquet', '*.jsonl', '*.json', '*.txt'] });
-      files = splitFiles(r.dir, split);
+      cached = (await resolveRepo(nameOrPath, { ...resolveOpts, files: [p], offline: true })).dir;
+      break;
+    } catch { /* not cached in this format */ }
+  }
+  if (cached) dir = cached;
+  else {
+    const r = await resolveRepo(nameOrPath, { ...resolveOpts, optionalFiles: splitPatterns, forceDownload: true });
+    dir = r.dir;
+    if (r.source !== 'local' && split === 'train' && !hasSplit(dir, split)) {
+      // data files not named after the split (e.g. `pile.jsonl`): take every data file
+      dir = (await resolveRepo(nameOrPath, { ...resolveOpts, optionalFiles: exts.map((e) => `*.${e}`), forceDownload: true })).dir;
     }
   }
+  const files = splitFiles(dir, split);
   yield* textsFromFiles(files, opts);
 }

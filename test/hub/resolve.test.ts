@@ -98,6 +98,17 @@ test('file patterns download only matching files; resolveFile returns a path', a
   const p = await resolveFile('org/tiny', 'model.safetensors', { cacheDir: cache, endpoint, shippedCacheDirs: emptyShipped });
   assert.deepStrictEqual(fs.readFileSync(p), weights);
   await assert.rejects(resolveRepo('org/tiny', { files: ['nope.bin'], cacheDir: cache, endpoint, shippedCacheDirs: emptyShipped }), /has no file 'nope\.bin'/);
+  await assert.rejects(resolveRepo('org/tiny', { files: ['*.bin'], cacheDir: cache, endpoint, shippedCacheDirs: emptyShipped }), /has no file matching '\*\.bin'/);
+  // optional files are fetched when present and never required
+  const o = await resolveRepo('org/tiny', { revision: 'step500', files: ['config.json'], optionalFiles: ['tokenizer.json', '*.txt'], cacheDir: cache, endpoint, shippedCacheDirs: emptyShipped });
+  assert.deepStrictEqual(fs.readdirSync(o.dir), ['config.json']);
+  // a cached snapshot counts only when every required glob matches: '*.txt' is not cached yet, so it is fetched
+  hub.requests.length = 0;
+  const t = await resolveRepo('org/tiny', { files: ['*.json', 'sub/*.txt'], cacheDir: cache, endpoint, shippedCacheDirs: emptyShipped });
+  assert.strictEqual(t.source, 'download');
+  assert.strictEqual(fs.readFileSync(path.join(t.dir, 'sub/notes.txt'), 'utf8'), 'hi');
+  const t2 = await resolveRepo('org/tiny', { files: ['*.json', 'sub/*.txt'], cacheDir: cache, endpoint, shippedCacheDirs: emptyShipped });
+  assert.strictEqual(t2.source, 'cache');
   assert.ok(globToRegExp('model-*.safetensors').test('model-00001-of-00002.safetensors'));
   assert.ok(!globToRegExp('*.json').test('model.safetensors'));
 });
