@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
+import * as zlib from 'zlib';
 import { resolveRepo, ResolveOptions } from '../hub/resolve';
 import { listSnapshotFiles, globToRegExp } from '../hub/cache';
 import { seededRandom, shuffleInPlace } from './random';
@@ -15,13 +16,27 @@ export interface TextReadOptions {
 
 const TEXT_EXTS = ['.jsonl', '.json', '.parquet', '.txt'];
 
+/** The data extension of a file name, seeing through a trailing .gz (`a.jsonl.gz` -> '.jsonl'). */
+function dataExt(file: string): string {
+  const f = file.toLowerCase().replace(/\.gz$/, '');
+  return path.extname(f);
+}
+
+/** Lines of a (possibly gzip-compressed) text file, streamed. */
+function lineReader(file: string): readline.Interface {
+  const raw = fs.createReadStream(file);
+  const input = file.toLowerCase().endsWith('.gz') ? raw.pipe(zlib.createGunzip()) : raw;
+  input.setEncoding('utf8');
+  return readline.createInterface({ input, crlfDelay: Infinity });
+}
+
 /** True when the file is a data file this module reads (.jsonl, .json lines, .parquet, .txt). */
 export function isTextDataFile(file: string): boolean {
-  return TEXT_EXTS.includes(path.extname(file).toLowerCase());
+  return TEXT_EXTS.includes(dataExt(file)) && !(file.toLowerCase().endsWith('.parquet.gz'));
 }
 
 async function* jsonlTexts(file: string, column: string): AsyncGenerator<string> {
-  const rl = readline.createInterface({ input: fs.createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+  const rl = lineReader(file);
   let lineNo = 0;
   try {
     for await (const line of rl) {
@@ -46,7 +61,7 @@ async function* jsonlTexts(file: string, column: string): AsyncGenerator<string>
 }
 
 async function* lineTexts(file: string): AsyncGenerator<string> {
-  const rl = readline.createInterface({ input: fs.createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+  const rl = lineReader(file);
   try {
     for await (const line of rl) if (line.length) yield line;
   } finally {
@@ -112,13 +127,16 @@ async function* parquetTexts(file: string, column: string): AsyncGenerator<strin
 export async function* textsFromFile(file: string, opts: TextReadOptions = {}): AsyncGenerator<string> {
   const column = opts.column ?? 'text';
   if (!fs.existsSync(file)) throw new Error(`data file ${file} does not exist`);
-  const ext = path.extname(file).toLowerCase();
+  const ext = dataExt(file);
   if (ext === '.jsonl' || ext === '.json') yield* jsonlTexts(file, column);
-  else if (ext === '.parquet') yield* parquetTexts(file, column);
+  else if (ext === '.parquet' && !file.toLowerCase().endsWith('.gz')) yield* parquetTexts(file, column);
   else if (ext === '.txt') {
-    if (opts.txtMode === 'file') yield fs.readFileSync(file, 'utf8');
+    if (opts.txtMode === 'file') {
+      const bytes = fs.readFileSync(file);
+      yield (file.toLowerCase().endsWith('.gz') ? zlib.gunzipSync(bytes) : bytes).toString('utf8');
+    }
     else yield* lineTexts(file);
-  } else throw new Error(`${file}: unsupported data file type '${ext}' (use .jsonl, .parquet or .txt)`);
+  } else throw new Error(`${file}: unsupported data file type '${ext}' (use .jsonl, .parquet or .txt, optionally .jsonl.gz / .txt.gz)`);
 }
 
 /** Stream several files in order (optionally in a seeded random file order, as sharded datasets are shuffled). */
@@ -168,7 +186,7 @@ export async function* textsFromDataset(nameOrPath: string, opts: DatasetOptions
     return;
   }
   const split = opts.split ?? 'train';
-  const exts = ['parquet', 'jsonl', 'json', 'txt'];
+  const exts = ['parquet', 'jsonl', 'jsonl.gz', 'json', 'json.gz', 'txt'];
   const splitPatterns = exts.map((e) => `*${split}*.${e}`);
   const resolveOpts = { ...opts, repoType: 'dataset' as const };
   let dir: string;

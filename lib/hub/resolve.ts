@@ -53,7 +53,8 @@ function expandHome(s: string): string {
 /** Turn a hub client error into one naming the repo, the revision and what to do; the token never appears. */
 function hubError(e: unknown, repoId: string, revision: string, endpoint: string, token: string | undefined, what: string): Error {
   const status = e instanceof HubApiError ? e.statusCode : undefined;
-  const detail = redact((e as Error)?.message ?? String(e), token);
+  const cause = (e as { cause?: { code?: string; message?: string } })?.cause;
+  const detail = redact(((e as Error)?.message ?? String(e)) + (cause ? `: ${cause.code ?? cause.message}` : ''), token);
   let msg: string;
   if (status === 401 || status === 403) {
     msg = `access to ${repoId} denied (HTTP ${status}) while ${what}: the repo is gated or private. ` +
