@@ -20,3 +20,5 @@ export * from './notebook';
 export * from './pipeline';
 export * from './lm';
 export * from './tasks';
+export * from './stages';
+export * from './demo/world';
