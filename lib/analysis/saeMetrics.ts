@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Histogram, StreamingHistogram, histogram } from './histogram';
-import { Moments, combineMoments, takeFloat64, takeScalar } from './stats';
+import { Moments, columnSums, combineMoments, takeFloat64, takeScalar } from './stats';
 
 /** A feature counts as active for L0 when f > L0_THRESHOLD. */
 export const L0_THRESHOLD = 1e-8;
@@ -77,7 +77,7 @@ export class FeatureDensityAccumulator {
       throw new Error(`FeatureDensityAccumulator: activations have ${featureActs.shape[featureActs.rank - 1]} features, expected d_sae = ${this.dSae}`);
     }
     const n = rows(featureActs, 'FeatureDensityAccumulator');
-    const c = takeFloat64(tf.tidy(() => featureActs.reshape([n, this.dSae]).greater(DENSITY_THRESHOLD).toFloat().sum(0)));
+    const c = takeFloat64(tf.tidy(() => columnSums(featureActs.reshape([n, this.dSae]).greater(DENSITY_THRESHOLD).toFloat())));
     for (let i = 0; i < this.dSae; i++) this.counts[i] += c[i];
     this.tokens += n;
   }
@@ -174,9 +174,9 @@ export class ReconstructionAccumulator {
       const Xh = tf.where(tf.broadcastTo(w, [n, d]), xHat.reshape([n, d]).toFloat(), zero);
       const wf = w.toFloat();
       const nTok = wf.sum();
-      const sumD = X.sum(0);
+      const sumD = columnSums(X);
       const meanD = sumD.div(nTok.maximum(1));
-      const m2D = X.sub(meanD).mul(wf).square().sum(0);
+      const m2D = columnSums(X.sub(meanD).mul(wf).square());
       const total = sumD.sum();
       const meanAll = total.div(nTok.mul(d).maximum(1));
       const m2All = X.sub(meanAll).mul(wf).square().sum();

@@ -155,6 +155,16 @@ export function pearson(x: NumericInput, y: NumericInput): number {
   return linearRegression(x, y).r;
 }
 
+/**
+ * Sums over the rows of x [rows, cols] -> [cols], as a ones-vector matmul: on the wasm backend this is
+ * ~15x faster than `x.sum(0)` (a reduction over a non-last axis transposes first). Call inside tf.tidy.
+ */
+export function columnSums(x: tf.Tensor): tf.Tensor1D {
+  if (x.rank !== 2) throw new Error(`columnSums: expected a [rows, cols] tensor, got shape [${x.shape}]`);
+  const [rows, cols] = x.shape;
+  return tf.matMul(tf.ones([1, rows]), x.toFloat() as tf.Tensor2D).reshape([cols]) as tf.Tensor1D;
+}
+
 /** Reads a scalar tensor and disposes it. */
 export function takeScalar(t: tf.Tensor): number {
   const v = t.dataSync()[0];

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { sampleIndices } from './sampling';
-import { Moments, combineMoments, nanMean, countNaN, takeScalar } from './stats';
+import { Moments, columnSums, combineMoments, nanMean, countNaN, takeScalar } from './stats';
 import { LOG_EPSILON } from './saeMetrics';
 
 /** Published thresholds (all on log10(density + 1e-10)). */
@@ -155,11 +155,13 @@ export class ColumnPearsonAccumulator {
     const parts = tf.tidy(() => {
       const xf = x.toFloat();
       const yf = y.toFloat();
-      const sx = xf.sum(0);
-      const sy = yf.sum(0);
+      const sx = columnSums(xf);
+      const sy = columnSums(yf);
       const dx = xf.sub(sx.div(rows));
       const dy = yf.sub(sy.div(rows));
-      return [sx, sy, dx.square().sum(0), dy.square().sum(0), dx.mul(dy).sum(0), xf.min(0), xf.max(0), yf.min(0), yf.max(0)];
+      const xt = xf.transpose(); // min/max along the last axis: one transpose instead of one per reduction
+      const yt = yf.transpose();
+      return [sx, sy, columnSums(dx.square()), columnSums(dy.square()), columnSums(dx.mul(dy)), xt.min(1), xt.max(1), yt.min(1), yt.max(1)];
     });
     const [sx, sy, m2x, m2y, cxy, mnx, mxx, mny, mxy] = parts.map((t) => t.dataSync());
     tf.dispose(parts);
@@ -268,7 +270,7 @@ export class ActivationErrorAccumulator {
     const s = tf.tidy(() => {
       const lb = base.toFloat().add(LOG_EPSILON).log();
       const lf = finetune.toFloat().add(LOG_EPSILON).log();
-      return lb.sub(lf).abs().div(Math.LN10).sum(0);
+      return columnSums(lb.sub(lf).abs().div(Math.LN10));
     });
     const v = s.dataSync();
     for (let j = 0; j < this.nFeatures; j++) this.sums[j] += v[j];
