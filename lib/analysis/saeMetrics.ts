@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Histogram, StreamingHistogram, histogram } from './histogram';
-import { Moments, columnSums, combineMoments, takeFloat64, takeScalar } from './stats';
+import { Moments, columnSums, combineMoments, takeFloat64, takeScalar, tileColumns, tileRows } from './stats';
 
 /** A feature counts as active for L0 when f > L0_THRESHOLD. */
 export const L0_THRESHOLD = 1e-8;
@@ -167,16 +167,17 @@ export class ReconstructionAccumulator {
     const n = rows(x, 'ReconstructionAccumulator');
     if (keep && keep.size !== n) throw new Error(`ReconstructionAccumulator: keep mask has ${keep.size} entries for ${n} tokens`);
     const parts = tf.tidy(() => {
-      const w = keep ? keep.reshape([n, 1]).toBool() : tf.ones([n, 1], 'bool');
+      // the keep mask spread over d by an outer product (broadcasting is slow on some backends)
+      const wf = keep ? tileColumns(keep.reshape([n]), d) : tf.ones([n, d]);
+      const w = wf.greater(0.5);
       const zero = tf.zeros([n, d]);
       // where() rather than multiplying by the mask: outlier rows may hold inf, and inf * 0 = NaN.
-      const X = tf.where(tf.broadcastTo(w, [n, d]), x.reshape([n, d]).toFloat(), zero);
-      const Xh = tf.where(tf.broadcastTo(w, [n, d]), xHat.reshape([n, d]).toFloat(), zero);
-      const wf = w.toFloat();
-      const nTok = wf.sum();
+      const X = tf.where(w, x.reshape([n, d]).toFloat(), zero);
+      const Xh = tf.where(w, xHat.reshape([n, d]).toFloat(), zero);
+      const nTok = keep ? keep.toFloat().sum() : tf.scalar(n);
       const sumD = columnSums(X);
       const meanD = sumD.div(nTok.maximum(1));
-      const m2D = columnSums(X.sub(meanD).mul(wf).square());
+      const m2D = columnSums(X.sub(tileRows(meanD, n)).mul(wf).square());
       const total = sumD.sum();
       const meanAll = total.div(nTok.mul(d).maximum(1));
       const m2All = X.sub(meanAll).mul(wf).square().sum();
