@@ -11,7 +11,7 @@
  * - the feature-activation histogram of log10(|a| + 1e-10) (100 bins) with its zero count.
  */
 import * as tf from '@tensorflow/tfjs';
-import { Histogram, StreamingHistogram, histogram } from './histogram';
+import { Histogram, StreamingHistogram, StreamingHistogramState, histogram } from './histogram';
 import { Moments, columnSums, combineMoments, takeFloat64, takeScalar, tileColumns, tileRows } from './stats';
 
 /** A feature counts as active for L0 when f > L0_THRESHOLD. */
@@ -441,5 +441,16 @@ export class LogActivationHistogramAccumulator {
   result(): LogActivationHistogram {
     const h = this.hist.result();
     return { ...h, zeroCount: this.zeroCount, firstBinCount: h.counts[0], total: this.total };
+  }
+
+  toJSON(): { hist: StreamingHistogramState; zeroCount: number; total: number } {
+    return { hist: this.hist.toJSON(), zeroCount: this.zeroCount, total: this.total };
+  }
+
+  static fromJSON(s: { hist: StreamingHistogramState; zeroCount: number; total: number }): LogActivationHistogramAccumulator {
+    const edges = s.hist.edges;
+    const a = new LogActivationHistogramAccumulator([edges[0], edges[edges.length - 1]], edges.length - 1);
+    Object.assign(a, { hist: StreamingHistogram.fromJSON(s.hist), zeroCount: s.zeroCount, total: s.total });
+    return a;
   }
 }
