@@ -3,32 +3,21 @@ import { SafetensorsStreamWriter } from '../io/safetensorsStream';
 import { ProgressReporter } from '../notebook/progress';
 import { Tokenizer } from '../tokenizers/tokenizer';
 import { PipelineModels, hookActivations, tokenBatches } from './common';
-
-/** Character spans [start, end) of each token of `ids` in decode(ids) (prefix decoding, so merges across bytes stay right). */
-export function tokenSpans(tok: Tokenizer, ids: number[]): Array<[number, number]> {
-  const spans: Array<[number, number]> = [];
-  let prev = 0;
-  for (let k = 1; k <= ids.length; k++) {
-    const len = tok.decode(ids.slice(0, k)).length;
-    spans.push([prev, len]);
-    prev = len;
-  }
-  return spans;
-}
+import { alignByText } from '../analysis/alignment';
 
 /**
- * Pairs (i, j) of base token i and finetune token j whose text spans are identical and non-empty.
- * Both span lists are over the same text.
+ * Each token's text within decode(ids), by prefix decoding (a byte-level token can hold part of a UTF-8
+ * character, so decoding tokens one by one would not spell the text).
  */
-export function alignSpans(a: Array<[number, number]>, b: Array<[number, number]>): Array<[number, number]> {
-  const byStart = new Map<string, number>();
-  b.forEach(([s, e], j) => { if (e > s) byStart.set(`${s}:${e}`, j); });
-  const pairs: Array<[number, number]> = [];
-  a.forEach(([s, e], i) => {
-    const j = byStart.get(`${s}:${e}`);
-    if (e > s && j !== undefined) pairs.push([i, j]);
-  });
-  return pairs;
+export function tokenPieces(tok: Tokenizer, ids: number[]): string[] {
+  const pieces: string[] = [];
+  let prev = '';
+  for (let k = 1; k <= ids.length; k++) {
+    const text = tok.decode(ids.slice(0, k));
+    pieces.push(text.startsWith(prev) ? text.slice(prev.length) : '');
+    prev = text.startsWith(prev) ? text : prev;
+  }
+  return pieces;
 }
 
 /**
@@ -36,7 +25,7 @@ export function alignSpans(a: Array<[number, number]>, b: Array<[number, number]
  * finetune's tokenizer and run through the finetune; finetune activations are written at the base
  * positions whose token text is identical in both tokenizations (BOS aligned with BOS), NaN elsewhere.
  */
-export async function alignByText(m: PipelineModels, tokens: Int32Array, ctx: number, batchSize: number, writers: SafetensorsStreamWriter[], progress: ProgressReporter): Promise<{ aligned: number; total: number }> {
+export async function collectAlignedActivations(m: PipelineModels, tokens: Int32Array, ctx: number, batchSize: number, writers: SafetensorsStreamWriter[], progress: ProgressReporter): Promise<{ aligned: number; total: number }> {
   const baseTok = m.tokenizer;
   const ftTok = m.finetuneTokenizer;
   if (!ftTok || !m.finetune) throw new Error('tokenAlignment "text" needs the finetune model and its tokenizer');
@@ -62,9 +51,8 @@ export async function alignByText(m: PipelineModels, tokens: Int32Array, ctx: nu
       let ftIds = ftTok.encode(text);
       const useFtBos = hasBos && ftBos !== undefined;
       ftIds = ftIds.slice(0, ctx - (useFtBos ? 1 : 0));
-      const baseSpans = tokenSpans(baseTok, body);
-      const ftSpans = tokenSpans(ftTok, ftIds);
-      const pairs = alignSpans(baseSpans, ftSpans).map(([i, j]) => [i + (hasBos ? 1 : 0), j + (useFtBos ? 1 : 0)] as [number, number]);
+      const al = alignByText(tokenPieces(baseTok, body), tokenPieces(ftTok, ftIds));
+      const pairs = Array.from(al.baseIndex, (i, k) => [i + (hasBos ? 1 : 0), al.finetuneIndex[k] + (useFtBos ? 1 : 0)] as [number, number]);
       if (hasBos && useFtBos) pairs.push([0, 0]);
       const seq = useFtBos ? [ftBos as number, ...ftIds] : ftIds;
       const ftAct = tf.tidy(() => hookActivations(m.finetune!, tf.tensor2d(seq, [1, seq.length], 'int32'), m.hook, m.layer));
