@@ -21,6 +21,22 @@ export function tokenPieces(tok: Tokenizer, ids: number[]): string[] {
 }
 
 /**
+ * Trim token pieces in place so they spell exactly the first `length` characters (the finetune's
+ * context can end earlier than the base's). Returns the index of a piece that was cut short, or -1.
+ */
+export function cutToLength(pieces: string[], length: number): number {
+  let pos = 0;
+  let cut = -1;
+  for (let i = 0; i < pieces.length; i++) {
+    const end = pos + pieces[i].length;
+    if (pos >= length) pieces[i] = '';
+    else if (end > length) { pieces[i] = pieces[i].slice(0, length - pos); cut = i; }
+    pos = end;
+  }
+  return cut;
+}
+
+/**
  * tokenAlignment "text": the base runs on its own contexts; each context's text is re-tokenized with the
  * finetune's tokenizer and run through the finetune; finetune activations are written at the base
  * positions whose token text is identical in both tokenizations (BOS aligned with BOS), NaN elsewhere.
@@ -51,8 +67,17 @@ export async function collectAlignedActivations(m: PipelineModels, tokens: Int32
       let ftIds = ftTok.encode(text);
       const useFtBos = hasBos && ftBos !== undefined;
       ftIds = ftIds.slice(0, ctx - (useFtBos ? 1 : 0));
-      const al = alignByText(tokenPieces(baseTok, body), tokenPieces(ftTok, ftIds));
-      const pairs = Array.from(al.baseIndex, (i, k) => [i + (hasBos ? 1 : 0), al.finetuneIndex[k] + (useFtBos ? 1 : 0)] as [number, number]);
+      const bp = tokenPieces(baseTok, body);
+      const fp = tokenPieces(ftTok, ftIds);
+      const common = Math.min(bp.join('').length, fp.join('').length);
+      const cutB = cutToLength(bp, common);
+      const cutF = cutToLength(fp, common);
+      const al = alignByText(bp, fp);
+      const pairs: Array<[number, number]> = [];
+      al.baseIndex.forEach((i, k) => {
+        const j = al.finetuneIndex[k];
+        if (i !== cutB && j !== cutF && bp[i] !== '' && fp[j] !== '') pairs.push([i + (hasBos ? 1 : 0), j + (useFtBos ? 1 : 0)]);
+      });
       if (hasBos && useFtBos) pairs.push([0, 0]);
       const seq = useFtBos ? [ftBos as number, ...ftIds] : ftIds;
       const ftAct = tf.tidy(() => hookActivations(m.finetune!, tf.tensor2d(seq, [1, seq.length], 'int32'), m.hook, m.layer));
