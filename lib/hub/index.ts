@@ -1,1 +1,4 @@
-export {};
+export * from './env';
+export * from './cache';
+export * from './resolve';
+export * from './checkpoint';

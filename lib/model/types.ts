@@ -32,6 +32,8 @@ export interface ForwardOptions {
   lossPerToken?: boolean;
   /** [batch, pos], 1 for real tokens and 0 for padding */
   attentionMask?: tf.Tensor2D;
+  /** split the batch so one pass sees at most this many tokens (rows are kept whole) */
+  maxBatchTokens?: number;
 }
 
 export interface ForwardResult {

@@ -1,1 +1,6 @@
-export {};
+export * from './display';
+export * from './table';
+export * from './progress';
+export * from './schema';
+export * from './config';
+export * from './stage';

@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { writeSafetensors, SafetensorsFile, loadSafetensors } from '../lib/io/safetensors';
-import { f32ToBf16, f32ToF16, f16ToF32 } from '../lib/io/dtypes';
-import { tmpDir, assertClose } from './helpers';
+import { writeSafetensors, SafetensorsFile, loadSafetensors } from '../../lib/io/safetensors';
+import { f32ToBf16, f32ToF16, f16ToF32 } from '../../lib/io/dtypes';
+import { tmpDir, assertClose } from '../helpers';
 
 test('safetensors round trip for every dtype, header layout as the format defines', () => {
   const dir = tmpDir();

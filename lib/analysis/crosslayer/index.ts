@@ -1,0 +1,10 @@
+/** Cross-layer feature evolution (seed 000): sparse one-pass collectors, storage, analyses. */
+export * from './sparse';
+export * from './stats';
+export * from './moments';
+export * from './pairTable';
+export * from './collector';
+export * from './finalize';
+export * from './decoder';
+export * from './npz';
+export * from './storage';

@@ -1,0 +1,62 @@
+import * as tf from '@tensorflow/tfjs';
+import type { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+
+/** The functions of the compiled addon (native/src/*.cc); every one works in place on TypedArrays. */
+export interface NativeAddon {
+  info(): { threads: number; blasThreads: number; blas: string };
+  setThreads(n: number): void;
+  /** out[bi] = op(a[bi % batchA]) @ op(b[bi % batchB]); out is [batch, M, N]. */
+  matmul(a: Float32Array, b: Float32Array, out: Float32Array, batch: number, batchA: number, batchB: number,
+    M: number, N: number, K: number, transA: number, transB: number): void;
+  /** out[r, c] = act(x[r, c] + bias[c]); out may be x. */
+  biasActivation(x: Float32Array, out: Float32Array, rows: number, cols: number, bias: Float32Array | null, act: number, alpha: number): void;
+  /** Broadcasting binary op over collapsed shapes (see elementwise.cc). */
+  binary?(op: number, a: Float32Array, aStrides: number[], b: Float32Array, bStrides: number[], out: Float32Array, outShape: number[]): void;
+  unary?(op: number, x: Float32Array, out: Float32Array, alpha: number, beta: number): void;
+  /** Reduce x viewed as [outer, r, inner] over r into out [outer, inner]. */
+  reduce?(op: number, x: Float32Array, out: Float32Array | Int32Array, outer: number, r: number, inner: number): void;
+  softmax?(x: Float32Array, out: Float32Array, rows: number, cols: number, log: number): void;
+  gather?(x: Float32Array | Int32Array, indices: Int32Array, out: Float32Array | Int32Array, outer: number, axisDim: number, inner: number): number;
+  /** out[ids[i]] += x[i] (rows of `inner`); out zero-filled by the caller. */
+  segmentSum?(x: Float32Array, ids: Int32Array, out: Float32Array, numSegments: number, inner: number): void;
+  /** dst[dstOffset + i . dstStrides] = src[srcOffset + i . srcStrides] for every index i of shape (4-byte elements). */
+  stridedCopy?(src: Float32Array | Int32Array, srcOffset: number, srcStrides: number[], dst: Float32Array | Int32Array, dstOffset: number, dstStrides: number[], shape: number[]): void;
+}
+
+export type Backend = MathBackendCPU;
+export type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: Backend; attrs?: tf.NamedAttrMap };
+export type NativeKernel = (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[];
+
+/** The values array of a tensor held by the cpu-style backend. */
+export function valuesOf(backend: Backend, t: tf.TensorInfo): tf.backend_util.BackendValues {
+  return backend.data.get(t.dataId).values as tf.backend_util.BackendValues;
+}
+
+/** Float32 values of `t`, or undefined when the tensor is not a plain float32 tensor (then use the cpu kernel). */
+export function f32(backend: Backend, t: tf.TensorInfo | undefined): Float32Array | undefined {
+  if (!t || t.dtype !== 'float32') return undefined;
+  const v = backend.data.get(t.dataId).values;
+  return v instanceof Float32Array ? v : undefined;
+}
+
+/** Int32 values of `t`, or undefined. */
+export function i32(backend: Backend, t: tf.TensorInfo | undefined): Int32Array | undefined {
+  if (!t || t.dtype !== 'int32') return undefined;
+  const v = backend.data.get(t.dataId).values;
+  return v instanceof Int32Array ? v : undefined;
+}
+
+/** The pure-JS cpu kernel registered under `name` (the fallback for cases the native code does not take). */
+export function cpuKernel(name: string): NativeKernel {
+  const cfg = tf.getKernel(name, 'cpu');
+  if (!cfg) throw new Error(`the cpu backend has no kernel ${name}; load @tensorflow/tfjs before saelab's native backend`);
+  return cfg.kernelFunc as unknown as NativeKernel;
+}
+
+/** A kernel registered for the native backend (native or its cpu fallback), for kernels calling kernels. */
+export function nativeKernel(name: string): NativeKernel {
+  const cfg = tf.getKernel(name, 'native') ?? tf.getKernel(name, 'cpu');
+  return cfg.kernelFunc as unknown as NativeKernel;
+}
+
+export const sizeOf = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);

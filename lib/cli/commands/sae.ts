@@ -1,0 +1,94 @@
+/**
+ * `saelab sae`: run an SAE over activations stored in a safetensors file and write its feature
+ * activations and reconstruction.
+ */
+import * as fs from 'fs';
+import * as tf from '@tensorflow/tfjs';
+import { CliCommand } from '../types';
+import { parseOptions, required } from '../args';
+import { initBackend } from '../../backend';
+import { SafetensorsFile, writeSafetensors } from '../../io/safetensors';
+import { SAE } from '../../sae';
+
+const USAGE = `usage: saelab sae --sae <release:saeId | folder> --in <file.safetensors> --tensor <name> --out <file.safetensors>
+
+Runs an SAE over the activations in one tensor of a safetensors file ([..., d_in], or
+[..., n_heads, d_head] for hook_z SAEs) and writes, as float32:
+  feature_acts  [..., d_sae]
+  sae_out       same shape as the input
+
+options:
+  --sae <spec>        a SAELens release and SAE id (gpt2-small-res-jb:blocks.8.hook_resid_pre),
+                      owner/repo:folder, or a local SAE folder
+  --in <file>         input safetensors file
+  --tensor <name>     tensor to read from --in
+  --out <file>        output safetensors file (written atomically)
+  --repo-id <id>      Gemma Scope folders: the repo id telling model and hook (e.g. google/gemma-scope-2b-pt-res)
+  --batch <rows>      rows per step (default 4096)`;
+
+/** Load an SAE from `release:saeId`, `owner/repo:folder` or a folder path. */
+export async function loadSAEFromSpec(spec: string, repoId?: string): Promise<SAE> {
+  if (fs.existsSync(spec) && fs.statSync(spec).isDirectory()) return SAE.load(spec, { repoId });
+  const i = spec.indexOf(':');
+  if (i <= 0 || i === spec.length - 1) throw new Error(`--sae '${spec}' is neither a folder nor release:saeId (e.g. gpt2-small-res-jb:blocks.8.hook_resid_pre)`);
+  return SAE.fromPretrained(spec.slice(0, i), spec.slice(i + 1));
+}
+
+export const command: CliCommand = {
+  name: 'sae',
+  summary: 'encode activations from a safetensors file with an SAE (feature_acts, sae_out)',
+  usage: USAGE,
+  async run(argv: string[]): Promise<number> {
+    const o = parseOptions(argv, {
+      sae: { type: 'string' }, in: { type: 'string' }, tensor: { type: 'string' }, out: { type: 'string' },
+      'repo-id': { type: 'string' }, batch: { type: 'string' },
+    }, USAGE);
+    const spec = required<string>(o.sae, 'sae', USAGE);
+    const input = required<string>(o.in, 'in', USAGE);
+    const name = required<string>(o.tensor, 'tensor', USAGE);
+    const out = required<string>(o.out, 'out', USAGE);
+    const batch = o.batch === undefined ? 4096 : Number(o.batch);
+    if (!Number.isInteger(batch) || batch <= 0) throw new Error(`--batch must be a positive integer, got '${o.batch}'`);
+    await initBackend();
+    const sae = await loadSAEFromSpec(spec, o['repo-id']);
+    try {
+      const file = SafetensorsFile.open(input);
+      let data: Float32Array;
+      let shape: number[];
+      try {
+        if (!file.has(name)) throw new Error(`${input}: no tensor '${name}' (found: ${file.names().join(', ')})`);
+        shape = file.info(name).shape;
+        data = file.readFloat32(name);
+      } finally {
+        file.close();
+      }
+      const inner = sae.cfg.reshape_activations === 'hook_z' ? 2 : 1;
+      if (shape.length < inner) throw new Error(`${input}:${name} has shape [${shape.join(', ')}], too few dimensions for this SAE`);
+      const rowShape = shape.slice(shape.length - inner);
+      const rowWidth = rowShape.reduce((a, d) => a * d, 1);
+      if (rowWidth !== sae.cfg.d_in) {
+        throw new Error(`${input}:${name} rows have width ${rowWidth} (shape [${shape.join(', ')}]) but the SAE (${sae.cfg.metadata.hook_name}) has d_in=${sae.cfg.d_in}`);
+      }
+      const rows = data.length / rowWidth;
+      const feats = new Float32Array(rows * sae.cfg.d_sae);
+      const recon = new Float32Array(data.length);
+      for (let r0 = 0; r0 < rows; r0 += batch) {
+        const n = Math.min(batch, rows - r0);
+        const x = tf.tensor(data.subarray(r0 * rowWidth, (r0 + n) * rowWidth), [n, ...rowShape], 'float32');
+        const res = sae.run(x);
+        feats.set(await res.featureActs.data() as Float32Array, r0 * sae.cfg.d_sae);
+        recon.set(await res.saeOut.data() as Float32Array, r0 * rowWidth);
+        tf.dispose([x, res.featureActs, res.saeOut]);
+      }
+      const lead = shape.slice(0, shape.length - inner);
+      writeSafetensors(out, {
+        feature_acts: { dtype: 'F32', shape: [...lead, sae.cfg.d_sae], data: feats },
+        sae_out: { dtype: 'F32', shape, data: recon },
+      }, { sae: spec, hook_name: sae.cfg.metadata.hook_name, source: `${input}:${name}` });
+      console.log(`wrote ${out}: feature_acts [${[...lead, sae.cfg.d_sae].join(', ')}], sae_out [${shape.join(', ')}] (${rows} rows)`);
+      return 0;
+    } finally {
+      sae.dispose();
+    }
+  },
+};

@@ -1,0 +1,161 @@
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { writeDirAtomic, writeFileAtomic } from '../io/atomic';
+
+export type RepoType = 'model' | 'dataset';
+
+const COMMIT_RE = /^[0-9a-f]{40}$/;
+
+/** True for a full 40-hex git commit hash. */
+export function isCommitHash(rev: string): boolean {
+  return COMMIT_RE.test(rev);
+}
+
+/** `models--org--name` / `datasets--org--name`, the folder name Python's huggingface_hub uses. */
+export function repoFolderName(repoId: string, repoType: RepoType = 'model'): string {
+  return [`${repoType}s`, ...repoId.split('/')].join('--');
+}
+
+/** Check a hub repo id: `name` or `org/name`, no path tricks. */
+export function validateRepoId(repoId: string): void {
+  const parts = repoId.split('/');
+  if (parts.length > 2 || parts.some((p) => !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(p) || p.includes('..'))) {
+    throw new Error(`'${repoId}' is neither an existing local folder nor a hub repo id like 'gpt2' or 'org/name'`);
+  }
+}
+
+/** Check a revision name before it is used as a path under refs/. */
+export function validateRevision(revision: string): void {
+  if (!revision || revision.split('/').some((p) => p === '' || p === '.' || p === '..') || revision.includes('\\')) {
+    throw new Error(`invalid revision '${revision}': use a branch, tag or commit hash`);
+  }
+}
+
+/**
+ * Glob (fnmatch, as huggingface_hub's allow_patterns) to RegExp: `*` matches any run of characters
+ * including '/', `?` one character, `[abc]` / `[!abc]` a set.
+ */
+export function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i];
+    if (c === '*') re += '.*';
+    else if (c === '?') re += '.';
+    else if (c === '[') {
+      const close = glob.indexOf(']', i + 2);
+      if (close < 0) { re += '\\['; continue; }
+      let set = glob.slice(i + 1, close);
+      if (set.startsWith('!')) set = '^' + set.slice(1);
+      re += `[${set.replace(/\\/g, '\\\\')}]`;
+      i = close;
+    } else re += c.replace(/[.+^${}()|\\\]]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+/** True when the pattern uses glob syntax (else it names one file exactly). */
+export function isGlob(pattern: string): boolean {
+  return /[*?[]/.test(pattern);
+}
+
+/** A snapshot found in a cache folder. */
+export interface CachedSnapshot {
+  dir: string;
+  commit: string;
+  cacheRoot: string;
+}
+
+/**
+ * Look a revision up in one cache root: refs/<revision> (or the commit itself) -> snapshots/<commit>.
+ * With `files`, every exact file name must be present and, when there are glob patterns, at least one
+ * file must match one of them (each glob alone is optional); without, the snapshot folder must be non-empty.
+ */
+export function findCachedSnapshot(cacheRoot: string, repoId: string, repoType: RepoType, revision: string, files?: string[]): CachedSnapshot | undefined {
+  const storage = path.join(cacheRoot, repoFolderName(repoId, repoType));
+  let commit: string | undefined;
+  if (isCommitHash(revision)) commit = revision;
+  else {
+    try {
+      commit = fs.readFileSync(path.join(storage, 'refs', revision), 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+    if (!isCommitHash(commit)) return undefined;
+  }
+  const dir = path.join(storage, 'snapshots', commit);
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(dir);
+  } catch {
+    return undefined;
+  }
+  if (files && files.length) {
+    const globs = files.filter(isGlob).map(globToRegExp);
+    if (globs.length && !listSnapshotFiles(dir).some((f) => globs.some((g) => g.test(f)))) return undefined;
+    for (const f of files) {
+      if (isGlob(f)) continue;
+      try {
+        if (!fs.statSync(path.join(dir, f)).isFile()) return undefined; // stat follows the blob symlink
+      } catch {
+        return undefined;
+      }
+    }
+  } else if (entries.length === 0) return undefined;
+  return { dir, commit, cacheRoot };
+}
+
+/** Files (relative paths) under a snapshot folder, following symlinks to blobs. */
+export function listSnapshotFiles(dir: string, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(path.join(dir, prefix), { withFileTypes: true })) {
+    const rel = prefix ? `${prefix}/${e.name}` : e.name;
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(path.join(dir, rel));
+    } catch {
+      continue; // a dangling link to a removed blob is not a file
+    }
+    if (st.isDirectory()) out.push(...listSnapshotFiles(dir, rel));
+    else out.push(rel);
+  }
+  return out.sort();
+}
+
+/**
+ * Place files into a cache root in the hub cache layout with a deterministic commit hash:
+ * `<root>/<models|datasets>--org--name/snapshots/<commit>/<file>` (plain copies, not blob links) and
+ * `refs/<revision>` holding the commit. The commit is sha1 over the sorted file names and the sha1 of
+ * each file's bytes, so the same contents always give the same snapshot folder.
+ * `files` maps a path inside the repo to a source file path (string) or the bytes themselves.
+ */
+export async function writeShippedRepo(
+  cacheRoot: string,
+  repoId: string,
+  revision: string,
+  files: Record<string, string | Uint8Array>,
+  opts: { repoType?: RepoType } = {},
+): Promise<{ dir: string; commit: string }> {
+  validateRepoId(repoId);
+  validateRevision(revision);
+  if (isCommitHash(revision)) throw new Error(`writeShippedRepo: revision '${revision}' must be a branch or tag name, not a commit hash`);
+  const contents = new Map<string, Uint8Array>();
+  for (const rel of Object.keys(files).sort()) {
+    if (path.isAbsolute(rel) || rel.split(/[\\/]/).some((p) => p === '..' || p === '')) throw new Error(`writeShippedRepo: bad file path '${rel}' in repo ${repoId}`);
+    const src = files[rel];
+    contents.set(rel, typeof src === 'string' ? fs.readFileSync(src) : src);
+  }
+  const h = crypto.createHash('sha1');
+  for (const [rel, bytes] of contents) h.update(`${rel}\0${crypto.createHash('sha1').update(bytes).digest('hex')}\n`);
+  const commit = h.digest('hex');
+  const storage = path.join(cacheRoot, repoFolderName(repoId, opts.repoType ?? 'model'));
+  const dir = path.join(storage, 'snapshots', commit);
+  await writeDirAtomic(dir, (tmp) => {
+    for (const [rel, bytes] of contents) {
+      fs.mkdirSync(path.dirname(path.join(tmp, rel)), { recursive: true });
+      fs.writeFileSync(path.join(tmp, rel), bytes);
+    }
+  });
+  writeFileAtomic(path.join(storage, 'refs', revision), commit);
+  return { dir, commit };
+}

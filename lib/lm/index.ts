@@ -1,0 +1,3 @@
+export * from './adamw';
+export * from './batches';
+export * from './trainer';

@@ -1,0 +1,131 @@
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * Building blocks of the forward pass, written in batched tfjs ops (differentiable).
+ * Shapes in comments: b = batch, p = position, h = heads, dh = d_head, d = d_model.
+ */
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+/** The activation functions TransformerLens names (act_fn). */
+export function activation(name: string, x: tf.Tensor): tf.Tensor {
+  switch (name) {
+    case 'gelu_new':
+    case 'gelu_pytorch_tanh':
+    case 'gelu_fast': {
+      // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+      const inner = tf.mul(SQRT_2_OVER_PI, tf.add(x, tf.mul(0.044715, tf.mul(x, tf.square(x)))));
+      return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
+    }
+    case 'gelu':
+      // exact: 0.5 x (1 + erf(x / sqrt 2))
+      return tf.mul(tf.mul(0.5, x), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+    case 'silu':
+      return tf.mul(x, tf.sigmoid(x));
+    case 'relu':
+      return tf.relu(x);
+    default:
+      throw new Error(`activation function '${name}' is not supported`);
+  }
+}
+
+/**
+ * Row lookup table[ids] ([V, d] by int ids [...]) whose gradient for the table is a scatter-add:
+ * tfjs's own gather gradient needs UnsortedSegmentSum, which the wasm backend lacks.
+ */
+export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor {
+  const flatIds = tf.reshape(ids, [-1]) as tf.Tensor1D;
+  const lookup = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const t = args[0] as tf.Tensor2D;
+    const idx = args[1] as tf.Tensor1D;
+    (args[2] as tf.GradSaveFunc)([idx]);
+    const shape = t.shape;
+    const value = tf.gather(t, idx);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => [
+      tf.scatterND(tf.reshape(saved[0], [-1, 1]), dy, shape),
+      tf.zerosLike(saved[0]),
+    ];
+    return { value, gradFunc };
+  });
+  const rows = lookup(table, flatIds) as tf.Tensor2D;
+  return tf.reshape(rows, [...ids.shape, table.shape[1]]);
+}
+
+/** x [..., k] @ w [k, n] (+ bias [n]) as one 2-D matmul. */
+export function linear(x: tf.Tensor, w: tf.Tensor2D, bias?: tf.Tensor): tf.Tensor {
+  const k = x.shape[x.rank - 1];
+  const lead = x.shape.slice(0, -1);
+  const y = tf.matMul(tf.reshape(x, [-1, k]) as tf.Tensor2D, w);
+  const out = bias ? tf.add(y, bias) : y;
+  return tf.reshape(out, [...lead, w.shape[1]]);
+}
+
+/** Per-head weights [h, d, dh] -> one matrix [d, h*dh] so q for all heads is one matmul. */
+export function headsToMatrix(w: tf.Tensor): tf.Tensor2D {
+  const [h, d, dh] = w.shape;
+  return tf.reshape(tf.transpose(w, [1, 0, 2]), [d, h * dh]) as tf.Tensor2D;
+}
+
+/** NeoX / Llama rotary tables for positions [p] (or [b, p]): cos, sin [..., rotary_dim]. */
+export function rotaryTables(positions: tf.Tensor, rotaryDim: number, base: number, adjacentPairs: boolean): { cos: tf.Tensor; sin: tf.Tensor } {
+  const half = rotaryDim / 2;
+  const invFreq = new Float32Array(half);
+  for (let i = 0; i < half; i++) invFreq[i] = 1 / Math.pow(base, i / half);
+  const freqIdx: number[] = [];
+  for (let j = 0; j < rotaryDim; j++) freqIdx.push(adjacentPairs ? Math.floor(j / 2) : j % half);
+  const freq = tf.gather(tf.tensor1d(invFreq), tf.tensor1d(freqIdx, 'int32'));
+  const angles = tf.mul(tf.expandDims(tf.cast(positions, 'float32'), -1), freq);
+  return { cos: tf.cos(angles), sin: tf.sin(angles) };
+}
+
+/**
+ * Apply rotary to x [b, p, heads, dh] on its first rotary_dim dims; cos/sin broadcast as [b|1, p, 1, rd].
+ * Halves layout: dim i pairs with i + rd/2 (rotate: [x1, x2] -> [-x2, x1]).
+ */
+export function applyRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, rotaryDim: number, adjacentPairs: boolean): tf.Tensor {
+  const dh = x.shape[3] as number;
+  const xRot = rotaryDim === dh ? x : tf.slice(x, [0, 0, 0, 0], [-1, -1, -1, rotaryDim]);
+  let flipped: tf.Tensor;
+  if (adjacentPairs) {
+    const [b, p, h] = x.shape;
+    const pairs = tf.reshape(xRot, [b, p, h, rotaryDim / 2, 2]);
+    const even = tf.slice(pairs, [0, 0, 0, 0, 0], [-1, -1, -1, -1, 1]);
+    const odd = tf.slice(pairs, [0, 0, 0, 0, 1], [-1, -1, -1, -1, 1]);
+    flipped = tf.reshape(tf.concat([tf.neg(odd), even], 4), [b, p, h, rotaryDim]);
+  } else {
+    const half = rotaryDim / 2;
+    const x1 = tf.slice(xRot, [0, 0, 0, 0], [-1, -1, -1, half]);
+    const x2 = tf.slice(xRot, [0, 0, 0, half], [-1, -1, -1, half]);
+    flipped = tf.concat([tf.neg(x2), x1], 3);
+  }
+  const rotated = tf.add(tf.mul(xRot, cos), tf.mul(flipped, sin));
+  if (rotaryDim === dh) return rotated;
+  return tf.concat([rotated, tf.slice(x, [0, 0, 0, rotaryDim], [-1, -1, -1, dh - rotaryDim])], 3);
+}
+
+/** Repeat key/value heads [b, p, kv, dh] to [b, p, kv*group, dh] (torch.repeat_interleave on heads). */
+export function repeatKvHeads(x: tf.Tensor, group: number): tf.Tensor {
+  if (group === 1) return x;
+  const [b, p, kv, dh] = x.shape;
+  // broadcasting multiply instead of tile: tfjs has no rank-5 tile gradient
+  return tf.reshape(tf.mul(tf.reshape(x, [b, p, kv, 1, dh]), tf.ones([1, 1, 1, group, 1])), [b, p, kv * group, dh]);
+}
+
+/**
+ * The boolean attention mask [b|1, 1, q, k]: causal (key <= query), optional sliding window
+ * (key > query - window) and optional key padding mask [b, k].
+ */
+export function attentionMask(pos: number, windowSize: number | null, padMask?: tf.Tensor2D): tf.Tensor {
+  const q = tf.reshape(tf.range(0, pos, 1, 'int32'), [pos, 1]);
+  const k = tf.reshape(tf.range(0, pos, 1, 'int32'), [1, pos]);
+  let m = tf.lessEqual(k, q);
+  if (windowSize != null) m = tf.logicalAnd(m, tf.greater(k, tf.sub(q, windowSize)));
+  let mask = tf.reshape(m, [1, 1, pos, pos]);
+  if (padMask) mask = tf.logicalAnd(mask, tf.reshape(tf.cast(padMask, 'bool'), [padMask.shape[0], 1, 1, pos]));
+  return mask;
+}
+
+/** Position ids from a padding mask [b, p] as TransformerLens: cumsum(mask) - 1, clamped at 0. */
+export function offsetPositionIds(padMask: tf.Tensor2D): tf.Tensor2D {
+  return tf.maximum(tf.sub(tf.cumsum(tf.cast(padMask, 'int32'), 1), tf.scalar(1, 'int32')), tf.scalar(0, 'int32')) as tf.Tensor2D;
+}

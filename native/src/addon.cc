@@ -1,0 +1,45 @@
+// saelab_native: the Node-API addon behind saelab's `native` TF.js backend.
+// Every function works in place on TypedArrays owned by JavaScript (no copies, no native allocations kept).
+#include <cblas.h>
+#include <omp.h>
+#include "kernels.h"
+#include "napi_util.h"
+
+namespace saelab {
+
+// info() -> { threads, blasThreads, blas }
+napi_value Info(napi_env env, napi_callback_info info) {
+  napi_value obj, v;
+  napi_create_object(env, &obj);
+  napi_create_int32(env, omp_get_max_threads(), &v);
+  napi_set_named_property(env, obj, "threads", v);
+  napi_create_int32(env, openblas_get_num_threads(), &v);
+  napi_set_named_property(env, obj, "blasThreads", v);
+  napi_create_string_utf8(env, openblas_get_config(), NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, obj, "blas", v);
+  return obj;
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  const napi_property_descriptor props[] = {
+      {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"matmul", nullptr, Matmul, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"biasActivation", nullptr, BiasActivation, nullptr, nullptr, nullptr, napi_default, nullptr},
+#ifndef SAELAB_MATMUL_ONLY
+      {"binary", nullptr, Binary, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"unary", nullptr, Unary, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"reduce", nullptr, Reduce, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"softmax", nullptr, Softmax, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"gather", nullptr, Gather, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"segmentSum", nullptr, SegmentSum, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"stridedCopy", nullptr, StridedCopy, nullptr, nullptr, nullptr, napi_default, nullptr},
+#endif
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
+
+}  // namespace saelab
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, saelab::Init)
