@@ -5,7 +5,7 @@
 export type TrainArchitecture = 'standard' | 'topk' | 'jumprelu';
 export type LrSchedulerName = 'constant' | 'cosineannealing' | 'cosineannealingwarmrestarts';
 export type BDecInitMethod = 'geometric_median' | 'mean' | 'zeros';
-export type NormalizeActivations = 'none' | 'expected_average_only_in';
+export type TrainNormalizeActivations = 'none' | 'expected_average_only_in';
 
 /** Metadata copied into the trained SAE's cfg.json `metadata` (SAELens names). */
 export interface TrainMetadata {
@@ -69,7 +69,7 @@ export interface TrainSAEConfig {
   featureSamplingWindow: number;
   /** a feature that has not fired for more than this many steps is dead */
   deadFeatureWindow: number;
-  normalizeActivations: NormalizeActivations;
+  normalizeActivations: TrainNormalizeActivations;
   /** tokens used to estimate the norm scaling factor (expected_average_only_in) */
   normEstimateTokens: number;
   /** evenly spaced intermediate checkpoints: SAELens's n_checkpoints (n - 1 intermediate + final) */
@@ -173,7 +173,7 @@ function validate(c: TrainSAEConfig): void {
   if (totalSteps(c) < c.lrWarmUpSteps + c.lrDecaySteps) throw new Error(`train config: lrWarmUpSteps + lrDecaySteps (${c.lrWarmUpSteps + c.lrDecaySteps}) exceed the ${totalSteps(c)} training steps`);
   const bInit: BDecInitMethod[] = ['geometric_median', 'mean', 'zeros'];
   if (!bInit.includes(c.bDecInitMethod)) throw new Error(`train config: bDecInitMethod '${c.bDecInitMethod}' is not supported; use one of ${bInit.join(', ')}`);
-  const norms: NormalizeActivations[] = ['none', 'expected_average_only_in'];
+  const norms: TrainNormalizeActivations[] = ['none', 'expected_average_only_in'];
   if (!norms.includes(c.normalizeActivations)) throw new Error(`train config: normalizeActivations '${c.normalizeActivations}' is not supported in training; use one of ${norms.join(', ')}`);
   if (c.architecture === 'jumprelu' && !(c.jumpreluInitThreshold > 0 && c.jumpreluBandwidth > 0)) throw new Error('train config: jumpreluInitThreshold and jumpreluBandwidth must be > 0');
   if (c.lpNorm !== 1 && c.lpNorm !== 2) throw new Error(`train config: lpNorm must be 1 or 2, got ${c.lpNorm}`);

@@ -3,38 +3,23 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { TrainSAEConfig } from './config';
 import { SAEParams } from './params';
-import { writeJsonAtomic } from '../io/atomic';
-import { writeTensorsSafetensors } from '../io/safetensors';
-import { SAELAB_VERSION } from '../version';
+import { SAE } from '../sae/sae';
+import { SAEConfig, defaultSAEConfig } from '../sae/config';
 
-/** SAELens version whose cfg.json layout the trained folders follow. */
-export const TRAINED_SAE_FORMAT_VERSION = '6.18.0';
-
-/** The SAELens v6 cfg.json of the trained SAE (normalization folded in, so normalize_activations "none"). */
-export function trainedSAEConfigJson(cfg: TrainSAEConfig): Record<string, unknown> {
+/** The SAE config of the trained SAE (normalization folded into the weights, so normalize_activations "none"). */
+export function trainedSAEConfig(cfg: TrainSAEConfig): SAEConfig {
   const hookName = String(cfg.metadata.hook_name ?? 'activations');
-  const out: Record<string, unknown> = {
+  return defaultSAEConfig({
     architecture: cfg.architecture,
     d_in: cfg.dIn,
     d_sae: cfg.dSae,
     dtype: 'float32',
-    device: 'cpu',
     apply_b_dec_to_input: cfg.applyBDecToInput,
     normalize_activations: 'none',
     reshape_activations: hookName.endsWith('hook_z') ? 'hook_z' : 'none',
-    metadata: {
-      ...cfg.metadata,
-      hook_name: hookName,
-      sae_lens_version: TRAINED_SAE_FORMAT_VERSION,
-      sae_lens_training_version: TRAINED_SAE_FORMAT_VERSION,
-      saelab_version: SAELAB_VERSION,
-    },
-  };
-  if (cfg.architecture === 'topk') {
-    out.k = cfg.k;
-    out.rescale_acts_by_decoder_norm = false;
-  }
-  return out;
+    ...(cfg.architecture === 'topk' ? { k: cfg.k, rescale_acts_by_decoder_norm: false } : {}),
+    metadata: { ...cfg.metadata, hook_name: hookName },
+  });
 }
 
 /**
@@ -54,20 +39,28 @@ export function exportWeights(p: SAEParams, scale: number): Record<string, tf.Te
   });
 }
 
-/**
- * Write an SAE folder in SAELens format into `dir` (cfg.json, sae_weights.safetensors, and
- * sparsity.safetensors when given log10 densities), each file atomically; other files in dir stay.
- */
-export async function writeSAEFiles(dir: string, cfgJson: Record<string, unknown>, weights: Record<string, tf.Tensor>, log10Sparsity?: Float32Array): Promise<void> {
-  fs.mkdirSync(dir, { recursive: true });
-  await writeTensorsSafetensors(path.join(dir, 'sae_weights.safetensors'), weights);
-  if (log10Sparsity) {
-    const t = tf.tensor1d(log10Sparsity);
-    try {
-      await writeTensorsSafetensors(path.join(dir, 'sparsity.safetensors'), { sparsity: t });
-    } finally {
-      t.dispose();
-    }
+/** An SAE (lib/sae) from training config and parameters, normalization folded in. */
+export function toSAE(cfg: TrainSAEConfig, params: SAEParams, normScale = 1): SAE {
+  const w = exportWeights(params, normScale);
+  try {
+    return new SAE(trainedSAEConfig(cfg), w);
+  } finally {
+    tf.dispose(Object.values(w));
   }
-  writeJsonAtomic(path.join(dir, 'cfg.json'), cfgJson);
+}
+
+/**
+ * Save an SAE's folder files (cfg.json, sae_weights.safetensors, sparsity.safetensors) into `dir`
+ * without replacing the folder: other files there (metrics.jsonl, checkpoints/) stay. Each file
+ * appears atomically (SAE.save to a temporary sibling, then one rename per file).
+ */
+export async function saveSAEInto(sae: SAE, dir: string, sparsity?: Float32Array): Promise<void> {
+  fs.mkdirSync(dir, { recursive: true });
+  const tmp = path.join(path.dirname(path.resolve(dir)), `.${path.basename(dir)}.sae-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+  await sae.save(tmp, { sparsity });
+  try {
+    for (const f of fs.readdirSync(tmp)) fs.renameSync(path.join(tmp, f), path.join(dir, f));
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 }

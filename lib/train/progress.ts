@@ -11,7 +11,7 @@ export interface TrainProgress {
   metrics: TrainMetrics;
 }
 
-export interface ProgressReporter {
+export interface TrainProgressReporter {
   update(p: TrainProgress): void;
   stop(): void;
 }
@@ -36,7 +36,7 @@ function fmt(x: number): string {
  * The reporter fit() uses: the caller's onProgress when given; else, with progress 'bar' (or 'auto' on a
  * terminal), a cli-progress bar on stderr with the running losses; else nothing.
  */
-export function makeProgressReporter(opts: { onProgress?: (p: TrainProgress) => void; progress?: 'auto' | 'bar' | 'none' }, totalSteps: number): ProgressReporter {
+export function makeProgressReporter(opts: { onProgress?: (p: TrainProgress) => void; progress?: 'auto' | 'bar' | 'none' }, totalSteps: number): TrainProgressReporter {
   if (opts.onProgress) {
     const cb = opts.onProgress;
     return { update: cb, stop: () => undefined };

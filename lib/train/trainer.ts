@@ -10,8 +10,9 @@ import { Rng, hashSeed } from './rng';
 import { learningRateAt, sparsityCoefficientAt } from './schedules';
 import { StepOutputs, explainedVariance, trainingForward } from './losses';
 import { geometricMedian } from './geometric-median';
-import { exportWeights, trainedSAEConfigJson, writeSAEFiles } from './export';
-import { ProgressReporter, TrainProgress, makeProgressReporter } from './progress';
+import { exportWeights, saveSAEInto, toSAE } from './export';
+import { SAE } from '../sae/sae';
+import { TrainProgressReporter, TrainProgress, makeProgressReporter } from './progress';
 import { writeDirAtomic, writeFileAtomic } from '../io/atomic';
 import { loadSafetensors, rawToTensor, writeTensorsSafetensors } from '../io/safetensors';
 
@@ -178,7 +179,7 @@ export class SAETrainer {
 
   /** Train until the configured number of tokens (or opts.stopAfterSteps), then write the final SAE. */
   async fit(): Promise<TrainResult> {
-    const reporter: ProgressReporter = makeProgressReporter(this.opts, this.totalSteps);
+    const reporter: TrainProgressReporter = makeProgressReporter(this.opts, this.totalSteps);
     this.startTime = Date.now();
     const stopAt = Math.min(this.totalSteps, this.opts.stopAfterSteps ?? Infinity);
     try {
@@ -331,18 +332,20 @@ export class SAETrainer {
     return exportWeights(this.params, this.store.scale);
   }
 
-  /** The SAELens v6 cfg.json of the trained SAE. */
-  saeConfigJson(): Record<string, unknown> {
-    return trainedSAEConfigJson(this.cfg);
+  /** The current SAE (lib/sae) with normalization folded in and the window's log10 densities as sparsity (caller disposes). */
+  toSAE(): SAE {
+    const sae = toSAE(this.cfg, this.params, this.store.scale);
+    sae.sparsity = this.log10FeatureDensity();
+    return sae;
   }
 
-  /** Write the current SAE (SAELens folder: cfg.json, sae_weights.safetensors, sparsity.safetensors) into dir. */
+  /** Write the current SAE (SAELens folder: cfg.json, sae_weights.safetensors, sparsity.safetensors) into dir, keeping other files there. */
   async saveSAE(dir: string): Promise<void> {
-    const w = this.exportWeights();
+    const sae = this.toSAE();
     try {
-      await writeSAEFiles(dir, this.saeConfigJson(), w, this.log10FeatureDensity());
+      await saveSAEInto(sae, dir, sae.sparsity);
     } finally {
-      tf.dispose(Object.values(w));
+      sae.dispose();
     }
   }
 

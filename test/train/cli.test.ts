@@ -5,7 +5,10 @@ import * as path from 'path';
 import { setupBackend, tmpDir } from '../helpers';
 import { command } from '../../lib/cli/commands/train-sae';
 import { SyntheticSparseData } from '../../lib/train/synthetic';
-import { writeTensorsSafetensors, loadSafetensors } from '../../lib/io/safetensors';
+import { writeTensorsSafetensors, loadSafetensors, rawToFloat32 } from '../../lib/io/safetensors';
+import { command as saeCommand } from '../../lib/cli/commands/sae';
+import { SAE } from '../../lib/sae/sae';
+import { assertClose } from '../helpers';
 
 before(setupBackend);
 
@@ -36,6 +39,30 @@ test('saelab train-sae on a safetensors activation file writes a SAELens SAE fol
   assert.strictEqual(fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').length, 2, 'logged at steps 10 and 12');
   // 12 steps x 20 tokens = 240; 2 checkpoints -> one intermediate after 120 tokens (step 7: 140 tokens)
   assert.deepStrictEqual(fs.readdirSync(path.join(out, 'checkpoints')), ['140']);
+  const loaded = await SAE.load(out);
+  assert.strictEqual(loaded.cfg.k, 3);
+  loaded.dispose();
+  const ck = await SAE.load(path.join(out, 'checkpoints', '140'));
+  ck.dispose();
+  // the folder runs through `saelab sae`; its reconstruction matches topk(x - b_dec) written out by hand
+  const recon = path.join(dir, 'recon.safetensors');
+  assert.strictEqual(await saeCommand.run(['--sae', out, '--in', path.join(dir, 'acts.safetensors'), '--tensor', 'blocks.0.hook_resid_post', '--out', recon]), 0);
+  const r = loadSafetensors(recon).tensors;
+  assert.deepStrictEqual(r.sae_out.shape, [4, 50, 8]);
+  const x = acts.dataSync();
+  const [We, Wd, be, bd] = ['W_enc', 'W_dec', 'b_enc', 'b_dec'].map((n) => rawToFloat32(w[n]));
+  const got = rawToFloat32(r.sae_out);
+  for (const row of [0, 17, 199]) {
+    const pre = Array.from({ length: 16 }, (_, j) => {
+      let s = be[j];
+      for (let i = 0; i < 8; i++) s += (x[row * 8 + i] - bd[i]) * We[i * 16 + j];
+      return s;
+    });
+    const kth = [...pre].sort((a, b) => b - a)[2];
+    const f = pre.map((v) => (v >= kth && v > 0 ? v : 0));
+    const xhat = Array.from({ length: 8 }, (_, i) => f.reduce((s, fj, j) => s + fj * Wd[j * 8 + i], bd[i]));
+    assertClose(got.subarray(row * 8, row * 8 + 8), xhat, 1e-4, 1e-4, `row ${row}`);
+  }
 });
 
 test('saelab train-sae names a missing option and a missing tensor', async () => {
