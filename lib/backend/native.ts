@@ -27,7 +27,13 @@ export const NATIVE_ADDON_RELPATH = path.join('native', 'build', 'Release', 'sae
 export const NATIVE_BUILD_ERROR_RELPATH = path.join('native', 'build', 'BUILD_FAILED.txt');
 
 /** The backend: the cpu backend's storage and fallbacks, with the heavy kernels native. */
-export class NativeBackend extends MathBackendCPU {}
+export class NativeBackend extends MathBackendCPU {
+  constructor() {
+    super();
+    // The cpu backend's first write suggests installing tfjs-node for speed; that advice is not for this backend.
+    (this as unknown as { firstUse: boolean }).firstUse = false;
+  }
+}
 
 let addon: NativeAddon | undefined;
 let registeredOk = false;
