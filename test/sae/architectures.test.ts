@@ -212,3 +212,20 @@ test('errors name the problem: missing tensors (listing found), wrong shape, unk
   assert.throws(() => sae.encode(tf.zeros([4, 5])), /input width 5 .* does not match the SAE's d_in=2/);
   sae.dispose();
 });
+
+test('topk selection: the host heap and tf.topk agree, and both match a sort', async () => {
+  const { topkRowsHost, topkActivationTf } = await import('../../lib/sae/architectures');
+  const n = 7, d = 50, k = 5;
+  // distinct values: a permutation scaled and shifted so some rows are mostly negative
+  const data = new Float32Array(n * d);
+  for (let r = 0; r < n; r++) for (let j = 0; j < d; j++) data[r * d + j] = ((j * 17 + r * 7) % d) / 10 - r;
+  const host = topkRowsHost(data, n, d, k);
+  const viaTf = await topkActivationTf(tf.tensor2d(data, [n, d]), k).data();
+  assertClose(viaTf, host, 0, 0);
+  for (let r = 0; r < n; r++) {
+    const row = Array.from(data.subarray(r * d, (r + 1) * d));
+    const kth = [...row].sort((a, b) => b - a)[k - 1];
+    const want = row.map((v) => (v >= kth ? Math.max(v, 0) : 0));
+    assertClose(host.subarray(r * d, (r + 1) * d), want, 0, 0, `row ${r}`);
+  }
+});
