@@ -8,6 +8,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { SAEConfig, parseSAEConfig } from './config';
 import { SafetensorsFile } from '../io/safetensors';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../io/dtypes';
 import { readNpz } from './npz';
 import { resolveRelease } from './registry';
 import { resolveRepo } from '../hub/resolve';
@@ -51,7 +52,7 @@ function loadSAELensFolder(dir: string, overrides: Record<string, unknown>): Loa
   const cfg = parseSAEConfig(raw, cfgFile);
   const weightsFile = path.join(dir, 'sae_weights.safetensors');
   if (!fs.existsSync(weightsFile)) throw new Error(`${dir}: missing sae_weights.safetensors (found ${fs.readdirSync(dir).join(', ')})`);
-  const weights = readWeights(weightsFile);
+  const weights = readWeights(weightsFile, cfg.dtype);
   let sparsity: Float32Array | undefined;
   const sparsityFile = path.join(dir, 'sparsity.safetensors');
   if (fs.existsSync(sparsityFile)) {
@@ -66,11 +67,22 @@ function loadSAELensFolder(dir: string, overrides: Record<string, unknown>): Loa
   return { cfg, weights: dropUnitScalingFactor(weights, cfgFile), sparsity, rawCfg: raw };
 }
 
-function readWeights(file: string): Record<string, tf.Tensor> {
+/**
+ * Read every tensor as float32 values. SAELens casts tensors to cfg.dtype on load; for a 16-bit
+ * cfg.dtype, values stored wider are rounded to that precision here too (computation stays float32).
+ */
+function readWeights(file: string, cfgDtype = 'float32'): Record<string, tf.Tensor> {
   const f = SafetensorsFile.open(file);
+  const target = cfgDtype.replace(/^torch\./, '');
+  const round = target === 'bfloat16' ? (v: number) => bf16ToF32(f32ToBf16(v)) : target === 'float16' ? (v: number) => f16ToF32(f32ToF16(v)) : undefined;
+  const stored = target === 'bfloat16' ? 'BF16' : 'F16';
   try {
     const out: Record<string, tf.Tensor> = {};
-    for (const name of f.names()) out[name] = tf.tensor(f.readFloat32(name), f.info(name).shape, 'float32');
+    for (const name of f.names()) {
+      const values = f.readFloat32(name);
+      if (round && f.info(name).dtype !== stored) for (let i = 0; i < values.length; i++) values[i] = round(values[i]);
+      out[name] = tf.tensor(values, f.info(name).shape, 'float32');
+    }
     return out;
   } finally {
     f.close();
