@@ -19,3 +19,4 @@ export * from './plots';
 export * from './notebook';
 export * from './pipeline';
 export * from './lm';
+export * from './tasks';

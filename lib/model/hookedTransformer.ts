@@ -10,6 +10,7 @@ import {
 import { HookedTransformerConfig, HookedTransformerConfigInput, kvPrefix, makeConfig, nKvHeads, validateConfig } from './config';
 import { convertHfWeights, gpt2HfConfig, gpt2ToHfTensors, hfConfigToTl, modelFamily, trimVocab } from './hf';
 import { HookRun, selectorMatches, unknownHookError } from './hooks';
+import { isTransformerLensTorchDir, readTransformerLensTorchDir } from './interpbench';
 import { openCheckpoint, readHfConfig, resolveModelDir } from './loading';
 import { checkStateDict, initParams, paramShapes, StateDict } from './params';
 import { DEFAULT_PROCESSING, NO_PROCESSING, ProcessingOptions, processWeights } from './processing';
@@ -129,6 +130,18 @@ export class HookedTransformer {
    * default processing (fold_ln, center_writing_weights, center_unembed, fold_value_biases), each switchable.
    */
   static async fromPretrained(nameOrDir: string, opts: FromPretrainedOptions = {}): Promise<HookedTransformer> {
+    if (isTransformerLensTorchDir(nameOrDir)) {
+      // a TransformerLens model saved from Python (InterpBench: ll_model.pth + ll_model_cfg.pkl), loaded
+      // like HookedTransformer(cfg).load_state_dict(sd): strict, and processed only when asked explicitly
+      const { cfg, sd } = readTransformerLensTorchDir(nameOrDir);
+      if (opts.defaultPrependBos !== undefined) cfg.default_prepend_bos = opts.defaultPrependBos;
+      const model = new HookedTransformer(cfg, sd, opts.trainable ?? false);
+      const on = opts.processing === true;
+      const steps = { foldLn: opts.foldLn ?? on, centerWritingWeights: opts.centerWritingWeights ?? on, centerUnembed: opts.centerUnembed ?? on, foldValueBiases: opts.foldValueBiases ?? on };
+      if (Object.values(steps).some(Boolean)) model.processWeights(steps);
+      model.source = { dir: path.resolve(nameOrDir) };
+      return model;
+    }
     const resolved = await resolveModelDir(nameOrDir, opts.revision);
     const hf = readHfConfig(resolved.dir);
     const configFile = path.join(resolved.dir, 'config.json');
@@ -379,7 +392,9 @@ export class HookedTransformer {
       if (t !== tokens) t.dispose();
       throw new Error(`sequence length ${P} exceeds the model's n_ctx ${this.cfg.n_ctx}`);
     }
-    const [lo, hi] = tf.tidy(() => tf.stack([tf.min(t), tf.max(t)])).dataSync() as unknown as number[];
+    const range = tf.tidy(() => tf.stack([tf.min(t), tf.max(t)]));
+    const [lo, hi] = range.dataSync() as unknown as number[];
+    range.dispose();
     if (t.size > 0 && (lo < 0 || hi >= this.cfg.d_vocab)) {
       if (t !== tokens) t.dispose();
       throw new Error(`token ids must be in [0, ${this.cfg.d_vocab}), got min ${lo}, max ${hi}`);
@@ -517,7 +532,7 @@ export class HookedTransformer {
     const z = run.point(`${a}.hook_z`, tf.transpose(tf.matMul(pattern, vT), [0, 2, 1, 3])); // [b, p, h, dh]
     const W_O = this.p(`${a}.W_O`); // [h, dh, d]
     const resultName = `${a}.hook_result`;
-    if (cfg.use_attn_result || run.active(resultName)) {
+    if (cfg.use_attn_result || run.active(resultName, true)) {
       const d = cfg.d_model;
       const zh = tf.reshape(tf.transpose(z, [2, 0, 1, 3]), [h, B * P, dh]);
       const perHead = tf.transpose(tf.reshape(tf.matMul(zh, W_O), [h, B, P, d]), [1, 2, 0, 3]); // [b, p, h, d]
