@@ -169,17 +169,10 @@ function loadGemmaScopeFolder(dir: string, repoId: string, overrides: Record<str
 }
 
 // ---- hub resolution: the one call site of lib/hub ----
-/** Resolve a repo folder's files through the hub; optional files that are missing are skipped. */
+/** Resolve a repo folder's files through the hub (optional files are fetched when the repo has them). */
 async function resolveFolder(repoId: string, folder: string, revision: string | undefined, required: string[], optional: string[]): Promise<string> {
   const rel = (f: string) => (folder ? `${folder}/${f}` : f);
-  const { dir } = await resolveRepo(repoId, { revision, files: required.map(rel) });
-  for (const f of optional) {
-    try {
-      await resolveRepo(repoId, { revision, files: [rel(f)] });
-    } catch {
-      // optional file not in the repo
-    }
-  }
+  const { dir } = await resolveRepo(repoId, { revision, files: required.map(rel), optionalFiles: optional.map(rel) });
   return folder ? path.join(dir, folder) : dir;
 }
 
