@@ -143,10 +143,10 @@ function inferGemmaScopeRepo(dir: string): string {
   return `google/${m[0]}`;
 }
 
-function loadGemmaScopeFolder(dir: string, repoId: string, overrides: Record<string, unknown>): LoadedSAE {
+function loadGemmaScopeFolder(dir: string, repoId: string, overrides: Record<string, unknown>, folderName = path.resolve(dir)): LoadedSAE {
   const file = path.join(dir, 'params.npz');
   const arrays = readNpz(file);
-  const raw: Record<string, unknown> = { ...gemmaScopeRawConfig(repoId, path.resolve(dir)), ...overrides };
+  const raw: Record<string, unknown> = { ...gemmaScopeRawConfig(repoId, folderName), ...overrides };
   const weights: Record<string, tf.Tensor> = {};
   for (const [key, a] of Object.entries(arrays)) {
     const name = key.startsWith('w_') ? `W_${key.slice(2)}` : key;
@@ -155,7 +155,7 @@ function loadGemmaScopeFolder(dir: string, repoId: string, overrides: Record<str
   if (raw.d_sae === undefined && weights.W_enc) raw.d_sae = weights.W_enc.shape[1];
   const cfg = parseSAEConfig(raw, file);
   const w = dropUnitScalingFactor(weights, file);
-  if (path.resolve(dir).includes('embedding') && w.W_enc && w.W_dec) {
+  if (folderName.includes('embedding') && w.W_enc && w.W_dec) {
     // Gemma Scope's embedding SAEs were trained on embeddings before the sqrt(d_model) scale
     const s = Math.sqrt(cfg.d_in);
     const enc = tf.div(w.W_enc, s);
@@ -184,7 +184,7 @@ export async function loadPretrainedSAE(release: string, saeId: string): Promise
   const r = resolveRelease(release, saeId);
   if (r.conversion === 'gemma_2') {
     const dir = await resolveFolder(r.repoId, r.folder, r.revision, ['params.npz'], []);
-    return loadGemmaScopeFolder(dir, r.repoId, r.configOverrides);
+    return loadGemmaScopeFolder(dir, r.repoId, r.configOverrides, r.folder);
   }
   const dir = await resolveFolder(r.repoId, r.folder, r.revision, ['cfg.json', 'sae_weights.safetensors'], ['sparsity.safetensors']);
   const loaded = loadSAELensFolder(dir, r.configOverrides);
