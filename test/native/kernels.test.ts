@@ -186,7 +186,7 @@ test('an SAE training step (Adam) gives the same parameters on native and cpu', 
 });
 
 test('layout kernels read a cast int32 -> float32 tensor as floats (the cpu Cast may keep an Int32Array)', async () => {
-  await compareWithCpu(() => {
+  await compareWithCpu('cast int32 then layout ops', () => {
     const c = tf.cast(tf.tensor1d([3, 0, -7], 'int32'), 'float32');
     return [tf.stack([c, tf.tensor1d([1, 2, 3])]), tf.transpose(tf.stack([c, c])), tf.gather(tf.stack([c, c]), [1]), tf.concat([c, c])];
   });
