@@ -59,14 +59,14 @@ function denseAllMeasures(X: tf.Tensor2D, Y: tf.Tensor2D, lbX: tf.Tensor1D, lbY:
   return tf.tidy(() => {
     const n = X.shape[0];
     const clamp = (v: tf.Tensor): tf.Tensor2D => { const z = tf.where(tf.isNaN(v), tf.zerosLike(v), v); return tf.where(tf.less(tf.abs(z), 0.1), tf.zerosLike(z), z) as tf.Tensor2D; };
-    const sxy = tf.matMul(X, Y, true, false);
+    const sxy = tf.matMul(tf.transpose(X), Y); // explicit transpose: matMul(transposeA) is ~25x slower on tfjs-wasm
     const sx = tf.sum(X, 0), sy = tf.sum(Y, 0), sxx = tf.sum(tf.square(X), 0), syy = tf.sum(tf.square(Y), 0);
     const outer = (a: tf.Tensor1D, b: tf.Tensor1D): tf.Tensor2D => tf.mul(tf.expandDims(a, 1), tf.expandDims(b, 0));
     const vx = tf.sub(tf.mul(sxx, n), tf.square(sx)) as tf.Tensor1D, vy = tf.sub(tf.mul(syy, n), tf.square(sy)) as tf.Tensor1D;
     const pearson = tf.div(tf.sub(tf.mul(sxy, n), outer(sx as tf.Tensor1D, sy as tf.Tensor1D)), tf.sqrt(outer(vx, vy)));
     const cosine = tf.div(sxy, tf.sqrt(outer(sxx as tf.Tensor1D, syy as tf.Tensor1D)));
     const sets = (A: tf.Tensor2D, B: tf.Tensor2D): [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor] => {
-      const c = tf.matMul(A, B, true, false);
+      const c = tf.matMul(tf.transpose(A), B);
       const ni = tf.expandDims(tf.sum(A, 0), 1), nj = tf.expandDims(tf.sum(B, 0), 0);
       return [c, ni, nj, tf.div(c, tf.sub(tf.add(ni, nj), c))];
     };
@@ -121,7 +121,7 @@ export async function run(): Promise<void> {
   // 2. Dense definition at smaller d, extrapolated by d^2; values compared with the sparse result
   const Td = 4096;
   const denseTimes: Array<[number, number]> = [];
-  for (const d of [512, 1024, 2048]) {
+  for (const d of (process.env.CROSSLAYER_BENCH_DENSE_D ?? "512,1024").split(",").map(Number)) {
     const xa = syntheticCodes(3, Td, d, L0), xb = syntheticCodes(4, Td, d, L0);
     const X = tf.tensor2d(sparseToDense(xa), [Td, d]), Y = tf.tensor2d(sparseToDense(xb), [Td, d]);
     const mp = new MaxActivationCollector(2, d);

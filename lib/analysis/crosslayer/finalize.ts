@@ -61,6 +61,9 @@ export function pairStatistics(col: CrossLayerCollector, P: number): Record<stri
   const iSuf = idxOf('sufficiency'), iNec = idxOf('necessity'), iMI = idxOf('mutual_information');
   const iJacR = idxOf('jaccard_similarity_relative_activation'), iSufR = idxOf('sufficiency_relative_activation'), iNecR = idxOf('necessity_relative_activation');
 
+  const MI_BOUND = STAT_CLAMP * BOUND_SLACK;
+  const hA = Float64Array.from(mA.count, (k) => binaryEntropy(n, k));
+  const hB = Float64Array.from(mB.count, (k) => binaryEntropy(n, k));
   const bPear = builders[iPear], bCos = builders[iCos], bJac = builders[iJac], bSuf = builders[iSuf], bNec = builders[iNec], bMI = builders[iMI];
   const bJacR = relative ? builders[iJacR] : null, bSufR = relative ? builders[iSufR] : null, bNecR = relative ? builders[iNecR] : null;
   const emit = (i: number, j: number, c: number, cr: number, sxy: number): void => {
@@ -78,7 +81,8 @@ export function pairStatistics(col: CrossLayerCollector, P: number): Record<stri
       pushStored(bSufR!, i, j, cr / nri);
       pushStored(bNecR!, i, j, cr / nrj);
     }
-    pushStored(bMI, i, j, mutualInformation(n, ni, nj, c));
+    // MI <= min(H_i, H_j): skip the four logs where the value cannot reach the clamp
+    if (hA[i] >= MI_BOUND && hB[j] >= MI_BOUND) pushStored(bMI, i, j, mutualInformation(n, ni, nj, c));
   };
 
   // Never-co-active candidates: Pearson by a_i * b_j >= 0.1, MI by min(H_i, H_j) >= 0.1.
@@ -92,7 +96,7 @@ export function pairStatistics(col: CrossLayerCollector, P: number): Record<stri
   const bSorted = Float64Array.from(byB, (j) => b[j]);
   const byBIdx = Int32Array.from(byB);
   const miCols: number[] = [];
-  for (let j = 0; j < d; j++) if (binaryEntropy(n, mB.count[j]) >= STAT_CLAMP * BOUND_SLACK) miCols.push(j);
+  for (let j = 0; j < d; j++) if (hB[j] >= MI_BOUND) miCols.push(j);
 
   const cur = col.pairCursor(P);
   let has = cur.next();
@@ -120,7 +124,7 @@ export function pairStatistics(col: CrossLayerCollector, P: number): Record<stri
       while (lo < hi) { const mid = (lo + hi) >> 1; if (bSorted[mid] >= need) lo = mid + 1; else hi = mid; }
       if (lo > 0) cand = byBIdx.slice(0, lo);
     }
-    if (miCols.length > 0 && binaryEntropy(n, mA.count[i]) >= STAT_CLAMP * BOUND_SLACK) {
+    if (miCols.length > 0 && hA[i] >= MI_BOUND) {
       const mi = Int32Array.from(miCols);
       if (cand) { const u = new Int32Array(cand.length + mi.length); u.set(cand); u.set(mi, cand.length); cand = u; } else cand = mi;
     }

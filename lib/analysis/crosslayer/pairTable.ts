@@ -90,33 +90,52 @@ export class PairTable {
     for (let s = 0; s < this.capacity; s++) if (i32[s * 6] !== 0) fn(i32[s * 6 + 2]);
   }
 
-  /** Entries in row-major (i, then j) order; `dRows`/`dCols` bound the indices (two counting sorts). */
+  /**
+   * Entries in row-major (i, then j) order; `dRows`/`dCols` bound the indices. The table is read once
+   * in slot order into compact arrays, then sorted by an LSD radix sort on (j, then i) in 11-bit digits
+   * (sequential passes), and the payloads gathered by the resulting permutation.
+   */
   sorted(dRows: number, dCols: number): PairRecords {
     const n = this.size;
-    const i32 = this.i32;
-    const slots = new Int32Array(n);
+    const i32 = this.i32, f64 = this.f64;
+    const ci = new Int32Array(n), cj = new Int32Array(n), cc = new Int32Array(n), ccr = new Int32Array(n);
+    const cs = new Float64Array(n);
     let p = 0;
-    for (let s = 0; s < this.capacity; s++) if (i32[s * 6] !== 0) slots[p++] = s;
-    // stable counting sort by j, then by i
-    const byJ = new Int32Array(n);
-    const cj = new Int32Array(dCols + 1);
-    for (let k = 0; k < n; k++) cj[i32[slots[k] * 6 + 1] + 1]++;
-    for (let r = 0; r < dCols; r++) cj[r + 1] += cj[r];
-    for (let k = 0; k < n; k++) byJ[cj[i32[slots[k] * 6 + 1]]++] = slots[k];
-    const order = slots;
-    const ci = new Int32Array(dRows + 1);
-    for (let k = 0; k < n; k++) ci[i32[byJ[k] * 6]]++; // (i + 1) indexes the next bucket start
-    for (let r = 0; r < dRows; r++) ci[r + 1] += ci[r];
-    for (let k = 0; k < n; k++) order[ci[i32[byJ[k] * 6] - 1]++] = byJ[k];
-    const out = emptyRecords(n);
-    for (let k = 0; k < n; k++) {
-      const s = order[k];
+    for (let s = 0; s < this.capacity; s++) {
       const b = s * 6;
-      out.i[k] = i32[b] - 1;
-      out.j[k] = i32[b + 1];
-      out.count[k] = i32[b + 2];
-      out.countRel[k] = i32[b + 3];
-      out.sumXY[k] = this.f64[s * 3 + 2];
+      if (i32[b] === 0) continue;
+      ci[p] = i32[b] - 1; cj[p] = i32[b + 1]; cc[p] = i32[b + 2]; ccr[p] = i32[b + 3]; cs[p] = f64[s * 3 + 2];
+      p++;
+    }
+    let perm = new Int32Array(n);
+    for (let k = 0; k < n; k++) perm[k] = k;
+    let keysI = ci.slice(), keysJ = cj.slice();
+    const passes = (d: number): number[] => {
+      const shifts: number[] = [];
+      for (let sh = 0; (d - 1) >>> sh > 0 || sh === 0; sh += 11) shifts.push(sh);
+      return shifts;
+    };
+    let tmpPerm = new Int32Array(n), tmpI = new Int32Array(n), tmpJ = new Int32Array(n);
+    const counts = new Int32Array(2049);
+    const pass = (byJ: boolean, shift: number): void => {
+      const key = byJ ? keysJ : keysI;
+      counts.fill(0);
+      for (let k = 0; k < n; k++) counts[((key[k] >>> shift) & 2047) + 1]++;
+      for (let r = 0; r < 2048; r++) counts[r + 1] += counts[r];
+      for (let k = 0; k < n; k++) {
+        const dst = counts[(key[k] >>> shift) & 2047]++;
+        tmpPerm[dst] = perm[k]; tmpI[dst] = keysI[k]; tmpJ[dst] = keysJ[k];
+      }
+      [perm, tmpPerm] = [tmpPerm, perm];
+      [keysI, tmpI] = [tmpI, keysI];
+      [keysJ, tmpJ] = [tmpJ, keysJ];
+    };
+    for (const sh of passes(dCols)) pass(true, sh);
+    for (const sh of passes(dRows)) pass(false, sh);
+    const out: PairRecords = { i: keysI, j: keysJ, count: new Int32Array(n), countRel: new Int32Array(n), sumXY: new Float64Array(n) };
+    for (let k = 0; k < n; k++) {
+      const q = perm[k];
+      out.count[k] = cc[q]; out.countRel[k] = ccr[q]; out.sumXY[k] = cs[q];
     }
     return out;
   }
