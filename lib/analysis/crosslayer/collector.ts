@@ -4,7 +4,7 @@ import * as path from 'path';
 import { writeDirAtomic, writeJsonAtomic } from '../../io/atomic';
 import { loadSafetensors, writeSafetensors, RawTensor } from '../../io/safetensors';
 import { LayerBatch, SparseCodes, toSparseCodes } from './sparse';
-import { MergeCursor, PairCursor, PairTable, RecordsCursor, RunCursor, RunWriter, writeRun } from './pairTable';
+import { MergeCursor, PairCursor, PairTable, RUN_RECORD_BYTES, RecordsCursor, RunCursor, RunWriter, writeRun } from './pairTable';
 import { FeatureMoments, relativeBound } from './stats';
 
 /** Thresholds of the seed's dead-feature series: #features with count <= thr. */
@@ -27,7 +27,7 @@ export interface CrossLayerConfig {
   max_activations?: Float32Array[] | null;
   /** Row shard: only features [r0, r1) of layer L are paired with layer L+1. Default: all. */
   rows?: [number, number];
-  /** In-memory pair entries (all layer pairs together) before a table spills to disk. Default 16M */
+  /** In-memory pair entries (all layer pairs together) before a table spills to disk (~50 bytes each). Default 8M */
   max_pairs_in_memory?: number;
   /** Folder for spilled runs; a private temporary folder by default */
   spill_dir?: string;
@@ -106,7 +106,7 @@ export class CrossLayerCollector {
       feature_thresholds: config.feature_thresholds ?? FEATURE_THRESHOLDS,
       pair_thresholds: config.pair_thresholds ?? PAIR_THRESHOLDS,
       rows: [rows[0], rows[1]],
-      max_pairs_in_memory: config.max_pairs_in_memory ?? 16_000_000,
+      max_pairs_in_memory: config.max_pairs_in_memory ?? 8_000_000,
       relative: given !== null,
     };
     this.spillDir = config.spill_dir;
@@ -232,6 +232,28 @@ export class CrossLayerCollector {
     this.runs[P].push({ file, owned: true });
     this.tables[P].clear();
     this.spills++;
+    this.compactRuns(P);
+  }
+
+  /**
+   * Keep the runs of a layer pair few (logarithmic in the data): while the newest run is at least half
+   * the size of the one before it, merge the two (like a binary counter), so every record is rewritten
+   * O(log(total / run size)) times and a full merge reads few files.
+   */
+  private compactRuns(P: number): void {
+    const runs = this.runs[P];
+    const records = (r: RunRef): number => fs.statSync(r.file).size / RUN_RECORD_BYTES;
+    while (runs.length >= 2 && records(runs[runs.length - 2]) <= 2 * records(runs[runs.length - 1])) {
+      const b = runs.pop()!, a = runs.pop()!;
+      const file = path.join(this.ensureSpillDir(), `run_${process.pid}_${P}_${this.spillSeq++}.bin`);
+      const w = new RunWriter(file, false);
+      const cur = new MergeCursor([new RunCursor(a.file), new RunCursor(b.file)]);
+      while (cur.next()) w.push(cur.i, cur.j, cur.count, cur.countRel, cur.sumXY);
+      cur.close();
+      w.close();
+      for (const r of [a, b]) if (r.owned) fs.rmSync(r.file, { force: true });
+      runs.push({ file, owned: true });
+    }
   }
 
   /** Row-major cursor over layer pair P's full accumulators (memory table merged with spilled runs). */

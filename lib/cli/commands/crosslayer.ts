@@ -25,7 +25,8 @@ pass for the max activations that the relative variants need).
   --checkpoint-tokens N    dead-feature/dead-pair checkpoint every N tokens (default 65536; 0: none)
   --batch-tokens N         tokens read per batch (default 4096)
   --rows R0:R1             only features R0..R1-1 of layer L (a row shard; default all)
-  --max-pairs N            pair entries held in memory before spilling to disk (default 16000000)
+  --max-pairs N            pair entries held in memory before spilling to disk (default 8000000,
+                           ~50 bytes each; for long runs prefer --rows shards)
   --spill-dir DIR          folder for spilled pair runs (default: a temporary folder)
   --no-relative            skip the relative-activation variants (and the max-activation pass)
   --save-state DIR         also save the collector state (for CrossLayerCollector.load / merge)
@@ -102,7 +103,7 @@ export const command: CliCommand = {
     if (files.length < 2) throw new Error(`--acts needs at least two layer files (got ${files.length}): statistics are between adjacent layers`);
     const C = positiveInt(o['checkpoint-tokens'], 'checkpoint-tokens', 65536, true);
     const batch = positiveInt(o['batch-tokens'], 'batch-tokens', 4096);
-    const maxPairs = positiveInt(o['max-pairs'], 'max-pairs', 16_000_000);
+    const maxPairs = positiveInt(o['max-pairs'], 'max-pairs', 8_000_000);
     await initBackend();
     const inputs: LayerInput[] = [];
     try {
