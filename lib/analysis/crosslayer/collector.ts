@@ -4,7 +4,7 @@ import * as path from 'path';
 import { writeDirAtomic, writeJsonAtomic } from '../../io/atomic';
 import { loadSafetensors, writeSafetensors, RawTensor } from '../../io/safetensors';
 import { LayerBatch, SparseCodes, toSparseCodes } from './sparse';
-import { MergeCursor, PairCursor, PairTable, RUN_RECORD_BYTES, RecordsCursor, RunCursor, RunWriter, writeRun } from './pairTable';
+import { BlockedPairTable, MergeCursor, PairCursor, RUN_RECORD_BYTES, RecordBuffer, RecordsCursor, RunCursor, RunWriter, writeRun } from './pairTable';
 import { FeatureMoments, relativeBound } from './stats';
 
 /** Thresholds of the seed's dead-feature series: #features with count <= thr. */
@@ -68,7 +68,8 @@ export class CrossLayerCollector {
   /** per layer [d_sae]: relative bound lb (only when max_activations was given) */
   readonly lowerBounds: Float32Array[] | null;
   readonly givenMax: Float32Array[] | null;
-  readonly tables: PairTable[];
+  readonly tables: BlockedPairTable[];
+  private buffer: RecordBuffer | null = null;
   readonly runs: RunRef[][];
   /** [steps][feature thresholds][n_layers] */
   deadFeatures: number[][][] = [];
@@ -117,7 +118,7 @@ export class CrossLayerCollector {
     }));
     this.maxNonzero = Array.from({ length: n_layers }, () => new Float32Array(d_sae).fill(-Infinity));
     this.nonzeroCount = Array.from({ length: n_layers }, () => new Float64Array(d_sae));
-    this.tables = Array.from({ length: n_layers - 1 }, () => new PairTable());
+    this.tables = Array.from({ length: n_layers - 1 }, () => new BlockedPairTable(rows[0], rows[1]));
     this.runs = Array.from({ length: n_layers - 1 }, () => []);
     this.deadPairs = this.cfg.pair_thresholds.map(() => Array.from({ length: n_layers - 1 }, () => []));
   }
@@ -152,44 +153,57 @@ export class CrossLayerCollector {
     const T = codes[0].T;
     if (this.tokens + T > 2 ** 31 - 1) throw new Error(`more than 2^31 - 1 tokens in one collector: split the run into token shards and merge them`);
     const { n_layers, checkpoint_tokens: C } = this.cfg;
+    // segments end at checkpoint boundaries, so each checkpoint sees exactly k*C tokens
+    let t = 0;
+    while (t < T) {
+      const end = C > 0 ? Math.min(T, t + (C - (this.tokens % C))) : T;
+      for (let L = 0; L < n_layers; L++) for (let u = t; u < end; u++) this.addFeatureMoments(L, codes[L], u);
+      for (let P = 0; P < n_layers - 1; P++) this.accumulatePair(P, codes[P], codes[P + 1], t, end);
+      this.tokens += end - t;
+      t = end;
+      if (C > 0 && this.tokens % C === 0) this.recordCheckpoint();
+    }
+  }
+
+  /** Co-occurrences of layer pair P on tokens [t0, t1) into the record buffer, applied block-wise. */
+  private accumulatePair(P: number, A: SparseCodes, B: SparseCodes, t0: number, t1: number): void {
     const [r0, r1] = this.cfg.rows;
-    const budgetPerTable = Math.max(1, Math.floor(this.cfg.max_pairs_in_memory / this.nPairs));
-    const lbs = this.lowerBounds;
-    for (let t = 0; t < T; t++) {
-      for (let L = 0; L < n_layers; L++) this.addFeatureMoments(L, codes[L], t);
-      for (let P = 0; P < n_layers - 1; P++) {
-        const A = codes[P];
-        const B = codes[P + 1];
-        const a0 = A.indptr[t], a1 = A.indptr[t + 1], b0 = B.indptr[t], b1 = B.indptr[t + 1];
-        if (a0 === a1 || b0 === b1) continue;
-        const table = this.tables[P];
-        const lbA = lbs ? lbs[P] : null;
-        const lbB = lbs ? lbs[P + 1] : null;
-        const bIdx = B.indices, bVal = B.values;
-        for (let a = a0; a < a1; a++) {
-          const i = A.indices[a];
-          if (i < r0 || i >= r1) continue;
-          const x = A.values[a];
-          const xPos = x > 0;
-          const xRel = lbA !== null && x > lbA[i];
-          for (let b = b0; b < b1; b++) {
-            const j = bIdx[b];
-            const y = bVal[b];
-            table.add(i, j, x * y, xPos && y > 0 ? 1 : 0, xRel && y > lbB![j] ? 1 : 0);
-          }
+    const lbA = this.lowerBounds ? this.lowerBounds[P] : null;
+    const lbB = this.lowerBounds ? this.lowerBounds[P + 1] : null;
+    const buf = (this.buffer ??= new RecordBuffer());
+    const bi = buf.i, bj = buf.j, bxy = buf.xy, bf = buf.flags, cap = buf.capacity;
+    const bIdx = B.indices, bVal = B.values;
+    for (let t = t0; t < t1; t++) {
+      const a0 = A.indptr[t], a1 = A.indptr[t + 1], b0 = B.indptr[t], b1 = B.indptr[t + 1];
+      if (a0 === a1 || b0 === b1) continue;
+      for (let a = a0; a < a1; a++) {
+        const i = A.indices[a];
+        if (i < r0 || i >= r1) continue;
+        if (buf.n + (b1 - b0) > cap) this.flush(P);
+        const x = A.values[a];
+        const xPos = x > 0;
+        const xRel = lbA !== null && x > lbA[i];
+        let n = buf.n;
+        for (let b = b0; b < b1; b++) {
+          const j = bIdx[b];
+          const y = bVal[b];
+          bi[n] = i; bj[n] = j; bxy[n] = x * y;
+          bf[n] = (xPos && y > 0 ? 1 : 0) | (xRel && y > lbB![j] ? 2 : 0);
+          n++;
         }
-        if (table.size > budgetPerTable) {
-          this.notePeak();
-          this.spill(P);
-        }
-      }
-      this.tokens++;
-      if (C > 0 && this.tokens % C === 0) {
-        this.notePeak();
-        this.recordCheckpoint();
+        buf.n = n;
       }
     }
+    this.flush(P);
+  }
+
+  /** Apply buffered records to layer pair P's table; spill it when over budget. */
+  private flush(P: number): void {
+    if (!this.buffer || this.buffer.n === 0) return;
+    this.tables[P].addRecords(this.buffer);
     this.notePeak();
+    const budgetPerTable = Math.max(1, Math.floor(this.cfg.max_pairs_in_memory / this.nPairs));
+    if (this.tables[P].size > budgetPerTable) this.spill(P);
   }
 
   private addFeatureMoments(L: number, codes: SparseCodes, t: number): void {
