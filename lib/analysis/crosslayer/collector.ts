@@ -293,9 +293,7 @@ export class CrossLayerCollector {
     for (let P = 0; P < n_layers - 1; P++) {
       const alive = new Array(pt.length).fill(0);
       if (this.runs[P].length === 0) {
-        this.tables[P].forEachCount((c) => {
-          for (let k = 0; k < pt.length; k++) if (c > pt[k]) alive[k]++;
-        });
+        this.tables[P].countAbove(pt, alive);
       } else {
         const cur = this.pairCursor(P);
         while (cur.next()) for (let k = 0; k < pt.length; k++) if (cur.count > pt[k]) alive[k]++;

@@ -84,10 +84,14 @@ export class PairTable {
     this.alloc(16);
   }
 
-  /** Visit every entry (unordered). */
-  forEachCount(fn: (count: number) => void): void {
+  /** Add to alive[k] the number of entries with count > thresholds[k]. */
+  countAbove(thresholds: number[], alive: number[]): void {
     const i32 = this.i32;
-    for (let s = 0; s < this.capacity; s++) if (i32[s * 6] !== 0) fn(i32[s * 6 + 2]);
+    for (let s = 0; s < this.capacity; s++) {
+      if (i32[s * 6] === 0) continue;
+      const c = i32[s * 6 + 2];
+      for (let k = 0; k < thresholds.length; k++) if (c > thresholds[k]) alive[k]++;
+    }
   }
 
   /**
@@ -95,7 +99,7 @@ export class PairTable {
    * in slot order into compact arrays, then sorted by an LSD radix sort on (j, then i) in 11-bit digits
    * (sequential passes), and the payloads gathered by the resulting permutation.
    */
-  sorted(dRows: number, dCols: number): PairRecords {
+  sorted(dRows: number, dCols: number, rowOffset = 0): PairRecords {
     const n = this.size;
     const i32 = this.i32, f64 = this.f64;
     const ci = new Int32Array(n), cj = new Int32Array(n), cc = new Int32Array(n), ccr = new Int32Array(n);
@@ -104,7 +108,7 @@ export class PairTable {
     for (let s = 0; s < this.capacity; s++) {
       const b = s * 6;
       if (i32[b] === 0) continue;
-      ci[p] = i32[b] - 1; cj[p] = i32[b + 1]; cc[p] = i32[b + 2]; ccr[p] = i32[b + 3]; cs[p] = f64[s * 3 + 2];
+      ci[p] = i32[b] - 1 - rowOffset; cj[p] = i32[b + 1]; cc[p] = i32[b + 2]; ccr[p] = i32[b + 3]; cs[p] = f64[s * 3 + 2];
       p++;
     }
     let perm = new Int32Array(n);
@@ -131,7 +135,8 @@ export class PairTable {
       [keysJ, tmpJ] = [tmpJ, keysJ];
     };
     for (const sh of passes(dCols)) pass(true, sh);
-    for (const sh of passes(dRows)) pass(false, sh);
+    for (const sh of passes(dRows - rowOffset)) pass(false, sh);
+    if (rowOffset !== 0) for (let k = 0; k < n; k++) keysI[k] += rowOffset;
     const out: PairRecords = { i: keysI, j: keysJ, count: new Int32Array(n), countRel: new Int32Array(n), sumXY: new Float64Array(n) };
     for (let k = 0; k < n; k++) {
       const q = perm[k];
@@ -220,13 +225,13 @@ export class BlockedPairTable {
     for (const b of this.blocks) b.clear();
   }
 
-  forEachCount(fn: (count: number) => void): void {
-    for (const b of this.blocks) b.forEachCount(fn);
+  countAbove(thresholds: number[], alive: number[]): void {
+    for (const b of this.blocks) b.countAbove(thresholds, alive);
   }
 
   /** All entries in row-major order. */
   sorted(dRows: number, dCols: number): PairRecords {
-    const parts = this.blocks.map((b) => b.sorted(dRows, dCols));
+    const parts = this.blocks.map((b, q) => b.sorted(Math.min(dRows, this.r0 + (q + 1) * this.rowsPerBlock), dCols, this.r0 + q * this.rowsPerBlock));
     const n = parts.reduce((a, p) => a + p.i.length, 0);
     const out = emptyRecords(n);
     let o = 0;
