@@ -1,7 +1,5 @@
 import { CrossLayerCollector } from './collector';
-import {
-  ACTIVATION_STATS, ActivationStat, STAT_CLAMP, activationCosine, binaryEntropy, jaccard, mutualInformation, pearson, storeValue,
-} from './stats';
+import { ACTIVATION_STATS, ActivationStat, STAT_CLAMP, binaryEntropy, mutualInformation, storeValue } from './stats';
 
 /** One statistic of one layer pair after the storage rule: nonzeros in row-major order. */
 export interface SparseStat {

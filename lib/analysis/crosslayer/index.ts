@@ -12,3 +12,4 @@ export * from './louvain';
 export * from './graph';
 export * from './topk';
 export * from './browser';
+export * from './driver';
