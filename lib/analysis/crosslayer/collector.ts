@@ -165,45 +165,78 @@ export class CrossLayerCollector {
     }
   }
 
-  /** Co-occurrences of layer pair P on tokens [t0, t1) into the record buffer, applied block-wise. */
+  /**
+   * Co-occurrences of layer pair P on tokens [t0, t1), applied block-wise: for each chunk of tokens
+   * that fits the record buffer, count the records per row block (|B_t| per active row, cheap), then
+   * write them straight into their block's region and apply block by block.
+   */
   private accumulatePair(P: number, A: SparseCodes, B: SparseCodes, t0: number, t1: number): void {
     const [r0, r1] = this.cfg.rows;
     const lbA = this.lowerBounds ? this.lowerBounds[P] : null;
     const lbB = this.lowerBounds ? this.lowerBounds[P + 1] : null;
-    const buf = (this.buffer ??= new RecordBuffer());
-    const bi = buf.i, bj = buf.j, bxy = buf.xy, bf = buf.flags, cap = buf.capacity;
-    const bIdx = B.indices, bVal = B.values;
-    for (let t = t0; t < t1; t++) {
-      const a0 = A.indptr[t], a1 = A.indptr[t + 1], b0 = B.indptr[t], b1 = B.indptr[t + 1];
-      if (a0 === a1 || b0 === b1) continue;
-      for (let a = a0; a < a1; a++) {
-        const i = A.indices[a];
-        if (i < r0 || i >= r1) continue;
-        if (buf.n + (b1 - b0) > cap) this.flush(P);
-        const x = A.values[a];
-        const xPos = x > 0;
-        const xRel = lbA !== null && x > lbA[i];
-        let n = buf.n;
-        for (let b = b0; b < b1; b++) {
-          const j = bIdx[b];
-          const y = bVal[b];
-          bi[n] = i; bj[n] = j; bxy[n] = x * y;
-          bf[n] = (xPos && y > 0 ? 1 : 0) | (xRel && y > lbB![j] ? 2 : 0);
-          n++;
+    const table = this.tables[P];
+    const nb = table.blocks.length;
+    const per = table.rowsPerBlock;
+    const starts = new Int32Array(nb + 1);
+    const fill = new Int32Array(nb);
+    const aIdx = A.indices, aVal = A.values, bIdx = B.indices, bVal = B.values;
+    let t = t0;
+    while (t < t1) {
+      // count phase: tokens [t, u) whose records fit the buffer
+      starts.fill(0);
+      let total = 0;
+      let u = t;
+      for (; u < t1; u++) {
+        const nbT = B.indptr[u + 1] - B.indptr[u];
+        if (nbT === 0) continue;
+        let rowsT = 0;
+        for (let a = A.indptr[u]; a < A.indptr[u + 1]; a++) if (aIdx[a] >= r0 && aIdx[a] < r1) rowsT++;
+        const need = rowsT * nbT;
+        const cap = this.buffer ? this.buffer.capacity : 1 << 21;
+        if (total + need > cap && u > t && total > 0) break;
+        if (!this.buffer || this.buffer.capacity < need) this.buffer = new RecordBuffer(Math.max(1 << 21, need));
+        for (let a = A.indptr[u]; a < A.indptr[u + 1]; a++) {
+          const i = aIdx[a];
+          if (i >= r0 && i < r1) starts[((i - r0) / per | 0) + 1] += nbT;
         }
-        buf.n = n;
+        total += need;
       }
+      if (total === 0) {
+        t = u;
+        continue;
+      }
+      for (let q = 0; q < nb; q++) { starts[q + 1] += starts[q]; fill[q] = starts[q]; }
+      // fill phase
+      const buf = this.buffer!;
+      const bi = buf.i, bj = buf.j, bxy = buf.xy, bf = buf.flags;
+      for (let v = t; v < u; v++) {
+        const b0 = B.indptr[v], b1 = B.indptr[v + 1];
+        if (b0 === b1) continue;
+        for (let a = A.indptr[v]; a < A.indptr[v + 1]; a++) {
+          const i = aIdx[a];
+          if (i < r0 || i >= r1) continue;
+          const x = aVal[a];
+          const xPos = x > 0;
+          const xRel = lbA !== null && x > lbA[i];
+          const blk = (i - r0) / per | 0;
+          let q = fill[blk];
+          for (let b = b0; b < b1; b++) {
+            const j = bIdx[b];
+            const y = bVal[b];
+            bi[q] = i; bj[q] = j; bxy[q] = x * y;
+            bf[q] = (xPos && y > 0 ? 1 : 0) | (xRel && y > lbB![j] ? 2 : 0);
+            q++;
+          }
+          fill[blk] = q;
+        }
+      }
+      buf.n = total;
+      table.addGrouped(buf, starts);
+      this.notePeak();
+      const budgetPerTable = Math.max(1, Math.floor(this.cfg.max_pairs_in_memory / this.nPairs));
+      if (table.size > budgetPerTable) this.spill(P);
+      t = u;
     }
-    this.flush(P);
-  }
-
-  /** Apply buffered records to layer pair P's table; spill it when over budget. */
-  private flush(P: number): void {
-    if (!this.buffer || this.buffer.n === 0) return;
-    this.tables[P].addRecords(this.buffer);
-    this.notePeak();
-    const budgetPerTable = Math.max(1, Math.floor(this.cfg.max_pairs_in_memory / this.nPairs));
-    if (this.tables[P].size > budgetPerTable) this.spill(P);
   }
 
   private addFeatureMoments(L: number, codes: SparseCodes, t: number): void {

@@ -169,7 +169,7 @@ export class RecordBuffer {
  */
 export class BlockedPairTable {
   readonly blocks: PairTable[];
-  private readonly rowsPerBlock: number;
+  readonly rowsPerBlock: number;
   private grouped: RecordBuffer | null = null;
 
   constructor(readonly r0: number, readonly r1: number, nBlocks = 1024) {
@@ -216,6 +216,19 @@ export class BlockedPairTable {
       for (let q = start[b]; q < start[b + 1]; q++) {
         const f = g.flags[q];
         t.add(g.i[q], g.j[q], g.xy[q], f & 1, f >> 1);
+      }
+    }
+    buf.n = 0;
+  }
+
+  /** Apply records already grouped by block: block b's records are [starts[b], starts[b + 1]). */
+  addGrouped(buf: RecordBuffer, starts: Int32Array): void {
+    const bi = buf.i, bj = buf.j, bxy = buf.xy, bf = buf.flags;
+    for (let b = 0; b < this.blocks.length; b++) {
+      const t = this.blocks[b];
+      for (let q = starts[b]; q < starts[b + 1]; q++) {
+        const f = bf[q];
+        t.add(bi[q], bj[q], bxy[q], f & 1, f >> 1);
       }
     }
     buf.n = 0;
