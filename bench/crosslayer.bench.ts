@@ -8,6 +8,10 @@ import {
  * d_sae 24576 with ~50 active features per token, against the dense definition (every d x d matrix
  * from [T, d] activations, as the seed computes them), timed at smaller d and extrapolated by d^2
  * (each dense measure is a [d, T] x [T, d] product plus d^2 elementwise work, so time ~ d^2 T).
+ * Times are process CPU seconds (the shared 2-core machine is usually overloaded; wall time is printed
+ * beside). The synthetic layers are independent, the worst case for the pair table: almost every
+ * co-occurrence is a new pair (real adjacent layers share many pairs, so fewer distinct pairs).
+ * CROSSLAYER_BENCH_TOKENS (default 16384) and CROSSLAYER_BENCH_DENSE_D (default "512,1024") adjust it.
  */
 
 function rng(seed: number): () => number {
