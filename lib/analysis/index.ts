@@ -10,4 +10,4 @@ export * from './outliers';
 export * from './saeMetrics';
 export * from './transfer';
 export * from './alignment';
-export * from './crosslayer';
+export * as crosslayer from './crosslayer';
