@@ -27,5 +27,5 @@ saelab.showTable([
 ], { title: 'summary' });` },
   { md: `## Score distributions
 Histograms of the per-feature scores of each family.` },
-  { code: `for (const [name, spec] of Object.entries(r.plots)) if (name !== 'densityScatter') await saelab.showPlot(spec as Record<string, unknown>);` },
+  { code: `for (const [name, spec] of Object.entries(r.plots)) if (name !== "densityScatter") await saelab.showPlot(spec);` },
 ];
