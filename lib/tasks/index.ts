@@ -1,1 +1,2 @@
 export * from './interpbench';
+export * from './trainCase3';
