@@ -18,4 +18,5 @@ export * from './analysis';
 export * from './plots';
 export * from './notebook';
 export * from './pipeline';
+export * from './lm';
 export * from './tasks';

@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "saelab_native",
-      "sources": ["src/addon.cc", "src/matmul.cc"], "defines": ["SAELAB_MATMUL_ONLY"],
+      "sources": ["src/addon.cc", "src/matmul.cc", "src/elementwise.cc", "src/reduce.cc", "src/layout.cc"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-O3", "-march=native", "-fopenmp", "-std=c++17"],

@@ -13,7 +13,10 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { NativeAddon, NativeKernel } from './nativeKernels/common';
+import { elementwiseKernels } from './nativeKernels/elementwise';
+import { layoutKernels } from './nativeKernels/layout';
 import { matmulKernels } from './nativeKernels/matmul';
+import { reduceKernels } from './nativeKernels/reduce';
 
 /** The tfjs backend name. */
 export const NATIVE_BACKEND = 'native';
@@ -63,7 +66,7 @@ export function loadNativeAddon(): { addon?: NativeAddon; reason: string } {
 
 /** The native kernels the loaded addon provides, by tfjs kernel name. */
 function nativeKernels(mod: NativeAddon): Record<string, NativeKernel> {
-  return { ...matmulKernels(mod) };
+  return { ...matmulKernels(mod), ...elementwiseKernels(mod), ...reduceKernels(mod), ...layoutKernels(mod) };
 }
 
 /** Names of the kernels that run natively (the rest are the cpu kernels on the same arrays). */

@@ -1,14 +1,4 @@
-/** A seeded 32-bit PRNG (mulberry32): deterministic sampling for training data order. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../analysis/sampling';
 
 /**
  * Samples training contexts from one long token stream: each context is BOS followed by ctx - 1

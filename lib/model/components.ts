@@ -107,7 +107,8 @@ export function applyRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, rotary
 export function repeatKvHeads(x: tf.Tensor, group: number): tf.Tensor {
   if (group === 1) return x;
   const [b, p, kv, dh] = x.shape;
-  return tf.reshape(tf.tile(tf.reshape(x, [b, p, kv, 1, dh]), [1, 1, 1, group, 1]), [b, p, kv * group, dh]);
+  // broadcasting multiply instead of tile: tfjs has no rank-5 tile gradient
+  return tf.reshape(tf.mul(tf.reshape(x, [b, p, kv, 1, dh]), tf.ones([1, 1, 1, group, 1])), [b, p, kv * group, dh]);
 }
 
 /**

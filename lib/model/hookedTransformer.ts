@@ -392,7 +392,9 @@ export class HookedTransformer {
       if (t !== tokens) t.dispose();
       throw new Error(`sequence length ${P} exceeds the model's n_ctx ${this.cfg.n_ctx}`);
     }
-    const [lo, hi] = tf.tidy(() => tf.stack([tf.min(t), tf.max(t)])).dataSync() as unknown as number[];
+    const range = tf.tidy(() => tf.stack([tf.min(t), tf.max(t)]));
+    const [lo, hi] = range.dataSync() as unknown as number[];
+    range.dispose();
     if (t.size > 0 && (lo < 0 || hi >= this.cfg.d_vocab)) {
       if (t !== tokens) t.dispose();
       throw new Error(`token ids must be in [0, ${this.cfg.d_vocab}), got min ${lo}, max ${hi}`);
@@ -530,7 +532,7 @@ export class HookedTransformer {
     const z = run.point(`${a}.hook_z`, tf.transpose(tf.matMul(pattern, vT), [0, 2, 1, 3])); // [b, p, h, dh]
     const W_O = this.p(`${a}.W_O`); // [h, dh, d]
     const resultName = `${a}.hook_result`;
-    if (cfg.use_attn_result || run.active(resultName)) {
+    if (cfg.use_attn_result || run.active(resultName, true)) {
       const d = cfg.d_model;
       const zh = tf.reshape(tf.transpose(z, [2, 0, 1, 3]), [h, B * P, dh]);
       const perHead = tf.transpose(tf.reshape(tf.matMul(zh, W_O), [h, B, P, d]), [1, 2, 0, 3]); // [b, p, h, d]

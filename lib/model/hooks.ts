@@ -24,10 +24,13 @@ export class HookRun {
     private readonly cacheNames: Set<string> | null,
   ) {}
 
-  /** Whether anything (a hook or the cache) reads this hook point; optional hook points are only computed then. */
-  active(name: string): boolean {
+  /**
+   * Whether anything (a hook or the cache) reads this hook point. Optional hook points (attn.hook_result)
+   * are computed only when asked for by exact name, not by a predicate.
+   */
+  active(name: string, optional = false): boolean {
     if (this.cacheNames?.has(name)) return true;
-    return this.hooks.some(([sel]) => selectorMatches(sel, name));
+    return this.hooks.some(([sel]) => (optional ? sel === name : selectorMatches(sel, name)));
   }
 
   /** Run the hook point `name` on activation x; returns the (possibly replaced) activation. */

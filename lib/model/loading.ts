@@ -3,6 +3,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { SafetensorsFile, rawToTensor } from '../io/safetensors';
 import { TensorSource } from './hf';
+import { resolveRepo } from '../hub/resolve';
 
 /** A model folder on disk and, when it came from the hub, the commit it holds. */
 export interface ResolvedModel {
@@ -10,17 +11,18 @@ export interface ResolvedModel {
   commit?: string;
 }
 
+/** Files a model folder needs from the hub (weights, config, tokenizer). */
+export const MODEL_FILES = ['config.json', '*.json', '*.safetensors'];
+
 /**
- * The one place model names become folders. For now: a local folder with config.json. The hub
- * helper (lib/hub resolveRepo) plugs in here for repo ids and revisions.
+ * The one place model names become folders: a local folder as is, else a hub repo id (or a
+ * shipped demo name such as saelab/demo-base) resolved through lib/hub at a revision.
  */
 export async function resolveModelDir(nameOrDir: string, revision?: string): Promise<ResolvedModel> {
   const dir = path.resolve(nameOrDir);
-  if (fs.existsSync(path.join(dir, 'config.json'))) return { dir };
-  throw new Error(
-    `model '${nameOrDir}'${revision ? ` (revision ${revision})` : ''}: no local folder with config.json at ${dir}; ` +
-    'pass a folder holding an HF checkpoint (config.json + model.safetensors) or a hub repo id once the hub resolver is available',
-  );
+  if (fs.existsSync(dir) && fs.statSync(dir).isDirectory()) return { dir };
+  const r = await resolveRepo(nameOrDir, { revision, files: MODEL_FILES });
+  return { dir: r.dir, commit: r.commit || undefined };
 }
 
 /** Open a checkpoint folder's weights: model.safetensors or a sharded model.safetensors.index.json. */

@@ -4,14 +4,13 @@
  * the hub.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { SAEConfig, parseSAEConfig } from './config';
 import { SafetensorsFile } from '../io/safetensors';
 import { readNpz } from './npz';
 import { resolveRelease } from './registry';
-import { SAELAB_ROOT } from '../version';
+import { resolveRepo } from '../hub/resolve';
 
 /** What a loader hands to the SAE constructor (weights are owned by the caller and disposed after construction). */
 export interface LoadedSAE {
@@ -157,40 +156,7 @@ function loadGemmaScopeFolder(dir: string, repoId: string, overrides: Record<str
   return { cfg, weights: w, rawCfg: raw };
 }
 
-// ---- hub resolution (the one call site; a local stand-in until lib/hub lands) ----
-
-interface ResolvedRepo { dir: string; commit: string; revision: string }
-
-/** Local stand-in for lib/hub's resolveRepo: a directory path, or a snapshot already in an HF cache (HF_HUB_CACHE, HF_HOME/hub, ~/.cache/huggingface/hub, saelab's data/hub). */
-async function resolveRepo(repoId: string, opts: { revision?: string; files?: string[] } = {}): Promise<ResolvedRepo> {
-  const revision = opts.revision ?? 'main';
-  const check = (dir: string) => {
-    const missing = (opts.files ?? []).filter((f) => !fs.existsSync(path.join(dir, f)));
-    if (missing.length) throw new Error(`${repoId}: ${missing.join(', ')} not found in ${dir}`);
-  };
-  if (fs.existsSync(repoId) && fs.statSync(repoId).isDirectory()) {
-    check(repoId);
-    return { dir: repoId, commit: 'local', revision };
-  }
-  const caches = [
-    process.env.HF_HUB_CACHE,
-    process.env.HF_HOME ? path.join(process.env.HF_HOME, 'hub') : undefined,
-    path.join(os.homedir(), '.cache', 'huggingface', 'hub'),
-    path.join(SAELAB_ROOT, 'data', 'hub'),
-  ].filter((d): d is string => !!d);
-  for (const cache of caches) {
-    const repoDir = path.join(cache, `models--${repoId.replace(/\//g, '--')}`);
-    const ref = path.join(repoDir, 'refs', revision);
-    const commit = fs.existsSync(ref) ? fs.readFileSync(ref, 'utf8').trim() : revision;
-    const dir = path.join(repoDir, 'snapshots', commit);
-    if (fs.existsSync(dir)) {
-      check(dir);
-      return { dir, commit, revision };
-    }
-  }
-  throw new Error(`hub repo ${repoId}@${revision} is not available offline (looked in ${caches.join(', ')})`);
-}
-
+// ---- hub resolution: the one call site of lib/hub ----
 /** Resolve a repo folder's files through the hub; optional files that are missing are skipped. */
 async function resolveFolder(repoId: string, folder: string, revision: string | undefined, required: string[], optional: string[]): Promise<string> {
   const rel = (f: string) => (folder ? `${folder}/${f}` : f);
