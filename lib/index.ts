@@ -20,3 +20,4 @@ export * from './notebook';
 export * from './pipeline';
 export * from './lm';
 export * from './tasks';
+export * from './features';
