@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { HookedTransformer } from '../../lib/model';
 import { saveTransformerLensTorchDir, readTransformerLensConfigPickle } from '../../lib/model/interpbench';
 import { readTorch, TorchTensor } from '../../lib/io/torch';
-import { CASE3_MODEL_CONFIG, case3Accuracy, case3Inputs } from '../../lib/tasks';
+import { CASE3_MODEL_CONFIG, case3Accuracy, case3Inputs, interpBenchCaseDir, shippedCase3Dir } from '../../lib/tasks';
 import { REPO_ROOT, assertClose, setupBackend, tmpDir } from '../helpers';
 
 before(setupBackend);
@@ -46,4 +46,21 @@ test('the shipped case-3 model (data/interpbench/3) solves the task', async () =
   assert.ok(Math.abs(meta.accuracy - acc.accuracy) < 1e-9, 'meta.json reports the accuracy the model has');
   tf.dispose([tokens, logits]);
   model.dispose();
+});
+
+test('an InterpBench case in a Python-layout hub cache resolves offline to a folder fromPretrained loads', async () => {
+  const cache = tmpDir('saelab-hubcache-');
+  const commit = 'a'.repeat(40);
+  const repo = path.join(cache, 'models--cybershiptrooper--InterpBench');
+  const snap = path.join(repo, 'snapshots', commit, '3');
+  fs.mkdirSync(snap, { recursive: true });
+  fs.mkdirSync(path.join(repo, 'refs'));
+  fs.writeFileSync(path.join(repo, 'refs', 'main'), commit);
+  for (const f of ['ll_model.pth', 'll_model_cfg.pkl']) fs.copyFileSync(path.join(shippedCase3Dir(), f), path.join(snap, f));
+  const dir = await interpBenchCaseDir(3, { cacheDir: cache, shippedCacheDirs: [], offline: true });
+  assert.strictEqual(dir, snap);
+  const model = await HookedTransformer.fromPretrained(dir);
+  assert.strictEqual(model.cfg.d_vocab_out, 1);
+  model.dispose();
+  await assert.rejects(interpBenchCaseDir(4, { cacheDir: cache, shippedCacheDirs: [], offline: true }));
 });
