@@ -21,3 +21,5 @@ export * from './pipeline';
 export * from './lm';
 export * from './tasks';
 export * from './features';
+export * from './stages';
+export * from './demo/world';
