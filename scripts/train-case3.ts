@@ -49,6 +49,9 @@ match the tracr program, and there is no \`edges.pkl\` (no ground-truth circuit)
   buffers included, so \`HookedTransformer(cfg).load_state_dict(torch.load(...))\` loads it strictly),
   \`ll_model_cfg.pkl\` (a HookedTransformerConfig dict), \`meta.json\` (training settings and accuracy).
 - Load in saelab: \`HookedTransformer.fromPretrained('data/interpbench/3')\` (no weight processing).
+- \`saes/blocks.1.hook_resid_pre/\`: the seed's SAE on this model (SAELens folder; \`report.json\` with explained
+  variance, L0 and the x-only features; \`features.html\`, a static feature browser), made by
+  \`node dist/scripts/train-case3-sae.js\`.
 - Regenerate: \`npx tsc -p tsconfig.json && node dist/scripts/train-case3.js\`; check with torch:
   \`/usr/bin/python3 tools/check_interpbench_model.py data/interpbench/3\`.
 `;

@@ -76,3 +76,40 @@ export async function tokenFeatureCorrelation(featureActs: tf.Tensor, tokens: re
   for (let i = 1; i < correlations.length; i++) if (correlations[i] > correlations[best]) best = i;
   return { correlations, best, bestCorrelation: correlations[best] };
 }
+
+/**
+ * Features selective for one token: those whose firing positions (activation > 0) hold `tokenId` at
+ * least `minPrecision` of the time, with how many positions each fires on, its precision and recall,
+ * and the share of the token's positions where at least one selective feature fires (coverage).
+ * An SAE often splits "token is x" by position; together the x-only features then cover the x tokens.
+ */
+export async function tokenSelectiveFeatures(featureActs: tf.Tensor, tokens: readonly (readonly number[])[], tokenId = CASE3_VOCAB.x, minPrecision = 0.95): Promise<{ features: Array<{ feature: number; firing: number; precision: number; recall: number }>; coverage: number; tokenCount: number }> {
+  const flatTokens = tokens.flat();
+  const dSae = featureActs.shape[featureActs.rank - 1];
+  const [fireT, hitT] = tf.tidy(() => {
+    const fires = tf.cast(tf.greater(tf.reshape(featureActs, [-1, dSae]), 0), 'float32');
+    if (fires.shape[0] !== flatTokens.length) throw new Error(`tokenSelectiveFeatures: ${fires.shape[0]} rows of activations, ${flatTokens.length} tokens`);
+    const is = tf.tensor2d(flatTokens.map((t) => (t === tokenId ? 1 : 0)), [flatTokens.length, 1]);
+    return [tf.sum(fires, 0), tf.sum(tf.mul(fires, is), 0)];
+  });
+  const fire = await fireT.data();
+  const hit = await hitT.data();
+  tf.dispose([fireT, hitT]);
+  const tokenCount = flatTokens.filter((t) => t === tokenId).length;
+  const features: Array<{ feature: number; firing: number; precision: number; recall: number }> = [];
+  for (let j = 0; j < dSae; j++) {
+    if (fire[j] > 0 && hit[j] / fire[j] >= minPrecision) features.push({ feature: j, firing: fire[j], precision: hit[j] / fire[j], recall: tokenCount ? hit[j] / tokenCount : 0 });
+  }
+  let coverage = 0;
+  if (features.length && tokenCount) {
+    const covered = tf.tidy(() => {
+      const sel = tf.gather(tf.reshape(featureActs, [-1, dSae]), features.map((f) => f.feature), 1);
+      const any = tf.cast(tf.greater(tf.max(sel, 1), 0), 'float32');
+      const is = tf.tensor1d(flatTokens.map((t) => (t === tokenId ? 1 : 0)));
+      return tf.sum(tf.mul(any, is));
+    });
+    coverage = (await covered.data())[0] / tokenCount;
+    covered.dispose();
+  }
+  return { features, coverage, tokenCount };
+}
