@@ -16,6 +16,7 @@ async function main(): Promise<void> {
   const quick = process.env.SAELAB_DEMO_QUICK === '1';
   const out = process.env.SAELAB_DEMO_OUT ?? path.join(SAELAB_ROOT, 'data', 'hub');
   const workDir = path.join(SAELAB_ROOT, '.demo-work');
+  process.env.SAELAB_SHIPPED_HUB_CACHE = out; // the models are read back through the hub resolver
   console.log(describeBackend(await initBackend()));
   const spec = defaultDemoSpec();
   if (quick) Object.assign(spec, { baseSteps: 20, checkpointSteps: [0, 10, 20], finetuneSteps: 10 });
@@ -26,7 +27,7 @@ async function main(): Promise<void> {
   const { report, corpora, tokenizer, tokenizerDir } = await makeDemoModels(out, workDir, spec);
   const jsonl = (docs: { id: string; text: string }[]) => Buffer.from(docs.map((d) => JSON.stringify({ text: d.text, source: d.id })).join('\n') + '\n');
   const card = `# ${DEMO_REPOS.text}\n\nHeld-out evaluation text for the saelab demo world: \`validation.jsonl\` is English prose (Brown corpus documents not used for training), \`code_validation.jsonl\` JavaScript (lodash modules not used for training). One JSON object per line: {"text", "source"}.\n`;
-  await writeShippedRepo(out, DEMO_REPOS.text, 'main', { 'validation.jsonl': jsonl(corpora.english.validation), 'code_validation.jsonl': jsonl(corpora.code.validation), 'README.md': Buffer.from(card) }, { repoType: 'dataset' });
+  await writeShippedRepo(out, DEMO_REPOS.text, 'main', { 'validation.jsonl': jsonl(corpora.english.validation), 'code_eval.jsonl': jsonl(corpora.code.validation), 'README.md': Buffer.from(card) }, { repoType: 'dataset' });
   const saes = await makeDemoSaes(out, spec, corpora, tokenizer, tokenizerDir, quick);
   const full = { ...report, saes, seconds: (Date.now() - start) / 1000 };
   writeJsonAtomic(path.join(path.dirname(out), 'demo-report.json'), full);
