@@ -55,8 +55,9 @@ export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor {
 export function linear(x: tf.Tensor, w: tf.Tensor2D, bias?: tf.Tensor): tf.Tensor {
   const k = x.shape[x.rank - 1];
   const lead = x.shape.slice(0, -1);
-  const y = tf.matMul(tf.reshape(x, [-1, k]) as tf.Tensor2D, w);
-  const out = bias ? tf.add(y, bias) : y;
+  const x2 = tf.reshape(x, [-1, k]) as tf.Tensor2D;
+  // the bias is copied (tiny) because the wasm fused kernel checks the rank of the buffer a reshaped view shares
+  const out = bias ? tf.fused.matMul({ a: x2, b: w, bias: tf.mul(tf.reshape(bias, [-1]), 1) }) : tf.matMul(x2, w);
   return tf.reshape(out, [...lead, w.shape[1]]);
 }
 
