@@ -11,6 +11,7 @@ import { HookedTransformerConfig, HookedTransformerConfigInput, kvPrefix, makeCo
 import { convertHfWeights, gpt2HfConfig, gpt2ToHfTensors, hfConfigToTl, modelFamily, trimVocab } from './hf';
 import { HookRun, selectorMatches, unknownHookError } from './hooks';
 import { openCheckpoint, readHfConfig, resolveModelDir } from './loading';
+import { loadTokenizerFromDir } from '../tokenizers/tokenizer';
 import { checkStateDict, initParams, paramShapes, StateDict } from './params';
 import { DEFAULT_PROCESSING, NO_PROCESSING, ProcessingOptions, processWeights } from './processing';
 import { ForwardOptions, ForwardResult, HookFn, HookSelector, RunWithCacheOptions } from './types';
@@ -34,11 +35,17 @@ export interface FromPretrainedOptions {
   trainable?: boolean;
   /** override default_prepend_bos */
   defaultPrependBos?: boolean;
+  /** load the folder's tokenizer.json as model.tokenizer when present (default true) */
+  tokenizer?: boolean;
 }
 
-/** Minimal tokenizer glue: encode must not add special tokens (toTokens adds BOS itself). */
+/**
+ * Minimal tokenizer glue. toTokens adds BOS itself, so it uses encodeRaw when present (encoding
+ * without special tokens, as saelab's Tokenizer has), else encode, which must then add none.
+ */
 export interface TokenizerLike {
   encode(text: string): number[];
+  encodeRaw?(text: string): number[];
   decode(ids: number[]): string;
   bosTokenId?: number;
   padTokenId?: number;
@@ -156,6 +163,9 @@ export class HookedTransformer {
       const model = new HookedTransformer(processedCfg, sd, opts.trainable ?? false);
       model.processing = applied;
       model.source = resolved;
+      if (opts.tokenizer !== false && fs.existsSync(path.join(resolved.dir, 'tokenizer.json'))) {
+        model.setTokenizer(loadTokenizerFromDir(resolved.dir));
+      }
       return model;
     } catch (e) {
       for (const t of Object.values(sd)) if (!t.isDisposed) t.dispose();
@@ -571,7 +581,8 @@ export class HookedTransformer {
     const texts = Array.isArray(input) ? input : [input];
     const prepend = opts.prependBos ?? this.cfg.default_prepend_bos;
     if (prepend && tok.bosTokenId === undefined) throw new Error('prependBos needs tokenizer.bosTokenId');
-    const seqs = texts.map((s) => (prepend ? [tok.bosTokenId as number, ...tok.encode(s)] : tok.encode(s)));
+    const enc = (s: string) => (tok.encodeRaw ? tok.encodeRaw(s) : tok.encode(s));
+    const seqs = texts.map((s) => (prepend ? [tok.bosTokenId as number, ...enc(s)] : enc(s)));
     const P = Math.max(...seqs.map((s) => s.length));
     const pad = tok.padTokenId ?? tok.bosTokenId ?? 0;
     const ids = new Int32Array(seqs.length * P).fill(pad);
@@ -600,7 +611,8 @@ export class HookedTransformer {
     let ids: number[];
     if (typeof input === 'string') {
       const prepend = opts.prependBos ?? this.cfg.default_prepend_bos;
-      ids = prepend && tok.bosTokenId !== undefined ? [tok.bosTokenId, ...tok.encode(input)] : tok.encode(input);
+      const raw = tok.encodeRaw ? tok.encodeRaw(input) : tok.encode(input);
+      ids = prepend && tok.bosTokenId !== undefined ? [tok.bosTokenId, ...raw] : raw;
     } else ids = input;
     return ids.map((i) => tok.decode([i]));
   }

@@ -140,3 +140,22 @@ test('tokenizer glue: toTokens prepends BOS and pads, toString decodes', () => {
   tf.dispose([t, attentionMask]);
   m.dispose();
 });
+
+test('fromPretrained attaches the folder\'s tokenizer.json; toTokens uses GPT-2 ids with BOS', async () => {
+  const dir = path.join(tmpDir(), 'withtok');
+  fs.mkdirSync(dir);
+  for (const f of ['config.json', 'model.safetensors']) fs.copyFileSync(path.join(FIXTURES, 'gpt2', f), path.join(dir, f));
+  const tokDir = path.join(__dirname, '..', '..', '..', 'data', 'tokenizers', 'gpt2');
+  for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) fs.copyFileSync(path.join(tokDir, f), path.join(dir, f));
+  const m = await HookedTransformer.fromPretrained(dir);
+  assert.ok(m.tokenizer, 'tokenizer attached');
+  const t = m.toTokens('Hello world');
+  // GPT-2's ids: <|endoftext|> 50256, "Hello" 15496, " world" 995
+  assert.deepStrictEqual(t.arraySync(), [[50256, 15496, 995]]);
+  assert.strictEqual(m.toString([15496, 995]), 'Hello world');
+  t.dispose();
+  m.dispose();
+  const bare = await HookedTransformer.fromPretrained(dir, { tokenizer: false });
+  assert.strictEqual(bare.tokenizer, null);
+  bare.dispose();
+});
