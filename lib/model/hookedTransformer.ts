@@ -10,7 +10,7 @@ import {
 import { HookedTransformerConfig, HookedTransformerConfigInput, kvPrefix, makeConfig, nKvHeads, validateConfig } from './config';
 import { convertHfWeights, gpt2HfConfig, gpt2ToHfTensors, hfConfigToTl, modelFamily, trimVocab } from './hf';
 import { HookRun, selectorMatches, unknownHookError } from './hooks';
-import { openCheckpoint, readHfConfig, resolveModelDir } from './loading';
+import { officialModelName, openCheckpoint, readHfConfig, resolveModelDir } from './loading';
 import { loadTokenizerFromDir } from '../tokenizers/tokenizer';
 import { checkStateDict, initParams, paramShapes, StateDict } from './params';
 import { DEFAULT_PROCESSING, NO_PROCESSING, ProcessingOptions, processWeights } from './processing';
@@ -141,6 +141,7 @@ export class HookedTransformer {
     const configFile = path.join(resolved.dir, 'config.json');
     const family = modelFamily(hf, configFile);
     const input = hfConfigToTl(hf, nameOrDir, configFile);
+    input.tokenizer_name = fs.existsSync(nameOrDir) ? nameOrDir : officialModelName(nameOrDir);
     if (opts.defaultPrependBos !== undefined) input.default_prepend_bos = opts.defaultPrependBos;
     let cfg = makeConfig(input);
     const src = openCheckpoint(resolved.dir);
@@ -382,7 +383,7 @@ export class HookedTransformer {
     if (tokens.rank !== 1 && tokens.rank !== 2) throw new Error(`tokens must be [batch, pos], got shape [${tokens.shape}]`);
     const t = tf.tidy(() => {
       const t2 = tokens.rank === 1 ? tf.expandDims(tokens, 0) : tokens;
-      return t2.dtype === 'int32' ? (t2 === tokens ? t2 : t2) : tf.cast(t2, 'int32');
+      return t2.dtype === 'int32' ? t2 : tf.cast(t2, 'int32');
     }) as tf.Tensor2D;
     const P = t.shape[1];
     if (P > this.cfg.n_ctx) {

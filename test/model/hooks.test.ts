@@ -147,3 +147,13 @@ for (const family of FAMILIES) {
     for (const m of [model, full, trimmed]) m.dispose();
   });
 }
+
+test('TransformerLens aliases map to hub repo ids; SAELens kwargs map to options', async () => {
+  const { officialModelName, optionsFromPretrainedKwargs } = await import('../../lib/model');
+  assert.strictEqual(officialModelName('gpt2-small'), 'openai-community/gpt2');
+  assert.strictEqual(officialModelName('pythia-70m-deduped'), 'EleutherAI/pythia-70m-deduped');
+  assert.strictEqual(officialModelName('gemma-2b'), 'google/gemma-2b');
+  assert.strictEqual(officialModelName('mistral-7b'), 'mistralai/Mistral-7B-v0.1');
+  assert.strictEqual(officialModelName('meta-math/MetaMath-Mistral-7B'), 'meta-math/MetaMath-Mistral-7B');
+  assert.deepStrictEqual(optionsFromPretrainedKwargs({ center_writing_weights: false, fold_ln: true, n_devices: 2, checkpoint_value: 3000 }), { centerWritingWeights: false, foldLn: true, revision: 'step3000' });
+});
