@@ -256,6 +256,11 @@ export class HookedTransformer {
     return names;
   }
 
+  /** TransformerLens set_use_attn_result: compute (and list) attn.hook_result [b, p, head, d_model] in every pass. */
+  setUseAttnResult(on: boolean): void {
+    this.cfg = { ...this.cfg, use_attn_result: on };
+  }
+
   private checkHookName(name: string): void {
     const all = this.hookNames({ includeOptional: true });
     if (!all.includes(name)) throw unknownHookError(name, all);

@@ -67,8 +67,13 @@ test('hook_result sums over heads to hook_attn_out; optional hooks only on reque
   assert.deepStrictEqual(result.shape, [2, 6, model.cfg.n_heads, model.cfg.d_model]);
   const summed = tf.add(tf.sum(result, 2), model.params.get('blocks.0.attn.b_O') as tf.Tensor);
   assertTensorClose(summed, cache.get('blocks.0.hook_attn_out'), 1e-5, 1e-5, 'sum of per-head results');
-  tf.dispose([summed, tokens]);
-  cache.dispose(); model.dispose();
+  model.setUseAttnResult(true);
+  assert.ok(model.hookNames().includes('blocks.1.attn.hook_result'));
+  const all = model.runWithCache(tokens);
+  assertTensorClose(all.cache.get('blocks.0.attn.hook_result'), result, 0, 0, 'same result with use_attn_result');
+  assertTensorClose(all.logits as tf.Tensor, model.forward(tokens).logits as tf.Tensor, 1e-5, 1e-5, 'logits');
+  tf.dispose([summed, tokens, all.logits as tf.Tensor]);
+  all.cache.dispose(); cache.dispose(); model.dispose();
 });
 
 test('hook shapes follow TransformerLens, GQA keeps key/value heads; names are validated', async () => {
