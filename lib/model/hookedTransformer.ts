@@ -207,7 +207,9 @@ export class HookedTransformer {
     checkStateDict(this.cfg, rec, opts.strict ?? true);
     for (const [k, v] of Object.entries(rec)) {
       const target = this.params.get(k);
-      if (target) target.assign(v.dtype === 'float32' ? v : tf.cast(v, 'float32'));
+      if (!target) continue;
+      if (v.dtype === 'float32') target.assign(v);
+      else { const c = tf.cast(v, 'float32'); target.assign(c); c.dispose(); }
     }
   }
 
