@@ -425,7 +425,8 @@ export class HookedTransformer {
       if (positions && mask) {
         pos = tf.mul(embeddingLookup(this.W_pos, positions), tf.expandDims(tf.cast(mask, 'float32'), -1));
       } else {
-        pos = tf.tile(tf.expandDims(tf.slice(this.W_pos, [0, 0], [P, -1]), 0), [B, 1, 1]);
+        // broadcasting multiply, not tile (tile is slow on wasm): [B, 1, 1] * [1, P, d]
+        pos = tf.mul(tf.ones([B, 1, 1]), tf.expandDims(tf.slice(this.W_pos, [0, 0], [P, -1]), 0));
       }
       resid = tf.add(resid, run.point('hook_pos_embed', pos));
     }
@@ -435,8 +436,15 @@ export class HookedTransformer {
       const shape = positions ? [B, P, 1, cfg.rotary_dim as number] : [1, P, 1, cfg.rotary_dim as number];
       rot = { cos: tf.reshape(r.cos, shape), sin: tf.reshape(r.sin, shape) };
     }
-    const maskBool = attentionMask(P, cfg.use_local_attn ? cfg.window_size : null, mask);
-    const ctx = { maskBool, maskFloat: mask ? tf.cast(maskBool, 'float32') : null, rot };
+    const maskBool = attentionMask(P, cfg.use_local_attn ? cfg.window_size : null, mask); // [B|1, 1, P, P]
+    // additive masks broadcast natively; tf.where would tile its operands to the full score shape
+    const maskFloat = tf.cast(maskBool, 'float32');
+    const ctx: AttnContext = {
+      maskNegBig: tf.mul(tf.sub(1, maskFloat), NEG_BIG),
+      maskNegInf: tf.where(maskBool, tf.zerosLike(maskFloat), tf.fill(maskFloat.shape, -Infinity)),
+      maskFloat: mask ? maskFloat : null,
+      rot,
+    };
     const stop = this.resolveStop(opts.stopAtLayer);
     const nRun = stop ?? cfg.n_layers;
     for (let l = 0; l < nRun; l++) resid = this.block(l, resid, run, ctx);
@@ -525,11 +533,12 @@ export class HookedTransformer {
     let pattern: tf.Tensor;
     if (run.active(scoresName)) {
       // TransformerLens: masked scores are -inf; the pattern is softmax with NaN replaced by 0
-      const hooked = run.point(scoresName, tf.where(ctx.maskBool, scores, tf.scalar(-Infinity)));
-      const sm = tf.softmax(tf.where(ctx.maskBool, hooked, tf.scalar(NEG_BIG)));
+      const hooked = run.point(scoresName, tf.add(scores, ctx.maskNegInf));
+      // -inf -> NEG_BIG keeps softmax and its gradient finite; masked entries still get exactly 0
+      const sm = tf.softmax(tf.maximum(hooked, NEG_BIG));
       pattern = tf.where(tf.isNaN(sm), tf.zerosLike(sm), sm);
     } else {
-      pattern = tf.softmax(tf.where(ctx.maskBool, scores, tf.scalar(NEG_BIG)));
+      pattern = tf.softmax(tf.add(scores, ctx.maskNegBig));
     }
     // rows with no visible key (left padding) give 0, as TransformerLens's NaN -> 0
     if (ctx.maskFloat) pattern = tf.mul(pattern, ctx.maskFloat);
@@ -669,7 +678,11 @@ export class HookedTransformer {
 const NEG_BIG = -1e30;
 
 interface AttnContext {
-  maskBool: tf.Tensor;
+  /** [B|1, 1, P, P]: 0 where a query may see a key, NEG_BIG elsewhere */
+  maskNegBig: tf.Tensor;
+  /** the same with -inf (what hook_attn_scores shows, as TransformerLens) */
+  maskNegInf: tf.Tensor;
+  /** the boolean mask as 0/1, only with a padding mask (rows with no visible key are zeroed) */
   maskFloat: tf.Tensor | null;
   rot: { cos: tf.Tensor; sin: tf.Tensor } | null;
 }
