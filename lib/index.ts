@@ -19,3 +19,6 @@ export * from './plots';
 export * from './notebook';
 export * from './pipeline';
 export * from './lm';
+export * from './tasks';
+export * from './stages';
+export * from './demo/world';

@@ -9,3 +9,4 @@ export * from './similarity';
 export * from './outliers';
 export * from './saeMetrics';
 export * from './transfer';
+export * from './alignment';

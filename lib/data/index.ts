@@ -1,1 +1,3 @@
-export {};
+export * from './random';
+export * from './sources';
+export * from './concat';

@@ -68,8 +68,8 @@ export interface CachedSnapshot {
 
 /**
  * Look a revision up in one cache root: refs/<revision> (or the commit itself) -> snapshots/<commit>.
- * With `files`, every exact file name must be present (glob patterns are not checked); without, the
- * snapshot folder must exist and be non-empty.
+ * With `files` (required files), every exact name must be present and every glob must match at least
+ * one file; without, the snapshot folder must be non-empty. Links to missing blobs do not count.
  */
 export function findCachedSnapshot(cacheRoot: string, repoId: string, repoType: RepoType, revision: string, files?: string[]): CachedSnapshot | undefined {
   const storage = path.join(cacheRoot, repoFolderName(repoId, repoType));
@@ -91,13 +91,12 @@ export function findCachedSnapshot(cacheRoot: string, repoId: string, repoType: 
     return undefined;
   }
   if (files && files.length) {
+    const present = listSnapshotFiles(dir);
     for (const f of files) {
-      if (isGlob(f)) continue;
-      try {
-        if (!fs.statSync(path.join(dir, f)).isFile()) return undefined; // stat follows the blob symlink
-      } catch {
-        return undefined;
-      }
+      if (isGlob(f)) {
+        const re = globToRegExp(f);
+        if (!present.some((p) => re.test(p))) return undefined;
+      } else if (!present.includes(f)) return undefined;
     }
   } else if (entries.length === 0) return undefined;
   return { dir, commit, cacheRoot };
@@ -108,8 +107,13 @@ export function listSnapshotFiles(dir: string, prefix = ''): string[] {
   const out: string[] = [];
   for (const e of fs.readdirSync(path.join(dir, prefix), { withFileTypes: true })) {
     const rel = prefix ? `${prefix}/${e.name}` : e.name;
-    const full = path.join(dir, rel);
-    if (fs.statSync(full).isDirectory()) out.push(...listSnapshotFiles(dir, rel));
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(path.join(dir, rel));
+    } catch {
+      continue; // a dangling link to a removed blob is not a file
+    }
+    if (st.isDirectory()) out.push(...listSnapshotFiles(dir, rel));
     else out.push(rel);
   }
   return out.sort();

@@ -1,3 +1,4 @@
 export * from './env';
 export * from './cache';
 export * from './resolve';
+export * from './checkpoint';

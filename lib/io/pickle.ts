@@ -281,6 +281,9 @@ function describe(v: unknown): string {
   return typeof v;
 }
 
+const tupleKeys = new WeakMap<PyTuple, string>();
+const MAX_KEY_CHARS = 1 << 20;
+
 function hashKey(ctx: PickleContext, k: unknown): string {
   if (k === null) return 'N';
   if (typeof k === 'boolean') return `i:${k ? 1 : 0}`;
@@ -288,7 +291,19 @@ function hashKey(ctx: PickleContext, k: unknown): string {
   if (typeof k === 'bigint') return `i:${k}`;
   if (typeof k === 'string') return `s:${k}`;
   if (k instanceof Uint8Array) return `b:${Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('hex')}`;
-  if (k instanceof PyTuple) return `t:(${k.items.map((x) => hashKey(ctx, x)).join(',')})`;
+  if (k instanceof PyTuple) {
+    // memoized per tuple, and capped: shared sub-tuples (DUP, memo) could otherwise double the key at each level
+    const cached = tupleKeys.get(k);
+    if (cached !== undefined) return cached;
+    let key = 't:(';
+    for (const x of k.items) {
+      key += `${hashKey(ctx, x)},`;
+      if (key.length > MAX_KEY_CHARS) ctx.fail(`a tuple used as a dict key or set item is too large (over ${MAX_KEY_CHARS} characters when hashed)`);
+    }
+    key += ')';
+    tupleKeys.set(k, key);
+    return key;
+  }
   if (k instanceof GlobalRef) return `g:${k.g.module}.${k.g.name}`;
   return ctx.fail(`unhashable dict key or set item of type ${describe(k)}`);
 }
@@ -565,10 +580,10 @@ class Unpickler implements PickleContext {
         case 0x58: this.push(this.utf8(this.u32())); break; // BINUNICODE
         case 0x8c: this.push(this.utf8(this.u8())); break; // SHORT_BINUNICODE
         case 0x8d: this.push(this.utf8(this.u64())); break; // BINUNICODE8
-        case 0x42: this.push(this.bytes(this.u32()).slice()); break; // BINBYTES
-        case 0x43: this.push(this.bytes(this.u8()).slice()); break; // SHORT_BINBYTES
-        case 0x8e: this.push(this.bytes(this.u64()).slice()); break; // BINBYTES8
-        case 0x96: this.push(this.bytes(this.u64()).slice()); break; // BYTEARRAY8
+        case 0x42: this.push(copyBytes(this.bytes(this.u32()))); break; // BINBYTES
+        case 0x43: this.push(copyBytes(this.bytes(this.u8()))); break; // SHORT_BINBYTES
+        case 0x8e: this.push(copyBytes(this.bytes(this.u64()))); break; // BINBYTES8
+        case 0x96: this.push(copyBytes(this.bytes(this.u64()))); break; // BYTEARRAY8
         // --- containers
         case 0x29: this.push(new PyTuple([])); break; // EMPTY_TUPLE
         case 0x74: this.push(new PyTuple(this.popMark())); break; // TUPLE
@@ -690,6 +705,12 @@ class Unpickler implements PickleContext {
     if (!this.opts.persistentLoad) this.err('persistent ids are only read inside a torch checkpoint');
     return this.opts.persistentLoad!(toPlain(this, pid, new Map()), this);
   }
+}
+
+function copyBytes(b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(b.length);
+  out.set(b);
+  return out;
 }
 
 function latin1(b: Uint8Array): string {

@@ -145,9 +145,27 @@ export class SafetensorsFile {
   readRaw(name: string): RawTensor {
     const info = this.info(name);
     if (this.fd === null) throw new SafetensorsError(this.file, 'file is closed');
-    const ab = new ArrayBuffer(info.byteLength);
-    readFully(this.fd, new Uint8Array(ab), info.start);
+    // uninitialised memory (no zero-fill): readFully overwrites every byte or throws
+    const ab = Buffer.allocUnsafeSlow(info.byteLength).buffer as ArrayBuffer;
+    readFully(this.fd, new Uint8Array(ab, 0, info.byteLength), info.start);
     return { dtype: info.dtype, shape: info.shape.slice(), data: viewAs(info.dtype, ab) };
+  }
+
+  /**
+   * Read rows [start, start + count) of a tensor along its first dimension (row-major), as stored.
+   * Lets stages stream activations [N, ctx, d] far larger than memory.
+   */
+  readRows(name: string, start: number, count: number): RawTensor {
+    const info = this.info(name);
+    if (this.fd === null) throw new SafetensorsError(this.file, 'file is closed');
+    const rows = info.shape[0] ?? 1;
+    if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > rows) {
+      throw new SafetensorsError(this.file, `tensor '${name}': rows [${start}, ${start + count}) out of range for ${rows} rows`);
+    }
+    const rowBytes = rows === 0 ? 0 : info.byteLength / rows;
+    const ab = new ArrayBuffer(rowBytes * count);
+    readFully(this.fd, new Uint8Array(ab), info.start + rowBytes * start);
+    return { dtype: info.dtype, shape: [count, ...info.shape.slice(1)], data: viewAs(info.dtype, ab) };
   }
 
   /** Read a floating or integer tensor converted to float32 values. */
@@ -195,10 +213,29 @@ export function rawToFloat32(t: RawTensor): Float32Array {
   if (dtype === 'F32') return data as Float32Array;
   const out = new Float32Array(data.length);
   if (dtype === 'F16') { const d = data as Uint16Array; for (let i = 0; i < d.length; i++) out[i] = f16ToF32(d[i]); }
-  else if (dtype === 'BF16') { const d = data as Uint16Array; const u = new Uint32Array(out.buffer); for (let i = 0; i < d.length; i++) u[i] = d[i] << 16; }
+  else if (dtype === 'BF16') bf16BitsToF32Into(data as Uint16Array, out);
   else if (dtype === 'I64') { const d = data as BigInt64Array; for (let i = 0; i < d.length; i++) out[i] = Number(d[i]); }
   else { const d = data as ArrayLike<number>; for (let i = 0; i < d.length; i++) out[i] = d[i]; }
   return out;
+}
+
+/**
+ * BF16 bits -> float32 values, written into `out` (same length). Reads two bf16 values per 32-bit
+ * load (little-endian: the low half is the first); int32 stores keep the loop on V8's fast path.
+ */
+export function bf16BitsToF32Into(d: Uint16Array, out: Float32Array): void {
+  const o = new Int32Array(out.buffer, out.byteOffset, out.length);
+  const n = d.length;
+  let i = 0;
+  if (d.byteOffset % 4 === 0) {
+    const w = new Int32Array(d.buffer, d.byteOffset, n >> 1);
+    for (let k = 0; k < w.length; k++, i += 2) {
+      const x = w[k];
+      o[i] = x << 16;
+      o[i + 1] = x & -65536;
+    }
+  }
+  for (; i < n; i++) o[i] = d[i] << 16;
 }
 
 /** Convert an integer tensor to Int32Array; throws when an I64 value does not fit. */

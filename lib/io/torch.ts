@@ -134,6 +134,15 @@ export function torchCheckpointGlobals(budget: RebuildBudget = { copyBytesLeft: 
   return [...CONFIG_GLOBALS, ...storageGlobals, rebuildTensorGlobal(budget), rebuildParameterGlobal];
 }
 
+/** A short, never-throwing rendering of a value for error messages. */
+function preview(v: unknown): string {
+  try {
+    return String(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? `${x}` : x))).slice(0, 80);
+  } catch {
+    return typeof v;
+  }
+}
+
 function byteSwap(b: Uint8Array, size: number): void {
   for (let i = 0; i + size <= b.length; i += size) {
     for (let a = i, z = i + size - 1; a < z; a++, z--) { const t = b[a]; b[a] = b[z]; b[z] = t; }
@@ -173,7 +182,7 @@ export function readTorch(input: string | Uint8Array, label?: string): unknown {
     const budget: RebuildBudget = { copyBytesLeft: totalStorage };
     const storages = new Map<string, TorchStorage>();
     const persistentLoad = (pid: unknown, ctx: PickleContext): unknown => {
-      if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== 'storage') ctx.fail(`unsupported persistent id ${JSON.stringify(pid)?.slice(0, 80)}; expected ('storage', type, key, location, numel)`);
+      if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== 'storage') ctx.fail(`unsupported persistent id ${preview(pid)}; expected ('storage', type, key, location, numel)`);
       const [, typeName, key, location, numelArg] = pid as unknown[];
       const dtype = typeof typeName === 'string' && typeName.startsWith('torch.') ? TORCH_STORAGE_DTYPES[typeName.slice(6)] : undefined;
       if (!dtype || !Object.prototype.hasOwnProperty.call(TORCH_STORAGE_DTYPES, (typeName as string).slice(6))) ctx.fail(`unsupported storage type ${String(typeName)} (supported: ${Object.keys(TORCH_STORAGE_DTYPES).join(', ')})`);
@@ -191,7 +200,7 @@ export function readTorch(input: string | Uint8Array, label?: string): unknown {
       if (numel < 0 || numel * size > entry!.size) ctx.fail(`storage '${k}' claims ${numel} ${dtype} elements (${numel * size} bytes) but its record has ${entry!.size} bytes`);
       const bytes = zip.read(entry!.name);
       if (bigEndian && size > 1) byteSwap(bytes, size);
-      const s = new TorchStorage(k, dtype!, numel, typedView(dtype!, bytes.buffer as ArrayBuffer, 0, numel));
+      const s = new TorchStorage(k, dtype!, numel, typedView(dtype!, bytes.buffer as ArrayBuffer, 0, numel)); // bytes: a fresh buffer from ZipReader.read
       storages.set(k, s);
       return s;
     };

@@ -23,7 +23,12 @@ export interface ByteSource {
 }
 
 export function bytesSource(bytes: Uint8Array): ByteSource {
-  return { size: bytes.length, read: (pos, len) => bytes.slice(pos, pos + len), close: () => undefined };
+  const read = (pos: number, len: number): Uint8Array => {
+    const out = new Uint8Array(len); // a copy (Buffer#slice would share memory)
+    out.set(bytes.subarray(pos, pos + len));
+    return out;
+  };
+  return { size: bytes.length, read, close: () => undefined };
 }
 
 export function fileSource(file: string): ByteSource {
@@ -120,7 +125,12 @@ export class ZipReader {
 
   private readDirectory(): void {
     const size = this.src.size;
-    if (size < 22) this.fail(`file has ${size} bytes, too short to be a zip archive (a torch checkpoint is a zip file)`);
+    const notZip = (reason: string): never => {
+      const head = this.src.read(0, Math.min(size, 2));
+      const hint = head[0] === 0x80 ? ' (it looks like a plain pickle or a legacy torch.save file from before torch 1.6; re-save it with a current torch)' : '';
+      return this.fail(`not a zip archive: ${reason}${hint}`);
+    };
+    if (size < 22) notZip(`the file has only ${size} bytes`);
     const tailLen = Math.min(size, 22 + 0xffff);
     const tailStart = size - tailLen;
     const tail = this.src.read(tailStart, tailLen);
@@ -129,11 +139,7 @@ export class ZipReader {
     for (let i = tailLen - 22; i >= 0; i--) {
       if (t.u32(i) === SIG_EOCD && i + 22 + t.u16(i + 20) === tailLen) { eocd = i; break; }
     }
-    if (eocd < 0) {
-      const head = this.src.read(0, Math.min(size, 4));
-      const hint = head[0] === 0x80 ? ' (it looks like a plain pickle or a legacy torch.save file from before torch 1.6; re-save it with a current torch)' : '';
-      this.fail(`not a zip archive: no end-of-central-directory record${hint}`);
-    }
+    if (eocd < 0) notZip('no end-of-central-directory record');
     let count = t.u16(eocd + 10);
     let cdSize = t.u32(eocd + 12);
     let cdOffset = t.u32(eocd + 16);
@@ -257,6 +263,8 @@ export interface ZipWriteOptions {
   align?: number;
   /** write zip64 records even when the archive is small (to test readers) */
   forceZip64?: boolean;
+  /** deflate the entries (torch stores them; other zip tools may not) */
+  deflate?: boolean;
 }
 
 function le(n: number, bytes: 2 | 4 | 8): Buffer {
@@ -268,7 +276,7 @@ function le(n: number, bytes: 2 | 4 | 8): Buffer {
 }
 
 /**
- * Lay out a zip archive of stored (uncompressed) entries. Returns the chunks to write in order.
+ * Lay out a zip archive of stored (or, with `deflate`, compressed) entries. Returns the chunks to write in order.
  * Data are aligned with an extra field (id 0x4246) of padding, as torch does.
  */
 export function buildZip(inputs: ZipInput[], opts: ZipWriteOptions = {}): Uint8Array[] {
@@ -276,27 +284,31 @@ export function buildZip(inputs: ZipInput[], opts: ZipWriteOptions = {}): Uint8A
   const out: Uint8Array[] = [];
   const central: Uint8Array[] = [];
   let offset = 0;
-  for (const { name, data } of inputs) {
+  const method = opts.deflate ? 8 : 0;
+  for (const { name, data: plain } of inputs) {
     const nameBytes = Buffer.from(name, 'utf8');
-    const crc = crc32(data);
-    const big = opts.forceZip64 || data.length >= U32_MAX || offset >= U32_MAX;
-    const localZip64 = big ? Buffer.concat([le(1, 2), le(16, 2), le(data.length, 8), le(data.length, 8)]) : Buffer.alloc(0);
+    const crc = crc32(plain);
+    const data = opts.deflate ? new Uint8Array(zlib.deflateRawSync(plain)) : plain;
+    const usize = plain.length;
+    const big = opts.forceZip64 || usize >= U32_MAX || data.length >= U32_MAX || offset >= U32_MAX;
+    const localZip64 = big ? Buffer.concat([le(1, 2), le(16, 2), le(usize, 8), le(data.length, 8)]) : Buffer.alloc(0);
     let extra: Buffer = localZip64;
     if (align > 0) {
       const base = offset + 30 + nameBytes.length + localZip64.length + 4;
       const pad = (align - (base % align)) % align;
       extra = Buffer.concat([localZip64, le(0x4246, 2), le(pad, 2), Buffer.alloc(pad)]);
     }
-    const sizeField = big ? U32_MAX : data.length;
+    const csizeField = big ? U32_MAX : data.length;
+    const usizeField = big ? U32_MAX : usize;
     const header = Buffer.concat([
-      le(SIG_LOCAL, 4), le(big ? 45 : 20, 2), le(0, 2), le(0, 2), le(0, 2), le(0x21, 2), le(crc, 4),
-      le(sizeField, 4), le(sizeField, 4), le(nameBytes.length, 2), le(extra.length, 2),
+      le(SIG_LOCAL, 4), le(big ? 45 : 20, 2), le(0, 2), le(method, 2), le(0, 2), le(0x21, 2), le(crc, 4),
+      le(csizeField, 4), le(usizeField, 4), le(nameBytes.length, 2), le(extra.length, 2),
     ]);
     out.push(header, nameBytes, extra, data);
-    const cExtra = big ? Buffer.concat([le(1, 2), le(24, 2), le(data.length, 8), le(data.length, 8), le(offset, 8)]) : Buffer.alloc(0);
+    const cExtra = big ? Buffer.concat([le(1, 2), le(24, 2), le(usize, 8), le(data.length, 8), le(offset, 8)]) : Buffer.alloc(0);
     central.push(Buffer.concat([
-      le(SIG_CENTRAL, 4), le(big ? 45 : 20, 2), le(big ? 45 : 20, 2), le(0, 2), le(0, 2), le(0, 2), le(0x21, 2), le(crc, 4),
-      le(sizeField, 4), le(sizeField, 4), le(nameBytes.length, 2), le(cExtra.length, 2), le(0, 2), le(0, 2), le(0, 2), le(0, 4),
+      le(SIG_CENTRAL, 4), le(big ? 45 : 20, 2), le(big ? 45 : 20, 2), le(0, 2), le(method, 2), le(0, 2), le(0x21, 2), le(crc, 4),
+      le(csizeField, 4), le(usizeField, 4), le(nameBytes.length, 2), le(cExtra.length, 2), le(0, 2), le(0, 2), le(0, 2), le(0, 4),
       le(big ? U32_MAX : offset, 4),
     ]), nameBytes, cExtra);
     offset += header.length + nameBytes.length + extra.length + data.length;

@@ -10,6 +10,7 @@ import {
 import { HookedTransformerConfig, HookedTransformerConfigInput, kvPrefix, makeConfig, nKvHeads, validateConfig } from './config';
 import { convertHfWeights, gpt2HfConfig, gpt2ToHfTensors, hfConfigToTl, modelFamily, trimVocab } from './hf';
 import { HookRun, selectorMatches, unknownHookError } from './hooks';
+import { isTransformerLensTorchDir, readTransformerLensTorchDir } from './interpbench';
 import { officialModelName, openCheckpoint, readHfConfig, resolveModelDir } from './loading';
 import { loadTokenizerFromDir } from '../tokenizers/tokenizer';
 import { checkStateDict, initParams, paramShapes, StateDict } from './params';
@@ -136,6 +137,18 @@ export class HookedTransformer {
    * default processing (fold_ln, center_writing_weights, center_unembed, fold_value_biases), each switchable.
    */
   static async fromPretrained(nameOrDir: string, opts: FromPretrainedOptions = {}): Promise<HookedTransformer> {
+    if (isTransformerLensTorchDir(nameOrDir)) {
+      // a TransformerLens model saved from Python (InterpBench: ll_model.pth + ll_model_cfg.pkl), loaded
+      // like HookedTransformer(cfg).load_state_dict(sd): strict, and processed only when asked explicitly
+      const { cfg, sd } = readTransformerLensTorchDir(nameOrDir);
+      if (opts.defaultPrependBos !== undefined) cfg.default_prepend_bos = opts.defaultPrependBos;
+      const model = new HookedTransformer(cfg, sd, opts.trainable ?? false);
+      const on = opts.processing === true;
+      const steps = { foldLn: opts.foldLn ?? on, centerWritingWeights: opts.centerWritingWeights ?? on, centerUnembed: opts.centerUnembed ?? on, foldValueBiases: opts.foldValueBiases ?? on };
+      if (Object.values(steps).some(Boolean)) model.processWeights(steps);
+      model.source = { dir: path.resolve(nameOrDir) };
+      return model;
+    }
     const resolved = await resolveModelDir(nameOrDir, opts.revision);
     const hf = readHfConfig(resolved.dir);
     const configFile = path.join(resolved.dir, 'config.json');

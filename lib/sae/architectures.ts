@@ -13,6 +13,11 @@ export const REQUIRED_WEIGHTS: Record<SAEArchitecture, string[]> = {
   gated: ['W_enc', 'W_dec', 'b_gate', 'b_mag', 'r_mag', 'b_dec'],
 };
 
+/** x W + b (and an optional relu) as one fused kernel where the backend has one. x [n, a], W [a, b], b [b] -> [n, b] */
+function linear(x: tf.Tensor2D, W: tf.Tensor, b: tf.Tensor, activation?: 'relu'): tf.Tensor2D {
+  return tf.fused.matMul({ a: x, b: W as tf.Tensor2D, bias: b, activation: activation ?? 'linear' }) as tf.Tensor2D;
+}
+
 /** Expected shape of each weight for a config. */
 export function expectedShape(name: string, cfg: SAEConfig): number[] {
   switch (name) {
@@ -44,19 +49,19 @@ export function encodeFeatures(cfg: SAEConfig, w: Record<string, tf.Tensor>, xIn
   return tf.tidy(() => {
     switch (cfg.architecture) {
       case 'standard':
-        return tf.relu(tf.add(tf.matMul(xIn, w.W_enc as tf.Tensor2D), w.b_enc)) as tf.Tensor2D;
+        return linear(xIn, w.W_enc, w.b_enc, 'relu');
       case 'jumprelu': {
-        const pre = tf.add(tf.matMul(xIn, w.W_enc as tf.Tensor2D), w.b_enc);
+        const pre = linear(xIn, w.W_enc, w.b_enc);
         return tf.mul(tf.relu(pre), tf.cast(tf.greater(pre, w.threshold), 'float32')) as tf.Tensor2D;
       }
       case 'gated': {
-        const gate = tf.add(tf.matMul(xIn, w.W_enc as tf.Tensor2D), w.b_gate);
+        const gate = linear(xIn, w.W_enc, w.b_gate);
         const wMag = tf.mul(w.W_enc, tf.exp(w.r_mag)) as tf.Tensor2D;
-        const mag = tf.relu(tf.add(tf.matMul(xIn, wMag), w.b_mag));
+        const mag = linear(xIn, wMag, w.b_mag, 'relu');
         return tf.mul(tf.cast(tf.greater(gate, 0), 'float32'), mag) as tf.Tensor2D;
       }
       case 'topk': {
-        let pre = tf.add(tf.matMul(xIn, w.W_enc as tf.Tensor2D), w.b_enc) as tf.Tensor2D;
+        let pre = linear(xIn, w.W_enc, w.b_enc);
         if (cfg.rescale_acts_by_decoder_norm) pre = tf.mul(pre, decoderNorms(w.W_dec));
         return topkActivation(pre, cfg.k ?? 100);
       }
@@ -69,7 +74,7 @@ export function decodeFeatures(cfg: SAEConfig, w: Record<string, tf.Tensor>, f: 
   return tf.tidy(() => {
     let acts: tf.Tensor2D = f;
     if (cfg.architecture === 'topk' && cfg.rescale_acts_by_decoder_norm) acts = tf.div(f, decoderNorms(w.W_dec));
-    return tf.add(tf.matMul(acts, w.W_dec as tf.Tensor2D), w.b_dec) as tf.Tensor2D;
+    return linear(acts, w.W_dec, w.b_dec);
   });
 }
 

@@ -4,7 +4,6 @@
  * the hub.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { SAEConfig, parseSAEConfig } from './config';
@@ -12,7 +11,6 @@ import { SafetensorsFile } from '../io/safetensors';
 import { readNpz } from './npz';
 import { resolveRelease } from './registry';
 import { resolveRepo } from '../hub/resolve';
-import { SAELAB_ROOT } from '../version';
 
 /** What a loader hands to the SAE constructor (weights are owned by the caller and disposed after construction). */
 export interface LoadedSAE {

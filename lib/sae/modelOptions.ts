@@ -3,6 +3,7 @@
  * context_size, model_from_pretrained_kwargs) -> HookedTransformer.fromPretrained options.
  */
 import { SAE } from './sae';
+import { HookedTransformer, FromPretrainedOptions } from '../model/hookedTransformer';
 
 /** The fromPretrained options an SAE's metadata can set (HookedTransformer's camelCase names). */
 export interface SAEModelOptions {
@@ -69,4 +70,34 @@ export function modelOptionsFromSAE(sae: SAE | SAE['cfg'], userOptions: SAEModel
     hookName: md.hook_name,
     warnings,
   };
+}
+
+/**
+ * Load the model an SAE was trained on, processed the way its metadata says
+ * (model_from_pretrained_kwargs such as center_writing_weights; user options override, with a warning).
+ * `modelName` overrides metadata.model_name (e.g. a local folder or a fine-tune of the same model).
+ */
+export async function loadModelForSAE(sae: SAE, userOptions: FromPretrainedOptions & { modelName?: string } = {}): Promise<HookedTransformer> {
+  const { modelName, ...opts } = userOptions;
+  const spec = modelOptionsFromSAE(sae, opts as SAEModelOptions);
+  const name = modelName ?? spec.modelName;
+  if (!name) throw new Error(`the SAE on ${sae.cfg.metadata.hook_name} has no metadata.model_name; pass modelName`);
+  const model = await HookedTransformer.fromPretrained(name, spec.options as FromPretrainedOptions);
+  checkSAEFitsModel(sae, model);
+  return model;
+}
+
+/** Throw when the SAE's hook does not exist in the model or its width differs from d_in. */
+export function checkSAEFitsModel(sae: SAE, model: HookedTransformer): void {
+  const hook = sae.cfg.metadata.hook_name;
+  const names = model.hookNames({ includeOptional: true });
+  if (!names.includes(hook)) throw new Error(`the SAE's hook ${hook} is not a hook of the model ${model.cfg.model_name} (e.g. ${names.slice(0, 4).join(', ')}, ...)`);
+  const c = model.cfg;
+  let width: number | undefined;
+  if (/hook_(resid_pre|resid_mid|resid_post|attn_out|mlp_out|embed|pos_embed)$/.test(hook)) width = c.d_model;
+  else if (/mlp\.hook_(pre|post|pre_linear)$/.test(hook)) width = c.d_mlp ?? undefined;
+  else if (/attn\.hook_z$/.test(hook)) width = sae.cfg.reshape_activations === 'hook_z' ? c.n_heads * c.d_head : c.d_head;
+  if (width !== undefined && width !== sae.cfg.d_in) {
+    throw new Error(`SAE d_in=${sae.cfg.d_in} does not match the model's ${hook} width ${width} (model ${c.model_name}): the SAE was made for another model or hook`);
+  }
 }

@@ -31,10 +31,9 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"unary", nullptr, Unary, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"reduce", nullptr, Reduce, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"softmax", nullptr, Softmax, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"transpose", nullptr, Transpose, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"gather", nullptr, Gather, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"segmentSum", nullptr, SegmentSum, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"copy2d", nullptr, Copy2D, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"stridedCopy", nullptr, StridedCopy, nullptr, nullptr, nullptr, napi_default, nullptr},
 #endif
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

@@ -10,10 +10,9 @@ napi_value Binary(napi_env env, napi_callback_info info);
 napi_value Unary(napi_env env, napi_callback_info info);
 napi_value Reduce(napi_env env, napi_callback_info info);
 napi_value Softmax(napi_env env, napi_callback_info info);
-napi_value Transpose(napi_env env, napi_callback_info info);
 napi_value Gather(napi_env env, napi_callback_info info);
 napi_value SegmentSum(napi_env env, napi_callback_info info);
-napi_value Copy2D(napi_env env, napi_callback_info info);
+napi_value StridedCopy(napi_env env, napi_callback_info info);
 napi_value SetThreads(napi_env env, napi_callback_info info);
 napi_value Info(napi_env env, napi_callback_info info);
 }  // namespace saelab

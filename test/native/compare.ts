@@ -1,7 +1,6 @@
 import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs';
 import { tryRegisterNative } from '../../lib/backend/native';
-import { assertClose } from '../helpers';
 
 /** Register the native backend or fail the test with the reason it is unavailable. */
 export function requireNative(): void {
@@ -47,11 +46,22 @@ export async function compareWithCpu(label: string, fn: () => tf.Tensor | tf.Ten
   for (let i = 0; i < expected.values.length; i++) {
     assert.deepStrictEqual(actual.shapes[i], expected.shapes[i], `${label}: output ${i} shape`);
     assert.strictEqual(actual.dtypes[i], expected.dtypes[i], `${label}: output ${i} dtype`);
-    assertClose(actual.values[i], expected.values[i], atol, rtol, `${label} output ${i}`);
+    assertValuesClose(actual.values[i], expected.values[i], atol, rtol, `${label} output ${i}`);
   }
 }
 
 /** A float32 tensor of `shape` filled with deterministic random values. */
 export function rand(shape: number[], seed: number, scale = 1): tf.Tensor {
   return tf.tensor(randomValues(shape.reduce((a, b) => a * b, 1), seed, scale), shape, 'float32');
+}
+
+/** Elementwise |a - b| <= atol + rtol * |b|, with equal infinities and NaN against NaN accepted. */
+function assertValuesClose(actual: Float32Array, expected: Float32Array, atol: number, rtol: number, label: string): void {
+  assert.strictEqual(actual.length, expected.length, `${label}: length`);
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i];
+    const b = expected[i];
+    if (a === b || (Number.isNaN(a) && Number.isNaN(b))) continue;
+    if (!(Math.abs(a - b) <= atol + rtol * Math.abs(b))) assert.fail(`${label} index ${i}: ${a} vs expected ${b} (atol ${atol}, rtol ${rtol})`);
+  }
 }

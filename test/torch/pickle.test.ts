@@ -85,6 +85,11 @@ test('truncated and malformed pickles give errors naming the source and the byte
   assert.throws(() => loadPickle(Uint8Array.from([0x80, 0x02, 0xff])), /unknown opcode/);
   // unhashable key: {[]: 1}
   assert.throws(() => loadPickle(Uint8Array.from([0x80, 0x02, 0x7d, 0x5d, 0x4b, 0x01, 0x73, 0x2e])), /unhashable dict key or set item of type list/);
+  // t = (); t = (t, t) sixty times via DUP, then {t: 1}: the key would double at each level
+  const dupBomb = Buffer.concat([Buffer.from([0x80, 0x02, 0x7d, 0x29]), Buffer.from(Array(60).fill([0x32, 0x86]).flat()), Buffer.from([0x4b, 0x01, 0x73, 0x2e])]);
+  const t0 = Date.now();
+  assert.throws(() => loadPickle(dupBomb, { label: 'bomb.pkl' }), /bomb\.pkl: a tuple used as a dict key or set item is too large/);
+  assert.ok(Date.now() - t0 < 2000);
   // a deeply nested list does not overflow the JS stack into a crash
   const deep = Buffer.concat([Buffer.from([0x80, 0x02]), Buffer.alloc(100000, 0x5d), Buffer.alloc(99999, 0x61), Buffer.from([0x2e])]);
   try {

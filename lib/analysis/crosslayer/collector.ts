@@ -175,10 +175,7 @@ export class CrossLayerCollector {
           for (let b = b0; b < b1; b++) {
             const j = bIdx[b];
             const y = bVal[b];
-            const s = table.slot(i, j);
-            table.sumXY[s] += x * y;
-            if (xPos && y > 0) table.count[s]++;
-            if (xRel && y > lbB![j]) table.countRel[s]++;
+            table.add(i, j, x * y, xPos && y > 0 ? 1 : 0, xRel && y > lbB![j] ? 1 : 0);
           }
         }
         if (table.size > budgetPerTable) {
@@ -260,12 +257,9 @@ export class CrossLayerCollector {
     for (let P = 0; P < n_layers - 1; P++) {
       const alive = new Array(pt.length).fill(0);
       if (this.runs[P].length === 0) {
-        const tb = this.tables[P];
-        for (let s = 0; s < tb.capacity; s++) {
-          if (tb.keyI[s] === -1) continue;
-          const c = tb.count[s];
+        this.tables[P].forEachCount((c) => {
           for (let k = 0; k < pt.length; k++) if (c > pt[k]) alive[k]++;
-        }
+        });
       } else {
         const cur = this.pairCursor(P);
         while (cur.next()) for (let k = 0; k < pt.length; k++) if (cur.count > pt[k]) alive[k]++;

@@ -30,6 +30,12 @@ export class SparseStatBuilder {
   }
 }
 
+/** Apply the storage rule (clamp 0.1) and keep the value when it survives. */
+function pushStored(b: SparseStatBuilder, i: number, j: number, v: number): void {
+  const st = storeValue(v, STAT_CLAMP);
+  if (st !== 0) b.push(i, j, st);
+}
+
 /** Slack on the candidate bounds, wider than float32 rounding at the clamp (candidates are then evaluated exactly). */
 const BOUND_SLACK = 1 - 1e-6;
 
@@ -55,26 +61,24 @@ export function pairStatistics(col: CrossLayerCollector, P: number): Record<stri
   const iSuf = idxOf('sufficiency'), iNec = idxOf('necessity'), iMI = idxOf('mutual_information');
   const iJacR = idxOf('jaccard_similarity_relative_activation'), iSufR = idxOf('sufficiency_relative_activation'), iNecR = idxOf('necessity_relative_activation');
 
+  const bPear = builders[iPear], bCos = builders[iCos], bJac = builders[iJac], bSuf = builders[iSuf], bNec = builders[iNec], bMI = builders[iMI];
+  const bJacR = relative ? builders[iJacR] : null, bSufR = relative ? builders[iSufR] : null, bNecR = relative ? builders[iNecR] : null;
   const emit = (i: number, j: number, c: number, cr: number, sxy: number): void => {
     const ni = mA.count[i], nj = mB.count[j];
-    const put = (k: number, v: number): void => {
-      const s = storeValue(v, STAT_CLAMP);
-      if (s !== 0) builders[k].push(i, j, s);
-    };
-    put(iPear, pearson(n, mA.sumX[i], mA.sumXX[i], mB.sumX[j], mB.sumXX[j], sxy));
-    put(iCos, activationCosine(mA.sumXX[i], mB.sumXX[j], sxy));
+    pushStored(bPear, i, j, pearson(n, mA.sumX[i], mA.sumXX[i], mB.sumX[j], mB.sumXX[j], sxy));
+    pushStored(bCos, i, j, activationCosine(mA.sumXX[i], mB.sumXX[j], sxy));
     if (c > 0) {
-      put(iJac, jaccard(ni, nj, c));
-      put(iSuf, c / ni);
-      put(iNec, c / nj);
+      pushStored(bJac, i, j, jaccard(ni, nj, c));
+      pushStored(bSuf, i, j, c / ni);
+      pushStored(bNec, i, j, c / nj);
     }
-    if (relative && cr > 0) {
+    if (bJacR !== null && cr > 0) {
       const nri = mA.countRel[i], nrj = mB.countRel[j];
-      put(iJacR, jaccard(nri, nrj, cr));
-      put(iSufR, cr / nri);
-      put(iNecR, cr / nrj);
+      pushStored(bJacR, i, j, jaccard(nri, nrj, cr));
+      pushStored(bSufR!, i, j, cr / nri);
+      pushStored(bNecR!, i, j, cr / nrj);
     }
-    put(iMI, mutualInformation(n, ni, nj, c));
+    pushStored(bMI, i, j, mutualInformation(n, ni, nj, c));
   };
 
   // Never-co-active candidates: Pearson by a_i * b_j >= 0.1, MI by min(H_i, H_j) >= 0.1.

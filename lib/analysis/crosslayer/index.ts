@@ -6,3 +6,5 @@ export * from './pairTable';
 export * from './collector';
 export * from './finalize';
 export * from './decoder';
+export * from './npz';
+export * from './storage';

@@ -7,151 +7,119 @@ import * as path from 'path';
  *   count    = #tokens with x_i > 0 and y_j > 0
  *   countRel = #tokens with x_i > lb_i and y_j > lb_j (relative-activation bounds)
  *   sumXY    = sum over tokens of x_i * y_j
- * Open addressing with linear probing; `keyI = -1` marks an empty slot.
+ * Open addressing with linear probing over one interleaved buffer (24 bytes a slot: i + 1, j, count,
+ * countRel as int32, sumXY as float64), so an update touches one cache line; i + 1 = 0 marks empty.
  */
 export class PairTable {
   size = 0;
-  capacity: number;
-  private mask: number;
-  keyI: Int32Array;
-  keyJ: Int32Array;
-  count: Int32Array;
-  countRel: Int32Array;
-  sumXY: Float64Array;
+  capacity = 0;
+  private mask = 0;
+  private i32 = new Int32Array(0);
+  private f64 = new Float64Array(0);
 
   constructor(initialCapacity = 1 << 12) {
     let cap = 16;
     while (cap < initialCapacity) cap *= 2;
-    this.capacity = cap;
-    this.mask = cap - 1;
-    this.keyI = new Int32Array(cap).fill(-1);
-    this.keyJ = new Int32Array(cap);
-    this.count = new Int32Array(cap);
-    this.countRel = new Int32Array(cap);
-    this.sumXY = new Float64Array(cap);
+    this.alloc(cap);
   }
 
-  /** Bytes held by the table's arrays. */
+  private alloc(cap: number): void {
+    const buf = new ArrayBuffer(cap * 24);
+    this.i32 = new Int32Array(buf);
+    this.f64 = new Float64Array(buf);
+    this.capacity = cap;
+    this.mask = cap - 1;
+    this.size = 0;
+  }
+
+  /** Bytes held by the table. */
   get bytes(): number {
     return this.capacity * 24;
   }
 
-  /** Slot of pair (i, j), inserting a zeroed entry when absent. */
-  slot(i: number, j: number): number {
+  /** Add (xy, c, cr) to pair (i, j), inserting it when absent. */
+  add(i: number, j: number, xy: number, c: number, cr: number): void {
     let h = Math.imul(i, 0x9e3779b1) ^ Math.imul(j + 0x7f4a7c15, 0x85ebca77);
     h ^= h >>> 15;
     h = Math.imul(h, 0x2c1b3c6d);
     h ^= h >>> 13;
+    const i32 = this.i32;
     const mask = this.mask;
-    const keyI = this.keyI;
-    const keyJ = this.keyJ;
+    const key = i + 1;
     let s = h & mask;
     for (;;) {
-      const ki = keyI[s];
-      if (ki === i && keyJ[s] === j) return s;
-      if (ki === -1) {
-        keyI[s] = i;
-        keyJ[s] = j;
-        this.size++;
-        if (this.size * 2 > this.capacity) {
-          this.grow();
-          return this.find(i, j);
-        }
-        return s;
+      const b = s * 6;
+      const ki = i32[b];
+      if (ki === key && i32[b + 1] === j) {
+        i32[b + 2] += c;
+        i32[b + 3] += cr;
+        this.f64[s * 3 + 2] += xy;
+        return;
+      }
+      if (ki === 0) {
+        i32[b] = key;
+        i32[b + 1] = j;
+        i32[b + 2] = c;
+        i32[b + 3] = cr;
+        this.f64[s * 3 + 2] = xy;
+        if (++this.size * 2 > this.capacity) this.grow();
+        return;
       }
       s = (s + 1) & mask;
     }
   }
 
-  /** Slot of pair (i, j) or -1. */
-  find(i: number, j: number): number {
-    let h = Math.imul(i, 0x9e3779b1) ^ Math.imul(j + 0x7f4a7c15, 0x85ebca77);
-    h ^= h >>> 15;
-    h = Math.imul(h, 0x2c1b3c6d);
-    h ^= h >>> 13;
-    let s = h & this.mask;
-    for (;;) {
-      const ki = this.keyI[s];
-      if (ki === i && this.keyJ[s] === j) return s;
-      if (ki === -1) return -1;
-      s = (s + 1) & this.mask;
-    }
-  }
-
   private grow(): void {
-    const old = { keyI: this.keyI, keyJ: this.keyJ, count: this.count, countRel: this.countRel, sumXY: this.sumXY, cap: this.capacity };
-    this.capacity *= 2;
-    this.mask = this.capacity - 1;
-    this.keyI = new Int32Array(this.capacity).fill(-1);
-    this.keyJ = new Int32Array(this.capacity);
-    this.count = new Int32Array(this.capacity);
-    this.countRel = new Int32Array(this.capacity);
-    this.sumXY = new Float64Array(this.capacity);
-    this.size = 0;
-    for (let s = 0; s < old.cap; s++) {
-      if (old.keyI[s] === -1) continue;
-      const t = this.slotNoGrow(old.keyI[s], old.keyJ[s]);
-      this.count[t] = old.count[s];
-      this.countRel[t] = old.countRel[s];
-      this.sumXY[t] = old.sumXY[s];
+    const oldI = this.i32, oldF = this.f64, oldCap = this.capacity;
+    this.alloc(oldCap * 2);
+    for (let s = 0; s < oldCap; s++) {
+      const b = s * 6;
+      if (oldI[b] === 0) continue;
+      this.add(oldI[b] - 1, oldI[b + 1], oldF[s * 3 + 2], oldI[b + 2], oldI[b + 3]);
     }
-  }
-
-  private slotNoGrow(i: number, j: number): number {
-    let h = Math.imul(i, 0x9e3779b1) ^ Math.imul(j + 0x7f4a7c15, 0x85ebca77);
-    h ^= h >>> 15;
-    h = Math.imul(h, 0x2c1b3c6d);
-    h ^= h >>> 13;
-    let s = h & this.mask;
-    while (this.keyI[s] !== -1) s = (s + 1) & this.mask;
-    this.keyI[s] = i;
-    this.keyJ[s] = j;
-    this.size++;
-    return s;
   }
 
   /** Drop every entry and shrink back to a small capacity. */
   clear(): void {
-    const cap = 1 << 12;
-    this.capacity = cap;
-    this.mask = cap - 1;
-    this.keyI = new Int32Array(cap).fill(-1);
-    this.keyJ = new Int32Array(cap);
-    this.count = new Int32Array(cap);
-    this.countRel = new Int32Array(cap);
-    this.sumXY = new Float64Array(cap);
-    this.size = 0;
+    this.alloc(1 << 12);
+  }
+
+  /** Visit every entry (unordered). */
+  forEachCount(fn: (count: number) => void): void {
+    const i32 = this.i32;
+    for (let s = 0; s < this.capacity; s++) if (i32[s * 6] !== 0) fn(i32[s * 6 + 2]);
   }
 
   /** Entries in row-major (i, then j) order; `dRows`/`dCols` bound the indices (two counting sorts). */
   sorted(dRows: number, dCols: number): PairRecords {
     const n = this.size;
+    const i32 = this.i32;
     const slots = new Int32Array(n);
     let p = 0;
-    for (let s = 0; s < this.capacity; s++) if (this.keyI[s] !== -1) slots[p++] = s;
-    const byJ = countingSort(slots, (s) => this.keyJ[s], dCols);
-    const order = countingSort(byJ, (s) => this.keyI[s], dRows);
+    for (let s = 0; s < this.capacity; s++) if (i32[s * 6] !== 0) slots[p++] = s;
+    // stable counting sort by j, then by i
+    const byJ = new Int32Array(n);
+    const cj = new Int32Array(dCols + 1);
+    for (let k = 0; k < n; k++) cj[i32[slots[k] * 6 + 1] + 1]++;
+    for (let r = 0; r < dCols; r++) cj[r + 1] += cj[r];
+    for (let k = 0; k < n; k++) byJ[cj[i32[slots[k] * 6 + 1]]++] = slots[k];
+    const order = slots;
+    const ci = new Int32Array(dRows + 1);
+    for (let k = 0; k < n; k++) ci[i32[byJ[k] * 6]]++; // (i + 1) indexes the next bucket start
+    for (let r = 0; r < dRows; r++) ci[r + 1] += ci[r];
+    for (let k = 0; k < n; k++) order[ci[i32[byJ[k] * 6] - 1]++] = byJ[k];
     const out = emptyRecords(n);
     for (let k = 0; k < n; k++) {
       const s = order[k];
-      out.i[k] = this.keyI[s];
-      out.j[k] = this.keyJ[s];
-      out.count[k] = this.count[s];
-      out.countRel[k] = this.countRel[s];
-      out.sumXY[k] = this.sumXY[s];
+      const b = s * 6;
+      out.i[k] = i32[b] - 1;
+      out.j[k] = i32[b + 1];
+      out.count[k] = i32[b + 2];
+      out.countRel[k] = i32[b + 3];
+      out.sumXY[k] = this.f64[s * 3 + 2];
     }
     return out;
   }
-}
-
-/** Stable counting sort of `items` by an integer key in [0, range). */
-function countingSort(items: Int32Array, key: (x: number) => number, range: number): Int32Array {
-  const counts = new Int32Array(range + 1);
-  for (let k = 0; k < items.length; k++) counts[key(items[k]) + 1]++;
-  for (let r = 0; r < range; r++) counts[r + 1] += counts[r];
-  const out = new Int32Array(items.length);
-  for (let k = 0; k < items.length; k++) out[counts[key(items[k])]++] = items[k];
-  return out;
 }
 
 /** Pair accumulators as parallel arrays (one per field). */

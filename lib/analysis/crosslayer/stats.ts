@@ -77,8 +77,12 @@ export function jaccard(ni: number, nj: number, c: number): number {
  */
 export function mutualInformation(n: number, ni: number, nj: number, c: number): number {
   if (n <= 0) return 0;
-  const term = (nab: number, na: number, nb: number): number => (nab > 0 ? (nab / n) * Math.log((nab * n) / (na * nb)) : 0);
-  return term(c, ni, nj) + term(ni - c, ni, n - nj) + term(nj - c, n - ni, nj) + term(n - ni - nj + c, n - ni, n - nj);
+  return miTerm(n, c, ni, nj) + miTerm(n, ni - c, ni, n - nj) + miTerm(n, nj - c, n - ni, nj) + miTerm(n, n - ni - nj + c, n - ni, n - nj);
+}
+
+/** p_ab log(p_ab / (p_a p_b)) from counts; 0 when n_ab = 0. */
+function miTerm(n: number, nab: number, na: number, nb: number): number {
+  return nab > 0 ? (nab / n) * Math.log((nab * n) / (na * nb)) : 0;
 }
 
 /** Binary entropy (nats) of a feature active on `k` of `n` tokens: an upper bound on its mutual information. */

@@ -11,15 +11,16 @@ export interface NativeAddon {
   /** out[r, c] = act(x[r, c] + bias[c]); out may be x. */
   biasActivation(x: Float32Array, out: Float32Array, rows: number, cols: number, bias: Float32Array | null, act: number, alpha: number): void;
   /** Broadcasting binary op over collapsed shapes (see elementwise.cc). */
-  binary?(op: number, a: Float32Array, aStrides: number[], b: Float32Array, bStrides: number[], out: Float32Array, outShape: number[]): void;
+  binary?(op: number, a: Float32Array, aStrides: number[], b: Float32Array, bStrides: number[], out: Float32Array | Uint8Array, outShape: number[]): void;
   unary?(op: number, x: Float32Array, out: Float32Array, alpha: number, beta: number): void;
   /** Reduce x viewed as [outer, r, inner] over r into out [outer, inner]. */
   reduce?(op: number, x: Float32Array, out: Float32Array | Int32Array, outer: number, r: number, inner: number): void;
   softmax?(x: Float32Array, out: Float32Array, rows: number, cols: number, log: number): void;
-  transpose?(x: Float32Array | Int32Array, out: Float32Array | Int32Array, shape: number[], perm: number[]): void;
   gather?(x: Float32Array | Int32Array, indices: Int32Array, out: Float32Array | Int32Array, outer: number, axisDim: number, inner: number): number;
+  /** out[ids[i]] += x[i] (rows of `inner`); out zero-filled by the caller. */
   segmentSum?(x: Float32Array, ids: Int32Array, out: Float32Array, numSegments: number, inner: number): void;
-  copy2d?(src: Float32Array | Int32Array, dst: Float32Array | Int32Array, rows: number, srcCols: number, srcOffset: number, dstCols: number, dstOffset: number, cols: number): void;
+  /** dst[dstOffset + i . dstStrides] = src[srcOffset + i . srcStrides] for every index i of shape (4-byte elements). */
+  stridedCopy?(src: Float32Array | Int32Array, srcOffset: number, srcStrides: number[], dst: Float32Array | Int32Array, dstOffset: number, dstStrides: number[], shape: number[]): void;
 }
 
 export type Backend = MathBackendCPU;

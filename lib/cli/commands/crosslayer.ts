@@ -1,0 +1,152 @@
+import * as fs from 'fs';
+import * as tf from '@tensorflow/tfjs';
+import { CliCommand } from '../types';
+import { parseOptions, required } from '../args';
+import { initBackend } from '../../backend';
+import { SafetensorsFile, rawToFloat32 } from '../../io/safetensors';
+import { DTYPE_SIZES } from '../../io/dtypes';
+import { CrossLayerCollector, MaxActivationCollector, convertToSeedNpz, writeCrossLayerOutputs } from '../../analysis/crosslayer';
+
+const usage = `usage: saelab crosslayer --acts <L0.safetensors,L1.safetensors,...> --out <dir> [options]
+
+Cross-layer feature statistics of seed 000 (dead features, dead pairs, Pearson, activation cosine,
+Jaccard, sufficiency, necessity and their relative-activation variants, mutual information, decoder
+cosine) for every adjacent layer pair, computed sparsely in one pass over the tokens (plus a cheap first
+pass for the max activations that the relative variants need).
+
+  --acts FILES             comma-separated safetensors files, one per layer, in layer order
+  --tensor NAME            activations tensor in each file, float [..., d_sae] (default feature_acts)
+  --decoder-tensor NAME    W_dec [d_sae, d_model] in each file: adds decoder cosine_similarity
+  --checkpoint-tokens N    dead-feature/dead-pair checkpoint every N tokens (default 65536; 0: none)
+  --batch-tokens N         tokens read per batch (default 4096)
+  --rows R0:R1             only features R0..R1-1 of layer L (a row shard; default all)
+  --max-pairs N            pair entries held in memory before spilling to disk (default 16000000)
+  --spill-dir DIR          folder for spilled pair runs (default: a temporary folder)
+  --no-relative            skip the relative-activation variants (and the max-activation pass)
+  --save-state DIR         also save the collector state (for CrossLayerCollector.load / merge)
+  --npz DIR                also write the seed's dense .npz files (d_sae^2 floats per pair: large)
+  --out DIR                output folder: pair_<L>_<L+1>.safetensors, max_activations.safetensors,
+                           dead_features.safetensors, summary.json`;
+
+/** One layer's activation file, read in token blocks. */
+class LayerInput {
+  readonly f: SafetensorsFile;
+  readonly T: number;
+  readonly d: number;
+  private readonly fd: number;
+  private readonly start: number;
+  private readonly dtype: 'F32' | 'F16' | 'BF16' | 'F64';
+
+  constructor(readonly file: string, readonly tensor: string) {
+    if (!fs.existsSync(file)) throw new Error(`--acts: file not found: ${file}`);
+    this.f = SafetensorsFile.open(file);
+    const info = this.f.info(tensor);
+    if (!['F32', 'F16', 'BF16', 'F64'].includes(info.dtype)) throw new Error(`${file}: tensor '${tensor}' is ${info.dtype}; activations must be a float tensor`);
+    if (info.shape.length < 1) throw new Error(`${file}: tensor '${tensor}' is a scalar; expected [..., d_sae]`);
+    this.d = info.shape[info.shape.length - 1];
+    this.T = info.shape.slice(0, -1).reduce((a, b) => a * b, 1);
+    this.dtype = info.dtype as LayerInput['dtype'];
+    this.start = info.start;
+    this.fd = fs.openSync(file, 'r');
+  }
+
+  /** Tokens [t0, t1) as float32 `[t1 - t0, d]`. */
+  read(t0: number, t1: number): Float32Array {
+    const size = DTYPE_SIZES[this.dtype];
+    const bytes = new Uint8Array((t1 - t0) * this.d * size);
+    let off = 0;
+    while (off < bytes.length) {
+      const n = fs.readSync(this.fd, bytes, off, bytes.length - off, this.start + t0 * this.d * size + off);
+      if (n === 0) throw new Error(`${this.file}: unexpected end of file reading '${this.tensor}'`);
+      off += n;
+    }
+    const ab = bytes.buffer;
+    const data = this.dtype === 'F32' ? new Float32Array(ab) : this.dtype === 'F64' ? new Float64Array(ab) : new Uint16Array(ab);
+    return rawToFloat32({ dtype: this.dtype, shape: [t1 - t0, this.d], data });
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+    this.f.close();
+  }
+}
+
+function positiveInt(v: string | undefined, flag: string, dflt: number, allowZero = false): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < (allowZero ? 0 : 1)) throw new Error(`--${flag} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got '${v}'`);
+  return n;
+}
+
+export const command: CliCommand = {
+  name: 'crosslayer',
+  summary: 'dead features/pairs and all-pairs feature similarity across adjacent layers (seed 000), sparse',
+  usage,
+  async run(argv) {
+    const o = parseOptions(argv, {
+      acts: { type: 'string' }, tensor: { type: 'string' }, 'decoder-tensor': { type: 'string' }, 'checkpoint-tokens': { type: 'string' },
+      'batch-tokens': { type: 'string' }, rows: { type: 'string' }, 'max-pairs': { type: 'string' }, 'spill-dir': { type: 'string' },
+      'no-relative': { type: 'boolean' }, 'save-state': { type: 'string' }, npz: { type: 'string' }, out: { type: 'string' },
+    }, usage);
+    const files = String(required(o.acts, 'acts', usage)).split(',').map((s) => s.trim()).filter(Boolean);
+    const out = required(o.out, 'out', usage) as string;
+    const tensor = (o.tensor as string | undefined) ?? 'feature_acts';
+    if (files.length < 2) throw new Error(`--acts needs at least two layer files (got ${files.length}): statistics are between adjacent layers`);
+    const C = positiveInt(o['checkpoint-tokens'], 'checkpoint-tokens', 65536, true);
+    const batch = positiveInt(o['batch-tokens'], 'batch-tokens', 4096);
+    const maxPairs = positiveInt(o['max-pairs'], 'max-pairs', 16_000_000);
+    await initBackend();
+    const inputs: LayerInput[] = [];
+    try {
+      for (const f of files) inputs.push(new LayerInput(f, tensor));
+      const { T, d } = inputs[0];
+      for (const inp of inputs) {
+        if (inp.d !== d) throw new Error(`${inp.file}: '${tensor}' has d_sae ${inp.d}, but ${inputs[0].file} has ${d}; all layers must have the same d_sae`);
+        if (inp.T !== T) throw new Error(`${inp.file}: '${tensor}' has ${inp.T} tokens, but ${inputs[0].file} has ${T}; all layers must cover the same tokens`);
+      }
+      let rows: [number, number] = [0, d];
+      if (o.rows !== undefined) {
+        const m = /^(\d+):(\d+)$/.exec(String(o.rows));
+        if (!m) throw new Error(`--rows must look like R0:R1 (e.g. 0:100), got '${o.rows}'`);
+        rows = [Number(m[1]), Number(m[2])];
+      }
+      const decoderName = o['decoder-tensor'] as string | undefined;
+      const decoders = decoderName ? inputs.map((inp) => {
+        const w = inp.f.tensor(decoderName);
+        if (w.rank !== 2 || w.shape[0] !== d) { w.dispose(); throw new Error(`${inp.file}: '${decoderName}' has shape [${w.shape}], expected [d_sae=${d}, d_model]`); }
+        return w as tf.Tensor2D;
+      }) : null;
+      const readBatch = (t0: number, t1: number): Float32Array[] => inputs.map((inp) => inp.read(t0, t1));
+      const t0 = Date.now();
+      let maxActs: Float32Array[] | null = null;
+      if (!o['no-relative']) {
+        const mp = new MaxActivationCollector(inputs.length, d);
+        for (let t = 0; t < T; t += batch) await mp.add(readBatch(t, Math.min(T, t + batch)));
+        maxActs = mp.result();
+        console.error(`crosslayer: max-activation pass over ${T} tokens in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      }
+      const col = new CrossLayerCollector({
+        n_layers: inputs.length, d_sae: d, checkpoint_tokens: C, rows, max_pairs_in_memory: maxPairs, spill_dir: o['spill-dir'] as string | undefined, max_activations: maxActs,
+      });
+      const t1 = Date.now();
+      for (let t = 0; t < T; t += batch) {
+        await col.add(readBatch(t, Math.min(T, t + batch)));
+        if (process.stderr.isTTY) process.stderr.write(`\rcrosslayer: ${Math.min(T, t + batch)}/${T} tokens`);
+      }
+      const secs = (Date.now() - t1) / 1000;
+      console.error(`${process.stderr.isTTY ? '\n' : ''}crosslayer: ${T} tokens x ${inputs.length - 1} layer pairs in ${secs.toFixed(1)} s (${(T / Math.max(secs, 1e-3)).toFixed(0)} tokens/s), peak ${col.peakPairsInMemory} pairs in memory, ${col.spills} spills`);
+      if (o['save-state']) await col.save(o['save-state'] as string);
+      const summary = await writeCrossLayerOutputs(out, col, decoders);
+      decoders?.forEach((w) => w.dispose());
+      col.dispose();
+      if (o.npz) {
+        const written = convertToSeedNpz(out, o.npz as string);
+        console.error(`crosslayer: wrote ${written.length} .npz files to ${o.npz}`);
+      }
+      console.log(JSON.stringify({ out, tokens: summary.tokens, steps: summary.steps, peak_pairs_in_memory: summary.peak_pairs_in_memory, nnz: summary.nnz }));
+    } finally {
+      for (const inp of inputs) inp.close();
+    }
+    return 0;
+  },
+};
