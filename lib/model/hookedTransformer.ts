@@ -5,7 +5,7 @@ import { writeDirAtomic, writeJsonAtomic } from '../io/atomic';
 import { writeTensorsSafetensors } from '../io/safetensors';
 import { ActivationCache } from './cache';
 import {
-  activation, applyRotary, attentionMask, embeddingLookup, headsToMatrix, linear, offsetPositionIds, repeatKvHeads, rotaryTables,
+  activation, applyRotary, attentionMasks, embeddingLookup, headsToMatrix, linear, offsetPositionIds, repeatKvHeads, rotaryTables,
 } from './components';
 import { HookedTransformerConfig, HookedTransformerConfigInput, kvPrefix, makeConfig, nKvHeads, validateConfig } from './config';
 import { convertHfWeights, gpt2HfConfig, gpt2ToHfTensors, hfConfigToTl, modelFamily, trimVocab } from './hf';
@@ -449,15 +449,8 @@ export class HookedTransformer {
       const shape = positions ? [B, P, 1, cfg.rotary_dim as number] : [1, P, 1, cfg.rotary_dim as number];
       rot = { cos: tf.reshape(r.cos, shape), sin: tf.reshape(r.sin, shape) };
     }
-    const maskBool = attentionMask(P, cfg.use_local_attn ? cfg.window_size : null, mask); // [B|1, 1, P, P]
-    // additive masks broadcast natively; tf.where would tile its operands to the full score shape
-    const maskFloat = tf.cast(maskBool, 'float32');
-    const ctx: AttnContext = {
-      maskNegBig: tf.mul(tf.sub(1, maskFloat), NEG_BIG),
-      maskNegInf: tf.where(maskBool, tf.zerosLike(maskFloat), tf.fill(maskFloat.shape, -Infinity)),
-      maskFloat: mask ? maskFloat : null,
-      rot,
-    };
+    const masks = attentionMasks(P, cfg.use_local_attn ? cfg.window_size : null, mask, NEG_BIG);
+    const ctx: AttnContext = { maskNegBig: masks.negBig, maskNegInf: masks.negInf, maskFloat: masks.visible, rot };
     const stop = this.resolveStop(opts.stopAtLayer);
     const nRun = stop ?? cfg.n_layers;
     for (let l = 0; l < nRun; l++) resid = this.block(l, resid, run, ctx);
