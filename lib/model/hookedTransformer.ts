@@ -484,7 +484,7 @@ export class HookedTransformer {
     if (t === null) return x;
     const centred = t === 'LN' || t === 'LNPre' ? tf.sub(x, tf.mean(x, -1, true)) : x;
     const scale = run.point(`${hookPrefix}.hook_scale`, tf.sqrt(tf.add(tf.mean(tf.square(centred), -1, true), this.cfg.eps)));
-    const normed = tf.div(centred, scale);
+    const normed = tf.mul(centred, tf.reciprocal(scale)); // [b, p, d] * [b, p, 1]
     // TransformerLens 2.x: LayerNorm's hook_normalized includes w and b; RMSNorm's excludes w.
     if (t === 'LN') return run.point(`${hookPrefix}.hook_normalized`, tf.add(tf.mul(normed, this.p(`${prefix}.w`)), this.p(`${prefix}.b`)));
     const hooked = run.point(`${hookPrefix}.hook_normalized`, normed);
@@ -534,7 +534,7 @@ export class HookedTransformer {
     const kT = tf.transpose(repeatKvHeads(k, group), [0, 2, 1, 3]);
     const vT = tf.transpose(repeatKvHeads(v, group), [0, 2, 1, 3]);
     let scores = tf.matMul(qT, kT, false, true);
-    if (cfg.use_attn_scale) scores = tf.div(scores, cfg.attn_scale);
+    if (cfg.use_attn_scale) scores = tf.mul(scores, 1 / cfg.attn_scale);
     const scoresName = `${a}.hook_attn_scores`;
     let pattern: tf.Tensor;
     if (run.active(scoresName)) {
