@@ -3,7 +3,7 @@ const { initBackend } = require('../dist/lib/backend');
 const { HookedTransformer } = require('../dist/lib/model');
 (async () => {
   await initBackend();
-  const model = HookedTransformer.fromConfig({ n_layers: 1, d_model: 768, d_head: 64, n_heads: 12, d_mlp: 3072, d_vocab: 2000, n_ctx: 1024, act_fn: 'gelu_new' }, { seed: 0 });
+  const model = HookedTransformer.fromConfig({ n_layers: Number(process.env.L||1), d_model: 768, d_head: 64, n_heads: 12, d_mlp: 3072, d_vocab: Number(process.env.V||2000), n_ctx: 1024, act_fn: 'gelu_new' }, { seed: 0 });
   const tokens = tf.zeros([8, 128], 'int32');
   model.forward(tokens).logits.dispose();
   const byName = {};

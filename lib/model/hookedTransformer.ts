@@ -530,11 +530,12 @@ export class HookedTransformer {
       k = run.point(`${a}.hook_rot_k`, applyRotary(k, ctx.rot.cos, ctx.rot.sin, rd, cfg.rotary_adjacent_pairs));
     }
     const group = h / kv;
-    const qT = tf.transpose(q, [0, 2, 1, 3]); // [b, h, p, dh]
+    // the 1/attn_scale factor is applied to q (half the elements of the scores)
+    const qScaled = cfg.use_attn_scale ? tf.mul(q, 1 / cfg.attn_scale) : q;
+    const qT = tf.transpose(qScaled, [0, 2, 1, 3]); // [b, h, p, dh]
     const kT = tf.transpose(repeatKvHeads(k, group), [0, 2, 1, 3]);
     const vT = tf.transpose(repeatKvHeads(v, group), [0, 2, 1, 3]);
-    let scores = tf.matMul(qT, kT, false, true);
-    if (cfg.use_attn_scale) scores = tf.mul(scores, 1 / cfg.attn_scale);
+    const scores = tf.matMul(qT, kT, false, true);
     const scoresName = `${a}.hook_attn_scores`;
     let pattern: tf.Tensor;
     if (run.active(scoresName)) {
