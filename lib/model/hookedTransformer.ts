@@ -104,12 +104,18 @@ export class HookedTransformer {
   /** which weight-processing steps the current weights carry */
   processing: ProcessingOptions = { ...NO_PROCESSING };
   tokenizer: TokenizerLike | null = null;
+  /**
+   * Token budget per pass when a call gives no maxBatchTokens: larger batches are split into row
+   * chunks. Default: 2^28 / d_vocab_out tokens (about 1 GiB of float32 logits per chunk); null = never split.
+   */
+  maxBatchTokens: number | null = null;
   /** the folder (and hub commit) the weights came from, when loaded with fromPretrained */
   source: { dir: string; commit?: string } | null = null;
 
   private constructor(cfg: HookedTransformerConfig, sd: StateDict, trainable: boolean) {
     validateConfig(cfg);
     this.cfg = cfg;
+    this.maxBatchTokens = Math.max(1, Math.floor(2 ** 28 / cfg.d_vocab_out));
     checkStateDict(cfg, sd, true, 'initial weights');
     for (const name of paramShapes(cfg).keys()) {
       this.params.set(name, tf.variable(sd[name], trainable, `${name}_${Math.random().toString(36).slice(2, 10)}`));
@@ -337,7 +343,7 @@ export class HookedTransformer {
     }
     const wantLoss = returnType === 'loss' || returnType === 'both';
     if (wantLoss && P < 2) throw new Error('a loss needs at least 2 positions per sequence');
-    const budget = opts.maxBatchTokens;
+    const budget = opts.maxBatchTokens ?? this.maxBatchTokens;
     const rows = budget && budget > 0 ? Math.max(1, Math.floor(budget / P)) : B;
     const chunks: Array<[number, number]> = [];
     for (let s = 0; s < B; s += rows) chunks.push([s, Math.min(rows, B - s)]);

@@ -114,7 +114,14 @@ test('maxBatchTokens splits the batch without changing logits, loss or cache', a
   assertTensorClose(split.logits as tf.Tensor, whole.logits as tf.Tensor, 1e-5, 1e-5, 'logits');
   assertTensorClose(split.loss as tf.Tensor, whole.loss as tf.Tensor, 1e-6, 1e-6, 'loss');
   assertTensorClose(split.cache.get('blocks.1.hook_resid_post'), whole.cache.get('blocks.1.hook_resid_post'), 1e-5, 1e-5, 'cache');
-  tf.dispose([tokens, mask, whole.logits as tf.Tensor, whole.loss as tf.Tensor, split.logits as tf.Tensor, split.loss as tf.Tensor]);
+  // the model's default budget applies when a call gives none
+  assert.strictEqual(model.maxBatchTokens, Math.floor(2 ** 28 / model.cfg.d_vocab_out));
+  model.maxBatchTokens = 13;
+  let chunks = 0;
+  const auto = model.runWithHooks(tokens, { attentionMask: mask, fwdHooks: [['hook_embed', () => { chunks++; }]] });
+  assert.strictEqual(chunks, 3, '6 rows of 6 tokens with a 13-token budget run as 3 chunks of 2 rows');
+  assertTensorClose(auto.logits as tf.Tensor, whole.logits as tf.Tensor, 1e-5, 1e-5, 'logits with the default budget');
+  tf.dispose([tokens, mask, whole.logits as tf.Tensor, whole.loss as tf.Tensor, split.logits as tf.Tensor, split.loss as tf.Tensor, auto.logits as tf.Tensor]);
   whole.cache.dispose(); split.cache.dispose(); model.dispose();
 });
 
