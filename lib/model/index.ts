@@ -2,7 +2,7 @@ export * from './types';
 export * from './config';
 export { ActivationCache } from './cache';
 export { HookedTransformer, FromPretrainedOptions, TokenizerLike, optionsFromPretrainedKwargs } from './hookedTransformer';
-export { resolveModelDir, openCheckpoint, readHfConfig, ResolvedModel } from './loading';
+export { resolveModelDir, officialModelName, openCheckpoint, readHfConfig, ResolvedModel } from './loading';
 export { StateDict, paramShapes } from './params';
 export { ProcessingOptions, DEFAULT_PROCESSING, NO_PROCESSING, processWeights } from './processing';
 export { hfConfigToTl, SUPPORTED_MODEL_TYPES } from './hf';
