@@ -74,13 +74,13 @@ export async function makeDemoSaes(out: string, spec: DemoWorldSpec, corpora: De
   const bos = tok.bosTokenId ?? 0;
   const trainStream = tokenizeDocs(tok, corpora.english.train);
   const heldStream = tokenizeDocs(tok, corpora.english.validation);
-  const trainBatches = quick ? 4 : 240;
+  const trainBatches = quick ? 4 : 120;
   const train = collectActivations(model, new TokenWindowSampler(trainStream, spec.contextSize, spec.batchSize, bos, spec.seed + 21), trainBatches, hooks);
   const held = collectActivations(model, new TokenWindowSampler(heldStream, spec.contextSize, spec.batchSize, bos, spec.seed + 22), quick ? 2 : 24, hooks);
   model.dispose();
   const dSae = 8 * d;
-  const trainingTokens = quick ? 8192 : 1_500_000;
-  const l1s = quick ? [1] : [5, 2.5, 1.25, 0.6];
+  const trainingTokens = quick ? 8192 : 600_000;
+  const l1s = quick ? [1] : [2.5, 1.25, 0.6, 0.3];
   const reports: Record<string, DemoSaeReport> = {};
   const files: Record<string, string | Uint8Array> = {};
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'saelab-demo-saes-'));

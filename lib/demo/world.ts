@@ -40,18 +40,18 @@ export const DEMO_REPOS = {
 export function defaultDemoSpec(): DemoWorldSpec {
   return {
     seed: 1234,
-    vocabSize: 2048,
+    vocabSize: 1024,
     model: {
-      n_layers: 4, d_model: 64, n_heads: 4, d_head: 16, d_mlp: 256, n_ctx: 128, d_vocab: 2048,
+      n_layers: 4, d_model: 64, n_heads: 4, d_head: 16, d_mlp: 256, n_ctx: 128, d_vocab: 1024,
       act_fn: 'gelu_new', normalization_type: 'LN', positional_embedding_type: 'standard',
       original_architecture: 'GPT2LMHeadModel', model_name: 'demo-base', tokenizer_name: DEMO_REPOS.base, default_prepend_bos: true,
     } as HookedTransformerConfigInput,
     contextSize: 64,
     batchSize: 16,
-    baseSteps: 600,
+    baseSteps: 300,
     baseLr: 3e-3,
-    checkpointSteps: [0, 75, 150, 300, 600],
-    finetuneSteps: 150,
+    checkpointSteps: [0, 40, 80, 150, 300],
+    finetuneSteps: 100,
     finetuneLr: 1e-3,
     validationFraction: 0.1,
   };
