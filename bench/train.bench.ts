@@ -5,7 +5,7 @@ import { TrainSAEConfigInput } from '../lib/train/config';
 import { SyntheticSparseData } from '../lib/train/synthetic';
 
 /** Time `steps` training steps after one warm-up step; prints steps/s and tokens/s. */
-async function timeTraining(label: string, cfg: TrainSAEConfigInput, source: GeneratorSource, steps: number): Promise<void> {
+async function timeTraining(label: string, cfg: Omit<TrainSAEConfigInput, 'trainingTokens'>, source: GeneratorSource, steps: number): Promise<void> {
   const trainer = await SAETrainer.create({ ...cfg, trainingTokens: (steps + 1) * cfg.trainBatchSizeTokens!, logEvery: 1_000_000 }, source, { progress: 'none' });
   try {
     await trainer.trainStep(); // warm-up (kernel setup, allocation)
