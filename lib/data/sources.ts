@@ -1,8 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
+import * as zlib from 'zlib';
 import { resolveRepo, ResolveOptions } from '../hub/resolve';
-import { listSnapshotFiles } from '../hub/cache';
+import { listSnapshotFiles, globToRegExp } from '../hub/cache';
 import { seededRandom, shuffleInPlace } from './random';
 
 /** Options for reading documents from files. */
@@ -15,13 +16,27 @@ export interface TextReadOptions {
 
 const TEXT_EXTS = ['.jsonl', '.json', '.parquet', '.txt'];
 
+/** The data extension of a file name, seeing through a trailing .gz (`a.jsonl.gz` -> '.jsonl'). */
+function dataExt(file: string): string {
+  const f = file.toLowerCase().replace(/\.gz$/, '');
+  return path.extname(f);
+}
+
+/** Lines of a (possibly gzip-compressed) text file, streamed. */
+function lineReader(file: string): readline.Interface {
+  const raw = fs.createReadStream(file);
+  const input = file.toLowerCase().endsWith('.gz') ? raw.pipe(zlib.createGunzip()) : raw;
+  input.setEncoding('utf8');
+  return readline.createInterface({ input, crlfDelay: Infinity });
+}
+
 /** True when the file is a data file this module reads (.jsonl, .json lines, .parquet, .txt). */
 export function isTextDataFile(file: string): boolean {
-  return TEXT_EXTS.includes(path.extname(file).toLowerCase());
+  return TEXT_EXTS.includes(dataExt(file)) && !(file.toLowerCase().endsWith('.parquet.gz'));
 }
 
 async function* jsonlTexts(file: string, column: string): AsyncGenerator<string> {
-  const rl = readline.createInterface({ input: fs.createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+  const rl = lineReader(file);
   let lineNo = 0;
   try {
     for await (const line of rl) {
@@ -46,7 +61,7 @@ async function* jsonlTexts(file: string, column: string): AsyncGenerator<string>
 }
 
 async function* lineTexts(file: string): AsyncGenerator<string> {
-  const rl = readline.createInterface({ input: fs.createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
+  const rl = lineReader(file);
   try {
     for await (const line of rl) if (line.length) yield line;
   } finally {
@@ -112,13 +127,16 @@ async function* parquetTexts(file: string, column: string): AsyncGenerator<strin
 export async function* textsFromFile(file: string, opts: TextReadOptions = {}): AsyncGenerator<string> {
   const column = opts.column ?? 'text';
   if (!fs.existsSync(file)) throw new Error(`data file ${file} does not exist`);
-  const ext = path.extname(file).toLowerCase();
+  const ext = dataExt(file);
   if (ext === '.jsonl' || ext === '.json') yield* jsonlTexts(file, column);
-  else if (ext === '.parquet') yield* parquetTexts(file, column);
+  else if (ext === '.parquet' && !file.toLowerCase().endsWith('.gz')) yield* parquetTexts(file, column);
   else if (ext === '.txt') {
-    if (opts.txtMode === 'file') yield fs.readFileSync(file, 'utf8');
+    if (opts.txtMode === 'file') {
+      const bytes = fs.readFileSync(file);
+      yield (file.toLowerCase().endsWith('.gz') ? zlib.gunzipSync(bytes) : bytes).toString('utf8');
+    }
     else yield* lineTexts(file);
-  } else throw new Error(`${file}: unsupported data file type '${ext}' (use .jsonl, .parquet or .txt)`);
+  } else throw new Error(`${file}: unsupported data file type '${ext}' (use .jsonl, .parquet or .txt, optionally .jsonl.gz / .txt.gz)`);
 }
 
 /** Stream several files in order (optionally in a seeded random file order, as sharded datasets are shuffled). */
@@ -128,19 +146,28 @@ export async function* textsFromFiles(files: string[], opts: TextReadOptions & {
   for (const f of order) yield* textsFromFile(f, opts);
 }
 
+function hasSplit(dir: string, split: string): boolean {
+  try {
+    splitFiles(dir, split, false);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Data files of a split in a dataset folder, by the hub's naming conventions (`train.jsonl`, `data/train-00000-of-00002.parquet`, `train/0000.parquet`). */
-export function splitFiles(dir: string, split: string): string[] {
+export function splitFiles(dir: string, split: string, trainFallback = true): string[] {
   const all = listSnapshotFiles(dir).filter(isTextDataFile).filter((f) => !/(^|\/)(README|\.)/i.test(f));
   const re = new RegExp(`(^|[/_.-])${split.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}([/_.-]|$)`);
   const bySplit = all.filter((f) => re.test(f));
-  const chosen = bySplit.length ? bySplit : split === 'train' ? all : [];
+  const chosen = bySplit.length ? bySplit : split === 'train' && trainFallback ? all : [];
   if (!chosen.length) throw new Error(`no data files for split '${split}' in ${dir} (files: ${all.slice(0, 20).join(', ') || 'none'})`);
   // prefer parquet when a split is there in several formats
   const parquet = chosen.filter((f) => f.endsWith('.parquet'));
   return (parquet.length ? parquet : chosen).sort().map((f) => path.join(dir, f));
 }
 
-export interface DatasetOptions extends TextReadOptions, Omit<ResolveOptions, 'repoType' | 'files'> {
+export interface DatasetOptions extends TextReadOptions, Omit<ResolveOptions, 'repoType' | 'files' | 'optionalFiles'> {
   /** split name (default 'train') */
   split?: string;
   /** explicit data files (paths or globs inside the repo), instead of finding the split's files */
@@ -159,22 +186,34 @@ export async function* textsFromDataset(nameOrPath: string, opts: DatasetOptions
     return;
   }
   const split = opts.split ?? 'train';
-  const patterns = opts.dataFiles ?? [`*${split}*.parquet`, `*${split}*.jsonl`, `*${split}*.json`, `*${split}*.txt`];
-  let r = await resolveRepo(nameOrPath, { ...opts, repoType: 'dataset', files: patterns });
-  let files: string[];
+  const exts = ['parquet', 'jsonl', 'jsonl.gz', 'json', 'json.gz', 'txt'];
+  const splitPatterns = exts.map((e) => `*${split}*.${e}`);
+  const resolveOpts = { ...opts, repoType: 'dataset' as const };
+  let dir: string;
   if (opts.dataFiles) {
-    const res = opts.dataFiles.map((p) => new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`));
-    files = listSnapshotFiles(r.dir).filter((f) => res.some((re) => re.test(f))).sort().map((f) => path.join(r.dir, f));
-    if (!files.length) throw new Error(`dataset ${nameOrPath}: no files match ${opts.dataFiles.join(', ')}`);
-  } else {
+    dir = (await resolveRepo(nameOrPath, { ...resolveOpts, files: opts.dataFiles })).dir;
+    const res = opts.dataFiles.map(globToRegExp);
+    const files = listSnapshotFiles(dir).filter((f) => res.some((re) => re.test(f))).sort().map((f) => path.join(dir, f));
+    yield* textsFromFiles(files, opts);
+    return;
+  }
+  // a cached snapshot holding this split in any format, else a download of the split's files
+  let cached: string | undefined;
+  for (const p of splitPatterns) {
     try {
-      files = splitFiles(r.dir, split);
-    } catch (e) {
-      if (split !== 'train' || r.source === 'local') throw e;
-      // files not named after the split (e.g. `pile.jsonl`): take every data file
-      r = await resolveRepo(nameOrPath, { ...opts, repoType: 'dataset', files: ['*.parquet', '*.jsonl', '*.json', '*.txt'] });
-      files = splitFiles(r.dir, split);
+      cached = (await resolveRepo(nameOrPath, { ...resolveOpts, files: [p], offline: true })).dir;
+      break;
+    } catch { /* not cached in this format */ }
+  }
+  if (cached) dir = cached;
+  else {
+    const r = await resolveRepo(nameOrPath, { ...resolveOpts, optionalFiles: splitPatterns, forceDownload: true });
+    dir = r.dir;
+    if (r.source !== 'local' && split === 'train' && !hasSplit(dir, split)) {
+      // data files not named after the split (e.g. `pile.jsonl`): take every data file
+      dir = (await resolveRepo(nameOrPath, { ...resolveOpts, optionalFiles: exts.map((e) => `*.${e}`), forceDownload: true })).dir;
     }
   }
+  const files = splitFiles(dir, split);
   yield* textsFromFiles(files, opts);
 }

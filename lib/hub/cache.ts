@@ -68,8 +68,8 @@ export interface CachedSnapshot {
 
 /**
  * Look a revision up in one cache root: refs/<revision> (or the commit itself) -> snapshots/<commit>.
- * With `files`, every exact file name must be present and, when there are glob patterns, at least one
- * file must match one of them (each glob alone is optional); without, the snapshot folder must be non-empty.
+ * With `files` (required files), every exact name must be present and every glob must match at least
+ * one file; without, the snapshot folder must be non-empty. Links to missing blobs do not count.
  */
 export function findCachedSnapshot(cacheRoot: string, repoId: string, repoType: RepoType, revision: string, files?: string[]): CachedSnapshot | undefined {
   const storage = path.join(cacheRoot, repoFolderName(repoId, repoType));
@@ -91,15 +91,12 @@ export function findCachedSnapshot(cacheRoot: string, repoId: string, repoType: 
     return undefined;
   }
   if (files && files.length) {
-    const globs = files.filter(isGlob).map(globToRegExp);
-    if (globs.length && !listSnapshotFiles(dir).some((f) => globs.some((g) => g.test(f)))) return undefined;
+    const present = listSnapshotFiles(dir);
     for (const f of files) {
-      if (isGlob(f)) continue;
-      try {
-        if (!fs.statSync(path.join(dir, f)).isFile()) return undefined; // stat follows the blob symlink
-      } catch {
-        return undefined;
-      }
+      if (isGlob(f)) {
+        const re = globToRegExp(f);
+        if (!present.some((p) => re.test(p))) return undefined;
+      } else if (!present.includes(f)) return undefined;
     }
   } else if (entries.length === 0) return undefined;
   return { dir, commit, cacheRoot };

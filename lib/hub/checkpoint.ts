@@ -9,8 +9,8 @@ import { resolveRepo, ResolveOptions, ResolvedRepo } from './resolve';
  * tokenizer files), then exactly the shards the index lists, or model.safetensors, never other
  * weight files (e.g. a duplicate consolidated.safetensors).
  */
-export async function resolveCheckpoint(repoId: string, opts: Omit<ResolveOptions, 'files' | 'repoType'> = {}): Promise<ResolvedRepo & { weights: WeightSource }> {
-  const meta = await resolveRepo(repoId, { ...opts, files: ['*.json'] });
+export async function resolveCheckpoint(repoId: string, opts: Omit<ResolveOptions, 'files' | 'optionalFiles' | 'repoType'> = {}): Promise<ResolvedRepo & { weights: WeightSource }> {
+  const meta = await resolveRepo(repoId, { ...opts, files: ['config.json'], optionalFiles: ['*.json'] });
   if (meta.source === 'local') return { ...meta, weights: loadWeights(meta.dir) };
   const index = path.join(meta.dir, SAFETENSORS_INDEX);
   let files: string[];

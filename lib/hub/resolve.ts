@@ -11,10 +11,12 @@ export interface ResolveOptions {
   revision?: string;
   repoType?: RepoType;
   /**
-   * file names or fnmatch globs (`*.safetensors`). Exact names must exist; each glob is optional, but a
-   * cached snapshot counts only when some file matches some glob. Default: the whole repo.
+   * required files: exact names (must exist) or fnmatch globs like `*.safetensors` (each must match at
+   * least one file). A cached snapshot is used only when it has them all. Default: the whole repo.
    */
   files?: string[];
+  /** files fetched when the repo has them (names or globs); never required, not checked in caches */
+  optionalFiles?: string[];
   /** user cache root (default: $HF_HUB_CACHE / $HF_HOME/hub / ~/.cache/huggingface/hub) */
   cacheDir?: string;
   /** read-only shipped cache roots searched after the user cache (default: [saelab's data/hub]) */
@@ -23,6 +25,8 @@ export interface ResolveOptions {
   endpoint?: string;
   /** access token (default $HF_TOKEN or the saved login token); never printed */
   token?: string;
+  /** skip the cache lookups and ask the hub (files already in the cache are not fetched again) */
+  forceDownload?: boolean;
   /** only use caches (default: $HF_HUB_OFFLINE) */
   offline?: boolean;
 }
@@ -49,7 +53,8 @@ function expandHome(s: string): string {
 /** Turn a hub client error into one naming the repo, the revision and what to do; the token never appears. */
 function hubError(e: unknown, repoId: string, revision: string, endpoint: string, token: string | undefined, what: string): Error {
   const status = e instanceof HubApiError ? e.statusCode : undefined;
-  const detail = redact((e as Error)?.message ?? String(e), token);
+  const cause = (e as { cause?: { code?: string; message?: string } })?.cause;
+  const detail = redact(((e as Error)?.message ?? String(e)) + (cause ? `: ${cause.code ?? cause.message}` : ''), token);
   let msg: string;
   if (status === 401 || status === 403) {
     msg = `access to ${repoId} denied (HTTP ${status}) while ${what}: the repo is gated or private. ` +
@@ -79,14 +84,22 @@ function authFetch(token: string | undefined): typeof fetch {
   };
 }
 
-/** Run with console.debug sent to stderr (the hub client logs each download there; stdout stays clean for JSON). */
+let quietDepth = 0;
+let savedDebug: typeof console.debug | undefined;
+
+/**
+ * Run with console.debug quieted (the hub client logs each download there, on stdout; CLI output must
+ * stay clean JSON). SAELAB_VERBOSE=1 sends those lines to stderr. Safe for concurrent calls.
+ */
 async function debugToStderr<T>(fn: () => Promise<T>): Promise<T> {
-  const orig = console.debug;
-  console.debug = (...args: unknown[]) => { if (process.env.SAELAB_VERBOSE) process.stderr.write(args.map(String).join(' ') + '\n'); };
+  if (quietDepth++ === 0) {
+    savedDebug = console.debug;
+    console.debug = (...args: unknown[]) => { if (process.env.SAELAB_VERBOSE) process.stderr.write(args.map(String).join(' ') + '\n'); };
+  }
   try {
     return await fn();
   } finally {
-    console.debug = orig;
+    if (--quietDepth === 0 && savedDebug) console.debug = savedDebug;
   }
 }
 
@@ -113,11 +126,13 @@ export async function resolveRepo(repoId: string, opts: ResolveOptions = {}): Pr
   const cacheDir = opts.cacheDir ?? hubCacheDir();
   const files = opts.files;
 
-  const user = findCachedSnapshot(cacheDir, repoId, repoType, revision, files);
-  if (user) return { dir: user.dir, commit: user.commit, revision, source: 'cache' };
-  for (const root of opts.shippedCacheDirs ?? [shippedCacheDir()]) {
-    const s = findCachedSnapshot(root, repoId, repoType, revision, files);
-    if (s) return { dir: s.dir, commit: s.commit, revision, source: 'shipped' };
+  if (!opts.forceDownload) {
+    const user = findCachedSnapshot(cacheDir, repoId, repoType, revision, files);
+    if (user) return { dir: user.dir, commit: user.commit, revision, source: 'cache' };
+    for (const root of opts.shippedCacheDirs ?? [shippedCacheDir()]) {
+      const s = findCachedSnapshot(root, repoId, repoType, revision, files);
+      if (s) return { dir: s.dir, commit: s.commit, revision, source: 'shipped' };
+    }
   }
   const offline = opts.offline ?? hubOffline();
   if (offline) {
@@ -154,12 +169,17 @@ async function download(repoId: string, revision: string, repoType: RepoType, ca
     throw hubError(e, repoId, revision, endpoint, token, 'listing files');
   }
   let wanted = listed;
-  if (files && files.length) {
-    const res = files.map((f) => (isGlob(f) ? globToRegExp(f) : null));
-    for (const f of files) {
-      if (!isGlob(f) && !listed.some((l) => l.path === f)) throw new Error(`${repoId}@${revision} has no file '${f}' (it has: ${listed.slice(0, 30).map((l) => l.path).join(', ')})`);
+  const optional = opts.optionalFiles ?? [];
+  if ((files && files.length) || optional.length) {
+    const names = listed.map((l) => l.path);
+    for (const f of files ?? []) {
+      const re = isGlob(f) ? globToRegExp(f) : null;
+      if (!names.some((n) => (re ? re.test(n) : n === f))) {
+        throw new Error(`${repoId}@${revision} has no file ${re ? `matching '${f}'` : `'${f}'`} (it has: ${names.slice(0, 30).join(', ')}${names.length > 30 ? ', ...' : ''})`);
+      }
     }
-    wanted = listed.filter((l) => files.some((f, i) => (res[i] ? res[i]!.test(l.path) : l.path === f)));
+    const all = [...(files ?? []), ...optional].map((f) => (isGlob(f) ? globToRegExp(f) : f));
+    wanted = listed.filter((l) => all.some((m) => (typeof m === 'string' ? l.path === m : m.test(l.path))));
   }
 
   const storage = path.join(cacheDir, repoFolderName(repoId, repoType));
@@ -194,7 +214,7 @@ function verifySize(pointer: string, rel: string, expected: number, repoId: stri
 }
 
 /** Resolve one file of a repo (or local folder) to its local path. */
-export async function resolveFile(repoId: string, filename: string, opts: Omit<ResolveOptions, 'files'> = {}): Promise<string> {
+export async function resolveFile(repoId: string, filename: string, opts: Omit<ResolveOptions, 'files' | 'optionalFiles'> = {}): Promise<string> {
   const r = await resolveRepo(repoId, { ...opts, files: [filename] });
   return path.join(r.dir, filename);
 }

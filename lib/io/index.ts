@@ -5,3 +5,4 @@ export * from './weights';
 export * from './pickle';
 export * from './torch';
 export * from './zip';
+export * from './safetensorsStream';

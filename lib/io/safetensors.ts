@@ -151,6 +151,23 @@ export class SafetensorsFile {
     return { dtype: info.dtype, shape: info.shape.slice(), data: viewAs(info.dtype, ab) };
   }
 
+  /**
+   * Read rows [start, start + count) of a tensor along its first dimension (row-major), as stored.
+   * Lets stages stream activations [N, ctx, d] far larger than memory.
+   */
+  readRows(name: string, start: number, count: number): RawTensor {
+    const info = this.info(name);
+    if (this.fd === null) throw new SafetensorsError(this.file, 'file is closed');
+    const rows = info.shape[0] ?? 1;
+    if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > rows) {
+      throw new SafetensorsError(this.file, `tensor '${name}': rows [${start}, ${start + count}) out of range for ${rows} rows`);
+    }
+    const rowBytes = rows === 0 ? 0 : info.byteLength / rows;
+    const ab = new ArrayBuffer(rowBytes * count);
+    readFully(this.fd, new Uint8Array(ab), info.start + rowBytes * start);
+    return { dtype: info.dtype, shape: [count, ...info.shape.slice(1)], data: viewAs(info.dtype, ab) };
+  }
+
   /** Read a floating or integer tensor converted to float32 values. */
   readFloat32(name: string): Float32Array {
     return rawToFloat32(this.readRaw(name));

@@ -186,18 +186,18 @@ export function loadTokenizerFromDir(dir: string): Tokenizer {
  * Load a tokenizer by local folder, hub repo id (+ revision) or shipped name ('gpt2').
  * Order: local folder; the user's or the shipped hub cache; saelab's shipped tokenizers; a hub download.
  */
-export async function loadTokenizer(nameOrDir: string, opts: Omit<ResolveOptions, 'files' | 'repoType'> = {}): Promise<Tokenizer> {
+export async function loadTokenizer(nameOrDir: string, opts: Omit<ResolveOptions, 'files' | 'optionalFiles' | 'repoType'> = {}): Promise<Tokenizer> {
   if (fs.existsSync(nameOrDir) && fs.statSync(nameOrDir).isDirectory()) return loadTokenizerFromDir(nameOrDir);
-  const files = ['tokenizer.json', 'tokenizer_config.json*', 'special_tokens_map.json*'];
+  const files = { files: ['tokenizer.json'], optionalFiles: ['tokenizer_config.json', 'special_tokens_map.json'] };
   const shipped = SHIPPED_TOKENIZERS[nameOrDir];
   if (shipped && !opts.revision) {
     try {
-      const cached = await resolveRepo(nameOrDir, { ...opts, files, offline: true });
+      const cached = await resolveRepo(nameOrDir, { ...opts, ...files, offline: true });
       return loadTokenizerFromDir(cached.dir);
     } catch {
       return loadTokenizerFromDir(path.join(SAELAB_ROOT, 'data', 'tokenizers', shipped));
     }
   }
-  const r = await resolveRepo(nameOrDir, { ...opts, files });
+  const r = await resolveRepo(nameOrDir, { ...opts, ...files });
   return loadTokenizerFromDir(r.dir);
 }

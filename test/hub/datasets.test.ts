@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
+import * as zlib from 'zlib';
 import { concatAndBatchSequences, tokenizeAndConcatenate, textsFromFile, textsFromDataset, shuffleStream, batched, stackContexts, ContextPacker } from '../../lib/data';
 import { loadTokenizerFromDir } from '../../lib/tokenizers';
 import { tmpDir, REPO_ROOT } from '../helpers';
@@ -64,6 +65,8 @@ test('local files stream documents: jsonl (field), txt (lines), parquet (row gro
   await assert.rejects(collect(textsFromFile(jsonl)), /a\.jsonl:4: field 'text' is missing \(fields: body\)/);
   fs.writeFileSync(jsonl, '{"text": "first", "n": 1}\n\n{"text": "second\\nline"}\r\n');
   assert.deepStrictEqual(await collect(textsFromFile(jsonl)), ['first', 'second\nline']);
+  fs.writeFileSync(path.join(dir, 'a.jsonl.gz'), zlib.gzipSync('{"text": "zipped"}\n{"text": "too"}\n'));
+  assert.deepStrictEqual(await collect(textsFromFile(path.join(dir, 'a.jsonl.gz'))), ['zipped', 'too']);
   fs.writeFileSync(path.join(dir, 'bad.jsonl'), '{"text": "ok"}\n{oops\n');
   await assert.rejects(collect(textsFromFile(path.join(dir, 'bad.jsonl'))), /bad\.jsonl:2: not valid JSON/);
   fs.writeFileSync(path.join(dir, 'b.txt'), 'one\ntwo\n\nthree');

@@ -98,6 +98,17 @@ test('file patterns download only matching files; resolveFile returns a path', a
   const p = await resolveFile('org/tiny', 'model.safetensors', { cacheDir: cache, endpoint, shippedCacheDirs: emptyShipped });
   assert.deepStrictEqual(fs.readFileSync(p), weights);
   await assert.rejects(resolveRepo('org/tiny', { files: ['nope.bin'], cacheDir: cache, endpoint, shippedCacheDirs: emptyShipped }), /has no file 'nope\.bin'/);
+  await assert.rejects(resolveRepo('org/tiny', { files: ['*.bin'], cacheDir: cache, endpoint, shippedCacheDirs: emptyShipped }), /has no file matching '\*\.bin'/);
+  // optional files are fetched when present and never required
+  const o = await resolveRepo('org/tiny', { revision: 'step500', files: ['config.json'], optionalFiles: ['tokenizer.json', '*.txt'], cacheDir: cache, endpoint, shippedCacheDirs: emptyShipped });
+  assert.deepStrictEqual(fs.readdirSync(o.dir), ['config.json']);
+  // a cached snapshot counts only when every required glob matches: '*.txt' is not cached yet, so it is fetched
+  hub.requests.length = 0;
+  const t = await resolveRepo('org/tiny', { files: ['*.json', 'sub/*.txt'], cacheDir: cache, endpoint, shippedCacheDirs: emptyShipped });
+  assert.strictEqual(t.source, 'download');
+  assert.strictEqual(fs.readFileSync(path.join(t.dir, 'sub/notes.txt'), 'utf8'), 'hi');
+  const t2 = await resolveRepo('org/tiny', { files: ['*.json', 'sub/*.txt'], cacheDir: cache, endpoint, shippedCacheDirs: emptyShipped });
+  assert.strictEqual(t2.source, 'cache');
   assert.ok(globToRegExp('model-*.safetensors').test('model-00001-of-00002.safetensors'));
   assert.ok(!globToRegExp('*.json').test('model.safetensors'));
 });
@@ -204,4 +215,24 @@ test('a local folder is returned as is; a missing path is a clear error', async 
   const r = await resolveRepo(dir);
   assert.deepStrictEqual(r, { dir, commit: '', revision: 'local', source: 'local' });
   await assert.rejects(resolveRepo('./no/such/folder'), /local folder '\.\/no\/such\/folder' does not exist/);
+});
+
+test('a cache written by Python huggingface_hub (relative blob links, refs, .no_exist) is read as is, offline', async () => {
+  const storage = path.join(cache, 'models--EleutherAI--pythia-70m-deduped');
+  const commit = 'f'.repeat(40);
+  const blob = '1234abcd'.repeat(8);
+  fs.mkdirSync(path.join(storage, 'blobs'), { recursive: true });
+  fs.mkdirSync(path.join(storage, 'snapshots', commit), { recursive: true });
+  fs.mkdirSync(path.join(storage, 'refs'), { recursive: true });
+  fs.mkdirSync(path.join(storage, '.no_exist', commit), { recursive: true });
+  fs.writeFileSync(path.join(storage, 'blobs', blob), '{"model_type": "gpt_neox"}');
+  fs.symlinkSync(`../../blobs/${blob}`, path.join(storage, 'snapshots', commit, 'config.json'));
+  fs.writeFileSync(path.join(storage, 'refs', 'step3000'), commit);
+  const r = await resolveRepo('EleutherAI/pythia-70m-deduped', { revision: 'step3000', files: ['config.json'], cacheDir: cache, shippedCacheDirs: emptyShipped, offline: true });
+  assert.strictEqual(r.commit, commit);
+  assert.strictEqual(fs.readFileSync(path.join(r.dir, 'config.json'), 'utf8'), '{"model_type": "gpt_neox"}');
+  // a link whose blob is gone does not count as cached
+  fs.rmSync(path.join(storage, 'blobs', blob));
+  await assert.rejects(resolveRepo('EleutherAI/pythia-70m-deduped', { revision: 'step3000', files: ['config.json'], cacheDir: cache, shippedCacheDirs: emptyShipped, offline: true }), /HF_HUB_OFFLINE/);
+  assert.strictEqual(hub.requests.length, 0);
 });

@@ -5,6 +5,7 @@ import * as path from 'path';
 import { loadTokenizer, loadTokenizerFromDir, compareTokenizers, compareVocabs, comparisonDataFrame, writeTokenizerComparison, formatComparison, Tokenizer } from '../../lib/tokenizers';
 import { setupBackend, tmpDir, REPO_ROOT } from '../helpers';
 import { FakeHub } from './fake-hub';
+import { writeShippedRepo } from '../../lib/hub';
 
 before(setupBackend);
 
@@ -128,4 +129,11 @@ test('loadTokenizer: shipped gpt2 with empty caches, and a hub repo through the 
     await hub.stop();
   }
   await assert.rejects(loadTokenizer(tmpDir() + '/missing-dir', {}), /does not exist/);
+  // a shipped hub-cache repo with tokenizer.json alone (no tokenizer_config.json) resolves offline
+  const shipped = tmpDir();
+  await writeShippedRepo(shipped, 'saelab/demo-tok', 'step500', { 'tokenizer.json': path.join(src, 'tokenizer.json') });
+  const demo = await loadTokenizer('saelab/demo-tok', { revision: 'step500', cacheDir: empty, shippedCacheDirs: [shipped], offline: true });
+  assert.deepStrictEqual(demo.encode('world'), [1, 4]);
+  assert.strictEqual(demo.bosTokenId, undefined); // no tokenizer_config.json: no named BOS
+  assert.throws(() => demo.toTokens('world'), /has no bos_token/);
 });
