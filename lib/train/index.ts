@@ -14,3 +14,4 @@ export * from './export';
 export * from './progress';
 export * from './plots';
 export * from './trainer';
+export * from './model-source';

@@ -71,3 +71,24 @@ test('saelab train-sae names a missing option and a missing tensor', async () =>
   await writeTensorsSafetensors(path.join(dir, 'a.safetensors'), { acts: new SyntheticSparseData({ dIn: 4, nFeatures: 4, activePerSample: 1, chunkTokens: 8 }).chunk(0) });
   await assert.rejects(command.run(['--activations', path.join(dir, 'a.safetensors'), '--tensor', 'nope', '--d-sae', '8', '--steps', '2', '--batch', '4', '--out', path.join(dir, 'o'), '--quiet']), /no tensor 'nope'/);
 });
+
+test('saelab train-sae --config streams a model hook over pre-tokenized contexts (SAE metadata from the config)', async () => {
+  const { HookedTransformer } = await import('../../lib/model/hookedTransformer');
+  const dir = tmpDir();
+  const model = HookedTransformer.fromConfig({ n_layers: 2, d_model: 8, n_ctx: 8, d_head: 4, n_heads: 2, d_mlp: 16, d_vocab: 7, act_fn: 'gelu_new', normalization_type: 'LN' }, { seed: 2 });
+  await model.saveHuggingFace(path.join(dir, 'tiny'));
+  const contexts = Array.from({ length: 12 }, (_, i) => [0, (i % 6) + 1, ((i * 5) % 6) + 1, ((i * 7) % 6) + 1, 1]);
+  fs.writeFileSync(path.join(dir, 'run.json'), JSON.stringify({
+    model: 'tiny', modelOptions: { processing: false }, hookName: 'blocks.0.hook_resid_post', contexts, prependBos: false, contextsPerBatch: 4,
+    training: { dSae: 16, trainingTokens: 200, trainBatchSizeTokens: 20, nBatchesInBuffer: 2, lr: 1e-3, l1Coefficient: 0.1, useGhostGrads: true, logEvery: 5 },
+  }));
+  const out = path.join(dir, 'sae');
+  assert.strictEqual(await command.run(['--config', path.join(dir, 'run.json'), '--out', out, '--quiet']), 0);
+  const sae = await SAE.load(out);
+  assert.strictEqual(sae.cfg.d_in, 8);
+  assert.strictEqual(sae.cfg.metadata.hook_name, 'blocks.0.hook_resid_post');
+  assert.strictEqual(sae.cfg.metadata.context_size, 5);
+  assert.strictEqual(sae.cfg.metadata.prepend_bos, false);
+  sae.dispose();
+  assert.strictEqual(fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').length, 2);
+});

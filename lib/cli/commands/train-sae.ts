@@ -7,6 +7,12 @@ import { SAETrainer, TrainerOptions } from '../../train/trainer';
 import { SafetensorsActivationSource } from '../../train/sources';
 import { TrainSAEConfigInput } from '../../train/config';
 import { formatProgressLine } from '../../train/progress';
+import { ActivationSource } from '../../train/sources';
+import { ModelActivationSource } from '../../train/model-source';
+import { HookedTransformer } from '../../model/hookedTransformer';
+import { loadTokenizer } from '../../tokenizers';
+import { tokenizeAndConcatenate } from '../../data/concat';
+import { textsFromDataset } from '../../data/sources';
 
 const usage = `usage: saelab train-sae --activations <file.safetensors> --tensor <name> --d-sae <n> --steps <n> --batch <tokens> --out <dir>
                         [--architecture standard|topk|jumprelu] [--l1 <coeff>] [--k <k>] [--lr <lr>] [--seed <s>]
@@ -32,14 +38,59 @@ metrics.jsonl and checkpoints/<tokens>/ beside it.
   --resume <dir>         continue from a checkpoint folder (same activations)
   --config <file.json>   {"training": {camelCase SAELens runner fields: dIn, dSae, l1Coefficient, lr, trainingTokens,
                           trainBatchSizeTokens, architecture, k, useGhostGrads, ...},
-                          "activations": {"files": [...], "tensor": "name"}}`;
+                          "activations": {"files": [...], "tensor": "name"}}
+                         or, streaming from a model: {"training": {...}, "model": "gpt2 | folder", "hookName": "blocks.0.hook_resid_post",
+                          "dataset": "hub id | folder | file", "contextSize": 128, "prependBos": true, "contextsPerBatch": 8,
+                          "tokenizer": "name (default: the model)", "datasetOptions": {"split": "train", "column": "text"},
+                          "modelOptions": {fromPretrained options}}  or "contexts": [[token ids], ...] instead of "dataset"`;
 
 /** The --config file's shape. */
 export interface TrainSAEConfigFile {
   training: Partial<TrainSAEConfigInput>;
   activations?: { files: string[]; tensor: string };
-  model?: unknown;
-  dataset?: unknown;
+  /** streaming: model name or folder (HookedTransformer.fromPretrained) */
+  model?: string;
+  modelOptions?: Record<string, unknown>;
+  hookName?: string;
+  /** dataset of texts (hub id, folder or file) tokenized into contexts */
+  dataset?: string;
+  datasetOptions?: Record<string, unknown>;
+  tokenizer?: string;
+  contextSize?: number;
+  prependBos?: boolean;
+  contextsPerBatch?: number;
+  /** pre-tokenized contexts (repeated when used up), instead of a dataset */
+  contexts?: number[][];
+}
+
+/** The streaming source of a --config file: model + (dataset | contexts) + hook. */
+async function streamingSource(c: TrainSAEConfigFile, file: string): Promise<{ source: ActivationSource; metadata: Record<string, unknown> }> {
+  const where = `--config ${file}`;
+  if (!c.model) throw new Error(`${where}: give either "activations" (cached files) or "model" + "hookName" + ("dataset" or "contexts") to stream`);
+  if (!c.hookName) throw new Error(`${where}: "hookName" is required with "model" (e.g. "blocks.0.hook_resid_post")`);
+  const modelPath = fs.existsSync(path.resolve(path.dirname(file), c.model)) ? path.resolve(path.dirname(file), c.model) : c.model;
+  const model = await HookedTransformer.fromPretrained(modelPath, (c.modelOptions ?? {}) as object);
+  let factory: () => AsyncIterable<Int32Array> | Iterable<Int32Array>;
+  let contextSize = c.contextSize;
+  if (c.contexts) {
+    if (!Array.isArray(c.contexts) || !c.contexts.length) throw new Error(`${where}: "contexts" must be a non-empty array of token id arrays`);
+    const ctxs = c.contexts.map((x) => Int32Array.from(x));
+    contextSize = ctxs[0].length;
+    factory = () => ctxs;
+  } else if (c.dataset) {
+    if (!contextSize) throw new Error(`${where}: "contextSize" is required with "dataset"`);
+    const tok = await loadTokenizer(c.tokenizer ?? modelPath);
+    const ds = fs.existsSync(path.resolve(path.dirname(file), c.dataset)) ? path.resolve(path.dirname(file), c.dataset) : c.dataset;
+    const size = contextSize;
+    factory = () => tokenizeAndConcatenate(textsFromDataset(ds, (c.datasetOptions ?? {}) as object), tok, { contextSize: size, prependBos: c.prependBos ?? true });
+  } else {
+    throw new Error(`${where}: streaming needs "dataset" (texts) or "contexts" (token ids)`);
+  }
+  const source = await ModelActivationSource.create(model, factory, { hookName: c.hookName, contextsPerBatch: c.contextsPerBatch });
+  return {
+    source,
+    metadata: { model_name: c.model, hook_name: c.hookName, context_size: contextSize, prepend_bos: c.prependBos ?? true, dataset_path: c.dataset ?? '' },
+  };
 }
 
 function num(v: string | undefined, flag: string): number | undefined {
@@ -73,8 +124,9 @@ export const command: CliCommand = {
       quiet: { type: 'boolean' },
     }, usage);
     const out = required(o.out as string | undefined, 'out', usage);
-    let files: string[];
-    let tensor: string;
+    let source: ActivationSource | undefined;
+    let files: string[] = [];
+    let tensor = '';
     let training: Partial<TrainSAEConfigInput>;
     if (o.config) {
       const file = o.config as string;
@@ -86,12 +138,16 @@ export const command: CliCommand = {
         throw new Error(`--config ${file}: not valid JSON (${(e as Error).message})`);
       }
       if (!parsed.training || typeof parsed.training !== 'object') throw new Error(`--config ${file}: needs a "training" object of trainer fields (dSae, l1Coefficient, trainingTokens, ...)`);
-      if (!parsed.activations) {
-        throw new Error(`--config ${file}: streaming from "model" + "dataset" is not available in this build; give "activations": {"files": [...], "tensor": "..."} (cache activations first)`);
-      }
-      files = parsed.activations.files.map((f) => path.resolve(path.dirname(file), f));
-      tensor = parsed.activations.tensor;
       training = parsed.training;
+      if (parsed.activations) {
+        files = parsed.activations.files.map((f) => path.resolve(path.dirname(file), f));
+        tensor = parsed.activations.tensor;
+      } else {
+        await initBackend();
+        const s = await streamingSource(parsed, file);
+        source = s.source;
+        training = { ...training, metadata: { ...s.metadata, ...(training.metadata ?? {}) } };
+      }
     } else {
       files = required(o.activations as string[] | undefined, 'activations', usage);
       tensor = required(o.tensor as string | undefined, 'tensor', usage);
@@ -118,7 +174,7 @@ export const command: CliCommand = {
     }
     const info = await initBackend();
     if (!o.quiet) console.error(describeBackend(info));
-    const source = new SafetensorsActivationSource(files, tensor);
+    if (!source) source = new SafetensorsActivationSource(files, tensor);
     const opts: TrainerOptions = { outDir: out, progress: o.quiet ? 'none' : 'auto' };
     if (!o.quiet && !process.stderr.isTTY) {
       let last = 0;
