@@ -1,3 +1,4 @@
 export * from './common';
 export * from './ablation';
 export * from './load';
+export * from './attribution';
