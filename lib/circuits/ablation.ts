@@ -39,8 +39,8 @@ export function singleFeatureKeepMask(ids: number[], dSae: number): tf.Tensor2D 
 export interface AblationOptions {
   /** hook whose SAE feature is ablated */
   layerHook: string;
-  /** hook whose SAE features are read (after layerHook) */
-  downstreamHook: string;
+  /** hook whose SAE features are read (after layerHook); omit for log-prob effects only */
+  downstreamHook?: string;
   /** feature ids at layerHook, one ablation each */
   features: number[];
   /** features ablated per forward pass (the batch is tiled this many times; default 8) */
@@ -49,8 +49,8 @@ export interface AblationOptions {
 
 export interface AblationEffects {
   features: number[];
-  downstreamHook: string;
-  /** [n_features, d_sae_B] row-major: mean over sequences of ablated - clean downstream feature acts at the last position */
+  downstreamHook?: string;
+  /** [n_features, d_sae_B] (empty without a downstream hook) row-major: mean over sequences of ablated - clean downstream feature acts at the last position */
   featureEffects: Float32Array;
   dSaeDownstream: number;
   /** [n_features, d_vocab] row-major: mean over sequences of ablated - clean log-softmax at the last position */
@@ -63,8 +63,17 @@ export interface AblationEffects {
 }
 
 /** Last-position downstream features [rows, d_sae_B] and log-probs [rows, V] of one pass with extra hooks. */
-function lastPositionReadout(model: CircuitModel, down: SAE, downHook: string, tokens: tf.Tensor2D, extra: Array<[string, HookFn]>): { feats: tf.Tensor2D; logprobs: tf.Tensor2D } {
+function lastPositionReadout(model: CircuitModel, down: SAE | undefined, downHook: string | undefined, tokens: tf.Tensor2D, extra: Array<[string, HookFn]>): { feats: tf.Tensor2D; logprobs: tf.Tensor2D } {
   let feats: tf.Tensor2D | undefined;
+  if (!down || !downHook) {
+    const logits = model.forward(tokens, { fwdHooks: extra }).logits!;
+    const logprobs = tf.tidy(() => {
+      const [B, T, V] = logits.shape;
+      return tf.logSoftmax(tf.reshape(tf.slice(logits, [0, T - 1, 0], [B, 1, V]), [B, V])) as tf.Tensor2D;
+    });
+    logits.dispose();
+    return { feats: tf.zeros([tokens.shape[0], 0]) as tf.Tensor2D, logprobs };
+  }
   const read: HookFn = (x) => {
     const T = x.shape[1] as number;
     const last = tf.slice(x, [0, T - 1], [-1, 1]);
@@ -86,13 +95,15 @@ function lastPositionReadout(model: CircuitModel, down: SAE, downHook: string, t
  */
 export function ablationEffects(model: CircuitModel, saes: SAESet, tokens: tf.Tensor2D, opts: AblationOptions): AblationEffects {
   const up = saeAt(saes, opts.layerHook);
-  const down = saeAt(saes, opts.downstreamHook);
-  const [first] = orderHooks(model, [opts.layerHook, opts.downstreamHook]);
-  if (opts.layerHook === opts.downstreamHook || first !== opts.layerHook) {
-    throw new Error(`--downstream-hook ${opts.downstreamHook} must come after --layer-hook ${opts.layerHook} in the model`);
+  const down = opts.downstreamHook === undefined ? undefined : saeAt(saes, opts.downstreamHook);
+  if (opts.downstreamHook !== undefined) {
+    const [first] = orderHooks(model, [opts.layerHook, opts.downstreamHook]);
+    if (opts.layerHook === opts.downstreamHook || first !== opts.layerHook) {
+      throw new Error(`--downstream-hook ${opts.downstreamHook} must come after --layer-hook ${opts.layerHook} in the model`);
+    }
   }
   const N = tokens.shape[0];
-  const dB = down.cfg.d_sae;
+  const dB = down ? down.cfg.d_sae : 0;
   const V = model.cfg.d_vocab_out;
   const clean = lastPositionReadout(model, down, opts.downstreamHook, tokens, []);
   const nF = opts.features.length;

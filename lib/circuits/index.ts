@@ -2,3 +2,8 @@ export * from './common';
 export * from './ablation';
 export * from './load';
 export * from './attribution';
+export * from './edges';
+export * from './faithfulness';
+export * from './graphviz';
+export * from './ablationGraph';
+export * from './circuit';
