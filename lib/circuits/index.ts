@@ -7,3 +7,4 @@ export * from './faithfulness';
 export * from './graphviz';
 export * from './ablationGraph';
 export * from './circuit';
+export * from './svaData';
