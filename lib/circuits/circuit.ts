@@ -6,7 +6,7 @@
  */
 import { AttributionResult } from './attribution';
 import { EdgeBlock } from './edges';
-import { GraphSpec, effectFill, toDot } from './graphviz';
+import { GraphSpec, effectFill, renderSvg, toDot } from './graphviz';
 import { nodeId } from './ablationGraph';
 
 export interface CircuitNode {
@@ -92,4 +92,9 @@ export function circuitGraphSpec(c: Circuit, opts: { title?: string; describe?: 
 /** DOT text of a circuit. */
 export function circuitDot(c: Circuit, opts: { title?: string; describe?: (n: CircuitNode) => string[] } = {}): string {
   return toDot(circuitGraphSpec(c, opts));
+}
+
+/** SVG of a circuit (Graphviz wasm). */
+export async function circuitSvg(c: Circuit, opts: { title?: string; describe?: (n: CircuitNode) => string[] } = {}): Promise<string> {
+  return renderSvg(circuitDot(c, opts));
 }

@@ -8,3 +8,4 @@ export * from './graphviz';
 export * from './ablationGraph';
 export * from './circuit';
 export * from './svaData';
+export * from './plots';

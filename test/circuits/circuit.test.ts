@@ -10,6 +10,7 @@ import { SAE } from '../../lib/sae';
 import {
   attributeNodes, disposeAttribution, edgesBetween, circuitEdges, buildCircuit, circuitDot, faithfulnessCurve, metricWithAblations, patchMeans,
   ablationGraph, ablationGraphDot, ablationEffects, renderSvg, thinFeatures, saeSet, PromptPairs, SAESet, toDot,
+  methodAgreement, methodAgreementSpec, faithfulnessSpec,
 } from '../../lib/circuits';
 import { setupBackend, assertClose } from '../helpers';
 import { tinyModel, randomSAE, refEncode, TOKENS } from './tiny';
@@ -190,4 +191,29 @@ test('ablation graph: pinned feature, top-k downstream effects as the next picks
   assert.deepStrictEqual(thinFeatures(100, 0.05, 1), thinFeatures(100, 0.05, 1));
   assert.strictEqual(thinFeatures(100, 0.05, 1).length, 5);
   assert.strictEqual(new Set(thinFeatures(100, 0.5, 2)).size, 50);
+});
+
+test('method agreement pairs effects hook by hook (r by hand); faithfulness spec has both curves', () => {
+  const mk = (method: 'atp' | 'exact', nodes: number[][]) => ({
+    method, N: 1, T: 1, hooks: ['h0', 'h1'], metricClean: new Float32Array(1), metricPatch: new Float32Array(1),
+    byHook: new Map(nodes.map((v, i) => [`h${i}`, { hook: `h${i}`, dSae: v.length - 1, effects: Float32Array.from(v), nodes: Float32Array.from(v) }])),
+  });
+  const a = mk('atp', [[1, 2, 3], [4, 5]]);
+  const b = mk('exact', [[2, 4, 6], [8, 10.5]]);
+  const m = methodAgreement(a, b);
+  assert.deepStrictEqual(Array.from(m.a), [1, 2, 3, 4, 5]);
+  // y = 2x except the last (+0.5): r from the textbook formula
+  const xs = [1, 2, 3, 4, 5];
+  const ys = [2, 4, 6, 8, 10.5];
+  const mx = 3;
+  const my = ys.reduce((s, v) => s + v, 0) / 5;
+  const sxy = xs.reduce((s, x, i) => s + (x - mx) * (ys[i] - my), 0);
+  const r = sxy / Math.sqrt(xs.reduce((s, x) => s + (x - mx) ** 2, 0) * ys.reduce((s, y) => s + (y - my) ** 2, 0));
+  assert.ok(Math.abs(m.line.r - r) < 1e-5);
+  const spec = methodAgreementSpec(a, b) as unknown as { title: { text: string } | string };
+  assert.match(JSON.stringify(spec), /exact vs atp node effects/);
+  const curve = { fModel: 2, fEmpty: 0, points: [{ threshold: 0.1, nNodes: 5, fCircuit: 1, fComplement: 1, faithfulness: 0.5, completeness: 0.5 }, { threshold: 0.01, nNodes: 9, fCircuit: 2, fComplement: 0, faithfulness: 1, completeness: 0 }] };
+  const fs = JSON.stringify(faithfulnessSpec(curve));
+  assert.match(fs, /"series":"faithfulness"/);
+  assert.match(fs, /"series":"completeness"/);
 });
