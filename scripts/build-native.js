@@ -5,7 +5,8 @@
  * (no C++ compiler, no OpenBLAS headers/library, no Node headers) this prints ONE line saying why, records it in
  * native/build/BUILD_FAILED.txt (shown later by initBackend) and exits 0, so the install succeeds and saelab
  * uses the wasm backend. SAELAB_SKIP_NATIVE=1 skips the build. Full compiler output: native/build/build.log.
- * Environment: SAELAB_BLAS_INCLUDE (dirs with cblas.h), SAELAB_BLAS_LIBS (link flags, default -lopenblas).
+ * Environment: SAELAB_BLAS_INCLUDE (dirs with cblas.h), SAELAB_BLAS_LIBS (link flags, default -lopenblas),
+ * SAELAB_NATIVE_CFLAGS (extra compiler flags, e.g. -march=native for a machine-specific build).
  */
 'use strict';
 const fs = require('fs');

@@ -9,3 +9,5 @@ export * from './similarity';
 export * from './outliers';
 export * from './saeMetrics';
 export * from './transfer';
+export * from './alignment';
+export * as crosslayer from './crosslayer';

@@ -11,8 +11,8 @@
  * - the feature-activation histogram of log10(|a| + 1e-10) (100 bins) with its zero count.
  */
 import * as tf from '@tensorflow/tfjs';
-import { Histogram, StreamingHistogram, histogram } from './histogram';
-import { Moments, combineMoments, takeFloat64, takeScalar } from './stats';
+import { Histogram, StreamingHistogram, StreamingHistogramState, histogram } from './histogram';
+import { Moments, columnSums, combineMoments, takeFloat64, takeScalar, tileColumns, tileRows } from './stats';
 
 /** A feature counts as active for L0 when f > L0_THRESHOLD. */
 export const L0_THRESHOLD = 1e-8;
@@ -77,7 +77,7 @@ export class FeatureDensityAccumulator {
       throw new Error(`FeatureDensityAccumulator: activations have ${featureActs.shape[featureActs.rank - 1]} features, expected d_sae = ${this.dSae}`);
     }
     const n = rows(featureActs, 'FeatureDensityAccumulator');
-    const c = takeFloat64(tf.tidy(() => featureActs.reshape([n, this.dSae]).greater(DENSITY_THRESHOLD).toFloat().sum(0)));
+    const c = takeFloat64(tf.tidy(() => columnSums(featureActs.reshape([n, this.dSae]).greater(DENSITY_THRESHOLD).toFloat())));
     for (let i = 0; i < this.dSae; i++) this.counts[i] += c[i];
     this.tokens += n;
   }
@@ -167,16 +167,17 @@ export class ReconstructionAccumulator {
     const n = rows(x, 'ReconstructionAccumulator');
     if (keep && keep.size !== n) throw new Error(`ReconstructionAccumulator: keep mask has ${keep.size} entries for ${n} tokens`);
     const parts = tf.tidy(() => {
-      const w = keep ? keep.reshape([n, 1]).toBool() : tf.ones([n, 1], 'bool');
+      // the keep mask spread over d by an outer product (broadcasting is slow on some backends)
+      const wf = keep ? tileColumns(keep.reshape([n]), d) : tf.ones([n, d]);
+      const w = wf.greater(0.5);
       const zero = tf.zeros([n, d]);
       // where() rather than multiplying by the mask: outlier rows may hold inf, and inf * 0 = NaN.
-      const X = tf.where(tf.broadcastTo(w, [n, d]), x.reshape([n, d]).toFloat(), zero);
-      const Xh = tf.where(tf.broadcastTo(w, [n, d]), xHat.reshape([n, d]).toFloat(), zero);
-      const wf = w.toFloat();
-      const nTok = wf.sum();
-      const sumD = X.sum(0);
+      const X = tf.where(w, x.reshape([n, d]).toFloat(), zero);
+      const Xh = tf.where(w, xHat.reshape([n, d]).toFloat(), zero);
+      const nTok = keep ? keep.toFloat().sum() : tf.scalar(n);
+      const sumD = columnSums(X);
       const meanD = sumD.div(nTok.maximum(1));
-      const m2D = X.sub(meanD).mul(wf).square().sum(0);
+      const m2D = columnSums(X.sub(tileRows(meanD, n)).mul(wf).square());
       const total = sumD.sum();
       const meanAll = total.div(nTok.mul(d).maximum(1));
       const m2All = X.sub(meanAll).mul(wf).square().sum();
@@ -440,5 +441,16 @@ export class LogActivationHistogramAccumulator {
   result(): LogActivationHistogram {
     const h = this.hist.result();
     return { ...h, zeroCount: this.zeroCount, firstBinCount: h.counts[0], total: this.total };
+  }
+
+  toJSON(): { hist: StreamingHistogramState; zeroCount: number; total: number } {
+    return { hist: this.hist.toJSON(), zeroCount: this.zeroCount, total: this.total };
+  }
+
+  static fromJSON(s: { hist: StreamingHistogramState; zeroCount: number; total: number }): LogActivationHistogramAccumulator {
+    const edges = s.hist.edges;
+    const a = new LogActivationHistogramAccumulator([edges[0], edges[edges.length - 1]], edges.length - 1);
+    Object.assign(a, { hist: StreamingHistogram.fromJSON(s.hist), zeroCount: s.zeroCount, total: s.total });
+    return a;
   }
 }

@@ -6,7 +6,7 @@
  * and a streaming accumulator whose shards merge exactly (sums and counts, never means of means).
  */
 import * as tf from '@tensorflow/tfjs';
-import { takeFloat64 } from './stats';
+import { columnSums, takeFloat64 } from './stats';
 
 /** F.normalize's epsilon: norms below it are clamped, so zero vectors normalise to zero. */
 export const NORMALIZE_EPS = 1e-12;
@@ -24,9 +24,11 @@ export function tokenSimilarityTensors(base: tf.Tensor3D, finetune: tf.Tensor3D)
   return tf.tidy(() => {
     const a = base.toFloat();
     const b = finetune.toFloat();
-    const na = a.norm('euclidean', -1, true).maximum(NORMALIZE_EPS);
-    const nb = b.norm('euclidean', -1, true).maximum(NORMALIZE_EPS);
-    const cosine = a.div(na).mul(b.div(nb)).sum(-1) as tf.Tensor2D;
+    // <a/max(|a|,eps), b/max(|b|,eps)> = <a, b> / (max(|a|,eps) max(|b|,eps)): reduced first, no broadcasting
+    const dot = a.mul(b).sum(-1);
+    const na = a.norm('euclidean', -1).maximum(NORMALIZE_EPS);
+    const nb = b.norm('euclidean', -1).maximum(NORMALIZE_EPS);
+    const cosine = dot.div(na.mul(nb)) as tf.Tensor2D;
     const euclidean = a.sub(b).norm('euclidean', -1) as tf.Tensor2D;
     return { cosine, euclidean };
   });
@@ -118,7 +120,7 @@ export class TokenMetricAccumulator {
     if (values instanceof tf.Tensor) {
       if (values.rank !== 2 || values.shape[1] !== this.ctx) throw new Error(`TokenMetricAccumulator: expected [batch, ${this.ctx}] values, got [${values.shape}]`);
       rows = takeFloat64(tf.tidy(() => values.toFloat().sum(1)));
-      posSums = takeFloat64(tf.tidy(() => values.toFloat().sum(0)));
+      posSums = takeFloat64(tf.tidy(() => columnSums(values)));
       if (this.tokens) flat = values.dataSync();
     } else {
       if (values.length % this.ctx !== 0) throw new Error(`TokenMetricAccumulator: ${values.length} values are not whole rows of ${this.ctx} positions`);

@@ -155,6 +155,30 @@ export function pearson(x: NumericInput, y: NumericInput): number {
   return linearRegression(x, y).r;
 }
 
+/**
+ * Sums over the rows of x [rows, cols] -> [cols], as a ones-vector matmul: on the wasm backend this is
+ * ~15x faster than `x.sum(0)` (a reduction over a non-last axis transposes first). Call inside tf.tidy.
+ */
+export function columnSums(x: tf.Tensor): tf.Tensor1D {
+  if (x.rank !== 2) throw new Error(`columnSums: expected a [rows, cols] tensor, got shape [${x.shape}]`);
+  const [rows, cols] = x.shape;
+  return tf.matMul(tf.ones([1, rows]), x.toFloat() as tf.Tensor2D).reshape([cols]) as tf.Tensor1D;
+}
+
+/**
+ * v [cols] repeated over `rows` rows -> [rows, cols], as an outer product with ones (exact). Broadcasting
+ * binary ops are slow on tfjs's cpu/native backends (per-element index arithmetic) and comparisons with
+ * broadcasting on wasm; same-shape operands take the fast paths. Call inside tf.tidy.
+ */
+export function tileRows(v: tf.Tensor, rows: number): tf.Tensor2D {
+  return tf.matMul(tf.ones([rows, 1]), v.toFloat().reshape([1, v.size])) as tf.Tensor2D;
+}
+
+/** v [rows] repeated over `cols` columns -> [rows, cols] (outer product with ones, exact). Call inside tf.tidy. */
+export function tileColumns(v: tf.Tensor, cols: number): tf.Tensor2D {
+  return tf.matMul(v.toFloat().reshape([v.size, 1]), tf.ones([1, cols])) as tf.Tensor2D;
+}
+
 /** Reads a scalar tensor and disposes it. */
 export function takeScalar(t: tf.Tensor): number {
   const v = t.dataSync()[0];

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { sampleIndices } from './sampling';
-import { Moments, combineMoments, nanMean, countNaN, takeScalar } from './stats';
+import { Moments, columnSums, combineMoments, nanMean, countNaN, takeScalar, tileColumns, tileRows } from './stats';
 import { LOG_EPSILON } from './saeMetrics';
 
 /** Published thresholds (all on log10(density + 1e-10)). */
@@ -109,16 +109,18 @@ export interface ColumnPearsonState {
   m2X: number[];
   m2Y: number[];
   cXY: number[];
-  minX: number[];
-  maxX: number[];
-  minY: number[];
-  maxY: number[];
+  firstX: (number | null)[];
+  firstY: (number | null)[];
+  constX: number[];
+  constY: number[];
 }
 
 /**
  * Pearson correlation of paired columns x[:, j], y[:, j] over rows (tokens), streamed batch by batch.
- * Each batch's centred sums are taken in tfjs; batches and shards combine exactly (Chan et al.).
- * As np.corrcoef: a column constant in x or y (max == min over all rows) gives NaN; r is clipped to [-1, 1].
+ * Each batch's column sums and centred sums of squares / products are ones-vector matmuls in tfjs; batches
+ * and shards combine exactly (Chan et al.) in float64. As np.corrcoef: a column constant in x or y gives NaN
+ * (detected exactly: every row equals the column's first value, which a float32 centred sum cannot tell);
+ * r is clipped to [-1, 1].
  */
 export class ColumnPearsonAccumulator {
   n = 0;
@@ -127,10 +129,11 @@ export class ColumnPearsonAccumulator {
   readonly m2X: Float64Array;
   readonly m2Y: Float64Array;
   readonly cXY: Float64Array;
-  readonly minX: Float64Array;
-  readonly maxX: Float64Array;
-  readonly minY: Float64Array;
-  readonly maxY: Float64Array;
+  /** each column's first value and whether every row so far equals it (1) or not (0) */
+  readonly firstX: Float64Array;
+  readonly firstY: Float64Array;
+  readonly constX: Uint8Array;
+  readonly constY: Uint8Array;
 
   constructor(readonly nFeatures: number) {
     const z = () => new Float64Array(nFeatures);
@@ -139,10 +142,10 @@ export class ColumnPearsonAccumulator {
     this.m2X = z();
     this.m2Y = z();
     this.cXY = z();
-    this.minX = z().fill(Infinity);
-    this.maxX = z().fill(-Infinity);
-    this.minY = z().fill(Infinity);
-    this.maxY = z().fill(-Infinity);
+    this.firstX = z();
+    this.firstY = z();
+    this.constX = new Uint8Array(nFeatures).fill(1);
+    this.constY = new Uint8Array(nFeatures).fill(1);
   }
 
   /** Adds paired rows x, y [rows, nFeatures] (not disposed). */
@@ -152,27 +155,33 @@ export class ColumnPearsonAccumulator {
     }
     const rows = x.shape[0];
     if (rows === 0) return;
+    const F = this.nFeatures;
     const parts = tf.tidy(() => {
       const xf = x.toFloat();
       const yf = y.toFloat();
-      const sx = xf.sum(0);
-      const sy = yf.sum(0);
-      const dx = xf.sub(sx.div(rows));
-      const dy = yf.sub(sy.div(rows));
-      return [sx, sy, dx.square().sum(0), dy.square().sum(0), dx.mul(dy).sum(0), xf.min(0), xf.max(0), yf.min(0), yf.max(0)];
+      const sx = columnSums(xf);
+      const sy = columnSums(yf);
+      // same-shape operands throughout (outer products instead of broadcasting: see tileRows)
+      const dx = xf.sub(tileRows(sx.div(rows), rows));
+      const dy = yf.sub(tileRows(sy.div(rows), rows));
+      const x0 = xf.slice([0, 0], [1, F]);
+      const y0 = yf.slice([0, 0], [1, F]);
+      // rows equal to the batch's first row, per column (NaN never equals itself, so NaN columns are not constant)
+      const eqX = columnSums(xf.equal(tileRows(x0, rows)).toFloat());
+      const eqY = columnSums(yf.equal(tileRows(y0, rows)).toFloat());
+      return [sx, sy, columnSums(dx.square()), columnSums(dy.square()), columnSums(dx.mul(dy)), x0, y0, eqX, eqY];
     });
-    const [sx, sy, m2x, m2y, cxy, mnx, mxx, mny, mxy] = parts.map((t) => t.dataSync());
+    const [sx, sy, m2x, m2y, cxy, x0, y0, eqX, eqY] = parts.map((t) => t.dataSync());
     tf.dispose(parts);
-    this.combine(rows, sx, sy, m2x, m2y, cxy);
-    for (let j = 0; j < this.nFeatures; j++) {
-      this.minX[j] = Math.min(this.minX[j], mnx[j]);
-      this.maxX[j] = Math.max(this.maxX[j], mxx[j]);
-      this.minY[j] = Math.min(this.minY[j], mny[j]);
-      this.maxY[j] = Math.max(this.maxY[j], mxy[j]);
-    }
+    const bConstX = Uint8Array.from(eqX, (c) => (c === rows ? 1 : 0));
+    const bConstY = Uint8Array.from(eqY, (c) => (c === rows ? 1 : 0));
+    this.combine(rows, sx, sy, m2x, m2y, cxy, x0, y0, bConstX, bConstY);
   }
 
-  private combine(nB: number, sx: ArrayLike<number>, sy: ArrayLike<number>, m2x: ArrayLike<number>, m2y: ArrayLike<number>, cxy: ArrayLike<number>): void {
+  private combine(
+    nB: number, sx: ArrayLike<number>, sy: ArrayLike<number>, m2x: ArrayLike<number>, m2y: ArrayLike<number>, cxy: ArrayLike<number>,
+    firstX: ArrayLike<number>, firstY: ArrayLike<number>, constX: ArrayLike<number>, constY: ArrayLike<number>,
+  ): void {
     const nA = this.n;
     const n = nA + nB;
     for (let j = 0; j < this.nFeatures; j++) {
@@ -180,8 +189,14 @@ export class ColumnPearsonAccumulator {
         const dX = sx[j] / nB - this.sumX[j] / nA;
         const dY = sy[j] / nB - this.sumY[j] / nA;
         this.cXY[j] += cxy[j] + (dX * dY * nA * nB) / n;
+        this.constX[j] = this.constX[j] && constX[j] && this.firstX[j] === firstX[j] ? 1 : 0;
+        this.constY[j] = this.constY[j] && constY[j] && this.firstY[j] === firstY[j] ? 1 : 0;
       } else {
         this.cXY[j] = cxy[j];
+        this.firstX[j] = firstX[j];
+        this.firstY[j] = firstY[j];
+        this.constX[j] = constX[j];
+        this.constY[j] = constY[j];
       }
       const mx: Moments = combineMoments({ n: nA, sum: this.sumX[j], m2: this.m2X[j] }, { n: nB, sum: sx[j], m2: m2x[j] });
       const my: Moments = combineMoments({ n: nA, sum: this.sumY[j], m2: this.m2Y[j] }, { n: nB, sum: sy[j], m2: m2y[j] });
@@ -196,13 +211,7 @@ export class ColumnPearsonAccumulator {
   merge(other: ColumnPearsonAccumulator): this {
     if (other.nFeatures !== this.nFeatures) throw new Error(`ColumnPearsonAccumulator.merge: ${other.nFeatures} features != ${this.nFeatures}`);
     if (other.n === 0) return this;
-    this.combine(other.n, other.sumX, other.sumY, other.m2X, other.m2Y, other.cXY);
-    for (let j = 0; j < this.nFeatures; j++) {
-      this.minX[j] = Math.min(this.minX[j], other.minX[j]);
-      this.maxX[j] = Math.max(this.maxX[j], other.maxX[j]);
-      this.minY[j] = Math.min(this.minY[j], other.minY[j]);
-      this.maxY[j] = Math.max(this.maxY[j], other.maxY[j]);
-    }
+    this.combine(other.n, other.sumX, other.sumY, other.m2X, other.m2Y, other.cXY, other.firstX, other.firstY, other.constX, other.constY);
     return this;
   }
 
@@ -210,33 +219,32 @@ export class ColumnPearsonAccumulator {
   correlations(): Float64Array {
     const r = new Float64Array(this.nFeatures);
     for (let j = 0; j < this.nFeatures; j++) {
-      const constant = !(this.maxX[j] > this.minX[j]) || !(this.maxY[j] > this.minY[j]);
+      const constant = this.n === 0 || this.constX[j] === 1 || this.constY[j] === 1;
       r[j] = constant ? NaN : Math.max(-1, Math.min(1, this.cXY[j] / Math.sqrt(this.m2X[j] * this.m2Y[j])));
     }
     return r;
   }
 
   toJSON(): ColumnPearsonState {
-    const a = (v: Float64Array) => Array.from(v);
+    const a = (v: ArrayLike<number>) => Array.from(v);
     return {
       nFeatures: this.nFeatures, n: this.n, sumX: a(this.sumX), sumY: a(this.sumY), m2X: a(this.m2X), m2Y: a(this.m2Y), cXY: a(this.cXY),
-      minX: a(this.minX), maxX: a(this.maxX), minY: a(this.minY), maxY: a(this.maxY),
+      firstX: a(this.firstX), firstY: a(this.firstY), constX: a(this.constX), constY: a(this.constY),
     };
   }
 
   static fromJSON(s: ColumnPearsonState): ColumnPearsonAccumulator {
     const c = new ColumnPearsonAccumulator(s.nFeatures);
     c.n = s.n;
-    const inf = (v: (number | null)[], fill: number) => v.map((x) => x ?? fill); // JSON writes ±Infinity as null
     c.sumX.set(s.sumX);
     c.sumY.set(s.sumY);
     c.m2X.set(s.m2X);
     c.m2Y.set(s.m2Y);
     c.cXY.set(s.cXY);
-    c.minX.set(inf(s.minX, Infinity));
-    c.maxX.set(inf(s.maxX, -Infinity));
-    c.minY.set(inf(s.minY, Infinity));
-    c.maxY.set(inf(s.maxY, -Infinity));
+    c.firstX.set(s.firstX.map((v) => v ?? NaN)); // JSON writes NaN as null
+    c.firstY.set(s.firstY.map((v) => v ?? NaN));
+    c.constX.set(s.constX);
+    c.constY.set(s.constY);
     return c;
   }
 }
@@ -268,7 +276,7 @@ export class ActivationErrorAccumulator {
     const s = tf.tidy(() => {
       const lb = base.toFloat().add(LOG_EPSILON).log();
       const lf = finetune.toFloat().add(LOG_EPSILON).log();
-      return lb.sub(lf).abs().div(Math.LN10).sum(0);
+      return columnSums(lb.sub(lf).abs().div(Math.LN10));
     });
     const v = s.dataSync();
     for (let j = 0; j < this.nFeatures; j++) this.sums[j] += v[j];
@@ -309,14 +317,24 @@ export function logitVectors(wDec: tf.Tensor2D, wU: tf.Tensor2D, ids?: ArrayLike
   });
 }
 
-/** Pearson r of paired rows of a and b [rows, cols] (NaN for a constant row), computed in tfjs. */
+/**
+ * Pearson r of paired rows of a and b [rows, cols] (np.corrcoef per row pair; NaN for a constant row),
+ * with reductions along the last axis only (no transposes).
+ */
 export function rowPearson(a: tf.Tensor2D, b: tf.Tensor2D): Float64Array {
-  const [ta, tb] = tf.tidy(() => [a.transpose() as tf.Tensor2D, b.transpose() as tf.Tensor2D]);
-  try {
-    return columnPearson(ta, tb);
-  } finally {
-    tf.dispose([ta, tb]);
-  }
+  if (a.shape.join() !== b.shape.join() || a.rank !== 2) throw new Error(`rowPearson: expected two [rows, cols] tensors of one shape, got [${a.shape}] and [${b.shape}]`);
+  const parts = tf.tidy(() => {
+    const af = a.toFloat();
+    const bf = b.toFloat();
+    const cols = a.shape[1];
+    const da = af.sub(tileColumns(af.mean(1), cols)); // outer products instead of broadcasting: see tileRows
+    const db = bf.sub(tileColumns(bf.mean(1), cols));
+    const constant = tf.logicalOr(af.max(1).equal(af.min(1)), bf.max(1).equal(bf.min(1)));
+    return [da.square().sum(1), db.square().sum(1), da.mul(db).sum(1), constant];
+  });
+  const [saa, sbb, sab, constant] = parts.map((t) => t.dataSync());
+  tf.dispose(parts);
+  return Float64Array.from(sab, (c, i) => (constant[i] ? NaN : Math.max(-1, Math.min(1, c / Math.sqrt(saa[i] * sbb[i])))));
 }
 
 /**

@@ -27,7 +27,13 @@ export const NATIVE_ADDON_RELPATH = path.join('native', 'build', 'Release', 'sae
 export const NATIVE_BUILD_ERROR_RELPATH = path.join('native', 'build', 'BUILD_FAILED.txt');
 
 /** The backend: the cpu backend's storage and fallbacks, with the heavy kernels native. */
-export class NativeBackend extends MathBackendCPU {}
+export class NativeBackend extends MathBackendCPU {
+  constructor() {
+    super();
+    // The cpu backend's first write suggests installing tfjs-node for speed; that advice is not for this backend.
+    (this as unknown as { firstUse: boolean }).firstUse = false;
+  }
+}
 
 let addon: NativeAddon | undefined;
 let registeredOk = false;
@@ -53,6 +59,10 @@ export function loadNativeAddon(): { addon?: NativeAddon; reason: string } {
     return { reason: `the native addon ${file} is missing (${why}); build it with \`node scripts/build-native.js\` (needs g++ and OpenBLAS: apt-get install libopenblas-dev)` };
   }
   try {
+    // Threads sleep between kernels instead of spinning (read by libgomp and OpenBLAS when the addon loads):
+    // on a shared or small machine spinning workers steal the cores the next kernel needs.
+    process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
+    process.env.OPENBLAS_THREAD_TIMEOUT ??= '4';
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const mod = require(file) as NativeAddon;
     const threads = Number(process.env.SAELAB_NATIVE_THREADS) || (os.availableParallelism?.() ?? os.cpus().length);

@@ -6,4 +6,4 @@ export { resolveModelDir, openCheckpoint, readHfConfig, ResolvedModel } from './
 export { StateDict, paramShapes } from './params';
 export { ProcessingOptions, DEFAULT_PROCESSING, NO_PROCESSING, processWeights } from './processing';
 export { hfConfigToTl, SUPPORTED_MODEL_TYPES } from './hf';
-export { configFromTransformerLensDict, readTransformerLensConfigPickle, readTransformerLensTorchDir, isTransformerLensTorchDir, TL_CHECKPOINT_WEIGHTS, TL_CHECKPOINT_CONFIG } from './interpbench';
+export { configFromTransformerLensDict, readTransformerLensConfigPickle, readTransformerLensTorchDir, isTransformerLensTorchDir, TL_CHECKPOINT_WEIGHTS, TL_CHECKPOINT_CONFIG, saveTransformerLensTorchDir, transformerLensConfigDict } from './interpbench';

@@ -33,15 +33,64 @@ export function decoderNorms(W_dec: tf.Tensor): tf.Tensor1D {
   return tf.tidy(() => tf.sqrt(tf.sum(tf.square(W_dec), 1)) as tf.Tensor1D);
 }
 
+/** Backends whose tensors live in main memory, where a per-row selection in JS beats tf.topk + scatter. */
+const HOST_BACKENDS = new Set(['cpu', 'wasm', 'native']);
+
 /** relu of the top k values of each row, zeros elsewhere. pre [n, d_sae] -> [n, d_sae] */
 export function topkActivation(pre: tf.Tensor2D, k: number): tf.Tensor2D {
+  const [n, dSae] = pre.shape;
+  if (HOST_BACKENDS.has(tf.getBackend())) return tf.tensor2d(topkRowsHost(pre.dataSync() as Float32Array, n, dSae, k), [n, dSae]);
+  return topkActivationTf(pre, k);
+}
+
+/** The same with tf.topk + scatterND (for accelerator backends). */
+export function topkActivationTf(pre: tf.Tensor2D, k: number): tf.Tensor2D {
+  const [n, dSae] = pre.shape;
   return tf.tidy(() => {
-    const [n, dSae] = pre.shape;
     const { values, indices } = tf.topk(pre, k, true);
     const rows = tf.tile(tf.reshape(tf.range(0, n, 1, 'int32'), [n, 1]), [1, k]);
     const coords = tf.stack([tf.reshape(rows, [-1]), tf.reshape(indices, [-1])], 1) as tf.Tensor2D;
     return tf.scatterND(coords, tf.reshape(tf.relu(values), [-1]), [n, dSae]) as tf.Tensor2D;
   });
+}
+
+/**
+ * Top-k selection per row with a size-k min-heap (sparse: each row keeps k of d values).
+ * Ties keep the lower index. Returns relu of the kept values in a dense [n, d] array.
+ */
+export function topkRowsHost(data: Float32Array, n: number, d: number, k: number): Float32Array {
+  const out = new Float32Array(n * d);
+  const hv = new Float32Array(k);
+  const hi = new Int32Array(k);
+  // heap order: smaller value first; among equal values the larger index first (evicted before lower indices)
+  const less = (a: number, b: number) => hv[a] < hv[b] || (hv[a] === hv[b] && hi[a] > hi[b]);
+  const swap = (a: number, b: number) => {
+    const v = hv[a]; hv[a] = hv[b]; hv[b] = v;
+    const i = hi[a]; hi[a] = hi[b]; hi[b] = i;
+  };
+  const siftDown = (start: number, size: number) => {
+    let p = start;
+    for (;;) {
+      const l = 2 * p + 1;
+      if (l >= size) return;
+      const r = l + 1;
+      const c = r < size && less(r, l) ? r : l;
+      if (!less(c, p)) return;
+      swap(c, p);
+      p = c;
+    }
+  };
+  for (let row = 0; row < n; row++) {
+    const base = row * d;
+    for (let j = 0; j < k; j++) { hv[j] = data[base + j]; hi[j] = j; }
+    for (let j = (k >> 1) - 1; j >= 0; j--) siftDown(j, k);
+    for (let j = k; j < d; j++) {
+      const v = data[base + j];
+      if (v > hv[0]) { hv[0] = v; hi[0] = j; siftDown(0, k); }
+    }
+    for (let j = 0; j < k; j++) { const v = hv[j]; out[base + hi[j]] = v > 0 ? v : 0; }
+  }
+  return out;
 }
 
 /** Feature activations from the processed input. xIn [n, d_in] -> [n, d_sae] */

@@ -8,6 +8,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { SAEConfig, parseSAEConfig } from './config';
 import { SafetensorsFile } from '../io/safetensors';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../io/dtypes';
 import { readNpz } from './npz';
 import { resolveRelease } from './registry';
 import { resolveRepo } from '../hub/resolve';
@@ -51,7 +52,7 @@ function loadSAELensFolder(dir: string, overrides: Record<string, unknown>): Loa
   const cfg = parseSAEConfig(raw, cfgFile);
   const weightsFile = path.join(dir, 'sae_weights.safetensors');
   if (!fs.existsSync(weightsFile)) throw new Error(`${dir}: missing sae_weights.safetensors (found ${fs.readdirSync(dir).join(', ')})`);
-  const weights = readWeights(weightsFile);
+  const weights = readWeights(weightsFile, cfg.dtype);
   let sparsity: Float32Array | undefined;
   const sparsityFile = path.join(dir, 'sparsity.safetensors');
   if (fs.existsSync(sparsityFile)) {
@@ -66,11 +67,22 @@ function loadSAELensFolder(dir: string, overrides: Record<string, unknown>): Loa
   return { cfg, weights: dropUnitScalingFactor(weights, cfgFile), sparsity, rawCfg: raw };
 }
 
-function readWeights(file: string): Record<string, tf.Tensor> {
+/**
+ * Read every tensor as float32 values. SAELens casts tensors to cfg.dtype on load; for a 16-bit
+ * cfg.dtype, values stored wider are rounded to that precision here too (computation stays float32).
+ */
+function readWeights(file: string, cfgDtype = 'float32'): Record<string, tf.Tensor> {
   const f = SafetensorsFile.open(file);
+  const target = cfgDtype.replace(/^torch\./, '');
+  const round = target === 'bfloat16' ? (v: number) => bf16ToF32(f32ToBf16(v)) : target === 'float16' ? (v: number) => f16ToF32(f32ToF16(v)) : undefined;
+  const stored = target === 'bfloat16' ? 'BF16' : 'F16';
   try {
     const out: Record<string, tf.Tensor> = {};
-    for (const name of f.names()) out[name] = tf.tensor(f.readFloat32(name), f.info(name).shape, 'float32');
+    for (const name of f.names()) {
+      const values = f.readFloat32(name);
+      if (round && f.info(name).dtype !== stored) for (let i = 0; i < values.length; i++) values[i] = round(values[i]);
+      out[name] = tf.tensor(values, f.info(name).shape, 'float32');
+    }
     return out;
   } finally {
     f.close();
@@ -131,10 +143,10 @@ function inferGemmaScopeRepo(dir: string): string {
   return `google/${m[0]}`;
 }
 
-function loadGemmaScopeFolder(dir: string, repoId: string, overrides: Record<string, unknown>): LoadedSAE {
+function loadGemmaScopeFolder(dir: string, repoId: string, overrides: Record<string, unknown>, folderName = path.resolve(dir)): LoadedSAE {
   const file = path.join(dir, 'params.npz');
   const arrays = readNpz(file);
-  const raw: Record<string, unknown> = { ...gemmaScopeRawConfig(repoId, path.resolve(dir)), ...overrides };
+  const raw: Record<string, unknown> = { ...gemmaScopeRawConfig(repoId, folderName), ...overrides };
   const weights: Record<string, tf.Tensor> = {};
   for (const [key, a] of Object.entries(arrays)) {
     const name = key.startsWith('w_') ? `W_${key.slice(2)}` : key;
@@ -143,7 +155,7 @@ function loadGemmaScopeFolder(dir: string, repoId: string, overrides: Record<str
   if (raw.d_sae === undefined && weights.W_enc) raw.d_sae = weights.W_enc.shape[1];
   const cfg = parseSAEConfig(raw, file);
   const w = dropUnitScalingFactor(weights, file);
-  if (path.resolve(dir).includes('embedding') && w.W_enc && w.W_dec) {
+  if (folderName.includes('embedding') && w.W_enc && w.W_dec) {
     // Gemma Scope's embedding SAEs were trained on embeddings before the sqrt(d_model) scale
     const s = Math.sqrt(cfg.d_in);
     const enc = tf.div(w.W_enc, s);
@@ -157,17 +169,10 @@ function loadGemmaScopeFolder(dir: string, repoId: string, overrides: Record<str
 }
 
 // ---- hub resolution: the one call site of lib/hub ----
-/** Resolve a repo folder's files through the hub; optional files that are missing are skipped. */
+/** Resolve a repo folder's files through the hub (optional files are fetched when the repo has them). */
 async function resolveFolder(repoId: string, folder: string, revision: string | undefined, required: string[], optional: string[]): Promise<string> {
   const rel = (f: string) => (folder ? `${folder}/${f}` : f);
-  const { dir } = await resolveRepo(repoId, { revision, files: required.map(rel) });
-  for (const f of optional) {
-    try {
-      await resolveRepo(repoId, { revision, files: [rel(f)] });
-    } catch {
-      // optional file not in the repo
-    }
-  }
+  const { dir } = await resolveRepo(repoId, { revision, files: required.map(rel), optionalFiles: optional.map(rel) });
   return folder ? path.join(dir, folder) : dir;
 }
 
@@ -179,7 +184,7 @@ export async function loadPretrainedSAE(release: string, saeId: string): Promise
   const r = resolveRelease(release, saeId);
   if (r.conversion === 'gemma_2') {
     const dir = await resolveFolder(r.repoId, r.folder, r.revision, ['params.npz'], []);
-    return loadGemmaScopeFolder(dir, r.repoId, r.configOverrides);
+    return loadGemmaScopeFolder(dir, r.repoId, r.configOverrides, r.folder);
   }
   const dir = await resolveFolder(r.repoId, r.folder, r.revision, ['cfg.json', 'sae_weights.safetensors'], ['sparsity.safetensors']);
   const loaded = loadSAELensFolder(dir, r.configOverrides);

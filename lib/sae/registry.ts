@@ -24,6 +24,8 @@ export interface ReleaseInfo {
   saes: ReleaseSAE[];
   /** hub revision to resolve (default main) */
   revision?: string;
+  /** ids not listed in `saes` but matching this pattern name their own folder (releases of uniform layout) */
+  idPattern?: RegExp;
 }
 
 /** Releases shipped with saelab itself (demo SAEs in data/hub, HF-cache layout). */
@@ -33,7 +35,8 @@ const SAELAB_RELEASES: Record<string, ReleaseInfo> = {
     model: 'saelab-demo',
     conversion_func: null,
     config_overrides: null,
-    saes: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].map((l) => ({ id: `blocks.${l}.hook_resid_pre`, path: `blocks.${l}.hook_resid_pre` })),
+    saes: [],
+    idPattern: /^blocks\.\d+\.hook_resid_pre$/,
   },
 };
 
@@ -76,14 +79,15 @@ export function resolveRelease(release: string, saeId: string): ResolvedSAE {
     }
     return { repoId: release, folder: saeId, conversion: 'sae_lens', configOverrides: {} };
   }
-  const sae = info.saes.find((s) => s.id === saeId);
+  const sae = info.saes.find((s) => s.id === saeId) ?? (info.idPattern?.test(saeId) ? { id: saeId, path: saeId } : undefined);
   if (!sae) {
     const ids = info.saes.map((s) => s.id);
     let hint = '';
     if (release.includes('gemma-scope') && !release.includes('canonical') && getRelease(`${release}-canonical`)) {
       hint = ` To pick an SAE without naming its L0, use release ${release}-canonical.`;
     }
-    throw new Error(`SAE id '${saeId}' not found in release '${release}'. Valid ids: ${ids.slice(0, 8).join(', ')}${ids.length > 8 ? `, ... (${ids.length} in all)` : ''}.${hint}`);
+    const valid = ids.length ? `${ids.slice(0, 8).join(', ')}${ids.length > 8 ? `, ... (${ids.length} in all)` : ''}` : `ids matching ${info.idPattern}`;
+    throw new Error(`SAE id '${saeId}' not found in release '${release}'. Valid ids: ${valid}.${hint}`);
   }
   const conv = info.conversion_func ?? 'sae_lens';
   if (conv !== 'sae_lens' && conv !== 'gemma_2') throw new Error(`release '${release}' uses loader '${conv}', which saelab does not implement (supported: SAELens folders, gemma_2)`);

@@ -8,7 +8,7 @@ import { StageContext, reusableStage, writeManifest, invalidateStage } from '../
 import { Progress } from '../notebook/progress';
 import { Row } from '../notebook/table';
 import { hookActivations, loadPipelineModels, sampleContexts, saveTokens, tokenBatches } from './common';
-import { alignByText } from './alignment';
+import { collectAlignedActivations } from './alignment';
 
 export const STAGE_ACTIVATIONS = '01_compute_activations';
 
@@ -66,7 +66,7 @@ export async function computeActivationsStage(ctx: StageContext): Promise<Activa
     try {
       const progress = new Progress('activations', config.activations.nBatches * 2);
       if (config.tokenAlignment === 'text') {
-        const a = await alignByText(m, tokens, ctxLen, config.activations.batchSize, writers, progress);
+        const a = await collectAlignedActivations(m, tokens, ctxLen, config.activations.batchSize, writers, progress);
         alignment = a;
       } else {
         for (const [i, model] of [m.base, m.finetune!].entries()) {

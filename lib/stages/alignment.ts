@@ -3,32 +3,37 @@ import { SafetensorsStreamWriter } from '../io/safetensorsStream';
 import { ProgressReporter } from '../notebook/progress';
 import { Tokenizer } from '../tokenizers/tokenizer';
 import { PipelineModels, hookActivations, tokenBatches } from './common';
+import { alignByText } from '../analysis/alignment';
 
-/** Character spans [start, end) of each token of `ids` in decode(ids) (prefix decoding, so merges across bytes stay right). */
-export function tokenSpans(tok: Tokenizer, ids: number[]): Array<[number, number]> {
-  const spans: Array<[number, number]> = [];
-  let prev = 0;
+/**
+ * Each token's text within decode(ids), by prefix decoding (a byte-level token can hold part of a UTF-8
+ * character, so decoding tokens one by one would not spell the text).
+ */
+export function tokenPieces(tok: Tokenizer, ids: number[]): string[] {
+  const pieces: string[] = [];
+  let prev = '';
   for (let k = 1; k <= ids.length; k++) {
-    const len = tok.decode(ids.slice(0, k)).length;
-    spans.push([prev, len]);
-    prev = len;
+    const text = tok.decode(ids.slice(0, k));
+    pieces.push(text.startsWith(prev) ? text.slice(prev.length) : '');
+    prev = text.startsWith(prev) ? text : prev;
   }
-  return spans;
+  return pieces;
 }
 
 /**
- * Pairs (i, j) of base token i and finetune token j whose text spans are identical and non-empty.
- * Both span lists are over the same text.
+ * Trim token pieces in place so they spell exactly the first `length` characters (the finetune's
+ * context can end earlier than the base's). Returns the index of a piece that was cut short, or -1.
  */
-export function alignSpans(a: Array<[number, number]>, b: Array<[number, number]>): Array<[number, number]> {
-  const byStart = new Map<string, number>();
-  b.forEach(([s, e], j) => { if (e > s) byStart.set(`${s}:${e}`, j); });
-  const pairs: Array<[number, number]> = [];
-  a.forEach(([s, e], i) => {
-    const j = byStart.get(`${s}:${e}`);
-    if (e > s && j !== undefined) pairs.push([i, j]);
-  });
-  return pairs;
+export function cutToLength(pieces: string[], length: number): number {
+  let pos = 0;
+  let cut = -1;
+  for (let i = 0; i < pieces.length; i++) {
+    const end = pos + pieces[i].length;
+    if (pos >= length) pieces[i] = '';
+    else if (end > length) { pieces[i] = pieces[i].slice(0, length - pos); cut = i; }
+    pos = end;
+  }
+  return cut;
 }
 
 /**
@@ -36,7 +41,7 @@ export function alignSpans(a: Array<[number, number]>, b: Array<[number, number]
  * finetune's tokenizer and run through the finetune; finetune activations are written at the base
  * positions whose token text is identical in both tokenizations (BOS aligned with BOS), NaN elsewhere.
  */
-export async function alignByText(m: PipelineModels, tokens: Int32Array, ctx: number, batchSize: number, writers: SafetensorsStreamWriter[], progress: ProgressReporter): Promise<{ aligned: number; total: number }> {
+export async function collectAlignedActivations(m: PipelineModels, tokens: Int32Array, ctx: number, batchSize: number, writers: SafetensorsStreamWriter[], progress: ProgressReporter): Promise<{ aligned: number; total: number }> {
   const baseTok = m.tokenizer;
   const ftTok = m.finetuneTokenizer;
   if (!ftTok || !m.finetune) throw new Error('tokenAlignment "text" needs the finetune model and its tokenizer');
@@ -62,9 +67,17 @@ export async function alignByText(m: PipelineModels, tokens: Int32Array, ctx: nu
       let ftIds = ftTok.encode(text);
       const useFtBos = hasBos && ftBos !== undefined;
       ftIds = ftIds.slice(0, ctx - (useFtBos ? 1 : 0));
-      const baseSpans = tokenSpans(baseTok, body);
-      const ftSpans = tokenSpans(ftTok, ftIds);
-      const pairs = alignSpans(baseSpans, ftSpans).map(([i, j]) => [i + (hasBos ? 1 : 0), j + (useFtBos ? 1 : 0)] as [number, number]);
+      const bp = tokenPieces(baseTok, body);
+      const fp = tokenPieces(ftTok, ftIds);
+      const common = Math.min(bp.join('').length, fp.join('').length);
+      const cutB = cutToLength(bp, common);
+      const cutF = cutToLength(fp, common);
+      const al = alignByText(bp, fp);
+      const pairs: Array<[number, number]> = [];
+      al.baseIndex.forEach((i, k) => {
+        const j = al.finetuneIndex[k];
+        if (i !== cutB && j !== cutF && bp[i] !== '' && fp[j] !== '') pairs.push([i + (hasBos ? 1 : 0), j + (useFtBos ? 1 : 0)]);
+      });
       if (hasBos && useFtBos) pairs.push([0, 0]);
       const seq = useFtBos ? [ftBos as number, ...ftIds] : ftIds;
       const ftAct = tf.tidy(() => hookActivations(m.finetune!, tf.tensor2d(seq, [1, seq.length], 'int32'), m.hook, m.layer));

@@ -1,1 +1,16 @@
-export {};
+/** SAE training: activation sources and store, SAELens-style trainer, checkpoints, synthetic ground truth. */
+export * from './config';
+export * from './rng';
+export * from './schedules';
+export * from './adam';
+export * from './geometric-median';
+export * from './params';
+export * from './activations';
+export * from './losses';
+export * from './sources';
+export * from './store';
+export * from './synthetic';
+export * from './export';
+export * from './progress';
+export * from './plots';
+export * from './trainer';

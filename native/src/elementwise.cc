@@ -1,5 +1,6 @@
 // Elementwise kernels: broadcasting binary ops and unary ops on float32, split across OpenMP threads.
 #include <cmath>
+#include <type_traits>
 #include <vector>
 #include "kernels.h"
 #include "napi_util.h"
@@ -8,7 +9,21 @@
 namespace saelab {
 
 // Binary op codes shared with lib/backend/nativeKernels/elementwise.ts.
-enum BinaryOp { kAdd = 0, kSub, kMul, kDiv, kMaximum, kMinimum, kPow, kSquaredDifference, kPrelu };
+enum BinaryOp {
+  kAdd = 0, kSub, kMul, kDiv, kMaximum, kMinimum, kPow, kSquaredDifference, kPrelu,
+  kEqual, kNotEqual, kGreater, kGreaterEqual, kLess, kLessEqual, kPowSquare, kPowCube, kPowSqrt
+};
+
+// Comparison ops write 1 or 0 into a Uint8Array (tfjs bool).
+template <int OP>
+static inline uint8_t cmp(float a, float b) {
+  if constexpr (OP == kEqual) return a == b;
+  else if constexpr (OP == kNotEqual) return a != b;
+  else if constexpr (OP == kGreater) return a > b;
+  else if constexpr (OP == kGreaterEqual) return a >= b;
+  else if constexpr (OP == kLess) return a < b;
+  else return a <= b;
+}
 
 template <int OP>
 static inline float bin(float a, float b) {
@@ -20,15 +35,31 @@ static inline float bin(float a, float b) {
   else if constexpr (OP == kMinimum) return (std::isnan(a) || std::isnan(b)) ? NAN : (a < b ? a : b);
   else if constexpr (OP == kPow) return std::pow(a, b);
   else if constexpr (OP == kSquaredDifference) { const float d = a - b; return d * d; }
+  else if constexpr (OP == kPowSquare) return a * a;  // pow(a, 2), b ignored
+  else if constexpr (OP == kPowCube) return a * a * a;
+  else if constexpr (OP == kPowSqrt) return a == -INFINITY ? INFINITY : std::sqrt(a) + 0.f;  // as pow(a, 0.5)
   else return a < 0.f ? b * a : a;  // kPrelu: a is x, b is alpha
 }
+
+// The op applied elementwise; comparisons produce uint8.
+template <int OP>
+struct BinOp {
+  static constexpr bool kCompare = OP >= kEqual && OP <= kLessEqual;
+  using Out = typename std::conditional<kCompare, uint8_t, float>::type;
+  static inline Out apply(float a, float b) {
+    if constexpr (kCompare) return cmp<OP>(a, b);
+    else return bin<OP>(a, b);
+  }
+};
 
 // Output viewed as [outer..., inner]; a and b strides are 0 on broadcast axes, the inner stride 0 or 1.
 template <int OP>
 static void binaryLoop(const float* a, const std::vector<int64_t>& as, const float* b, const std::vector<int64_t>& bs,
-                       float* out, const std::vector<int64_t>& shape) {
+                       void* outRaw, const std::vector<int64_t>& shape) {
+  using Out = typename BinOp<OP>::Out;
+  Out* out = static_cast<Out*>(outRaw);
   const int R = static_cast<int>(shape.size());
-  if (R == 0) { out[0] = bin<OP>(a[0], b[0]); return; }
+  if (R == 0) { out[0] = BinOp<OP>::apply(a[0], b[0]); return; }
   const int64_t inner = shape[R - 1];
   const int64_t sa = as[R - 1], sb = bs[R - 1];
   int64_t outer = 1;
@@ -37,7 +68,7 @@ static void binaryLoop(const float* a, const std::vector<int64_t>& as, const flo
   if (outer == 1) {
     // One long run: split it across threads.
 #pragma omp parallel for schedule(static) num_threads(threadsFor(total))
-    for (int64_t i = 0; i < inner; i++) out[i] = bin<OP>(a[i * sa], b[i * sb]);
+    for (int64_t i = 0; i < inner; i++) out[i] = BinOp<OP>::apply(a[i * sa], b[i * sb]);
     return;
   }
 #pragma omp parallel for schedule(static) num_threads(threadsFor(total))
@@ -51,17 +82,17 @@ static void binaryLoop(const float* a, const std::vector<int64_t>& as, const flo
     }
     const float* pa = a + offA;
     const float* pb = b + offB;
-    float* po = out + o * inner;
+    Out* po = out + o * inner;
     if (sa == 1 && sb == 1) {
-      for (int64_t i = 0; i < inner; i++) po[i] = bin<OP>(pa[i], pb[i]);
+      for (int64_t i = 0; i < inner; i++) po[i] = BinOp<OP>::apply(pa[i], pb[i]);
     } else if (sa == 1) {
       const float vb = pb[0];
-      for (int64_t i = 0; i < inner; i++) po[i] = bin<OP>(pa[i], vb);
+      for (int64_t i = 0; i < inner; i++) po[i] = BinOp<OP>::apply(pa[i], vb);
     } else if (sb == 1) {
       const float va = pa[0];
-      for (int64_t i = 0; i < inner; i++) po[i] = bin<OP>(va, pb[i]);
+      for (int64_t i = 0; i < inner; i++) po[i] = BinOp<OP>::apply(va, pb[i]);
     } else {
-      const float v = bin<OP>(pa[0], pb[0]);
+      const Out v = BinOp<OP>::apply(pa[0], pb[0]);
       for (int64_t i = 0; i < inner; i++) po[i] = v;
     }
   }
@@ -76,7 +107,7 @@ napi_value Binary(napi_env env, napi_callback_info info) {
     const std::vector<int64_t> as = args.ints(2);
     const float* b = args.typed<float>(3);
     const std::vector<int64_t> bs = args.ints(4);
-    float* out = args.typed<float>(5);
+    void* out = args.typed<void>(5);
     const std::vector<int64_t> shape = args.ints(6);
     if (as.size() != shape.size() || bs.size() != shape.size()) throw ArgError{"binary: strides and shape ranks differ"};
     switch (op) {
@@ -89,6 +120,15 @@ napi_value Binary(napi_env env, napi_callback_info info) {
       case kPow: binaryLoop<kPow>(a, as, b, bs, out, shape); break;
       case kSquaredDifference: binaryLoop<kSquaredDifference>(a, as, b, bs, out, shape); break;
       case kPrelu: binaryLoop<kPrelu>(a, as, b, bs, out, shape); break;
+      case kEqual: binaryLoop<kEqual>(a, as, b, bs, out, shape); break;
+      case kNotEqual: binaryLoop<kNotEqual>(a, as, b, bs, out, shape); break;
+      case kGreater: binaryLoop<kGreater>(a, as, b, bs, out, shape); break;
+      case kGreaterEqual: binaryLoop<kGreaterEqual>(a, as, b, bs, out, shape); break;
+      case kLess: binaryLoop<kLess>(a, as, b, bs, out, shape); break;
+      case kLessEqual: binaryLoop<kLessEqual>(a, as, b, bs, out, shape); break;
+      case kPowSquare: binaryLoop<kPowSquare>(a, as, b, bs, out, shape); break;
+      case kPowCube: binaryLoop<kPowCube>(a, as, b, bs, out, shape); break;
+      case kPowSqrt: binaryLoop<kPowSqrt>(a, as, b, bs, out, shape); break;
       default: throw ArgError{"binary: unknown op"};
     }
   });

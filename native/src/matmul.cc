@@ -41,21 +41,44 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
       return;
     }
     const int64_t flopsPer = M * N * K;
-    if (flopsPer <= 48 * 48 * 48 && batch > 1) {
-      // Many small products (attention heads): spread the batch across threads, each on its own.
-#pragma omp parallel for schedule(static) num_threads(threadsFor(batch * flopsPer / 16))
+    if (flopsPer <= 16 * 16 * 16) {
+      // Tiny products: plain loops, the batch spread across threads.
+#pragma omp parallel for schedule(static) num_threads(threadsFor(batch * flopsPer / 8))
       for (int64_t bi = 0; bi < batch; bi++)
         smallGemm(a + (bi % batchA) * sizeA, b + (bi % batchB) * sizeB, out + bi * sizeC, M, N, K, tA, tB);
       return;
     }
-    for (int64_t bi = 0; bi < batch; bi++) {
-      if (flopsPer <= 16 * 16 * 16) {
-        smallGemm(a + (bi % batchA) * sizeA, b + (bi % batchB) * sizeB, out + bi * sizeC, M, N, K, tA, tB);
-        continue;
+    // OpenBLAS runs single-threaded inside our OpenMP threads (one thread pool for every kernel, no
+    // second pool spinning beside it). Work is split into batch x row-block (or column-block) tasks.
+    const int threads = threadsFor(batch * flopsPer / 64);
+    const bool splitRows = M >= N;
+    const int64_t along = splitRows ? M : N;
+    int64_t parts = 1;
+    if (batch < threads) parts = (threads + batch - 1) / batch;
+    if (parts > along) parts = along;
+    const int64_t chunk = (along + parts - 1) / parts;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t t = 0; t < batch * parts; t++) {
+      const int64_t bi = t / parts;
+      const int64_t p0 = (t % parts) * chunk;
+      const int64_t p1 = p0 + chunk < along ? p0 + chunk : along;
+      if (p0 >= p1) continue;
+      const float* A = a + (bi % batchA) * sizeA;
+      const float* B = b + (bi % batchB) * sizeB;
+      float* C = out + bi * sizeC;
+      int64_t m = M, n = N;
+      if (splitRows) {
+        A += tA ? p0 : p0 * K;  // rows p0..p1 of op(A)
+        C += p0 * N;
+        m = p1 - p0;
+      } else {
+        B += tB ? p0 * K : p0;  // columns p0..p1 of op(B)
+        C += p0;
+        n = p1 - p0;
       }
       cblas_sgemm(CblasRowMajor, tA ? CblasTrans : CblasNoTrans, tB ? CblasTrans : CblasNoTrans,
-                  (blasint)M, (blasint)N, (blasint)K, 1.0f, a + (bi % batchA) * sizeA, (blasint)(tA ? M : K),
-                  b + (bi % batchB) * sizeB, (blasint)(tB ? K : N), 0.0f, out + bi * sizeC, (blasint)N);
+                  (blasint)m, (blasint)n, (blasint)K, 1.0f, A, (blasint)(tA ? M : K),
+                  B, (blasint)(tB ? K : N), 0.0f, C, (blasint)N);
     }
   });
 }
@@ -100,14 +123,14 @@ napi_value BiasActivation(napi_env env, napi_callback_info info) {
   });
 }
 
-// setThreads(n): threads for OpenMP loops and OpenBLAS; returns nothing.
+// setThreads(n): threads for every kernel (OpenMP); OpenBLAS itself stays single-threaded per call.
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   return guard(env, [&] {
     Args args(env, info);
     const int n = static_cast<int>(args.i64(0));
     if (n > 0) {
       omp_set_num_threads(n);
-      openblas_set_num_threads(n);
+      openblas_set_num_threads(1);  // BLAS calls run inside our OpenMP threads
     }
   });
 }

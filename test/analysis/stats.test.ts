@@ -46,3 +46,12 @@ test('mulberry32 and the seeded draw match an independent Python implementation'
   assert.deepStrictEqual(sampleWithoutReplacement([3, 1, 2], 10, 0), [3, 1, 2]);
   assert.throws(() => sampleWithoutReplacement([1], -1, 0), /non-negative/);
 });
+
+test('column sums and tiling by outer products are exact', async () => {
+  const { columnSums, tileRows, tileColumns } = await import('../../lib/analysis');
+  const x = tf.tensor2d([[1, 2, 3], [4, 5, 6]]);
+  assert.deepStrictEqual(Array.from(tf.tidy(() => columnSums(x)).dataSync()), [5, 7, 9]);
+  assert.deepStrictEqual(tf.tidy(() => tileRows(tf.tensor1d([0.1, 0.2]), 2)).arraySync(), [[Math.fround(0.1), Math.fround(0.2)], [Math.fround(0.1), Math.fround(0.2)]]);
+  assert.deepStrictEqual(tf.tidy(() => tileColumns(tf.tensor1d([3, 4]), 3)).arraySync(), [[3, 3, 3], [4, 4, 4]]);
+  assert.throws(() => columnSums(tf.zeros([2])), /\[rows, cols\]/);
+});

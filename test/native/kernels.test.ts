@@ -34,6 +34,14 @@ test('binary ops match cpu over broadcasting cases', async () => {
       await compareWithCpu(`${name} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`, () => op(rand(sa, 100 + i, 2), rand(sb, 200 + i, 2)), 1e-5, 1e-4);
     }
   }
+  for (const cmp of [tf.equal, tf.notEqual, tf.greater, tf.greaterEqual, tf.less, tf.lessEqual]) {
+    await compareWithCpu(`${cmp.name} broadcast`, () => cmp(tf.round(rand([4, 5], 8, 2)), tf.round(rand([5], 9, 2))));
+    await compareWithCpu(`${cmp.name} nan`, () => cmp(tf.tensor1d([NaN, 1, 2]), tf.tensor1d([NaN, 1, 3])));
+  }
+  for (const e of [2, 3, 0.5]) {
+    await compareWithCpu(`pow by ${e}`, () => tf.pow(tf.tensor1d([-2, -0, 0, 1.5, 3, Infinity, -Infinity, NaN]), tf.scalar(e)));
+  }
+  await compareWithCpu('pow by 0.5 of negatives is NaN', () => tf.pow(tf.tensor1d([-1, -4]), tf.scalar(0.5)));
   await compareWithCpu('prelu', () => tf.prelu(rand([4, 6], 1), rand([6], 2)));
   await compareWithCpu('addN', () => tf.addN([rand([3, 4], 3), rand([3, 4], 4), rand([3, 4], 5)]));
   await compareWithCpu('large add splits across threads', () => tf.add(rand([300, 257], 6), rand([257], 7)));
@@ -175,4 +183,11 @@ test('an SAE training step (Adam) gives the same parameters on native and cpu', 
     tf.dispose([wEnc, bEnc, wDec, bDec]);
     return out;
   }, 1e-4, 1e-3);
+});
+
+test('layout kernels read a cast int32 -> float32 tensor as floats (the cpu Cast may keep an Int32Array)', async () => {
+  await compareWithCpu('cast int32 then layout ops', () => {
+    const c = tf.cast(tf.tensor1d([3, 0, -7], 'int32'), 'float32');
+    return [tf.stack([c, tf.tensor1d([1, 2, 3])]), tf.transpose(tf.stack([c, c])), tf.gather(tf.stack([c, c]), [1]), tf.concat([c, c])];
+  });
 });

@@ -30,6 +30,16 @@ test('matmul matches cpu: all transposes, odd and BLAS-sized shapes', async () =
   }
 });
 
+test('matmuls big enough to split across threads (by rows, by columns, by batch) match cpu', async () => {
+  for (const tA of [false, true]) {
+    for (const tB of [false, true]) {
+      await compareWithCpu(`rows split tA=${tA} tB=${tB}`, () => tf.matMul(rand(tA ? [300, 257] : [257, 300], 31), rand(tB ? [200, 300] : [300, 200], 32), tA, tB), 1e-4, 1e-4);
+      await compareWithCpu(`columns split tA=${tA} tB=${tB}`, () => tf.matMul(rand(tA ? [400, 3] : [3, 400], 33), rand(tB ? [5000, 400] : [400, 5000], 34), tA, tB), 1e-4, 1e-4);
+    }
+  }
+  await compareWithCpu('batch split', () => tf.matMul(rand([3, 130, 100], 35), rand([100, 140], 36)), 1e-4, 1e-4);
+});
+
 test('batched matmul matches cpu, including a broadcast batch and many small heads', async () => {
   await compareWithCpu('batch 4', () => tf.matMul(rand([4, 6, 5], 3), rand([4, 5, 3], 4)));
   await compareWithCpu('broadcast b', () => tf.matMul(rand([2, 3, 6, 5], 5), rand([5, 4], 6)));

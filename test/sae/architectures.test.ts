@@ -212,3 +212,43 @@ test('errors name the problem: missing tensors (listing found), wrong shape, unk
   assert.throws(() => sae.encode(tf.zeros([4, 5])), /input width 5 .* does not match the SAE's d_in=2/);
   sae.dispose();
 });
+
+test('topk selection: the host heap and tf.topk agree, and both match a sort', async () => {
+  const { topkRowsHost, topkActivationTf } = await import('../../lib/sae/architectures');
+  const n = 7, d = 50, k = 5;
+  // distinct values: a permutation scaled and shifted so some rows are mostly negative
+  const data = new Float32Array(n * d);
+  for (let r = 0; r < n; r++) for (let j = 0; j < d; j++) data[r * d + j] = ((j * 17 + r * 7) % d) / 10 - r;
+  const host = topkRowsHost(data, n, d, k);
+  const viaTf = await topkActivationTf(tf.tensor2d(data, [n, d]), k).data();
+  assertClose(viaTf, host, 0, 0);
+  for (let r = 0; r < n; r++) {
+    const row = Array.from(data.subarray(r * d, (r + 1) * d));
+    const kth = [...row].sort((a, b) => b - a)[k - 1];
+    const want = row.map((v) => (v >= kth ? Math.max(v, 0) : 0));
+    assertClose(host.subarray(r * d, (r + 1) * d), want, 0, 0, `row ${r}`);
+  }
+});
+
+test('no tensors leak from encode, decode, forward, run and errorTerm', () => {
+  for (const arch of ['standard', 'jumprelu', 'gated', 'topk'] as const) {
+    for (const norm of ['none', 'constant_norm_rescale', 'layer_norm'] as const) {
+      const extra: Record<string, number[]> = arch === 'jumprelu' ? { threshold: [0, 0, 0] } : {};
+      const base = arch === 'gated' ? { W_enc: W_ENC, W_dec: W_DEC, b_dec: B_DEC, b_gate: [0, 0, 0], b_mag: [0, 0, 0], r_mag: [0, 0, 0] } : undefined;
+      const sae = make({ architecture: arch, k: arch === 'topk' ? 2 : undefined, normalize_activations: norm }, extra, base);
+      const x = tf.tensor2d([[3, 1], [0, 3]]);
+      const before = tf.memory().numTensors;
+      for (let i = 0; i < 3; i++) {
+        const f = sae.encode(x);
+        tf.dispose([f, sae.decode(f), sae.forward(x), sae.errorTerm(x)]);
+        const r = sae.run(x, { withError: true, editFeatures: (g) => tf.mul(g, 2) });
+        tf.dispose([r.featureActs, r.saeOut, r.error!]);
+      }
+      // the SAE keeps the last encode's normalisation state (one or two tensors) for decode()
+      const kept = norm === 'layer_norm' ? 2 : norm === 'constant_norm_rescale' ? 1 : 0;
+      assert.strictEqual(tf.memory().numTensors - before, kept, `${arch}/${norm}`);
+      x.dispose();
+      sae.dispose();
+    }
+  }
+});

@@ -181,6 +181,8 @@ test('registry: releases map to repo and folder with config_overrides; owner/rep
   assert.strictEqual(resolveRelease('pythia-70m-deduped-res-sm', 'blocks.0.hook_resid_pre').folder, 'e-res-sm');
   assert.strictEqual(resolveRelease('gemma-2b-res-jb', 'blocks.12.hook_resid_post').normScalingFactor, 0.21381938399317255);
   assert.strictEqual(resolveRelease('saelab-demo-res', 'blocks.3.hook_resid_pre').repoId, 'saelab/demo-saes');
+  assert.strictEqual(resolveRelease('saelab-demo-res', 'blocks.11.hook_resid_pre').folder, 'blocks.11.hook_resid_pre');
+  assert.throws(() => resolveRelease('saelab-demo-res', 'blocks.1.hook_resid_post'), /not found in release 'saelab-demo-res'/);
   const o = resolveRelease('someone/my-saes', 'layer_1');
   assert.deepStrictEqual([o.repoId, o.folder], ['someone/my-saes', 'layer_1']);
   assert.throws(() => resolveRelease('gpt2-small-res-jb', 'blocks.99.hook_resid_pre'), /not found in release 'gpt2-small-res-jb'. Valid ids: blocks.0.hook_resid_pre/);
@@ -221,6 +223,18 @@ test('fromPretrained applies config_overrides and folds a release norm scaling f
     assert.strictEqual(scaled.cfg.normalize_activations, 'none');
     assertClose(await scaled.weights.W_enc.data(), Array.from(await gpt2.weights.W_enc.data()).map((v) => v * 4));
     assertClose(await scaled.weights.b_dec.data(), Array.from(await gpt2.weights.b_dec.data()).map((v) => v / 4));
+    // a Gemma Scope (gemma_2 loader) release: params.npz from the cache, config from repo id and folder
+    fakeHubCache(cache, 'google/gemma-scope-2b-pt-res', { 'layer_3/tiny/average_l0_2': 'gemma_scope/layer_3/tiny/average_l0_2' });
+    registerRelease('test-gemma-scope', {
+      repo_id: 'google/gemma-scope-2b-pt-res', model: 'gemma-2-2b', conversion_func: 'gemma_2', config_overrides: null,
+      saes: [{ id: 'layer_3/tiny', path: 'layer_3/tiny/average_l0_2', neuronpedia: 'x/3' }],
+    });
+    const gs = await SAE.fromPretrained('test-gemma-scope', 'layer_3/tiny');
+    assert.strictEqual(gs.cfg.architecture, 'jumprelu');
+    assert.strictEqual(gs.cfg.metadata.hook_name, 'blocks.3.hook_resid_post');
+    assert.strictEqual(gs.cfg.metadata.neuronpedia_id, 'x/3');
+    assert.strictEqual(gs.cfg.d_sae, 4);
+    gs.dispose();
     // owner/repo release with the folder as sae id
     const direct = await SAE.fromPretrained('me/scaled-saes', 'l2');
     assert.strictEqual(direct.cfg.normalize_activations, 'none');
@@ -230,6 +244,25 @@ test('fromPretrained applies config_overrides and folds a release norm scaling f
     if (saved.cache === undefined) delete process.env.HF_HUB_CACHE; else process.env.HF_HUB_CACHE = saved.cache;
     if (saved.offline === undefined) delete process.env.HF_HUB_OFFLINE; else process.env.HF_HUB_OFFLINE = saved.offline;
   }
+});
+
+test('16-bit cfg dtype: wider stored tensors are rounded to that precision, as SAELens casts on load', async () => {
+  const dir = tmpDir();
+  fs.cpSync(path.join(FIX, 'v6_jumprelu'), path.join(dir, 'bf16'), { recursive: true });
+  const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'bf16', 'cfg.json'), 'utf8'));
+  cfg.dtype = 'bfloat16';
+  fs.writeFileSync(path.join(dir, 'bf16', 'cfg.json'), JSON.stringify(cfg));
+  const a = await SAE.load(path.join(FIX, 'v6_jumprelu'));
+  const b = await SAE.load(path.join(dir, 'bf16'));
+  const orig = (await a.weights.W_enc.data()) as Float32Array;
+  const rounded = (await b.weights.W_enc.data()) as Float32Array;
+  const bits = new Uint32Array(rounded.buffer, rounded.byteOffset, rounded.length);
+  for (let i = 0; i < orig.length; i++) {
+    assert.strictEqual(bits[i] & 0xffff, 0, `value ${rounded[i]} is not a bfloat16`);
+    assert.ok(Math.abs(rounded[i] - orig[i]) <= Math.abs(orig[i]) * 2 ** -8, `${rounded[i]} vs ${orig[i]}`);
+  }
+  a.dispose();
+  b.dispose();
 });
 
 test('load errors name the file and problem', async () => {

@@ -113,3 +113,15 @@ test('loadModelForSAE loads the model as the SAE metadata says and warns on an o
   b.dispose();
   sae.dispose();
 });
+
+test('an SAE with hook_head_index reads and replaces only that head of attn.hook_z', async () => {
+  const m = model();
+  const sae = randomSAE(4, 6, 'blocks.0.attn.hook_z', 700);
+  sae.cfg.metadata.hook_head_index = 1;
+  const clean = m.runWithCache(tokens(), { namesFilter: ['blocks.0.attn.hook_z'] }).cache.get('blocks.0.attn.hook_z'); // [2, 6, 2, 4]
+  const spliced = m.runWithCache(tokens(), { namesFilter: ['blocks.0.attn.hook_z'], fwdHooks: (await import('../../lib/sae')).spliceHooks(sae) }).cache.get('blocks.0.attn.hook_z');
+  const head = (t: tf.Tensor, h: number) => tf.squeeze(tf.slice(t, [0, 0, h, 0], [-1, -1, 1, -1]), [2]);
+  assert.deepStrictEqual(Array.from(await head(spliced, 0).data()), Array.from(await head(clean, 0).data()));
+  assertClose(await head(spliced, 1).data(), await sae.forward(head(clean, 1)).data(), 1e-6, 1e-6);
+  sae.dispose();
+});

@@ -29,8 +29,8 @@ class FakeModel implements SpliceableModel {
 
   private run(tokens: tf.Tensor, opts: ForwardOptions, cache?: Map<string, tf.Tensor>): ForwardResult {
     const logits = tf.tidy(() => {
-      const t = tf.cast(tokens, 'float32');
-      const act = tf.stack([t, tf.onesLike(t)], 2); // [b, p, 2]
+      const ids = tokens.arraySync() as number[][];
+      const act = tf.tensor3d(ids.map((row) => row.map((id) => [id, 1]))); // [b, p, 2]
       const a = this.applyHooks(HOOK, act, opts.fwdHooks ?? [], cache);
       return tf.cumsum(a, 1) as tf.Tensor3D;
     });

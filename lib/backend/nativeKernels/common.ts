@@ -11,7 +11,7 @@ export interface NativeAddon {
   /** out[r, c] = act(x[r, c] + bias[c]); out may be x. */
   biasActivation(x: Float32Array, out: Float32Array, rows: number, cols: number, bias: Float32Array | null, act: number, alpha: number): void;
   /** Broadcasting binary op over collapsed shapes (see elementwise.cc). */
-  binary?(op: number, a: Float32Array, aStrides: number[], b: Float32Array, bStrides: number[], out: Float32Array, outShape: number[]): void;
+  binary?(op: number, a: Float32Array, aStrides: number[], b: Float32Array, bStrides: number[], out: Float32Array | Uint8Array, outShape: number[]): void;
   unary?(op: number, x: Float32Array, out: Float32Array, alpha: number, beta: number): void;
   /** Reduce x viewed as [outer, r, inner] over r into out [outer, inner]. */
   reduce?(op: number, x: Float32Array, out: Float32Array | Int32Array, outer: number, r: number, inner: number): void;

@@ -4,7 +4,11 @@ import { KernelArgs, NativeAddon, NativeKernel, cpuKernel, f32, sizeOf } from '.
 /** Binary op codes of the addon (native/src/elementwise.cc). */
 const BINARY: Record<string, number> = {
   Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, Pow: 6, SquaredDifference: 7, Prelu: 8,
+  Equal: 9, NotEqual: 10, Greater: 11, GreaterEqual: 12, Less: 13, LessEqual: 14,
 };
+/** Pow by a scalar exponent with a cheaper exact form: x*x, x*x*x, sqrt. */
+const POW_SPECIAL: Record<number, number> = { 2: 15, 3: 16, 0.5: 17 };
+const COMPARISONS = new Set(['Equal', 'NotEqual', 'Greater', 'GreaterEqual', 'Less', 'LessEqual']);
 
 /** Unary op codes of the addon, by tfjs kernel name. */
 const UNARY: Record<string, number> = {
@@ -56,10 +60,10 @@ export function broadcastPlan(aShape: number[], bShape: number[]): { outShape: n
   return { outShape, shape, as, bs };
 }
 
-/** A broadcasting float32 binary kernel; other dtypes use the cpu kernel. */
+/** A broadcasting binary kernel on float32 inputs (comparisons give bool); other dtypes use the cpu kernel. */
 function binaryKernel(addon: NativeAddon, name: string, inputNames: [string, string]): NativeKernel {
   const fallback = cpuKernel(name);
-  const op = BINARY[name];
+  const compare = COMPARISONS.has(name);
   return (args: KernelArgs) => {
     const a = args.inputs[inputNames[0]] as tf.TensorInfo;
     const b = args.inputs[inputNames[1]] as tf.TensorInfo;
@@ -67,9 +71,12 @@ function binaryKernel(addon: NativeAddon, name: string, inputNames: [string, str
     const bv = f32(args.backend, b);
     if (!av || !bv) return fallback(args);
     const p = broadcastPlan(a.shape, b.shape);
-    const out = new Float32Array(sizeOf(p.outShape));
-    if (out.length > 0) addon.binary!(op, av, p.as, bv, p.bs, out, p.shape);
-    return args.backend.makeTensorInfo(p.outShape, 'float32', out);
+    let op = BINARY[name];
+    if (name === 'Pow' && bv.length === 1 && POW_SPECIAL[bv[0]] !== undefined) op = POW_SPECIAL[bv[0]];
+    const n = sizeOf(p.outShape);
+    const out = compare ? new Uint8Array(n) : new Float32Array(n);
+    if (n > 0) addon.binary!(op, av, p.as, bv, p.bs, out, p.shape);
+    return args.backend.makeTensorInfo(p.outShape, compare ? 'bool' : 'float32', out);
   };
 }
 

@@ -1,0 +1,143 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { SafetensorsFile, writeSafetensors } from '../io/safetensors';
+import { writeJsonAtomic } from '../io/atomic';
+import { logDensity } from '../analysis/saeMetrics';
+import { featureFamilies, selectFeatures, ColumnPearsonAccumulator, ActivationErrorAccumulator, logitSimilarity, unembedComparison, summarizeScores, ScoreSummary, FeatureFamilies } from '../analysis/transfer';
+import { linearRegression } from '../analysis/stats';
+import { histogram } from '../analysis/histogram';
+import { histogramSpec, scatterRegressionSpec } from '../plots/specs';
+import { StageContext, reusableStage, writeManifest, invalidateStage } from '../notebook/stage';
+import { Row } from '../notebook/table';
+import { Progress } from '../notebook/progress';
+import { hookActivations, loadPipelineModels, sampleContexts, saveTokens, tokenBatches } from './common';
+import { STAGE_SAE_EVAL, saeEvalInputs } from './saeEval';
+
+export const STAGE_FEATURE_TRANSFER = '05_features_transfer';
+
+type FamilyName = 'dense' | 'exclusively_dead_base' | 'exclusively_dead_finetune';
+
+export interface FamilyScores {
+  total: number;
+  sampled: number;
+  activation_similarity: ScoreSummary;
+  /** dead families: mean |log10(f + 1e-10) - log10(f' + 1e-10)| */
+  activation_error: ScoreSummary | null;
+  logit_similarity: ScoreSummary;
+}
+
+export interface FeatureTransferResult {
+  reused: boolean;
+  density_pearson_r: number;
+  density_regression: { slope: number; intercept: number };
+  dead_base: number;
+  dead_finetune: number;
+  dense_activation_similarity_mean: number;
+  dense_logit_similarity_mean: number;
+  wu_frobenius_ratio: number;
+  wu_frobenius_diff: number;
+  families: Record<FamilyName, FamilyScores>;
+  table: Row[];
+  plots: Record<string, object>;
+}
+
+export function featureTransferInputs(c: StageContext['config']): unknown {
+  return { saeEval: saeEvalInputs(c), transfer: c.transfer, seed: c.seed };
+}
+
+/**
+ * Stage 05: do features transfer? Log-density scatter of base vs finetune (stage 04's densities) with its
+ * regression line and Pearson r; seeded samples of exclusively-dead and dense features; on fresh tokens
+ * (the same ids for both models), per-feature activation Pearson, log-activation error for the dead
+ * families, logit-vector (W_dec W_U) correlation between the models' unembeddings, and W_U norms.
+ */
+export async function featureTransferStage(ctx: StageContext): Promise<FeatureTransferResult> {
+  const { config, stageDir } = ctx;
+  const inputs = featureTransferInputs(config);
+  const resultFile = path.join(stageDir, 'results.json');
+  if (reusableStage(stageDir, inputs) && fs.existsSync(resultFile)) return { ...(JSON.parse(fs.readFileSync(resultFile, 'utf8')) as FeatureTransferResult), reused: true };
+  invalidateStage(stageDir);
+  const evalDir = ctx.stageDirOf(STAGE_SAE_EVAL);
+  if (!reusableStage(evalDir, saeEvalInputs(config))) throw new Error(`stage ${STAGE_SAE_EVAL} has no results for this config in ${evalDir}: run notebook 04 first`);
+  const dens = SafetensorsFile.open(path.join(evalDir, 'feature_densities.safetensors'));
+  const logBase = logDensity(dens.readFloat32('base'));
+  const logFt = logDensity(dens.readFloat32('finetune'));
+  dens.close();
+  const t = config.transfer;
+  const fam: FeatureFamilies = featureFamilies(logBase, logFt, {
+    seed: config.seed, deadThreshold: t.deadThreshold, exclusiveDeadThreshold: t.exclusiveDeadThreshold,
+    denseRange: [t.denseLogDensityMin, t.denseLogDensityMax], exclusivelyDeadCap: t.maxExclusiveDead, denseCap: t.maxDense,
+  });
+  const reg = linearRegression(logBase, logFt);
+  const m = await loadPipelineModels(config);
+  try {
+    const groups: Array<[FamilyName, Int32Array]> = [
+      ['dense', fam.dense.sampled], ['exclusively_dead_base', fam.exclusivelyDeadBase.sampled], ['exclusively_dead_finetune', fam.exclusivelyDeadFinetune.sampled],
+    ];
+    const nSeq = t.nBatches * t.batchSize;
+    const tokens = await sampleContexts(config, m.tokenizer, nSeq, 5);
+    saveTokens(path.join(stageDir, 'tokens.safetensors'), tokens, config.contextSize);
+    const pearson = new Map(groups.map(([g, ids]) => [g, new ColumnPearsonAccumulator(ids.length)]));
+    const errors = new Map(groups.filter(([g]) => g !== 'dense').map(([g, ids]) => [g, new ActivationErrorAccumulator(ids.length)]));
+    const progress = new Progress('feature transfer', t.nBatches);
+    for (const b of tokenBatches(tokens, config.contextSize, t.batchSize)) {
+      tf.tidy(() => {
+        const fb = m.sae.encode(hookActivations(m.base, b.tokens, m.hook, m.layer));
+        const ff = m.sae.encode(hookActivations(m.finetune!, b.tokens, m.hook, m.layer));
+        for (const [g, ids] of groups) {
+          if (!ids.length) continue;
+          const xb = selectFeatures(fb, ids);
+          const xf = selectFeatures(ff, ids);
+          pearson.get(g)!.add(xb, xf);
+          errors.get(g)?.add(xb, xf);
+        }
+      });
+      b.tokens.dispose();
+      progress.tick();
+    }
+    progress.done();
+    const wDec = m.sae.weights.W_dec as tf.Tensor2D;
+    const families = {} as Record<FamilyName, FamilyScores>;
+    const scores: Record<string, Float64Array> = {};
+    for (const [g, ids] of groups) {
+      const act = ids.length ? pearson.get(g)!.correlations() : new Float64Array(0);
+      const err = errors.get(g) && ids.length ? errors.get(g)!.errors() : null;
+      const logit = ids.length ? logitSimilarity(wDec, m.base.W_U, m.finetune!.W_U, ids) : new Float64Array(0);
+      scores[`${g}.activation_similarity`] = act;
+      scores[`${g}.logit_similarity`] = logit;
+      if (err) scores[`${g}.activation_error`] = err;
+      const total = g === 'dense' ? fam.dense.total : g === 'exclusively_dead_base' ? fam.exclusivelyDeadBase.total : fam.exclusivelyDeadFinetune.total;
+      families[g] = { total, sampled: ids.length, activation_similarity: summarizeScores(act), activation_error: err ? summarizeScores(err) : null, logit_similarity: summarizeScores(logit) };
+    }
+    const wu = unembedComparison(m.base.W_U, m.finetune!.W_U);
+    const files: Record<string, { dtype: 'I32' | 'F32'; shape: number[]; data: Int32Array | Float32Array }> = {};
+    for (const [g, ids] of groups) files[`${g}.feature_ids`] = { dtype: 'I32', shape: [ids.length], data: ids };
+    for (const [k, v] of Object.entries(scores)) files[k] = { dtype: 'F32', shape: [v.length], data: Float32Array.from(v) };
+    writeSafetensors(path.join(stageDir, 'feature_scores.safetensors'), files);
+    const plots: Record<string, object> = {
+      densityScatter: scatterRegressionSpec(logBase, logFt, reg, { title: `feature log10 density: ${config.base.label} vs ${config.finetune.label}`, xTitle: `${config.base.label} log10(d + 1e-10)`, yTitle: `${config.finetune.label} log10(d + 1e-10)` }),
+    };
+    for (const [k, v] of Object.entries(scores)) {
+      const finite = Array.from(v).filter(Number.isFinite);
+      if (finite.length) plots[k] = histogramSpec(histogram(finite, { bins: 30 }), { title: k.replace(/_/g, ' ').replace('.', ': '), xTitle: k.split('.')[1].replace(/_/g, ' '), yTitle: 'features' });
+    }
+    const table: Row[] = groups.map(([g]) => ({
+      family: g.replace(/_/g, ' '), features: families[g].total, sampled: families[g].sampled,
+      'activation similarity': families[g].activation_similarity.mean, 'share > 0.8': families[g].activation_similarity.fractionAbove,
+      'NaN (constant)': families[g].activation_similarity.nanCount,
+      'activation error': families[g].activation_error?.mean ?? null, 'logit similarity': families[g].logit_similarity.mean,
+    }));
+    const result: FeatureTransferResult = {
+      reused: false, density_pearson_r: reg.r, density_regression: { slope: reg.slope, intercept: reg.intercept },
+      dead_base: fam.deadBase, dead_finetune: fam.deadFinetune,
+      dense_activation_similarity_mean: families.dense.activation_similarity.mean, dense_logit_similarity_mean: families.dense.logit_similarity.mean,
+      wu_frobenius_ratio: wu.frobeniusRatio, wu_frobenius_diff: wu.frobeniusDiff, families, table, plots,
+    };
+    writeJsonAtomic(resultFile, result);
+    writeManifest(stageDir, STAGE_FEATURE_TRANSFER, inputs, ['results.json', 'feature_scores.safetensors', 'tokens.safetensors'], { revisions: m.revisions });
+    return result;
+  } finally {
+    m.dispose();
+  }
+}

@@ -1,0 +1,158 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { writeSafetensors } from '../io/safetensors';
+import { writeJsonAtomic } from '../io/atomic';
+import { readOutlierCfg, outlierRuleFromCfg, outlierMask, OutlierRule, OUTLIER_CFG_FILE } from '../analysis/outliers';
+import { L0Accumulator, FeatureDensityAccumulator, ReconstructionAccumulator, CeAccumulator, LogActivationHistogramAccumulator, logDensity, CeSummary, ReconstructionSummary } from '../analysis/saeMetrics';
+import { histogram } from '../analysis/histogram';
+import { histogramSpec } from '../plots/specs';
+import { StageContext, reusableStage, writeManifest, invalidateStage } from '../notebook/stage';
+import { Row } from '../notebook/table';
+import { Progress } from '../notebook/progress';
+import { HookedTransformer } from '../model/hookedTransformer';
+import { SAE } from '../sae/sae';
+import { loadPipelineModels, sampleContexts, saveTokens, tokenBatches } from './common';
+import { STAGE_OUTLIERS, outliersInputs, outlierModelName } from './outliers';
+
+export const STAGE_SAE_EVAL = '04_sae_eval';
+
+/** One model's SAE evaluation, in results.json's published field names. */
+export interface SaeEvalModelResult {
+  l0: number;
+  clean_loss: number;
+  spliced_loss: number;
+  delta_loss: number;
+  zero_ablation_loss: number | null;
+  ce_loss_score: number | null;
+  r2: number;
+  explained_variance: number;
+  dead_fraction: number;
+  /** batches whose losses were inf/NaN, left out of the loss means and listed */
+  nonfinite_batches: number;
+  nonfinite: CeSummary['nonFinite'];
+  tokens: number;
+  outlier_tokens: number;
+}
+
+export interface SaeEvalResult {
+  reused: boolean;
+  base: SaeEvalModelResult;
+  finetune: SaeEvalModelResult;
+  /** the published table layout: model, L0, clean CE, recon CE, delta, R2, dead */
+  table: Row[];
+  plots: { activations: Record<string, object>; densities: Record<string, object> };
+}
+
+export function saeEvalInputs(c: StageContext['config']): unknown {
+  return { outliers: outliersInputs(c), eval: c.eval, seed: c.seed };
+}
+
+interface EvalAccumulators {
+  l0: L0Accumulator;
+  density: FeatureDensityAccumulator;
+  recon: ReconstructionAccumulator;
+  ce: CeAccumulator;
+  logHist: LogActivationHistogramAccumulator;
+  outlierTokens: number;
+}
+
+/**
+ * Evaluate an SAE on one model over token batches: L0, feature densities, reconstruction (R2 as
+ * published and SAELens's explained variance, non-outlier tokens only), clean / spliced / zero-ablated CE
+ * (the SAE output spliced at non-outlier positions only; outlier positions keep the original activation).
+ */
+export function evaluateSae(model: HookedTransformer, sae: SAE, hook: string, tokens: Int32Array, ctx: number, batchSize: number, rule: OutlierRule, progress: Progress): EvalAccumulators {
+  const acc: EvalAccumulators = {
+    l0: new L0Accumulator(), density: new FeatureDensityAccumulator(sae.cfg.d_sae), recon: new ReconstructionAccumulator(sae.cfg.d_in),
+    ce: new CeAccumulator(), logHist: new LogActivationHistogramAccumulator([-10.5, 3], 100), outlierTokens: 0,
+  };
+  for (const b of tokenBatches(tokens, ctx, batchSize)) {
+    let x: tf.Tensor | null = null;
+    let clean: tf.Tensor | null = null;
+    const captured = model.runWithCache(b.tokens, { namesFilter: [hook], returnType: 'loss', lossPerToken: true });
+    x = captured.cache.take(hook);
+    clean = captured.loss as tf.Tensor;
+    captured.cache.dispose();
+    const f = sae.encode(x);
+    const xHat = sae.decode(f);
+    const outliers = outlierMask(x, rule);
+    const keep = tf.logicalNot(outliers);
+    acc.outlierTokens += tf.tidy(() => outliers.toFloat().sum().dataSync()[0]);
+    acc.l0.add(f);
+    acc.density.add(f);
+    acc.logHist.add(f);
+    acc.recon.add(x, xHat, keep);
+    const keep3 = tf.expandDims(keep, -1);
+    const spliced = model.forward(b.tokens, { fwdHooks: [[hook, (a) => tf.where(tf.broadcastTo(keep3, a.shape), xHat, a)]], returnType: 'loss', lossPerToken: true }).loss as tf.Tensor;
+    const zero = model.forward(b.tokens, { fwdHooks: [[hook, (a) => tf.zerosLike(a)]], returnType: 'loss', lossPerToken: true }).loss as tf.Tensor;
+    acc.ce.addTokenLosses(clean, spliced, zero, b.index);
+    tf.dispose([x, clean, f, xHat, outliers, keep, keep3, spliced, zero, b.tokens]);
+    progress.tick();
+  }
+  return acc;
+}
+
+function summarize(acc: EvalAccumulators): SaeEvalModelResult {
+  const ce = acc.ce.summary();
+  const r: ReconstructionSummary = acc.recon.summary();
+  return {
+    l0: acc.l0.l0(), clean_loss: ce.cleanLoss, spliced_loss: ce.splicedLoss, delta_loss: ce.delta,
+    zero_ablation_loss: ce.zeroLoss ?? null, ce_loss_score: ce.ceLossScore ?? null,
+    r2: r.r2, explained_variance: r.explainedVariance, dead_fraction: acc.density.deadFraction(),
+    nonfinite_batches: ce.nonFiniteBatches, nonfinite: ce.nonFinite, tokens: acc.l0.tokens, outlier_tokens: acc.outlierTokens,
+  };
+}
+
+/**
+ * Stage 04: evaluate the SAE on base and finetune activations (a fresh token sample, the same ids for
+ * both), with stage 03's outlier rule of the base applied to both. Writes results.json,
+ * feature_densities.safetensors (tensors `base`, `finetune`: fraction of tokens with f > 1e-10) and tokens.safetensors.
+ */
+export async function saeEvalStage(ctx: StageContext): Promise<SaeEvalResult> {
+  const { config, stageDir } = ctx;
+  const inputs = saeEvalInputs(config);
+  const resultFile = path.join(stageDir, 'results.json');
+  if (reusableStage(stageDir, inputs) && fs.existsSync(resultFile)) return { ...(JSON.parse(fs.readFileSync(resultFile, 'utf8')) as SaeEvalResult), reused: true };
+  invalidateStage(stageDir);
+  const outDir = ctx.stageDirOf(STAGE_OUTLIERS);
+  if (!reusableStage(outDir, outliersInputs(config))) throw new Error(`stage ${STAGE_OUTLIERS} has no results for this config in ${outDir}: run notebook 03 first`);
+  const rule = outlierRuleFromCfg(readOutlierCfg(path.join(outDir, OUTLIER_CFG_FILE)), outlierModelName(config), path.join(outDir, OUTLIER_CFG_FILE));
+  const m = await loadPipelineModels(config);
+  try {
+    const nSeq = config.eval.nBatches * config.eval.batchSize;
+    const tokens = await sampleContexts(config, m.tokenizer, nSeq, 4);
+    saveTokens(path.join(stageDir, 'tokens.safetensors'), tokens, config.contextSize);
+    const progress = new Progress('SAE eval', 2 * config.eval.nBatches);
+    const accs = {
+      base: evaluateSae(m.base, m.sae, m.hook, tokens, config.contextSize, config.eval.batchSize, rule, progress),
+      finetune: evaluateSae(m.finetune!, m.sae, m.hook, tokens, config.contextSize, config.eval.batchSize, rule, progress),
+    };
+    progress.done();
+    const res = { base: summarize(accs.base), finetune: summarize(accs.finetune) };
+    writeSafetensors(path.join(stageDir, 'feature_densities.safetensors'), {
+      base: { dtype: 'F32', shape: [m.sae.cfg.d_sae], data: accs.base.density.densities() },
+      finetune: { dtype: 'F32', shape: [m.sae.cfg.d_sae], data: accs.finetune.density.densities() },
+    }, { hook: m.hook, sae: `${config.sae.release}/${config.sae.id}` });
+    const label = { base: config.base.label, finetune: config.finetune.label };
+    const table: Row[] = (['base', 'finetune'] as const).map((w) => ({
+      model: label[w], L0: res[w].l0, 'clean CE': res[w].clean_loss, 'recon CE': res[w].spliced_loss, delta: res[w].delta_loss,
+      R2: res[w].r2, 'explained var': res[w].explained_variance, 'CE loss score': res[w].ce_loss_score, 'dead %': 100 * res[w].dead_fraction,
+      'inf/NaN batches': res[w].nonfinite_batches,
+    }));
+    const plots: SaeEvalResult['plots'] = { activations: {}, densities: {} };
+    for (const w of ['base', 'finetune'] as const) {
+      const h = accs[w].logHist.result();
+      plots.activations[w] = histogramSpec(h, { title: `${label[w]}: feature activations log10(|a| + 1e-10)`, xTitle: 'log10 activation', yTitle: 'count', annotate: { index: 0, label: `zero bin: ${h.zeroCount} of ${h.total}` }, clipToSecondLargest: 2 });
+      const ld = logDensity(accs[w].density.densities());
+      const hd = histogram(ld, { bins: 100 });
+      plots.densities[w] = histogramSpec(hd, { title: `${label[w]}: feature density log10(d + 1e-10)`, xTitle: 'log10 density', yTitle: 'features', annotate: { index: 0, label: `dead (density 0): ${(100 * res[w].dead_fraction).toFixed(1)}%` } });
+    }
+    const result: SaeEvalResult = { reused: false, ...res, table, plots };
+    writeJsonAtomic(resultFile, result);
+    writeManifest(stageDir, STAGE_SAE_EVAL, inputs, ['results.json', 'feature_densities.safetensors', 'tokens.safetensors'], { revisions: m.revisions });
+    return result;
+  } finally {
+    m.dispose();
+  }
+}
