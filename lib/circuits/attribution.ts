@@ -40,7 +40,7 @@ export interface AttributionOptions {
   steps?: number;
   /** ig: steps batched in one pass (default all) */
   stepsPerPass?: number;
-  /** exact: patched copies of the input run in one pass (default 64) */
+  /** exact: patched copies of the input run in one pass (default 256) */
   rowsPerPass?: number;
   /** keep the gradients and deltas (needed by circuitEdges; atp and ig only); the caller disposes them */
   keepTensors?: boolean;
@@ -256,7 +256,7 @@ export function attributeNodes(model: CircuitModel, saesIn: SAESet, pairs: Promp
       const ps = p.states.get(h)!;
       let effects: tf.Tensor;
       if (opts.method === 'exact') {
-        effects = exactEffects(model, sae, h, clean, cs, ps, metricClean, plus, minus, Math.max(1, opts.rowsPerPass ?? 64));
+        effects = exactEffects(model, sae, h, clean, cs, ps, metricClean, plus, minus, Math.max(1, opts.rowsPerPass ?? 256));
       } else {
         const g = opts.method === 'atp' ? grads!.get(h)! : igGrads(model, sae, h, clean, cs, ps, plus, minus, steps, Math.max(1, Math.min(steps, opts.stepsPerPass ?? steps)));
         const deltaF = tf.sub(ps.f, cs.f);

@@ -27,7 +27,7 @@ export interface EdgeBlock {
 export interface EdgeOptions {
   /** downstream nodes are those with |per-position effect| > nodeThreshold somewhere (default 0.1, as feature-circuits) */
   nodeThreshold?: number;
-  /** downstream nodes pulled back in one pass (the batch is tiled this many times; default 8) */
+  /** downstream nodes pulled back in one pass (the batch is tiled this many times; default 32) */
   nodesPerPass?: number;
 }
 
@@ -60,7 +60,7 @@ function keptNodes(effects: Float32Array, N: number, T: number, D1: number, thr:
 /** Edge block u -> d. */
 export function edgesBetween(model: CircuitModel, saes: SAESet, clean: number[][], attr: AttributionResult, up: string, down: string, opts: EdgeOptions = {}): EdgeBlock {
   const thr = opts.nodeThreshold ?? 0.1;
-  const per = Math.max(1, opts.nodesPerPass ?? 8);
+  const per = Math.max(1, opts.nodesPerPass ?? 32);
   const { N, T } = attr;
   const saeU = saes.get(up)!;
   const saeD = saes.get(down)!;

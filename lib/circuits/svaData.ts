@@ -38,6 +38,11 @@ export const SVA_NOUNS: Array<[string, string]> = [
   ['question', 'questions'], ['result', 'results'], ['party', 'parties'], ['line', 'lines'], ['word', 'words'],
   ['name', 'names'], ['number', 'numbers'], ['nurse', 'nurses'],
   ['pilot', 'pilots'], ['judge', 'judges'], ['senator', 'senators'], ['artist', 'artists'], ['baker', 'bakers'],
+  ['year', 'years'], ['day', 'days'], ['time', 'times'], ['thing', 'things'], ['way', 'ways'], ['eye', 'eyes'],
+  ['hand', 'hands'], ['part', 'parts'], ['place', 'places'], ['point', 'points'], ['fact', 'facts'], ['case', 'cases'],
+  ['week', 'weeks'], ['area', 'areas'], ['hour', 'hours'], ['law', 'laws'], ['force', 'forces'], ['wife', 'wives'],
+  ['life', 'lives'], ['foot', 'feet'], ['country', 'countries'], ['body', 'bodies'], ['function', 'functions'],
+  ['value', 'values'], ['object', 'objects'], ['element', 'elements'], ['key', 'keys'], ['type', 'types'],
 ];
 
 /** Verb answers: [singular, plural] forms written with their leading space. */

@@ -38,7 +38,7 @@ export const DEFAULT_CIRCUITS_CONFIG: CircuitsConfig = {
   saeRelease: 'saelab-demo-res',
   hooks: ['blocks.0.hook_resid_pre', 'blocks.1.hook_resid_pre', 'blocks.2.hook_resid_pre', 'blocks.3.hook_resid_pre'],
   ablation: { thinning: 0.01, pinned: [], branching: 3, nSequences: 64, contextsPerNode: 3 },
-  attribution: { dataset: '', nExamples: 40, igSteps: 10, nodeThreshold: 0.1, edgeThreshold: 0.01, thresholds: [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1] },
+  attribution: { dataset: 'data/circuits/sva_demo.jsonl', nExamples: 40, igSteps: 10, nodeThreshold: 0.1, edgeThreshold: 0.01, thresholds: [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1] },
 };
 
 /** The one experiment config every notebook reads (configs/*.json). */
