@@ -9,7 +9,7 @@ import { HookFn } from '../model/types';
 import { SAE } from '../sae/sae';
 import { CircuitModel, SAESet, orderHooks, saeAt, tokensTensor } from './common';
 import { ablationEffects } from './ablation';
-import { GraphSpec, effectFill, renderSvg, toDot } from './graphviz';
+import { GraphSpec, effectFill, renderDotSvg, toDot } from './graphviz';
 
 export interface TokenEffect { id: number; token: string; effect: number }
 export interface ActivatingContext { row: number; pos: number; act: number; text: string }
@@ -205,5 +205,5 @@ export function ablationGraphDot(g: AblationGraph, title?: string): string {
 
 /** SVG of an ablation graph (Graphviz wasm). */
 export async function ablationGraphSvg(g: AblationGraph, title?: string): Promise<string> {
-  return renderSvg(ablationGraphDot(g, title));
+  return renderDotSvg(ablationGraphDot(g, title));
 }

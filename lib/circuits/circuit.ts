@@ -6,7 +6,7 @@
  */
 import { AttributionResult } from './attribution';
 import { EdgeBlock } from './edges';
-import { GraphSpec, effectFill, renderSvg, toDot } from './graphviz';
+import { GraphSpec, effectFill, renderDotSvg, toDot } from './graphviz';
 import { nodeId } from './ablationGraph';
 
 export interface CircuitNode {
@@ -96,5 +96,5 @@ export function circuitDot(c: Circuit, opts: { title?: string; describe?: (n: Ci
 
 /** SVG of a circuit (Graphviz wasm). */
 export async function circuitSvg(c: Circuit, opts: { title?: string; describe?: (n: CircuitNode) => string[] } = {}): Promise<string> {
-  return renderSvg(circuitDot(c, opts));
+  return renderDotSvg(circuitDot(c, opts));
 }

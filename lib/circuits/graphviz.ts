@@ -87,7 +87,7 @@ export function toDot(g: GraphSpec): string {
 let vizInstance: Promise<{ renderString(dot: string, opts: { format: string; engine?: string }): string }> | undefined;
 
 /** Render DOT text to an SVG string with Graphviz (wasm). */
-export async function renderSvg(dot: string, engine = 'dot'): Promise<string> {
+export async function renderDotSvg(dot: string, engine = 'dot'): Promise<string> {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   vizInstance ??= (require('@viz-js/viz') as { instance(): Promise<{ renderString(dot: string, opts: { format: string; engine?: string }): string }> }).instance();
   const viz = await vizInstance;

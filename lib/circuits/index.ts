@@ -1,6 +1,6 @@
 export * from './common';
 export * from './ablation';
-export * from './load';
+export { loadModelAndSAEs, loadSAESet, parseSaeArg, loadSAEFromSpec as loadCircuitSAE } from './load';
 export * from './attribution';
 export * from './edges';
 export * from './faithfulness';

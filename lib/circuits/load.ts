@@ -1,11 +1,19 @@
 /**
  * Loading a model and its SAEs from `--model DIR --sae <hook>=<spec>` style arguments (CLI and notebooks).
  */
+import * as fs from 'fs';
 import { HookedTransformer, FromPretrainedOptions } from '../model/hookedTransformer';
 import { SAE } from '../sae/sae';
 import { checkSAEFitsModel, modelOptionsFromSAE } from '../sae/modelOptions';
 import { SAESet } from './common';
-import { loadSAEFromSpec } from '../cli/commands/sae';
+
+/** An SAE from a folder, or `release:saeId` (a SAELens release or owner/repo:folder). */
+export async function loadSAEFromSpec(spec: string): Promise<SAE> {
+  if (fs.existsSync(spec) && fs.statSync(spec).isDirectory()) return SAE.load(spec);
+  const i = spec.indexOf(':');
+  if (i <= 0 || i === spec.length - 1) throw new Error(`SAE '${spec}' is neither a folder nor release:saeId (e.g. saelab-demo-res:blocks.2.hook_resid_pre)`);
+  return SAE.fromPretrained(spec.slice(0, i), spec.slice(i + 1));
+}
 
 /** "<hook>=<spec>" -> [hook, spec]; an Error naming the flag when malformed. */
 export function parseSaeArg(arg: string): [string, string] {

@@ -9,7 +9,7 @@ import { HookedTransformer } from '../../lib/model';
 import { SAE } from '../../lib/sae';
 import {
   attributeNodes, disposeAttribution, edgesBetween, circuitEdges, buildCircuit, circuitDot, faithfulnessCurve, metricWithAblations, patchMeans,
-  ablationGraph, ablationGraphDot, ablationEffects, renderSvg, thinFeatures, saeSet, PromptPairs, SAESet, toDot,
+  ablationGraph, ablationGraphDot, ablationEffects, renderDotSvg, thinFeatures, saeSet, PromptPairs, SAESet, toDot,
   methodAgreement, methodAgreementSpec, faithfulnessSpec,
 } from '../../lib/circuits';
 import { setupBackend, assertClose } from '../helpers';
@@ -161,7 +161,7 @@ test('circuit: nodes above the threshold, edges between kept nodes, y edges; DOT
   const dot = circuitDot(c, { title: 'tiny circuit' });
   assert.match(dot, /^digraph G \{/);
   for (const n of c.nodes) assert.ok(dot.includes(`"${n.id}"`), `node ${n.id} in DOT`);
-  const svg = await renderSvg(dot);
+  const svg = await renderDotSvg(dot);
   assert.match(svg, /<svg[\s\S]*<\/svg>/);
   assert.ok(svg.includes('tiny circuit'));
   assert.throws(() => toDot({ nodes: [{ id: 'a', label: 'a' }], edges: [{ from: 'a', to: 'b', weight: 1 }] }), /names a node that is not in the graph/);
@@ -185,7 +185,7 @@ test('ablation graph: pinned feature, top-k downstream effects as the next picks
   assert.strictEqual(n0.downTokens[0].effect, Math.min(...lp));
   assert.strictEqual(n0.upTokens[0].token, `t${n0.upTokens[0].id}`);
   const dot = ablationGraphDot(g, 'ablation graph');
-  const svg = await renderSvg(dot);
+  const svg = await renderDotSvg(dot);
   assert.match(svg, /<svg/);
   for (const n of g.nodes) assert.ok(svg.includes(n.id), `node ${n.id} in SVG`);
   assert.deepStrictEqual(thinFeatures(100, 0.05, 1), thinFeatures(100, 0.05, 1));
