@@ -22,6 +22,25 @@ export interface TokenSample {
   batchSize: number;
 }
 
+/** Circuits notebooks (seeds 003 and 004): SAEs per hook, the ablation graph and sparse feature circuits. */
+export interface CircuitsConfig {
+  /** SAE release with one SAE per hook below (SAELens release name, or a local registry name) */
+  saeRelease: string;
+  /** SAE hooks in model order (the ablation graph's layer range and the circuit's submodules) */
+  hooks: string[];
+  /** seed 003: thinning fraction at the first hook (or pinned ids), top-k branching, sequences, contexts per node */
+  ablation: { thinning: number; pinned: number[]; branching: number; nSequences: number; contextsPerNode: number };
+  /** seed 004: JSON-lines prompt pairs ('' = generate for the model's tokenizer), examples, ig steps, thresholds */
+  attribution: { dataset: string; nExamples: number; igSteps: number; nodeThreshold: number; edgeThreshold: number; thresholds: number[] };
+}
+
+export const DEFAULT_CIRCUITS_CONFIG: CircuitsConfig = {
+  saeRelease: 'saelab-demo-res',
+  hooks: ['blocks.0.hook_resid_pre', 'blocks.1.hook_resid_pre', 'blocks.2.hook_resid_pre', 'blocks.3.hook_resid_pre'],
+  ablation: { thinning: 0.01, pinned: [], branching: 3, nSequences: 64, contextsPerNode: 3 },
+  attribution: { dataset: 'data/circuits/sva_demo.jsonl', nExamples: 40, igSteps: 10, nodeThreshold: 0.1, edgeThreshold: 0.01, thresholds: [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1] },
+};
+
 /** The one experiment config every notebook reads (configs/*.json). */
 export interface ExperimentConfig {
   name: string;
@@ -44,7 +63,7 @@ export interface ExperimentConfig {
   /** research-system sections added by later stages: free-form until their modules define them */
   crosslayer: Record<string, unknown>;
   interpbench: Record<string, unknown>;
-  circuits: Record<string, unknown>;
+  circuits: CircuitsConfig;
   checkpoints: Record<string, unknown>;
 }
 
@@ -66,7 +85,7 @@ export const DEFAULT_CONFIG: ExperimentConfig = {
   maxTokensPerForward: 4096,
   crosslayer: {},
   interpbench: {},
-  circuits: {},
+  circuits: DEFAULT_CIRCUITS_CONFIG,
   checkpoints: {},
 };
 

@@ -1,0 +1,137 @@
+/**
+ * Feature ablation (seed 003, corrected): zero one SAE feature at hook A, at every position, by
+ * adding decode(f with f_j = 0) - decode(f) to the activation (for SAEs without normalisation this
+ * removes exactly f_j W_dec[j]; b_dec and the other features stay). Only A is modified; the
+ * downstream SAE only reads. Effects are ablated minus clean at the last position, averaged over
+ * sequences, on every downstream feature and on log-softmax of the logits.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { HookFn } from '../model/types';
+import { SAE } from '../sae/sae';
+import { CircuitModel, SAESet, orderHooks, saeAt } from './common';
+
+/**
+ * Activation with features removed, for `groups` feature sets stacked along the batch:
+ * x [G * n, ..., d] -> x + decode(f * keep) - decode(f), keep [G, d_sae] (1 keeps, 0 zeroes).
+ */
+export function ablateFeatures(sae: SAE, x: tf.Tensor, keep: tf.Tensor2D): tf.Tensor {
+  return tf.tidy(() => {
+    const G = keep.shape[0];
+    const f = sae.encode(x);
+    const rows = f.shape[0] as number;
+    if (rows % G !== 0) throw new Error(`ablateFeatures: batch ${rows} is not a multiple of ${G} feature groups`);
+    const grouped = tf.reshape(f, [G, -1, sae.cfg.d_sae]);
+    const edited = tf.reshape(tf.mul(grouped, tf.expandDims(keep, 1)), f.shape);
+    return tf.add(x, tf.sub(sae.decode(edited), sae.decode(f)));
+  });
+}
+
+/** [G, d_sae] keep mask with 0 at feature ids[g] in row g. */
+export function singleFeatureKeepMask(ids: number[], dSae: number): tf.Tensor2D {
+  const m = new Float32Array(ids.length * dSae).fill(1);
+  ids.forEach((j, g) => {
+    if (!Number.isInteger(j) || j < 0 || j >= dSae) throw new Error(`feature ${j} is out of range for d_sae=${dSae}`);
+    m[g * dSae + j] = 0;
+  });
+  return tf.tensor2d(m, [ids.length, dSae]);
+}
+
+export interface AblationOptions {
+  /** hook whose SAE feature is ablated */
+  layerHook: string;
+  /** hook whose SAE features are read (after layerHook); omit for log-prob effects only */
+  downstreamHook?: string;
+  /** feature ids at layerHook, one ablation each */
+  features: number[];
+  /** features ablated per forward pass (the batch is tiled this many times; default 8) */
+  featuresPerPass?: number;
+}
+
+export interface AblationEffects {
+  features: number[];
+  downstreamHook?: string;
+  /** [n_features, d_sae_B] (empty without a downstream hook) row-major: mean over sequences of ablated - clean downstream feature acts at the last position */
+  featureEffects: Float32Array;
+  dSaeDownstream: number;
+  /** [n_features, d_vocab] row-major: mean over sequences of ablated - clean log-softmax at the last position */
+  logprobEffects: Float32Array;
+  dVocab: number;
+  /** [N, d_sae_B] clean downstream feature acts at the last position */
+  cleanDownstream: Float32Array;
+  /** [N, d_vocab] clean log-softmax at the last position */
+  cleanLogprobs: Float32Array;
+}
+
+/** Last-position downstream features [rows, d_sae_B] and log-probs [rows, V] of one pass with extra hooks. */
+function lastPositionReadout(model: CircuitModel, down: SAE | undefined, downHook: string | undefined, tokens: tf.Tensor2D, extra: Array<[string, HookFn]>): { feats: tf.Tensor2D; logprobs: tf.Tensor2D } {
+  let feats: tf.Tensor2D | undefined;
+  if (!down || !downHook) {
+    const logits = model.forward(tokens, { fwdHooks: extra }).logits!;
+    const logprobs = tf.tidy(() => {
+      const [B, T, V] = logits.shape;
+      return tf.logSoftmax(tf.reshape(tf.slice(logits, [0, T - 1, 0], [B, 1, V]), [B, V])) as tf.Tensor2D;
+    });
+    logits.dispose();
+    return { feats: tf.zeros([tokens.shape[0], 0]) as tf.Tensor2D, logprobs };
+  }
+  const read: HookFn = (x) => {
+    const T = x.shape[1] as number;
+    const last = tf.slice(x, [0, T - 1], [-1, 1]);
+    feats = tf.keep(tf.tidy(() => tf.reshape(down.encode(last), [x.shape[0] as number, down.cfg.d_sae]) as tf.Tensor2D));
+  };
+  const logits = model.forward(tokens, { fwdHooks: [...extra, [downHook, read]] }).logits!;
+  const logprobs = tf.tidy(() => {
+    const [B, T, V] = logits.shape;
+    return tf.logSoftmax(tf.reshape(tf.slice(logits, [0, T - 1, 0], [B, 1, V]), [B, V])) as tf.Tensor2D;
+  });
+  logits.dispose();
+  if (!feats) throw new Error(`hook ${downHook} did not run in the forward pass`);
+  return { feats, logprobs };
+}
+
+/**
+ * Effects of ablating each feature of `opts.features` at layerHook, on the downstream SAE's
+ * features and on next-token log-probabilities (rows in feature order). tokens [N, T].
+ */
+export function ablationEffects(model: CircuitModel, saes: SAESet, tokens: tf.Tensor2D, opts: AblationOptions): AblationEffects {
+  const up = saeAt(saes, opts.layerHook);
+  const down = opts.downstreamHook === undefined ? undefined : saeAt(saes, opts.downstreamHook);
+  if (opts.downstreamHook !== undefined) {
+    const [first] = orderHooks(model, [opts.layerHook, opts.downstreamHook]);
+    if (opts.layerHook === opts.downstreamHook || first !== opts.layerHook) {
+      throw new Error(`--downstream-hook ${opts.downstreamHook} must come after --layer-hook ${opts.layerHook} in the model`);
+    }
+  }
+  const N = tokens.shape[0];
+  const dB = down ? down.cfg.d_sae : 0;
+  const V = model.cfg.d_vocab_out;
+  const clean = lastPositionReadout(model, down, opts.downstreamHook, tokens, []);
+  const nF = opts.features.length;
+  const featureEffects = new Float32Array(nF * dB);
+  const logprobEffects = new Float32Array(nF * V);
+  const per = Math.max(1, opts.featuresPerPass ?? 8);
+  for (let s = 0; s < nF; s += per) {
+    const ids = opts.features.slice(s, s + per);
+    const G = ids.length;
+    const keep = singleFeatureKeepMask(ids, up.cfg.d_sae);
+    const tiled = tf.tile(tokens, [G, 1]) as tf.Tensor2D;
+    const ablate: HookFn = (x) => ablateFeatures(up, x, keep);
+    const r = lastPositionReadout(model, down, opts.downstreamHook, tiled, [[opts.layerHook, ablate]]);
+    const [fe, le] = tf.tidy(() => {
+      // [G * N, .] -> [G, N, .] minus clean [1, N, .], mean over N
+      const eff = (abl: tf.Tensor2D, cl: tf.Tensor2D) => tf.mean(tf.sub(tf.reshape(abl, [G, N, -1]), tf.expandDims(cl, 0)), 1);
+      return [eff(r.feats, clean.feats), eff(r.logprobs, clean.logprobs)];
+    });
+    featureEffects.set(fe.dataSync() as Float32Array, s * dB);
+    logprobEffects.set(le.dataSync() as Float32Array, s * V);
+    tf.dispose([keep, tiled, r.feats, r.logprobs, fe, le]);
+  }
+  const out: AblationEffects = {
+    features: [...opts.features], downstreamHook: opts.downstreamHook,
+    featureEffects, dSaeDownstream: dB, logprobEffects, dVocab: V,
+    cleanDownstream: Float32Array.from(clean.feats.dataSync() as Float32Array),
+    cleanLogprobs: Float32Array.from(clean.logprobs.dataSync() as Float32Array),
+  };
+  tf.dispose([clean.feats, clean.logprobs]);
+  return out;
+}

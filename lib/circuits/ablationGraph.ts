@@ -1,0 +1,209 @@
+/**
+ * Seed 003's feature-ablation graph, done right: pick features at the first hook of a layer range
+ * (a seeded thinning fraction, or pinned ids), ablate each (ablationEffects), keep the top-k
+ * downstream features by |effect| as edges and as the next hook's picks, and so on over the range.
+ * Nodes carry their most up- and down-weighted next tokens and, optionally, top activating contexts.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { HookFn } from '../model/types';
+import { SAE } from '../sae/sae';
+import { CircuitModel, SAESet, orderHooks, saeAt, tokensTensor } from './common';
+import { ablationEffects } from './ablation';
+import { GraphSpec, effectFill, renderDotSvg, toDot } from './graphviz';
+
+export interface TokenEffect { id: number; token: string; effect: number }
+export interface ActivatingContext { row: number; pos: number; act: number; text: string }
+
+export interface AblationGraphNode {
+  /** "L.j" (L: the hook's block index, or the hook name) */
+  id: string;
+  hook: string;
+  feature: number;
+  /** most increased next tokens when the feature is ablated ... */
+  upTokens: TokenEffect[];
+  /** ... and most decreased */
+  downTokens: TokenEffect[];
+  contexts?: ActivatingContext[];
+}
+
+export interface AblationGraphEdge { from: string; to: string; effect: number }
+
+export interface AblationGraph {
+  hooks: string[];
+  nodes: AblationGraphNode[];
+  edges: AblationGraphEdge[];
+}
+
+export interface AblationGraphOptions {
+  /** the layer range: SAE hooks in model order */
+  hooks: string[];
+  /** fraction of the first hook's features to pick at random (default 0.01; at least one) */
+  thinning?: number;
+  /** feature ids at the first hook (override thinning) */
+  pinned?: number[];
+  /** downstream features kept per ablated feature (default 3) */
+  branching?: number;
+  /** seed of the thinning draw (default 0) */
+  seed?: number;
+  /** edges need |effect| above this (default 0) */
+  minEffect?: number;
+  /** token id -> text for the token lists and contexts (default: the id) */
+  decodeToken?: (id: number) => string;
+  /** tokens listed per direction (default 3) */
+  topTokens?: number;
+  /** sequences searched for top activating contexts (all of one length) */
+  contexts?: number[][];
+  /** contexts per node (default 3) and tokens shown before the max (default 6) */
+  contextsPerNode?: number;
+  contextWindow?: number;
+  featuresPerPass?: number;
+}
+
+/** "L.j" for blocks.L.* hooks, else "<hook>.j". */
+export function nodeId(hook: string, feature: number): string {
+  const m = /^blocks\.(\d+)\./.exec(hook);
+  return `${m ? m[1] : hook}.${feature}`;
+}
+
+/** A small seeded PRNG (mulberry32) for reproducible thinning. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** max(1, round(fraction * d)) distinct ids from [0, d), sorted, drawn with a seeded shuffle. */
+export function thinFeatures(d: number, fraction: number, seed = 0): number[] {
+  if (!(fraction > 0 && fraction <= 1)) throw new Error(`thinning fraction must be in (0, 1], got ${fraction}`);
+  const n = Math.max(1, Math.round(fraction * d));
+  const ids = Array.from({ length: d }, (_, i) => i);
+  const r = rng(seed);
+  for (let i = d - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [ids[i], ids[j]] = [ids[j], ids[i]];
+  }
+  return ids.slice(0, n).sort((a, b) => a - b);
+}
+
+/** Indices of the k largest values of score (ties: lower index first). */
+function topK(score: (i: number) => number, n: number, k: number): number[] {
+  return Array.from({ length: n }, (_, i) => i).sort((a, b) => score(b) - score(a) || a - b).slice(0, k);
+}
+
+/**
+ * Top activating contexts of `features` of the SAE at its hook over `contexts` ([M][T] token ids):
+ * per feature the k sequences with the largest max activation, as text ending at the max position.
+ */
+export function topActivatingContexts(model: CircuitModel, sae: SAE, contexts: number[][], features: number[], opts: { k?: number; window?: number; decodeToken?: (id: number) => string } = {}): Map<number, ActivatingContext[]> {
+  const k = opts.k ?? 3;
+  const win = opts.window ?? 6;
+  const dec = opts.decodeToken ?? ((id: number) => String(id));
+  const hook = sae.cfg.metadata.hook_name;
+  const tokens = tokensTensor(contexts);
+  let acts: tf.Tensor | undefined;
+  const read: HookFn = (x) => { acts = tf.keep(tf.tidy(() => tf.gather(sae.encode(x), tf.tensor1d(features, 'int32'), 2))); };
+  const r = model.forward(tokens, { fwdHooks: [[hook, read]] });
+  r.logits?.dispose();
+  tokens.dispose();
+  const [M, T] = [contexts.length, contexts[0].length];
+  const a = acts!.dataSync() as Float32Array; // [M, T, F]
+  acts!.dispose();
+  const F = features.length;
+  const out = new Map<number, ActivatingContext[]>();
+  features.forEach((f, fi) => {
+    const best: ActivatingContext[] = [];
+    for (let m = 0; m < M; m++) {
+      let pos = 0;
+      for (let t = 1; t < T; t++) if (a[(m * T + t) * F + fi] > a[(m * T + pos) * F + fi]) pos = t;
+      const act = a[(m * T + pos) * F + fi];
+      if (act <= 0) continue;
+      const start = Math.max(0, pos - win);
+      const text = contexts[m].slice(start, pos).map(dec).join('') + `[${dec(contexts[m][pos])}]`;
+      best.push({ row: m, pos, act, text });
+    }
+    out.set(f, best.sort((x, y) => y.act - x.act).slice(0, k));
+  });
+  return out;
+}
+
+/** Build the ablation graph over a layer range (see the module comment). tokens [N][T]. */
+export function ablationGraph(model: CircuitModel, saes: SAESet, tokens: number[][], opts: AblationGraphOptions): AblationGraph {
+  if (!opts.hooks.length) throw new Error('ablationGraph needs at least one hook in the layer range');
+  const hooks = orderHooks(model, opts.hooks);
+  if (hooks.some((h, i) => h !== opts.hooks[i])) throw new Error(`hooks must be given in model order: ${hooks.join(', ')}`);
+  const branching = opts.branching ?? 3;
+  const topN = opts.topTokens ?? 3;
+  const minEffect = opts.minEffect ?? 0;
+  const dec = opts.decodeToken ?? ((id: number) => String(id));
+  const first = saeAt(saes, hooks[0]);
+  let picks = opts.pinned?.length ? [...new Set(opts.pinned)].sort((a, b) => a - b) : thinFeatures(first.cfg.d_sae, opts.thinning ?? 0.01, opts.seed ?? 0);
+  const tk = tokensTensor(tokens);
+  const nodes: AblationGraphNode[] = [];
+  const edges: AblationGraphEdge[] = [];
+  try {
+    for (let i = 0; i < hooks.length && picks.length; i++) {
+      const hook = hooks[i];
+      const next = hooks[i + 1];
+      const r = ablationEffects(model, saes, tk, { layerHook: hook, downstreamHook: next, features: picks, featuresPerPass: opts.featuresPerPass });
+      const ctx = opts.contexts?.length ? topActivatingContexts(model, saeAt(saes, hook), opts.contexts, picks, { k: opts.contextsPerNode, window: opts.contextWindow, decodeToken: dec }) : undefined;
+      const nextPicks = new Set<number>();
+      picks.forEach((j, row) => {
+        const lp = r.logprobEffects.subarray(row * r.dVocab, (row + 1) * r.dVocab);
+        const tokenList = (ids: number[]) => ids.map((id) => ({ id, token: dec(id), effect: lp[id] }));
+        nodes.push({
+          id: nodeId(hook, j), hook, feature: j,
+          upTokens: tokenList(topK((v) => lp[v], r.dVocab, topN)),
+          downTokens: tokenList(topK((v) => -lp[v], r.dVocab, topN)),
+          contexts: ctx?.get(j),
+        });
+        if (!next) return;
+        const fe = r.featureEffects.subarray(row * r.dSaeDownstream, (row + 1) * r.dSaeDownstream);
+        for (const k of topK((v) => Math.abs(fe[v]), r.dSaeDownstream, branching)) {
+          if (Math.abs(fe[k]) <= minEffect) continue;
+          edges.push({ from: nodeId(hook, j), to: nodeId(next, k), effect: fe[k] });
+          nextPicks.add(k);
+        }
+      });
+      picks = [...nextPicks].sort((a, b) => a - b);
+    }
+  } finally {
+    tk.dispose();
+  }
+  return { hooks, nodes, edges };
+}
+
+/** Graph spec of an ablation graph: one row per hook, edges blue (increase) / red (decrease). */
+export function ablationGraphSpec(g: AblationGraph, title?: string): GraphSpec {
+  const fmt = (t: TokenEffect) => `${JSON.stringify(t.token)} ${t.effect >= 0 ? '+' : ''}${t.effect.toFixed(3)}`;
+  return {
+    title,
+    groups: g.hooks,
+    nodes: g.nodes.map((n) => ({
+      id: n.id,
+      label: n.id,
+      group: n.hook,
+      details: [
+        ...(n.contexts ?? []).map((c) => c.text),
+        `up: ${n.upTokens.map(fmt).join(', ')}`,
+        `down: ${n.downTokens.map(fmt).join(', ')}`,
+      ],
+      fill: effectFill(0, 1),
+    })),
+    edges: g.edges.map((e) => ({ from: e.from, to: e.to, weight: e.effect })),
+  };
+}
+
+/** DOT text of an ablation graph. */
+export function ablationGraphDot(g: AblationGraph, title?: string): string {
+  return toDot(ablationGraphSpec(g, title));
+}
+
+/** SVG of an ablation graph (Graphviz wasm). */
+export async function ablationGraphSvg(g: AblationGraph, title?: string): Promise<string> {
+  return renderDotSvg(ablationGraphDot(g, title));
+}

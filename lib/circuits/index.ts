@@ -1,0 +1,11 @@
+export * from './common';
+export * from './ablation';
+export { loadModelAndSAEs, loadSAESet, parseSaeArg, loadSAEFromSpec as loadCircuitSAE } from './load';
+export * from './attribution';
+export * from './edges';
+export * from './faithfulness';
+export * from './graphviz';
+export * from './ablationGraph';
+export * from './circuit';
+export * from './svaData';
+export * from './plots';

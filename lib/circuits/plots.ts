@@ -1,0 +1,50 @@
+/**
+ * Notebook views of circuit results as Vega-Lite specs: agreement of two attribution methods
+ * (scatter with least-squares line and r) and faithfulness / completeness curves over thresholds.
+ */
+import { linearRegression, RegressionLine } from '../analysis/stats';
+import type { TopLevelSpec } from 'vega-lite';
+import { lineSpec, scatterRegressionSpec } from '../plots/specs';
+import { AttributionResult } from './attribution';
+import { FaithfulnessCurve } from './faithfulness';
+
+export interface MethodAgreement {
+  /** node effects of method a and b, paired (all hooks; per-position effects or aggregated nodes) */
+  a: Float32Array;
+  b: Float32Array;
+  line: RegressionLine;
+}
+
+/**
+ * Pair the effects of two attributions of the same prompts and SAEs. level 'nodes': aggregated
+ * [d_sae + 1] per hook; 'positions': every [N, T, d_sae + 1] entry.
+ */
+export function methodAgreement(a: AttributionResult, b: AttributionResult, level: 'nodes' | 'positions' = 'nodes'): MethodAgreement {
+  if (a.hooks.join() !== b.hooks.join()) throw new Error(`the attributions cover different hooks: ${a.hooks.join(', ')} vs ${b.hooks.join(', ')}`);
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (const h of a.hooks) {
+    const [u, v] = level === 'nodes' ? [a.byHook.get(h)!.nodes, b.byHook.get(h)!.nodes] : [a.byHook.get(h)!.effects, b.byHook.get(h)!.effects];
+    if (u.length !== v.length) throw new Error(`${h}: ${u.length} vs ${v.length} effects (same prompts and SAEs?)`);
+    for (let i = 0; i < u.length; i++) { xs.push(u[i]); ys.push(v[i]); }
+  }
+  const x = Float32Array.from(xs);
+  const y = Float32Array.from(ys);
+  return { a: x, b: y, line: linearRegression(x, y) };
+}
+
+/** Scatter of method b against method a with its regression line and r. */
+export function methodAgreementSpec(a: AttributionResult, b: AttributionResult, level: 'nodes' | 'positions' = 'nodes'): TopLevelSpec {
+  const m = methodAgreement(a, b, level);
+  return scatterRegressionSpec(m.a, m.b, m.line, { title: `${b.method} vs ${a.method} node effects`, xTitle: `${a.method} effect`, yTitle: `${b.method} effect` });
+}
+
+/** Faithfulness and completeness against circuit size (nodes) or threshold. */
+export function faithfulnessSpec(curve: FaithfulnessCurve, x: 'nodes' | 'threshold' = 'nodes'): TopLevelSpec {
+  const pts = [...curve.points].sort((p, q) => (x === 'nodes' ? p.nNodes - q.nNodes : p.threshold - q.threshold));
+  const xs = pts.map((p) => (x === 'nodes' ? p.nNodes : p.threshold));
+  return lineSpec([
+    { name: 'faithfulness', x: xs, y: pts.map((p) => p.faithfulness) },
+    { name: 'completeness', x: xs, y: pts.map((p) => p.completeness) },
+  ], { title: 'Circuit faithfulness (mean ablation)', xTitle: x === 'nodes' ? 'circuit nodes' : 'node threshold', yTitle: 'normalised metric', seriesTitle: 'measure' });
+}

@@ -1,0 +1,43 @@
+/**
+ * `saelab sva-data`: subject-verb agreement prompt pairs (feature-circuits' JSON-lines layout) for a
+ * tokenizer's vocabulary.
+ */
+import { CliCommand } from '../types';
+import { parseOptions, required } from '../args';
+import { loadTokenizer } from '../../tokenizers';
+import { SvaTemplate, generateSvaPairs, svaPromptPairs, writeSvaJsonl } from '../../circuits/svaData';
+
+const USAGE = `usage: saelab sva-data --tokenizer <name|dir> --out FILE.jsonl [--per-case 40] [--seed 0] [--templates simple,nounpp,rc]
+
+Writes subject-verb agreement pairs {"clean_prefix", "patch_prefix", "clean_answer", "patch_answer", "case"}
+from short templates, using only nouns and verbs whose forms are single tokens of the tokenizer
+(so prefixes have equal length and answers are one token). Prints how many tokenize cleanly per prefix length.
+
+options:
+  --tokenizer T    a shipped name (gpt2), hub id or folder with tokenizer.json
+  --out FILE       output .jsonl (written atomically)
+  --per-case N     pairs per template and case (default 40)
+  --seed S         sampling seed (default 0)
+  --templates L    comma-separated subset of simple, nounpp, rc (default all)`;
+
+export const command: CliCommand = {
+  name: 'sva-data',
+  summary: 'subject-verb agreement prompt pairs for a tokenizer (feature-circuits JSON lines)',
+  usage: USAGE,
+  async run(argv: string[]): Promise<number> {
+    const o = parseOptions(argv, { tokenizer: { type: 'string' }, out: { type: 'string' }, 'per-case': { type: 'string' }, seed: { type: 'string' }, templates: { type: 'string' } }, USAGE);
+    const tok = await loadTokenizer(required<string>(o.tokenizer, 'tokenizer', USAGE));
+    const out = required<string>(o.out, 'out', USAGE);
+    const perCase = o['per-case'] === undefined ? 40 : Number(o['per-case']);
+    if (!Number.isInteger(perCase) || perCase < 1) throw new Error(`--per-case must be a positive integer, got '${o['per-case']}'`);
+    const seed = o.seed === undefined ? 0 : Number(o.seed);
+    if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got '${o.seed}'`);
+    const templates = o.templates === undefined ? undefined : (o.templates as string).split(',').map((s) => s.trim()) as SvaTemplate[];
+    for (const t of templates ?? []) if (!['simple', 'nounpp', 'rc'].includes(t)) throw new Error(`--templates: unknown template '${t}' (simple, nounpp, rc)`);
+    const records = generateSvaPairs(tok, { perCase, seed, templates });
+    writeSvaJsonl(out, records);
+    const { groups, skipped } = svaPromptPairs(records, tok, { prependBos: tok.bosTokenId !== undefined });
+    console.log(`wrote ${out}: ${records.length} pairs; by prefix length: ${groups.map((g) => `${g.length} tokens x ${g.clean.length}`).join(', ')}${skipped ? `; ${skipped} do not tokenize cleanly` : ''}`);
+    return 0;
+  },
+};
