@@ -1,0 +1,4 @@
+export * from './spec';
+export * from './store';
+export * from './accumulators';
+export * from './stages';
