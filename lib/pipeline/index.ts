@@ -1,2 +1,3 @@
 export * from './notebooks';
 export * from './run';
+export * from './slurm';
