@@ -238,6 +238,10 @@ function describeJobFailure(job: SlurmJob, task: number, o: SbatchOptions, exitC
   const what = job.kind === 'check' ? 'the shared-filesystem check' : `stage ${job.stage}${shard ? ` shard ${shard}` : job.kind === 'merge' ? ' (merge)' : ''}`;
   let message = `${what} failed (SLURM job ${job.key}${shard ? `, task ${task}` : ''}): ${why}; log: ${log}`;
   if (job.kind === 'check' || exitCode === 3) message += `\nruns/ must be on a filesystem shared by this machine and the nodes (the job could not read ${path.join(o.runDir, SHARED_MARKER)}): put the checkout (or runs/, e.g. a symlink) on the cluster's shared storage`;
+  if (fs.existsSync(log)) {
+    const tail = fs.readFileSync(log, 'utf8').trimEnd().split('\n').slice(-8).join('\n');
+    if (tail) message += `\n--- last lines of ${path.basename(log)} ---\n${tail}`;
+  }
   return { stage: job.stage, job: job.key, shard, log, exitCode, message };
 }
 
