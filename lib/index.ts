@@ -20,5 +20,6 @@ export * from './notebook';
 export * from './pipeline';
 export * from './lm';
 export * from './tasks';
+export * from './features';
 export * from './stages';
 export * from './demo/world';

@@ -10,3 +10,4 @@ export * from './outliers';
 export * from './saeMetrics';
 export * from './transfer';
 export * from './alignment';
+export * as crosslayer from './crosslayer';

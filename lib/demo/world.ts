@@ -48,10 +48,10 @@ export function defaultDemoSpec(): DemoWorldSpec {
     } as HookedTransformerConfigInput,
     contextSize: 64,
     batchSize: 16,
-    baseSteps: 2000,
+    baseSteps: 600,
     baseLr: 3e-3,
-    checkpointSteps: [0, 125, 250, 500, 1000, 2000],
-    finetuneSteps: 400,
+    checkpointSteps: [0, 75, 150, 300, 600],
+    finetuneSteps: 150,
     finetuneLr: 1e-3,
     validationFraction: 0.1,
   };

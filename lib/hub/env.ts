@@ -23,7 +23,7 @@ export function hubCacheDir(): string {
 
 /** The read-only cache shipped inside the saelab repository (data/hub), in the same layout. */
 export function shippedCacheDir(): string {
-  return path.join(SAELAB_ROOT, 'data', 'hub');
+  return process.env.SAELAB_SHIPPED_HUB_CACHE ? path.resolve(process.env.SAELAB_SHIPPED_HUB_CACHE) : path.join(SAELAB_ROOT, 'data', 'hub');
 }
 
 /** True when HF_HUB_OFFLINE asks for cached files only. */

@@ -235,7 +235,7 @@ function setGlobal(module: string, name: 'set' | 'frozenset'): PickleGlobal {
 /** numpy scalars and dtypes under both the numpy 1.x and 2.x module names. */
 export const NUMPY_GLOBALS: readonly PickleGlobal[] = [
   numpyScalarGlobal('numpy.core.multiarray'), numpyScalarGlobal('numpy._core.multiarray'),
-  numpyDtypeGlobal('numpy'),
+  numpyDtypeGlobal('numpy'), numpyDtypeGlobal('numpy.core.multiarray'), numpyDtypeGlobal('numpy._core.multiarray'),
 ];
 
 /** Python builtins that are pure data constructors (set, frozenset, bytes via _codecs.encode). */

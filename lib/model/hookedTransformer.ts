@@ -5,13 +5,14 @@ import { writeDirAtomic, writeJsonAtomic } from '../io/atomic';
 import { writeTensorsSafetensors } from '../io/safetensors';
 import { ActivationCache } from './cache';
 import {
-  activation, applyRotary, attentionMask, embeddingLookup, headsToMatrix, linear, offsetPositionIds, repeatKvHeads, rotaryTables,
+  activation, applyRotary, attentionMasks, embeddingLookup, headsToMatrix, linear, offsetPositionIds, repeatKvHeads, rotaryTables,
 } from './components';
 import { HookedTransformerConfig, HookedTransformerConfigInput, kvPrefix, makeConfig, nKvHeads, validateConfig } from './config';
 import { convertHfWeights, gpt2HfConfig, gpt2ToHfTensors, hfConfigToTl, modelFamily, trimVocab } from './hf';
 import { HookRun, selectorMatches, unknownHookError } from './hooks';
 import { isTransformerLensTorchDir, readTransformerLensTorchDir } from './interpbench';
-import { openCheckpoint, readHfConfig, resolveModelDir } from './loading';
+import { officialModelName, openCheckpoint, readHfConfig, resolveModelDir } from './loading';
+import { loadTokenizerFromDir } from '../tokenizers/tokenizer';
 import { checkStateDict, initParams, paramShapes, StateDict } from './params';
 import { DEFAULT_PROCESSING, NO_PROCESSING, ProcessingOptions, processWeights } from './processing';
 import { ForwardOptions, ForwardResult, HookFn, HookSelector, RunWithCacheOptions } from './types';
@@ -35,11 +36,17 @@ export interface FromPretrainedOptions {
   trainable?: boolean;
   /** override default_prepend_bos */
   defaultPrependBos?: boolean;
+  /** load the folder's tokenizer.json as model.tokenizer when present (default true) */
+  tokenizer?: boolean;
 }
 
-/** Minimal tokenizer glue: encode must not add special tokens (toTokens adds BOS itself). */
+/**
+ * Minimal tokenizer glue. toTokens adds BOS itself, so it uses encodeRaw when present (encoding
+ * without special tokens, as saelab's Tokenizer has), else encode, which must then add none.
+ */
 export interface TokenizerLike {
   encode(text: string): number[];
+  encodeRaw?(text: string): number[];
   decode(ids: number[]): string;
   bosTokenId?: number;
   padTokenId?: number;
@@ -97,12 +104,18 @@ export class HookedTransformer {
   /** which weight-processing steps the current weights carry */
   processing: ProcessingOptions = { ...NO_PROCESSING };
   tokenizer: TokenizerLike | null = null;
+  /**
+   * Token budget per pass when a call gives no maxBatchTokens: larger batches are split into row
+   * chunks. Default: 2^28 / d_vocab_out tokens (about 1 GiB of float32 logits per chunk); null = never split.
+   */
+  maxBatchTokens: number | null = null;
   /** the folder (and hub commit) the weights came from, when loaded with fromPretrained */
   source: { dir: string; commit?: string } | null = null;
 
   private constructor(cfg: HookedTransformerConfig, sd: StateDict, trainable: boolean) {
     validateConfig(cfg);
     this.cfg = cfg;
+    this.maxBatchTokens = Math.max(1, Math.floor(2 ** 28 / cfg.d_vocab_out));
     checkStateDict(cfg, sd, true, 'initial weights');
     for (const name of paramShapes(cfg).keys()) {
       this.params.set(name, tf.variable(sd[name], trainable, `${name}_${Math.random().toString(36).slice(2, 10)}`));
@@ -147,6 +160,7 @@ export class HookedTransformer {
     const configFile = path.join(resolved.dir, 'config.json');
     const family = modelFamily(hf, configFile);
     const input = hfConfigToTl(hf, nameOrDir, configFile);
+    input.tokenizer_name = fs.existsSync(nameOrDir) ? nameOrDir : officialModelName(nameOrDir);
     if (opts.defaultPrependBos !== undefined) input.default_prepend_bos = opts.defaultPrependBos;
     let cfg = makeConfig(input);
     const src = openCheckpoint(resolved.dir);
@@ -169,6 +183,9 @@ export class HookedTransformer {
       const model = new HookedTransformer(processedCfg, sd, opts.trainable ?? false);
       model.processing = applied;
       model.source = resolved;
+      if (opts.tokenizer !== false && fs.existsSync(path.join(resolved.dir, 'tokenizer.json'))) {
+        model.setTokenizer(loadTokenizerFromDir(resolved.dir));
+      }
       return model;
     } catch (e) {
       for (const t of Object.values(sd)) if (!t.isDisposed) t.dispose();
@@ -209,7 +226,9 @@ export class HookedTransformer {
     checkStateDict(this.cfg, rec, opts.strict ?? true);
     for (const [k, v] of Object.entries(rec)) {
       const target = this.params.get(k);
-      if (target) target.assign(v.dtype === 'float32' ? v : tf.cast(v, 'float32'));
+      if (!target) continue;
+      if (v.dtype === 'float32') target.assign(v);
+      else { const c = tf.cast(v, 'float32'); target.assign(c); c.dispose(); }
     }
   }
 
@@ -256,6 +275,11 @@ export class HookedTransformer {
     for (let l = 0; l < this.cfg.n_layers; l++) names.push(...blockHookNames(this.cfg, l, opts.includeOptional ?? false));
     if (this.cfg.normalization_type) names.push('ln_final.hook_scale', 'ln_final.hook_normalized');
     return names;
+  }
+
+  /** TransformerLens set_use_attn_result: compute (and list) attn.hook_result [b, p, head, d_model] in every pass. */
+  setUseAttnResult(on: boolean): void {
+    this.cfg = { ...this.cfg, use_attn_result: on };
   }
 
   private checkHookName(name: string): void {
@@ -319,7 +343,7 @@ export class HookedTransformer {
     }
     const wantLoss = returnType === 'loss' || returnType === 'both';
     if (wantLoss && P < 2) throw new Error('a loss needs at least 2 positions per sequence');
-    const budget = opts.maxBatchTokens;
+    const budget = opts.maxBatchTokens ?? this.maxBatchTokens;
     const rows = budget && budget > 0 ? Math.max(1, Math.floor(budget / P)) : B;
     const chunks: Array<[number, number]> = [];
     for (let s = 0; s < B; s += rows) chunks.push([s, Math.min(rows, B - s)]);
@@ -385,7 +409,7 @@ export class HookedTransformer {
     if (tokens.rank !== 1 && tokens.rank !== 2) throw new Error(`tokens must be [batch, pos], got shape [${tokens.shape}]`);
     const t = tf.tidy(() => {
       const t2 = tokens.rank === 1 ? tf.expandDims(tokens, 0) : tokens;
-      return t2.dtype === 'int32' ? (t2 === tokens ? t2 : t2) : tf.cast(t2, 'int32');
+      return t2.dtype === 'int32' ? t2 : tf.cast(t2, 'int32');
     }) as tf.Tensor2D;
     const P = t.shape[1];
     if (P > this.cfg.n_ctx) {
@@ -420,7 +444,8 @@ export class HookedTransformer {
       if (positions && mask) {
         pos = tf.mul(embeddingLookup(this.W_pos, positions), tf.expandDims(tf.cast(mask, 'float32'), -1));
       } else {
-        pos = tf.tile(tf.expandDims(tf.slice(this.W_pos, [0, 0], [P, -1]), 0), [B, 1, 1]);
+        // broadcasting multiply, not tile (tile is slow on wasm): [B, 1, 1] * [1, P, d]
+        pos = tf.mul(tf.ones([B, 1, 1]), tf.expandDims(tf.slice(this.W_pos, [0, 0], [P, -1]), 0));
       }
       resid = tf.add(resid, run.point('hook_pos_embed', pos));
     }
@@ -430,8 +455,8 @@ export class HookedTransformer {
       const shape = positions ? [B, P, 1, cfg.rotary_dim as number] : [1, P, 1, cfg.rotary_dim as number];
       rot = { cos: tf.reshape(r.cos, shape), sin: tf.reshape(r.sin, shape) };
     }
-    const maskBool = attentionMask(P, cfg.use_local_attn ? cfg.window_size : null, mask);
-    const ctx = { maskBool, maskFloat: mask ? tf.cast(maskBool, 'float32') : null, rot };
+    const masks = attentionMasks(P, cfg.use_local_attn ? cfg.window_size : null, mask, NEG_BIG);
+    const ctx: AttnContext = { maskNegBig: masks.negBig, maskNegInf: masks.negInf, maskFloat: masks.visible, rot };
     const stop = this.resolveStop(opts.stopAtLayer);
     const nRun = stop ?? cfg.n_layers;
     for (let l = 0; l < nRun; l++) resid = this.block(l, resid, run, ctx);
@@ -465,7 +490,7 @@ export class HookedTransformer {
     if (t === null) return x;
     const centred = t === 'LN' || t === 'LNPre' ? tf.sub(x, tf.mean(x, -1, true)) : x;
     const scale = run.point(`${hookPrefix}.hook_scale`, tf.sqrt(tf.add(tf.mean(tf.square(centred), -1, true), this.cfg.eps)));
-    const normed = tf.div(centred, scale);
+    const normed = tf.mul(centred, tf.reciprocal(scale)); // [b, p, d] * [b, p, 1]
     // TransformerLens 2.x: LayerNorm's hook_normalized includes w and b; RMSNorm's excludes w.
     if (t === 'LN') return run.point(`${hookPrefix}.hook_normalized`, tf.add(tf.mul(normed, this.p(`${prefix}.w`)), this.p(`${prefix}.b`)));
     const hooked = run.point(`${hookPrefix}.hook_normalized`, normed);
@@ -511,20 +536,22 @@ export class HookedTransformer {
       k = run.point(`${a}.hook_rot_k`, applyRotary(k, ctx.rot.cos, ctx.rot.sin, rd, cfg.rotary_adjacent_pairs));
     }
     const group = h / kv;
-    const qT = tf.transpose(q, [0, 2, 1, 3]); // [b, h, p, dh]
+    // the 1/attn_scale factor is applied to q (half the elements of the scores)
+    const qScaled = cfg.use_attn_scale ? tf.mul(q, 1 / cfg.attn_scale) : q;
+    const qT = tf.transpose(qScaled, [0, 2, 1, 3]); // [b, h, p, dh]
     const kT = tf.transpose(repeatKvHeads(k, group), [0, 2, 1, 3]);
     const vT = tf.transpose(repeatKvHeads(v, group), [0, 2, 1, 3]);
-    let scores = tf.matMul(qT, kT, false, true);
-    if (cfg.use_attn_scale) scores = tf.div(scores, cfg.attn_scale);
+    const scores = tf.matMul(qT, kT, false, true);
     const scoresName = `${a}.hook_attn_scores`;
     let pattern: tf.Tensor;
     if (run.active(scoresName)) {
       // TransformerLens: masked scores are -inf; the pattern is softmax with NaN replaced by 0
-      const hooked = run.point(scoresName, tf.where(ctx.maskBool, scores, tf.scalar(-Infinity)));
-      const sm = tf.softmax(tf.where(ctx.maskBool, hooked, tf.scalar(NEG_BIG)));
+      const hooked = run.point(scoresName, tf.add(scores, ctx.maskNegInf));
+      // -inf -> NEG_BIG keeps softmax and its gradient finite; masked entries still get exactly 0
+      const sm = tf.softmax(tf.maximum(hooked, NEG_BIG));
       pattern = tf.where(tf.isNaN(sm), tf.zerosLike(sm), sm);
     } else {
-      pattern = tf.softmax(tf.where(ctx.maskBool, scores, tf.scalar(NEG_BIG)));
+      pattern = tf.softmax(tf.add(scores, ctx.maskNegBig));
     }
     // rows with no visible key (left padding) give 0, as TransformerLens's NaN -> 0
     if (ctx.maskFloat) pattern = tf.mul(pattern, ctx.maskFloat);
@@ -584,7 +611,8 @@ export class HookedTransformer {
     const texts = Array.isArray(input) ? input : [input];
     const prepend = opts.prependBos ?? this.cfg.default_prepend_bos;
     if (prepend && tok.bosTokenId === undefined) throw new Error('prependBos needs tokenizer.bosTokenId');
-    const seqs = texts.map((s) => (prepend ? [tok.bosTokenId as number, ...tok.encode(s)] : tok.encode(s)));
+    const enc = (s: string) => (tok.encodeRaw ? tok.encodeRaw(s) : tok.encode(s));
+    const seqs = texts.map((s) => (prepend ? [tok.bosTokenId as number, ...enc(s)] : enc(s)));
     const P = Math.max(...seqs.map((s) => s.length));
     const pad = tok.padTokenId ?? tok.bosTokenId ?? 0;
     const ids = new Int32Array(seqs.length * P).fill(pad);
@@ -613,7 +641,8 @@ export class HookedTransformer {
     let ids: number[];
     if (typeof input === 'string') {
       const prepend = opts.prependBos ?? this.cfg.default_prepend_bos;
-      ids = prepend && tok.bosTokenId !== undefined ? [tok.bosTokenId, ...tok.encode(input)] : tok.encode(input);
+      const raw = tok.encodeRaw ? tok.encodeRaw(input) : tok.encode(input);
+      ids = prepend && tok.bosTokenId !== undefined ? [tok.bosTokenId, ...raw] : raw;
     } else ids = input;
     return ids.map((i) => tok.decode([i]));
   }
@@ -662,7 +691,11 @@ export class HookedTransformer {
 const NEG_BIG = -1e30;
 
 interface AttnContext {
-  maskBool: tf.Tensor;
+  /** [B|1, 1, P, P]: 0 where a query may see a key, NEG_BIG elsewhere */
+  maskNegBig: tf.Tensor;
+  /** the same with -inf (what hook_attn_scores shows, as TransformerLens) */
+  maskNegInf: tf.Tensor;
+  /** the boolean mask as 0/1, only with a padding mask (rows with no visible key are zeroed) */
   maskFloat: tf.Tensor | null;
   rot: { cos: tf.Tensor; sin: tf.Tensor } | null;
 }

@@ -5,9 +5,11 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { CONFIG_GLOBALS, PickleObject, dataClassGlobal, loadPickle } from '../io/pickle';
-import { TorchTensor, asStateDict, readTorch } from '../io/torch';
-import { rawToTensor } from '../io/safetensors';
+import * as tf from '@tensorflow/tfjs';
+import { writeDirAtomic, writeFileAtomic, writeJsonAtomic } from '../io/atomic';
+import { CONFIG_GLOBALS, PickleObject, PyFloat, PyGlobal, dataClassGlobal, dumpPickle, loadPickle } from '../io/pickle';
+import { TorchTensor, asStateDict, readTorch, saveTorchStateDict } from '../io/torch';
+import { TensorToWrite, rawToTensor } from '../io/safetensors';
 import { HookedTransformerConfig, HookedTransformerConfigInput, makeConfig } from './config';
 import { StateDict, checkStateDict } from './params';
 
@@ -164,4 +166,63 @@ export function readTransformerLensTorchDir(dir: string): { cfg: HookedTransform
     throw e;
   }
   return { cfg, sd };
+}
+
+/**
+ * A TransformerLens config dict for `HookedTransformerConfig.from_dict` (fields shared by
+ * TransformerLens 1.x and 2.x; options at their defaults are left out). `extra` adds or overrides fields.
+ */
+export function transformerLensConfigDict(cfg: HookedTransformerConfig, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const d: Record<string, unknown> = {
+    n_layers: cfg.n_layers, d_model: cfg.d_model, n_ctx: cfg.n_ctx, d_head: cfg.d_head, model_name: cfg.model_name,
+    n_heads: cfg.n_heads, d_mlp: cfg.d_mlp, act_fn: cfg.act_fn, d_vocab: cfg.d_vocab, eps: new PyFloat(cfg.eps),
+    use_attn_result: cfg.use_attn_result, use_attn_scale: cfg.use_attn_scale, original_architecture: cfg.original_architecture || null,
+    tokenizer_name: cfg.tokenizer_name, normalization_type: cfg.normalization_type, attention_dir: 'causal', attn_only: cfg.attn_only,
+    seed: cfg.seed, initializer_range: new PyFloat(cfg.initializer_range), positional_embedding_type: cfg.positional_embedding_type,
+    final_rms: cfg.final_rms, d_vocab_out: cfg.d_vocab_out, parallel_attn_mlp: cfg.parallel_attn_mlp, gated_mlp: cfg.gated_mlp,
+    default_prepend_bos: cfg.default_prepend_bos, dtype: new PyGlobal('torch', 'float32'),
+  };
+  if (cfg.positional_embedding_type === 'rotary') Object.assign(d, { rotary_dim: cfg.rotary_dim, rotary_base: cfg.rotary_base, rotary_adjacent_pairs: cfg.rotary_adjacent_pairs });
+  if (cfg.n_key_value_heads != null) d.n_key_value_heads = cfg.n_key_value_heads;
+  if (cfg.window_size != null) Object.assign(d, { window_size: cfg.window_size, use_local_attn: cfg.use_local_attn });
+  if (Math.abs(cfg.attn_scale - Math.sqrt(cfg.d_head)) > 1e-12) d.attn_scale = new PyFloat(cfg.attn_scale);
+  return { ...d, ...extra };
+}
+
+/**
+ * Save a model as a TransformerLens torch checkpoint folder (InterpBench layout): `ll_model.pth`
+ * (the state_dict torch's HookedTransformer(cfg).load_state_dict accepts strictly, buffers included),
+ * `ll_model_cfg.pkl` (the config dict) and, when given, `meta.json`. Written atomically.
+ */
+export async function saveTransformerLensTorchDir(
+  model: { cfg: HookedTransformerConfig; stateDict(): StateDict; processing?: object },
+  dir: string,
+  opts: { meta?: Record<string, unknown>; configExtra?: Record<string, unknown>; extraFiles?: Record<string, string> } = {},
+): Promise<void> {
+  if (model.processing && Object.values(model.processing as Record<string, boolean>).some(Boolean)) {
+    throw new Error(`saveTransformerLensTorchDir(${dir}): weights are processed (${JSON.stringify(model.processing)}); TransformerLens checkpoints hold unprocessed weights`);
+  }
+  const cfg = model.cfg;
+  const sd = model.stateDict();
+  try {
+    const tensors: Record<string, TensorToWrite | tf.Tensor> = {};
+    const mask = new Uint8Array(cfg.n_ctx * cfg.n_ctx);
+    for (let q = 0; q < cfg.n_ctx; q++) for (let k = 0; k <= q; k++) mask[q * cfg.n_ctx + k] = 1;
+    for (const [name, t] of Object.entries(sd)) {
+      tensors[name] = t;
+      const m = /^blocks\.(\d+)\.attn\.b_O$/.exec(name);
+      if (m) {
+        tensors[`blocks.${m[1]}.attn.mask`] = { dtype: 'BOOL', shape: [cfg.n_ctx, cfg.n_ctx], data: mask };
+        tensors[`blocks.${m[1]}.attn.IGNORE`] = { dtype: 'F32', shape: [], data: new Float32Array([-Infinity]) };
+      }
+    }
+    await writeDirAtomic(dir, async (tmp) => {
+      await saveTorchStateDict(path.join(tmp, TL_CHECKPOINT_WEIGHTS), tensors, { archiveName: 'll_model' });
+      writeFileAtomic(path.join(tmp, TL_CHECKPOINT_CONFIG), dumpPickle(transformerLensConfigDict(cfg, opts.configExtra)));
+      if (opts.meta) writeJsonAtomic(path.join(tmp, 'meta.json'), opts.meta);
+      for (const [name, text] of Object.entries(opts.extraFiles ?? {})) writeFileAtomic(path.join(tmp, name), text);
+    });
+  } finally {
+    for (const t of Object.values(sd)) t.dispose();
+  }
 }

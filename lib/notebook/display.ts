@@ -40,7 +40,7 @@ export function displayBundle(data: MimeBundle, opts: { displayId?: string; upda
  * Show a Vega-Lite spec as one bundle: the Vega-Lite MIME type (interactive in JupyterLab), a static
  * SVG rendered in Node (nbconvert HTML, GitHub) and a text fallback. Returns the bundle.
  */
-export async function showPlot(spec: Record<string, unknown>, opts: { text?: string } = {}): Promise<MimeBundle> {
+export async function showPlot(spec: object, opts: { text?: string } = {}): Promise<MimeBundle> {
   const full = withSchema(spec);
   const svg = await renderSvg(full);
   const title = typeof full.title === 'string' ? full.title : (full.title as { text?: string } | undefined)?.text;

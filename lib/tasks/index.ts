@@ -1,1 +1,3 @@
 export * from './interpbench';
+export * from './trainCase3';
+export * from './case3Sae';

@@ -7,7 +7,10 @@
  * i >= 1 holding a token (not PAD); the label there is (number of x among tokens 1..i) / i, and a
  * prediction is accurate when |prediction - label| < 0.05.
  */
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { ResolveOptions, resolveRepo } from '../hub/resolve';
+import { SAELAB_ROOT } from '../version';
 
 /** Token ids of case 3 (InterpBench's tracr input encoding; UNK shares id 1 with PAD). */
 export const CASE3_VOCAB: Readonly<Record<string, number>> = Object.freeze({ BOS: 0, PAD: 1, a: 2, b: 3, c: 4, x: 5 });
@@ -113,4 +116,28 @@ export function case3Mse(logits: tf.Tensor3D, labels: tf.Tensor2D, mask: tf.Tens
     const diff = tf.mul(tf.sub(case3Readout(logits), labels), mask);
     return tf.div(tf.sum(tf.square(diff)), tf.maximum(tf.sum(mask), 1)) as tf.Scalar;
   });
+}
+
+/** The hub repo InterpBench publishes its models in (one folder per case). */
+export const INTERPBENCH_REPO = 'cybershiptrooper/InterpBench';
+
+/** saelab's own case-3 model, shipped in InterpBench's layout (trained by scripts/train-case3.ts). */
+export function shippedCase3Dir(): string {
+  return path.join(SAELAB_ROOT, 'data', 'interpbench', '3');
+}
+
+/**
+ * A local folder holding an InterpBench case's `ll_model.pth` + `ll_model_cfg.pkl` (and meta.json /
+ * edges.pkl when published), from the hub cache or downloaded into it; pass the result to
+ * HookedTransformer.fromPretrained. Options as lib/hub's resolveRepo (revision, cacheDir, offline, ...).
+ */
+export async function interpBenchCaseDir(caseId: string | number, opts: ResolveOptions = {}): Promise<string> {
+  const id = String(caseId);
+  if (!/^[A-Za-z0-9_-]+$/.test(id)) throw new Error(`InterpBench case id '${id}' must be a folder name like 3 or ioi`);
+  const r = await resolveRepo(INTERPBENCH_REPO, {
+    ...opts,
+    files: [`${id}/ll_model.pth`, `${id}/ll_model_cfg.pkl`],
+    optionalFiles: [`${id}/meta.json`, `${id}/edges.pkl`],
+  });
+  return path.join(r.dir, id);
 }

@@ -100,6 +100,8 @@ describe('crosslayer collector against the dense definitions', () => {
     const col = new CrossLayerCollector({ n_layers: 3, d_sae: D, checkpoint_tokens: C, max_activations: max, max_pairs_in_memory: 240, spill_dir: spill });
     await feed(col, layers);
     assert.ok(col.spills > 5, `expected spills, got ${col.spills}`);
+    // compaction keeps the runs logarithmic in the spills
+    for (const runs of col.runs) assert.ok(runs.length <= Math.ceil(Math.log2(col.spills)) + 1, `${runs.length} runs after ${col.spills} spills`);
     // at most one token's worth of new pairs (<= D*D per layer pair) above the per-table budget of 120
     assert.ok(col.peakPairsInMemory <= 2 * (120 + D * D), `peak ${col.peakPairsInMemory}`);
     assertAllStats(col, layers, true);

@@ -86,7 +86,7 @@ describe('saelab crosslayer CLI, storage, loader and .npz converter', () => {
   const out = path.join(dir, 'out');
 
   it('writes the seed\'s statistics, max activations and dead series, equal to the dense definitions', async () => {
-    const code = await command.run(['--acts', files.join(','), '--tensor', 'feature_acts', '--decoder-tensor', 'W_dec', '--checkpoint-tokens', String(C), '--batch-tokens', '77', '--out', out]);
+    const code = await command.run(['--acts', files.join(','), '--tensor', 'feature_acts', '--decoder-tensor', 'W_dec', '--checkpoint-tokens', String(C), '--batch-tokens', '77', '--graph-min', '0.3', '--out', out]);
     assert.strictEqual(code, 0);
     // file layout and dtypes
     const pf = SafetensorsFile.open(path.join(out, 'pair_0_1.safetensors'));
@@ -120,6 +120,13 @@ describe('saelab crosslayer CLI, storage, loader and .npz converter', () => {
     assert.deepStrictEqual(res.dead.feature_thresholds, FEATURE_THRESHOLDS);
     assert.deepStrictEqual(res.dead.pair_thresholds, PAIR_THRESHOLDS);
     assert.strictEqual(res.summary.tokens, T);
+    // analyses written alongside
+    const pt = JSON.parse(fs.readFileSync(path.join(out, 'pass_through.json'), 'utf8'));
+    assert.strictEqual(pt.length, 4);
+    const pear0 = denseStats(layers[0], layers[1], false).pearson_correlation;
+    const expectedCount = pear0.filter((row) => Math.max(...row) >= 0.4).length;
+    assert.deepStrictEqual(pt[0], { layer: 0, threshold: 0.4, count: expectedCount, share: expectedCount / D, share_of_alive: expectedCount / (D - 1) });
+    assert.ok(fs.readFileSync(path.join(out, 'graph.html'), 'utf8').startsWith('<!DOCTYPE html>'));
   });
 
   it('expected dead pairs from single dead features: d^2 - (d - dead_L)(d - dead_L+1)', () => {

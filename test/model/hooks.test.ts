@@ -67,8 +67,13 @@ test('hook_result sums over heads to hook_attn_out; optional hooks only on reque
   assert.deepStrictEqual(result.shape, [2, 6, model.cfg.n_heads, model.cfg.d_model]);
   const summed = tf.add(tf.sum(result, 2), model.params.get('blocks.0.attn.b_O') as tf.Tensor);
   assertTensorClose(summed, cache.get('blocks.0.hook_attn_out'), 1e-5, 1e-5, 'sum of per-head results');
-  tf.dispose([summed, tokens]);
-  cache.dispose(); model.dispose();
+  model.setUseAttnResult(true);
+  assert.ok(model.hookNames().includes('blocks.1.attn.hook_result'));
+  const all = model.runWithCache(tokens);
+  assertTensorClose(all.cache.get('blocks.0.attn.hook_result'), result, 0, 0, 'same result with use_attn_result');
+  assertTensorClose(all.logits as tf.Tensor, model.forward(tokens).logits as tf.Tensor, 1e-5, 1e-5, 'logits');
+  tf.dispose([summed, tokens, all.logits as tf.Tensor]);
+  all.cache.dispose(); cache.dispose(); model.dispose();
 });
 
 test('hook shapes follow TransformerLens, GQA keeps key/value heads; names are validated', async () => {
@@ -109,7 +114,14 @@ test('maxBatchTokens splits the batch without changing logits, loss or cache', a
   assertTensorClose(split.logits as tf.Tensor, whole.logits as tf.Tensor, 1e-5, 1e-5, 'logits');
   assertTensorClose(split.loss as tf.Tensor, whole.loss as tf.Tensor, 1e-6, 1e-6, 'loss');
   assertTensorClose(split.cache.get('blocks.1.hook_resid_post'), whole.cache.get('blocks.1.hook_resid_post'), 1e-5, 1e-5, 'cache');
-  tf.dispose([tokens, mask, whole.logits as tf.Tensor, whole.loss as tf.Tensor, split.logits as tf.Tensor, split.loss as tf.Tensor]);
+  // the model's default budget applies when a call gives none
+  assert.strictEqual(model.maxBatchTokens, Math.floor(2 ** 28 / model.cfg.d_vocab_out));
+  model.maxBatchTokens = 13;
+  let chunks = 0;
+  const auto = model.runWithHooks(tokens, { attentionMask: mask, fwdHooks: [['hook_embed', () => { chunks++; }]] });
+  assert.strictEqual(chunks, 3, '6 rows of 6 tokens with a 13-token budget run as 3 chunks of 2 rows');
+  assertTensorClose(auto.logits as tf.Tensor, whole.logits as tf.Tensor, 1e-5, 1e-5, 'logits with the default budget');
+  tf.dispose([tokens, mask, whole.logits as tf.Tensor, whole.loss as tf.Tensor, split.logits as tf.Tensor, split.loss as tf.Tensor, auto.logits as tf.Tensor]);
   whole.cache.dispose(); split.cache.dispose(); model.dispose();
 });
 
@@ -147,3 +159,13 @@ for (const family of FAMILIES) {
     for (const m of [model, full, trimmed]) m.dispose();
   });
 }
+
+test('TransformerLens aliases map to hub repo ids; SAELens kwargs map to options', async () => {
+  const { officialModelName, optionsFromPretrainedKwargs } = await import('../../lib/model');
+  assert.strictEqual(officialModelName('gpt2-small'), 'openai-community/gpt2');
+  assert.strictEqual(officialModelName('pythia-70m-deduped'), 'EleutherAI/pythia-70m-deduped');
+  assert.strictEqual(officialModelName('gemma-2b'), 'google/gemma-2b');
+  assert.strictEqual(officialModelName('mistral-7b'), 'mistralai/Mistral-7B-v0.1');
+  assert.strictEqual(officialModelName('meta-math/MetaMath-Mistral-7B'), 'meta-math/MetaMath-Mistral-7B');
+  assert.deepStrictEqual(optionsFromPretrainedKwargs({ center_writing_weights: false, fold_ln: true, n_devices: 2, checkpoint_value: 3000 }), { centerWritingWeights: false, foldLn: true, revision: 'step3000' });
+});

@@ -140,3 +140,50 @@ test('tokenizer glue: toTokens prepends BOS and pads, toString decodes', () => {
   tf.dispose([t, attentionMask]);
   m.dispose();
 });
+
+test('fromPretrained attaches the folder\'s tokenizer.json; toTokens uses GPT-2 ids with BOS', async () => {
+  const dir = path.join(tmpDir(), 'withtok');
+  fs.mkdirSync(dir);
+  for (const f of ['config.json', 'model.safetensors']) fs.copyFileSync(path.join(FIXTURES, 'gpt2', f), path.join(dir, f));
+  const tokDir = path.join(__dirname, '..', '..', '..', 'data', 'tokenizers', 'gpt2');
+  for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) fs.copyFileSync(path.join(tokDir, f), path.join(dir, f));
+  const m = await HookedTransformer.fromPretrained(dir);
+  assert.ok(m.tokenizer, 'tokenizer attached');
+  const t = m.toTokens('Hello world');
+  // GPT-2's ids: <|endoftext|> 50256, "Hello" 15496, " world" 995
+  assert.deepStrictEqual(t.arraySync(), [[50256, 15496, 995]]);
+  assert.strictEqual(m.toString([15496, 995]), 'Hello world');
+  t.dispose();
+  m.dispose();
+  const bare = await HookedTransformer.fromPretrained(dir, { tokenizer: false });
+  assert.strictEqual(bare.tokenizer, null);
+  bare.dispose();
+});
+
+test('sharded checkpoints (model.safetensors.index.json) and transformer.-prefixed GPT-2 keys load the same model', async () => {
+  const { SafetensorsFile, writeSafetensors } = await import('../../lib/io/safetensors');
+  const dir = path.join(tmpDir(), 'sharded');
+  fs.mkdirSync(dir);
+  fs.copyFileSync(path.join(FIXTURES, 'gpt2', 'config.json'), path.join(dir, 'config.json'));
+  const src = SafetensorsFile.open(path.join(FIXTURES, 'gpt2', 'model.safetensors'));
+  const names = src.names();
+  const weightMap: Record<string, string> = {};
+  for (const [i, part] of [names.slice(0, 10), names.slice(10)].entries()) {
+    const shard = `model-0000${i + 1}-of-00002.safetensors`;
+    const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
+    for (const n of part) {
+      tensors[`transformer.${n}`] = { dtype: 'F32', shape: src.info(n).shape, data: src.readFloat32(n) };
+      weightMap[`transformer.${n}`] = shard;
+    }
+    writeSafetensors(path.join(dir, shard), tensors);
+  }
+  src.close();
+  fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+  const a = await HookedTransformer.fromPretrained(dir);
+  const b = await HookedTransformer.fromPretrained(path.join(FIXTURES, 'gpt2'));
+  const tokens = tf.tensor2d([[1, 2, 3, 4]], undefined, 'int32');
+  assert.deepStrictEqual((a.forward(tokens).logits as tf.Tensor).dataSync(), (b.forward(tokens).logits as tf.Tensor).dataSync());
+  fs.rmSync(path.join(dir, 'model-00002-of-00002.safetensors'));
+  await assert.rejects(HookedTransformer.fromPretrained(dir), /shard model-00002-of-00002\.safetensors .* is missing/);
+  tokens.dispose(); a.dispose(); b.dispose();
+});

@@ -4,7 +4,7 @@ import * as path from 'path';
 import { writeDirAtomic, writeJsonAtomic } from '../../io/atomic';
 import { loadSafetensors, writeSafetensors, RawTensor } from '../../io/safetensors';
 import { LayerBatch, SparseCodes, toSparseCodes } from './sparse';
-import { MergeCursor, PairCursor, PairTable, RecordsCursor, RunCursor, RunWriter, writeRun } from './pairTable';
+import { BlockedPairTable, MergeCursor, PairCursor, RUN_RECORD_BYTES, RecordBuffer, RecordsCursor, RunCursor, RunWriter, writeRun } from './pairTable';
 import { FeatureMoments, relativeBound } from './stats';
 
 /** Thresholds of the seed's dead-feature series: #features with count <= thr. */
@@ -27,7 +27,7 @@ export interface CrossLayerConfig {
   max_activations?: Float32Array[] | null;
   /** Row shard: only features [r0, r1) of layer L are paired with layer L+1. Default: all. */
   rows?: [number, number];
-  /** In-memory pair entries (all layer pairs together) before a table spills to disk. Default 16M */
+  /** In-memory pair entries (all layer pairs together) before a table spills to disk (~50 bytes each). Default 8M */
   max_pairs_in_memory?: number;
   /** Folder for spilled runs; a private temporary folder by default */
   spill_dir?: string;
@@ -68,7 +68,8 @@ export class CrossLayerCollector {
   /** per layer [d_sae]: relative bound lb (only when max_activations was given) */
   readonly lowerBounds: Float32Array[] | null;
   readonly givenMax: Float32Array[] | null;
-  readonly tables: PairTable[];
+  readonly tables: BlockedPairTable[];
+  private buffer: RecordBuffer | null = null;
   readonly runs: RunRef[][];
   /** [steps][feature thresholds][n_layers] */
   deadFeatures: number[][][] = [];
@@ -106,7 +107,7 @@ export class CrossLayerCollector {
       feature_thresholds: config.feature_thresholds ?? FEATURE_THRESHOLDS,
       pair_thresholds: config.pair_thresholds ?? PAIR_THRESHOLDS,
       rows: [rows[0], rows[1]],
-      max_pairs_in_memory: config.max_pairs_in_memory ?? 16_000_000,
+      max_pairs_in_memory: config.max_pairs_in_memory ?? 8_000_000,
       relative: given !== null,
     };
     this.spillDir = config.spill_dir;
@@ -117,7 +118,7 @@ export class CrossLayerCollector {
     }));
     this.maxNonzero = Array.from({ length: n_layers }, () => new Float32Array(d_sae).fill(-Infinity));
     this.nonzeroCount = Array.from({ length: n_layers }, () => new Float64Array(d_sae));
-    this.tables = Array.from({ length: n_layers - 1 }, () => new PairTable());
+    this.tables = Array.from({ length: n_layers - 1 }, () => new BlockedPairTable(rows[0], rows[1]));
     this.runs = Array.from({ length: n_layers - 1 }, () => []);
     this.deadPairs = this.cfg.pair_thresholds.map(() => Array.from({ length: n_layers - 1 }, () => []));
   }
@@ -152,44 +153,90 @@ export class CrossLayerCollector {
     const T = codes[0].T;
     if (this.tokens + T > 2 ** 31 - 1) throw new Error(`more than 2^31 - 1 tokens in one collector: split the run into token shards and merge them`);
     const { n_layers, checkpoint_tokens: C } = this.cfg;
+    // segments end at checkpoint boundaries, so each checkpoint sees exactly k*C tokens
+    let t = 0;
+    while (t < T) {
+      const end = C > 0 ? Math.min(T, t + (C - (this.tokens % C))) : T;
+      for (let L = 0; L < n_layers; L++) for (let u = t; u < end; u++) this.addFeatureMoments(L, codes[L], u);
+      for (let P = 0; P < n_layers - 1; P++) this.accumulatePair(P, codes[P], codes[P + 1], t, end);
+      this.tokens += end - t;
+      t = end;
+      if (C > 0 && this.tokens % C === 0) this.recordCheckpoint();
+    }
+  }
+
+  /**
+   * Co-occurrences of layer pair P on tokens [t0, t1), applied block-wise: for each chunk of tokens
+   * that fits the record buffer, count the records per row block (|B_t| per active row, cheap), then
+   * write them straight into their block's region and apply block by block.
+   */
+  private accumulatePair(P: number, A: SparseCodes, B: SparseCodes, t0: number, t1: number): void {
     const [r0, r1] = this.cfg.rows;
-    const budgetPerTable = Math.max(1, Math.floor(this.cfg.max_pairs_in_memory / this.nPairs));
-    const lbs = this.lowerBounds;
-    for (let t = 0; t < T; t++) {
-      for (let L = 0; L < n_layers; L++) this.addFeatureMoments(L, codes[L], t);
-      for (let P = 0; P < n_layers - 1; P++) {
-        const A = codes[P];
-        const B = codes[P + 1];
-        const a0 = A.indptr[t], a1 = A.indptr[t + 1], b0 = B.indptr[t], b1 = B.indptr[t + 1];
-        if (a0 === a1 || b0 === b1) continue;
-        const table = this.tables[P];
-        const lbA = lbs ? lbs[P] : null;
-        const lbB = lbs ? lbs[P + 1] : null;
-        const bIdx = B.indices, bVal = B.values;
-        for (let a = a0; a < a1; a++) {
-          const i = A.indices[a];
+    const lbA = this.lowerBounds ? this.lowerBounds[P] : null;
+    const lbB = this.lowerBounds ? this.lowerBounds[P + 1] : null;
+    const table = this.tables[P];
+    const nb = table.blocks.length;
+    const per = table.rowsPerBlock;
+    const starts = new Int32Array(nb + 1);
+    const fill = new Int32Array(nb);
+    const aIdx = A.indices, aVal = A.values, bIdx = B.indices, bVal = B.values;
+    let t = t0;
+    while (t < t1) {
+      // count phase: tokens [t, u) whose records fit the buffer
+      starts.fill(0);
+      let total = 0;
+      let u = t;
+      for (; u < t1; u++) {
+        const nbT = B.indptr[u + 1] - B.indptr[u];
+        if (nbT === 0) continue;
+        let rowsT = 0;
+        for (let a = A.indptr[u]; a < A.indptr[u + 1]; a++) if (aIdx[a] >= r0 && aIdx[a] < r1) rowsT++;
+        const need = rowsT * nbT;
+        const cap = this.buffer ? this.buffer.capacity : 1 << 21;
+        if (total + need > cap && u > t && total > 0) break;
+        if (!this.buffer || this.buffer.capacity < need) this.buffer = new RecordBuffer(Math.max(1 << 21, need));
+        for (let a = A.indptr[u]; a < A.indptr[u + 1]; a++) {
+          const i = aIdx[a];
+          if (i >= r0 && i < r1) starts[((i - r0) / per | 0) + 1] += nbT;
+        }
+        total += need;
+      }
+      if (total === 0) {
+        t = u;
+        continue;
+      }
+      for (let q = 0; q < nb; q++) { starts[q + 1] += starts[q]; fill[q] = starts[q]; }
+      // fill phase
+      const buf = this.buffer!;
+      const bi = buf.i, bj = buf.j, bxy = buf.xy, bf = buf.flags;
+      for (let v = t; v < u; v++) {
+        const b0 = B.indptr[v], b1 = B.indptr[v + 1];
+        if (b0 === b1) continue;
+        for (let a = A.indptr[v]; a < A.indptr[v + 1]; a++) {
+          const i = aIdx[a];
           if (i < r0 || i >= r1) continue;
-          const x = A.values[a];
+          const x = aVal[a];
           const xPos = x > 0;
           const xRel = lbA !== null && x > lbA[i];
+          const blk = (i - r0) / per | 0;
+          let q = fill[blk];
           for (let b = b0; b < b1; b++) {
             const j = bIdx[b];
             const y = bVal[b];
-            table.add(i, j, x * y, xPos && y > 0 ? 1 : 0, xRel && y > lbB![j] ? 1 : 0);
+            bi[q] = i; bj[q] = j; bxy[q] = x * y;
+            bf[q] = (xPos && y > 0 ? 1 : 0) | (xRel && y > lbB![j] ? 2 : 0);
+            q++;
           }
-        }
-        if (table.size > budgetPerTable) {
-          this.notePeak();
-          this.spill(P);
+          fill[blk] = q;
         }
       }
-      this.tokens++;
-      if (C > 0 && this.tokens % C === 0) {
-        this.notePeak();
-        this.recordCheckpoint();
-      }
+      buf.n = total;
+      table.addGrouped(buf, starts);
+      this.notePeak();
+      const budgetPerTable = Math.max(1, Math.floor(this.cfg.max_pairs_in_memory / this.nPairs));
+      if (table.size > budgetPerTable) this.spill(P);
+      t = u;
     }
-    this.notePeak();
   }
 
   private addFeatureMoments(L: number, codes: SparseCodes, t: number): void {
@@ -232,6 +279,28 @@ export class CrossLayerCollector {
     this.runs[P].push({ file, owned: true });
     this.tables[P].clear();
     this.spills++;
+    this.compactRuns(P);
+  }
+
+  /**
+   * Keep the runs of a layer pair few (logarithmic in the data): while the newest run is at least half
+   * the size of the one before it, merge the two (like a binary counter), so every record is rewritten
+   * O(log(total / run size)) times and a full merge reads few files.
+   */
+  private compactRuns(P: number): void {
+    const runs = this.runs[P];
+    const records = (r: RunRef): number => fs.statSync(r.file).size / RUN_RECORD_BYTES;
+    while (runs.length >= 2 && records(runs[runs.length - 2]) <= 2 * records(runs[runs.length - 1])) {
+      const b = runs.pop()!, a = runs.pop()!;
+      const file = path.join(this.ensureSpillDir(), `run_${process.pid}_${P}_${this.spillSeq++}.bin`);
+      const w = new RunWriter(file, false);
+      const cur = new MergeCursor([new RunCursor(a.file), new RunCursor(b.file)]);
+      while (cur.next()) w.push(cur.i, cur.j, cur.count, cur.countRel, cur.sumXY);
+      cur.close();
+      w.close();
+      for (const r of [a, b]) if (r.owned) fs.rmSync(r.file, { force: true });
+      runs.push({ file, owned: true });
+    }
   }
 
   /** Row-major cursor over layer pair P's full accumulators (memory table merged with spilled runs). */
@@ -257,9 +326,7 @@ export class CrossLayerCollector {
     for (let P = 0; P < n_layers - 1; P++) {
       const alive = new Array(pt.length).fill(0);
       if (this.runs[P].length === 0) {
-        this.tables[P].forEachCount((c) => {
-          for (let k = 0; k < pt.length; k++) if (c > pt[k]) alive[k]++;
-        });
+        this.tables[P].countAbove(pt, alive);
       } else {
         const cur = this.pairCursor(P);
         while (cur.next()) for (let k = 0; k < pt.length; k++) if (cur.count > pt[k]) alive[k]++;

@@ -1,7 +1,5 @@
 import { CrossLayerCollector } from './collector';
-import {
-  ACTIVATION_STATS, ActivationStat, STAT_CLAMP, activationCosine, binaryEntropy, jaccard, mutualInformation, pearson, storeValue,
-} from './stats';
+import { ACTIVATION_STATS, ActivationStat, STAT_CLAMP, binaryEntropy, mutualInformation, storeValue } from './stats';
 
 /** One statistic of one layer pair after the storage rule: nonzeros in row-major order. */
 export interface SparseStat {
@@ -11,22 +9,36 @@ export interface SparseStat {
   values: Float32Array;
 }
 
-/** Growable (i, j, value) list. */
+/** Growable (i, j, value) list, kept in fixed-size chunks (no re-copying while it grows). */
 export class SparseStatBuilder {
-  private idx = new Int32Array(2048);
-  private val = new Float32Array(1024);
+  private static readonly CHUNK = 1 << 18;
+  private chunksIdx: Int32Array[] = [];
+  private chunksVal: Float32Array[] = [];
+  private idx = new Int32Array(2 * SparseStatBuilder.CHUNK);
+  private val = new Float32Array(SparseStatBuilder.CHUNK);
+  private k = 0;
   n = 0;
   push(i: number, j: number, v: number): void {
-    if (this.n === this.val.length) {
-      const idx = new Int32Array(this.idx.length * 2); idx.set(this.idx); this.idx = idx;
-      const val = new Float32Array(this.val.length * 2); val.set(this.val); this.val = val;
+    if (this.k === SparseStatBuilder.CHUNK) {
+      this.chunksIdx.push(this.idx);
+      this.chunksVal.push(this.val);
+      this.idx = new Int32Array(2 * SparseStatBuilder.CHUNK);
+      this.val = new Float32Array(SparseStatBuilder.CHUNK);
+      this.k = 0;
     }
-    this.idx[2 * this.n] = i;
-    this.idx[2 * this.n + 1] = j;
-    this.val[this.n++] = v;
+    this.idx[2 * this.k] = i;
+    this.idx[2 * this.k + 1] = j;
+    this.val[this.k++] = v;
+    this.n++;
   }
   build(): SparseStat {
-    return { indices: this.idx.slice(0, 2 * this.n), values: this.val.slice(0, this.n) };
+    const indices = new Int32Array(2 * this.n);
+    const values = new Float32Array(this.n);
+    let o = 0;
+    this.chunksIdx.forEach((c, q) => { indices.set(c, 2 * o); values.set(this.chunksVal[q], o); o += this.chunksVal[q].length; });
+    indices.set(this.idx.subarray(0, 2 * this.k), 2 * o);
+    values.set(this.val.subarray(0, this.k), o);
+    return { indices, values };
   }
 }
 
@@ -61,24 +73,42 @@ export function pairStatistics(col: CrossLayerCollector, P: number): Record<stri
   const iSuf = idxOf('sufficiency'), iNec = idxOf('necessity'), iMI = idxOf('mutual_information');
   const iJacR = idxOf('jaccard_similarity_relative_activation'), iSufR = idxOf('sufficiency_relative_activation'), iNecR = idxOf('necessity_relative_activation');
 
+  const MI_BOUND = STAT_CLAMP * BOUND_SLACK;
+  const hA = Float64Array.from(mA.count, (k) => binaryEntropy(n, k));
+  const hB = Float64Array.from(mB.count, (k) => binaryEntropy(n, k));
   const bPear = builders[iPear], bCos = builders[iCos], bJac = builders[iJac], bSuf = builders[iSuf], bNec = builders[iNec], bMI = builders[iMI];
   const bJacR = relative ? builders[iJacR] : null, bSufR = relative ? builders[iSufR] : null, bNecR = relative ? builders[iNecR] : null;
+  // per-feature factors, so a pair costs a few multiplications: sqrt(n sxx - sx^2) and sqrt(sxx)
+  const sdA = Float64Array.from(mA.sumX, (sx, i) => Math.sqrt(n * mA.sumXX[i] - sx * sx));
+  const sdB = Float64Array.from(mB.sumX, (sy, j) => Math.sqrt(n * mB.sumXX[j] - sy * sy));
+  const rtA = Float64Array.from(mA.sumXX, Math.sqrt), rtB = Float64Array.from(mB.sumXX, Math.sqrt);
+  const CL = Math.fround(STAT_CLAMP);
   const emit = (i: number, j: number, c: number, cr: number, sxy: number): void => {
-    const ni = mA.count[i], nj = mB.count[j];
-    pushStored(bPear, i, j, pearson(n, mA.sumX[i], mA.sumXX[i], mB.sumX[j], mB.sumXX[j], sxy));
-    pushStored(bCos, i, j, activationCosine(mA.sumXX[i], mB.sumXX[j], sxy));
+    // storage rule inline: f = fround(v); kept when |f| >= fround(0.1) (NaN fails both tests)
+    let f = Math.fround((n * sxy - mA.sumX[i] * mB.sumX[j]) / (sdA[i] * sdB[j]));
+    if (f >= CL || f <= -CL) bPear.push(i, j, f);
+    f = Math.fround(sxy / (rtA[i] * rtB[j]));
+    if (f >= CL || f <= -CL) bCos.push(i, j, f);
     if (c > 0) {
-      pushStored(bJac, i, j, jaccard(ni, nj, c));
-      pushStored(bSuf, i, j, c / ni);
-      pushStored(bNec, i, j, c / nj);
+      const ni = mA.count[i], nj = mB.count[j];
+      f = Math.fround(c / (ni + nj - c));
+      if (f >= CL) bJac.push(i, j, f);
+      f = Math.fround(c / ni);
+      if (f >= CL) bSuf.push(i, j, f);
+      f = Math.fround(c / nj);
+      if (f >= CL) bNec.push(i, j, f);
     }
     if (bJacR !== null && cr > 0) {
       const nri = mA.countRel[i], nrj = mB.countRel[j];
-      pushStored(bJacR, i, j, jaccard(nri, nrj, cr));
-      pushStored(bSufR!, i, j, cr / nri);
-      pushStored(bNecR!, i, j, cr / nrj);
+      f = Math.fround(cr / (nri + nrj - cr));
+      if (f >= CL) bJacR.push(i, j, f);
+      f = Math.fround(cr / nri);
+      if (f >= CL) bSufR!.push(i, j, f);
+      f = Math.fround(cr / nrj);
+      if (f >= CL) bNecR!.push(i, j, f);
     }
-    pushStored(bMI, i, j, mutualInformation(n, ni, nj, c));
+    // MI <= min(H_i, H_j): skip the four logs where the value cannot reach the clamp
+    if (hA[i] >= MI_BOUND && hB[j] >= MI_BOUND) pushStored(bMI, i, j, mutualInformation(n, mA.count[i], mB.count[j], c));
   };
 
   // Never-co-active candidates: Pearson by a_i * b_j >= 0.1, MI by min(H_i, H_j) >= 0.1.
@@ -92,7 +122,7 @@ export function pairStatistics(col: CrossLayerCollector, P: number): Record<stri
   const bSorted = Float64Array.from(byB, (j) => b[j]);
   const byBIdx = Int32Array.from(byB);
   const miCols: number[] = [];
-  for (let j = 0; j < d; j++) if (binaryEntropy(n, mB.count[j]) >= STAT_CLAMP * BOUND_SLACK) miCols.push(j);
+  for (let j = 0; j < d; j++) if (hB[j] >= MI_BOUND) miCols.push(j);
 
   const cur = col.pairCursor(P);
   let has = cur.next();
@@ -120,7 +150,7 @@ export function pairStatistics(col: CrossLayerCollector, P: number): Record<stri
       while (lo < hi) { const mid = (lo + hi) >> 1; if (bSorted[mid] >= need) lo = mid + 1; else hi = mid; }
       if (lo > 0) cand = byBIdx.slice(0, lo);
     }
-    if (miCols.length > 0 && binaryEntropy(n, mA.count[i]) >= STAT_CLAMP * BOUND_SLACK) {
+    if (miCols.length > 0 && hA[i] >= MI_BOUND) {
       const mi = Int32Array.from(miCols);
       if (cand) { const u = new Int32Array(cand.length + mi.length); u.set(cand); u.set(mi, cand.length); cand = u; } else cand = mi;
     }

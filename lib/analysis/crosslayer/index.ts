@@ -8,3 +8,8 @@ export * from './finalize';
 export * from './decoder';
 export * from './npz';
 export * from './storage';
+export * from './louvain';
+export * from './graph';
+export * from './topk';
+export * from './browser';
+export * from './driver';

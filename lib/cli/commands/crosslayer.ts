@@ -5,7 +5,12 @@ import { parseOptions, required } from '../args';
 import { initBackend } from '../../backend';
 import { SafetensorsFile, rawToFloat32 } from '../../io/safetensors';
 import { DTYPE_SIZES } from '../../io/dtypes';
-import { CrossLayerCollector, MaxActivationCollector, convertToSeedNpz, writeCrossLayerOutputs } from '../../analysis/crosslayer';
+import * as path from 'path';
+import { writeJsonAtomic } from '../../io/atomic';
+import {
+  CrossLayerCollector, MaxActivationCollector, NEURONPEDIA_GPT2_SMALL_RES_JB, convertToSeedNpz, featureGraph, loadCrossLayerOutputs, passThrough,
+  writeCrossLayerOutputs, writeFeatureGraphHtml,
+} from '../../analysis/crosslayer';
 
 const usage = `usage: saelab crosslayer --acts <L0.safetensors,L1.safetensors,...> --out <dir> [options]
 
@@ -20,11 +25,15 @@ pass for the max activations that the relative variants need).
   --checkpoint-tokens N    dead-feature/dead-pair checkpoint every N tokens (default 65536; 0: none)
   --batch-tokens N         tokens read per batch (default 4096)
   --rows R0:R1             only features R0..R1-1 of layer L (a row shard; default all)
-  --max-pairs N            pair entries held in memory before spilling to disk (default 16000000)
+  --max-pairs N            pair entries held in memory before spilling to disk (default 8000000,
+                           ~50 bytes each; for long runs prefer --rows shards)
   --spill-dir DIR          folder for spilled pair runs (default: a temporary folder)
   --no-relative            skip the relative-activation variants (and the max-activation pass)
   --save-state DIR         also save the collector state (for CrossLayerCollector.load / merge)
   --npz DIR                also write the seed's dense .npz files (d_sae^2 floats per pair: large)
+  --graph-min X            also write pass_through.json, graph.json and graph.html: a feature graph of
+                           the links with Pearson >= X (top 3 per feature), Louvain communities
+  --neuronpedia-gpt2-res-jb  graph nodes link to Neuronpedia's gpt2-small <L>-res-jb pages
   --out DIR                output folder: pair_<L>_<L+1>.safetensors, max_activations.safetensors,
                            dead_features.safetensors, summary.json`;
 
@@ -86,7 +95,7 @@ export const command: CliCommand = {
     const o = parseOptions(argv, {
       acts: { type: 'string' }, tensor: { type: 'string' }, 'decoder-tensor': { type: 'string' }, 'checkpoint-tokens': { type: 'string' },
       'batch-tokens': { type: 'string' }, rows: { type: 'string' }, 'max-pairs': { type: 'string' }, 'spill-dir': { type: 'string' },
-      'no-relative': { type: 'boolean' }, 'save-state': { type: 'string' }, npz: { type: 'string' }, out: { type: 'string' },
+      'no-relative': { type: 'boolean' }, 'graph-min': { type: 'string' }, 'neuronpedia-gpt2-res-jb': { type: 'boolean' }, 'save-state': { type: 'string' }, npz: { type: 'string' }, out: { type: 'string' },
     }, usage);
     const files = String(required(o.acts, 'acts', usage)).split(',').map((s) => s.trim()).filter(Boolean);
     const out = required(o.out, 'out', usage) as string;
@@ -94,7 +103,7 @@ export const command: CliCommand = {
     if (files.length < 2) throw new Error(`--acts needs at least two layer files (got ${files.length}): statistics are between adjacent layers`);
     const C = positiveInt(o['checkpoint-tokens'], 'checkpoint-tokens', 65536, true);
     const batch = positiveInt(o['batch-tokens'], 'batch-tokens', 4096);
-    const maxPairs = positiveInt(o['max-pairs'], 'max-pairs', 16_000_000);
+    const maxPairs = positiveInt(o['max-pairs'], 'max-pairs', 8_000_000);
     await initBackend();
     const inputs: LayerInput[] = [];
     try {
@@ -139,6 +148,16 @@ export const command: CliCommand = {
       const summary = await writeCrossLayerOutputs(out, col, decoders);
       decoders?.forEach((w) => w.dispose());
       col.dispose();
+      if (o['graph-min'] !== undefined) {
+        const minW = Number(o['graph-min']);
+        if (!(minW > 0 && minW <= 1)) throw new Error(`--graph-min must be a number in (0, 1], got '${o['graph-min']}'`);
+        const res = loadCrossLayerOutputs(out);
+        writeJsonAtomic(path.join(out, 'pass_through.json'), passThrough(res.pairs.map((p) => p.pearson_correlation), [0.4, 0.5], res.max_activations));
+        const graph = featureGraph(res.pairs, { min_weight: minW, top_k: 3 });
+        writeJsonAtomic(path.join(out, 'graph.json'), graph);
+        writeFeatureGraphHtml(path.join(out, 'graph.html'), graph, { neuronpedia: o['neuronpedia-gpt2-res-jb'] ? NEURONPEDIA_GPT2_SMALL_RES_JB : null });
+        console.error(`crosslayer: graph of ${graph.nodes.length} features, ${graph.edges.length} links, ${graph.communities} communities -> ${path.join(out, 'graph.html')}`);
+      }
       if (o.npz) {
         const written = convertToSeedNpz(out, o.npz as string);
         console.error(`crosslayer: wrote ${written.length} .npz files to ${o.npz}`);

@@ -1,0 +1,2 @@
+export * from './topExamples';
+export * from './browser';
