@@ -1,2 +1,4 @@
 export * from './notebooks';
 export * from './run';
+export * from './slurm';
+export * from './compareRuns';

@@ -11,12 +11,12 @@ import { histogramSpec, scatterRegressionSpec } from '../plots/specs';
 import { StageContext, reusableStage, writeManifest, invalidateStage } from '../notebook/stage';
 import { Row } from '../notebook/table';
 import { Progress } from '../notebook/progress';
-import { hookActivations, loadPipelineModels, sampleContexts, saveTokens, tokenBatches } from './common';
+import { PipelineModels, hookActivations, loadPipelineModels, sampleContexts, saveTokens, tokenBatches } from './common';
 import { STAGE_SAE_EVAL, saeEvalInputs } from './saeEval';
 
 export const STAGE_FEATURE_TRANSFER = '05_features_transfer';
 
-type FamilyName = 'dense' | 'exclusively_dead_base' | 'exclusively_dead_finetune';
+export type FamilyName = 'dense' | 'exclusively_dead_base' | 'exclusively_dead_finetune';
 
 export interface FamilyScores {
   total: number;
@@ -46,18 +46,17 @@ export function featureTransferInputs(c: StageContext['config']): unknown {
   return { saeEval: saeEvalInputs(c), transfer: c.transfer, seed: c.seed };
 }
 
-/**
- * Stage 05: do features transfer? Log-density scatter of base vs finetune (stage 04's densities) with its
- * regression line and Pearson r; seeded samples of exclusively-dead and dense features; on fresh tokens
- * (the same ids for both models), per-feature activation Pearson, log-activation error for the dead
- * families, logit-vector (W_dec W_U) correlation between the models' unembeddings, and W_U norms.
- */
-export async function featureTransferStage(ctx: StageContext): Promise<FeatureTransferResult> {
-  const { config, stageDir } = ctx;
-  const inputs = featureTransferInputs(config);
-  const resultFile = path.join(stageDir, 'results.json');
-  if (reusableStage(stageDir, inputs) && fs.existsSync(resultFile)) return { ...(JSON.parse(fs.readFileSync(resultFile, 'utf8')) as FeatureTransferResult), reused: true };
-  invalidateStage(stageDir);
+type FamilyGroups = Array<[FamilyName, Int32Array]>;
+
+/** Per-family activation accumulators of stage 05 (the data-parallel part; shards merge exactly). */
+export interface TransferAccumulators {
+  pearson: Map<FamilyName, ColumnPearsonAccumulator>;
+  errors: Map<FamilyName, ActivationErrorAccumulator>;
+}
+
+/** Stage 04's densities and the seeded feature families sampled from them (the same in every shard). */
+export function transferFamilies(ctx: StageContext): { logBase: Float32Array; logFt: Float32Array; fam: FeatureFamilies; groups: FamilyGroups } {
+  const { config } = ctx;
   const evalDir = ctx.stageDirOf(STAGE_SAE_EVAL);
   if (!reusableStage(evalDir, saeEvalInputs(config))) throw new Error(`stage ${STAGE_SAE_EVAL} has no results for this config in ${evalDir}: run notebook 04 first`);
   const dens = SafetensorsFile.open(path.join(evalDir, 'feature_densities.safetensors'));
@@ -69,34 +68,65 @@ export async function featureTransferStage(ctx: StageContext): Promise<FeatureTr
     seed: config.seed, deadThreshold: t.deadThreshold, exclusiveDeadThreshold: t.exclusiveDeadThreshold,
     denseRange: [t.denseLogDensityMin, t.denseLogDensityMax], exclusivelyDeadCap: t.maxExclusiveDead, denseCap: t.maxDense,
   });
+  const groups: FamilyGroups = [
+    ['dense', fam.dense.sampled], ['exclusively_dead_base', fam.exclusivelyDeadBase.sampled], ['exclusively_dead_finetune', fam.exclusivelyDeadFinetune.sampled],
+  ];
+  return { logBase, logFt, fam, groups };
+}
+
+/** Empty accumulators for the families (activation error only for the dead families). */
+export function emptyTransferAccumulators(groups: FamilyGroups): TransferAccumulators {
+  return {
+    pearson: new Map(groups.map(([g, ids]) => [g, new ColumnPearsonAccumulator(ids.length)])),
+    errors: new Map(groups.filter(([g]) => g !== 'dense').map(([g, ids]) => [g, new ActivationErrorAccumulator(ids.length)])),
+  };
+}
+
+/** Run base and finetune over token rows [N, ctx] batch by batch, accumulating the families' SAE activations. */
+export function transferAccumulators(m: PipelineModels, groups: FamilyGroups, tokens: Int32Array, ctxLen: number, batchSize: number): TransferAccumulators {
+  const acc = emptyTransferAccumulators(groups);
+  const progress = new Progress('feature transfer', Math.ceil(tokens.length / ctxLen / batchSize));
+  for (const b of tokenBatches(tokens, ctxLen, batchSize)) {
+    tf.tidy(() => {
+      const fb = m.sae.encode(hookActivations(m.base, b.tokens, m.hook, m.layer));
+      const ff = m.sae.encode(hookActivations(m.finetune!, b.tokens, m.hook, m.layer));
+      for (const [g, ids] of groups) {
+        if (!ids.length) continue;
+        const xb = selectFeatures(fb, ids);
+        const xf = selectFeatures(ff, ids);
+        acc.pearson.get(g)!.add(xb, xf);
+        acc.errors.get(g)?.add(xb, xf);
+      }
+    });
+    b.tokens.dispose();
+    progress.tick();
+  }
+  progress.done();
+  return acc;
+}
+
+/**
+ * Stage 05: do features transfer? Log-density scatter of base vs finetune (stage 04's densities) with its
+ * regression line and Pearson r; seeded samples of exclusively-dead and dense features; on fresh tokens
+ * (the same ids for both models), per-feature activation Pearson, log-activation error for the dead
+ * families, logit-vector (W_dec W_U) correlation between the models' unembeddings, and W_U norms.
+ * `opts.merged`: accumulators merged from shards (lib/stages/shard), used instead of running the models here.
+ */
+export async function featureTransferStage(ctx: StageContext, opts: { merged?: TransferAccumulators } = {}): Promise<FeatureTransferResult> {
+  const { config, stageDir } = ctx;
+  const inputs = featureTransferInputs(config);
+  const resultFile = path.join(stageDir, 'results.json');
+  if (reusableStage(stageDir, inputs) && fs.existsSync(resultFile)) return { ...(JSON.parse(fs.readFileSync(resultFile, 'utf8')) as FeatureTransferResult), reused: true };
+  invalidateStage(stageDir);
+  const { logBase, logFt, fam, groups } = transferFamilies(ctx);
+  const t = config.transfer;
   const reg = linearRegression(logBase, logFt);
   const m = await loadPipelineModels(config);
   try {
-    const groups: Array<[FamilyName, Int32Array]> = [
-      ['dense', fam.dense.sampled], ['exclusively_dead_base', fam.exclusivelyDeadBase.sampled], ['exclusively_dead_finetune', fam.exclusivelyDeadFinetune.sampled],
-    ];
     const nSeq = t.nBatches * t.batchSize;
     const tokens = await sampleContexts(config, m.tokenizer, nSeq, 5);
     saveTokens(path.join(stageDir, 'tokens.safetensors'), tokens, config.contextSize);
-    const pearson = new Map(groups.map(([g, ids]) => [g, new ColumnPearsonAccumulator(ids.length)]));
-    const errors = new Map(groups.filter(([g]) => g !== 'dense').map(([g, ids]) => [g, new ActivationErrorAccumulator(ids.length)]));
-    const progress = new Progress('feature transfer', t.nBatches);
-    for (const b of tokenBatches(tokens, config.contextSize, t.batchSize)) {
-      tf.tidy(() => {
-        const fb = m.sae.encode(hookActivations(m.base, b.tokens, m.hook, m.layer));
-        const ff = m.sae.encode(hookActivations(m.finetune!, b.tokens, m.hook, m.layer));
-        for (const [g, ids] of groups) {
-          if (!ids.length) continue;
-          const xb = selectFeatures(fb, ids);
-          const xf = selectFeatures(ff, ids);
-          pearson.get(g)!.add(xb, xf);
-          errors.get(g)?.add(xb, xf);
-        }
-      });
-      b.tokens.dispose();
-      progress.tick();
-    }
-    progress.done();
+    const { pearson, errors } = opts.merged ?? transferAccumulators(m, groups, tokens, config.contextSize, t.batchSize);
     const wDec = m.sae.weights.W_dec as tf.Tensor2D;
     const families = {} as Record<FamilyName, FamilyScores>;
     const scores: Record<string, Float64Array> = {};

@@ -5,3 +5,4 @@ export * from './similarities';
 export * from './outliers';
 export * from './saeEval';
 export * from './featureTransfer';
+export * from './shard';

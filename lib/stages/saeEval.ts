@@ -48,7 +48,7 @@ export function saeEvalInputs(c: StageContext['config']): unknown {
   return { outliers: outliersInputs(c), eval: c.eval, seed: c.seed };
 }
 
-interface EvalAccumulators {
+export interface EvalAccumulators {
   l0: L0Accumulator;
   density: FeatureDensityAccumulator;
   recon: ReconstructionAccumulator;
@@ -61,8 +61,9 @@ interface EvalAccumulators {
  * Evaluate an SAE on one model over token batches: L0, feature densities, reconstruction (R2 as
  * published and SAELens's explained variance, non-outlier tokens only), clean / spliced / zero-ablated CE
  * (the SAE output spliced at non-outlier positions only; outlier positions keep the original activation).
+ * `firstBatch`: the number of the first batch in the whole sample (a shard's offset), for batch ids in CE reports.
  */
-export function evaluateSae(model: HookedTransformer, sae: SAE, hook: string, tokens: Int32Array, ctx: number, batchSize: number, rule: OutlierRule, progress: Progress): EvalAccumulators {
+export function evaluateSae(model: HookedTransformer, sae: SAE, hook: string, tokens: Int32Array, ctx: number, batchSize: number, rule: OutlierRule, progress: Progress, firstBatch = 0): EvalAccumulators {
   const acc: EvalAccumulators = {
     l0: new L0Accumulator(), density: new FeatureDensityAccumulator(sae.cfg.d_sae), recon: new ReconstructionAccumulator(sae.cfg.d_in),
     ce: new CeAccumulator(), logHist: new LogActivationHistogramAccumulator([-10.5, 3], 100), outlierTokens: 0,
@@ -86,7 +87,7 @@ export function evaluateSae(model: HookedTransformer, sae: SAE, hook: string, to
     const keep3 = tf.expandDims(keep, -1);
     const spliced = model.forward(b.tokens, { fwdHooks: [[hook, (a) => tf.where(tf.broadcastTo(keep3, a.shape), xHat, a)]], returnType: 'loss', lossPerToken: true }).loss as tf.Tensor;
     const zero = model.forward(b.tokens, { fwdHooks: [[hook, (a) => tf.zerosLike(a)]], returnType: 'loss', lossPerToken: true }).loss as tf.Tensor;
-    acc.ce.addTokenLosses(clean, spliced, zero, b.index);
+    acc.ce.addTokenLosses(clean, spliced, zero, b.index + firstBatch);
     tf.dispose([x, clean, f, xHat, outliers, keep, keep3, spliced, zero, b.tokens]);
     progress.tick();
   }
@@ -108,8 +109,9 @@ function summarize(acc: EvalAccumulators): SaeEvalModelResult {
  * Stage 04: evaluate the SAE on base and finetune activations (a fresh token sample, the same ids for
  * both), with stage 03's outlier rule of the base applied to both. Writes results.json,
  * feature_densities.safetensors (tensors `base`, `finetune`: fraction of tokens with f > 1e-10) and tokens.safetensors.
+ * `opts.merged`: accumulators merged from shards (lib/stages/shard), used instead of evaluating here.
  */
-export async function saeEvalStage(ctx: StageContext): Promise<SaeEvalResult> {
+export async function saeEvalStage(ctx: StageContext, opts: { merged?: { base: EvalAccumulators; finetune: EvalAccumulators } } = {}): Promise<SaeEvalResult> {
   const { config, stageDir } = ctx;
   const inputs = saeEvalInputs(config);
   const resultFile = path.join(stageDir, 'results.json');
@@ -123,12 +125,15 @@ export async function saeEvalStage(ctx: StageContext): Promise<SaeEvalResult> {
     const nSeq = config.eval.nBatches * config.eval.batchSize;
     const tokens = await sampleContexts(config, m.tokenizer, nSeq, 4);
     saveTokens(path.join(stageDir, 'tokens.safetensors'), tokens, config.contextSize);
-    const progress = new Progress('SAE eval', 2 * config.eval.nBatches);
-    const accs = {
-      base: evaluateSae(m.base, m.sae, m.hook, tokens, config.contextSize, config.eval.batchSize, rule, progress),
-      finetune: evaluateSae(m.finetune!, m.sae, m.hook, tokens, config.contextSize, config.eval.batchSize, rule, progress),
-    };
-    progress.done();
+    const accs = opts.merged ?? (() => {
+      const progress = new Progress('SAE eval', 2 * config.eval.nBatches);
+      const a = {
+        base: evaluateSae(m.base, m.sae, m.hook, tokens, config.contextSize, config.eval.batchSize, rule, progress),
+        finetune: evaluateSae(m.finetune!, m.sae, m.hook, tokens, config.contextSize, config.eval.batchSize, rule, progress),
+      };
+      progress.done();
+      return a;
+    })();
     const res = { base: summarize(accs.base), finetune: summarize(accs.finetune) };
     writeSafetensors(path.join(stageDir, 'feature_densities.safetensors'), {
       base: { dtype: 'F32', shape: [m.sae.cfg.d_sae], data: accs.base.density.densities() },

@@ -66,11 +66,29 @@ function nanSummary(values: Float32Array, shape: [number, number]): MetricSummar
   return { mean: count ? sum / count : NaN, perSequence, perPosition };
 }
 
+/** Cosine / euclidean accumulator over activation rows [start, end) of stage 01's files, batch by batch. */
+export function similaritiesOverRows(baseFile: SafetensorsFile, ftFile: SafetensorsFile, start: number, end: number, batch: number): SimilarityAccumulator {
+  const ctxLen = baseFile.info('acts').shape[1];
+  const acc = new SimilarityAccumulator(ctxLen, true);
+  const progress = new Progress('similarities', Math.ceil((end - start) / batch));
+  for (let s = start; s < end; s += batch) {
+    const count = Math.min(batch, end - s);
+    const a = readActRows(baseFile, s, count);
+    const b = readActRows(ftFile, s, count);
+    acc.add(a, b);
+    tf.dispose([a, b]);
+    progress.tick();
+  }
+  progress.done();
+  return acc;
+}
+
 /**
  * Stage 02: per-token cosine similarity and euclidean distance between base and finetune activations
  * (stage 01's files), their global means, and the four published plots for each.
+ * `opts.merged`: the accumulator merged from shards (lib/stages/shard), used instead of reading stage 01.
  */
-export async function computeSimilaritiesStage(ctx: StageContext): Promise<SimilaritiesResult> {
+export async function computeSimilaritiesStage(ctx: StageContext, opts: { merged?: SimilarityAccumulator } = {}): Promise<SimilaritiesResult> {
   const { config, stageDir } = ctx;
   const inputs = { activations: activationsInputs(config) };
   const resultFile = path.join(stageDir, 'results.json');
@@ -82,18 +100,8 @@ export async function computeSimilaritiesStage(ctx: StageContext): Promise<Simil
   const ftFile = SafetensorsFile.open(path.join(actDir, 'finetune_acts.safetensors'));
   try {
     const [n, ctxLen] = baseFile.info('acts').shape;
-    const acc = new SimilarityAccumulator(ctxLen, true);
-    const batch = config.activations.batchSize;
-    const progress = new Progress('similarities', Math.ceil(n / batch));
-    for (let start = 0; start < n; start += batch) {
-      const count = Math.min(batch, n - start);
-      const a = readActRows(baseFile, start, count);
-      const b = readActRows(ftFile, start, count);
-      acc.add(a, b);
-      tf.dispose([a, b]);
-      progress.tick();
-    }
-    progress.done();
+    const acc = opts.merged ?? similaritiesOverRows(baseFile, ftFile, 0, n, config.activations.batchSize);
+    if (acc.cosine.sequences !== n) throw new Error(`similarities: the merged shards hold ${acc.cosine.sequences} sequences but stage ${STAGE_ACTIVATIONS} has ${n}`);
     const cos = acc.cosine.tokenValues();
     const euc = acc.euclidean.tokenValues();
     const shape: [number, number] = [n, ctxLen];

@@ -1,0 +1,42 @@
+import { test } from 'node:test';
+import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import { tmpDir } from '../helpers';
+import { writeSafetensors } from '../../lib/io/safetensors';
+import { compareRuns, compareJson } from '../../lib/pipeline/compareRuns';
+
+function makeRun(root: string, opts: { mean: number; act: number; extra?: boolean }): void {
+  const st = path.join(root, '02_compute_similarities');
+  fs.mkdirSync(path.join(st, 'shards', '0-of-3'), { recursive: true });
+  fs.writeFileSync(path.join(st, 'results.json'), JSON.stringify({ reused: opts.extra ?? false, cosine_mean: opts.mean, label: 'x' }));
+  fs.writeFileSync(path.join(st, 'manifest.json'), JSON.stringify({ createdAt: String(Math.random()) }));
+  fs.writeFileSync(path.join(st, 'shards', '0-of-3', 'state.json'), String(Math.random()));
+  writeSafetensors(path.join(st, 'acts.safetensors'), { acts: { dtype: 'F32', shape: [2], data: Float32Array.from([1, opts.act]) }, ids: { dtype: 'I32', shape: [1], data: Int32Array.from([7]) } });
+  fs.writeFileSync(path.join(root, '02_compute_similarities.ipynb'), String(Math.random()));
+  if (opts.extra) fs.writeFileSync(path.join(st, 'extra.csv'), 'a\n');
+}
+
+test('runs equal within float32 rounding compare equal; manifests, shard folders, notebook outputs and "reused" are ignored', () => {
+  const a = tmpDir();
+  const b = tmpDir();
+  makeRun(a, { mean: 0.123456789, act: 2 });
+  makeRun(b, { mean: 0.123456789 * (1 + 3e-7), act: 2 * (1 + 1e-7) });
+  assert.deepStrictEqual(compareRuns(a, b), []);
+});
+
+test('a different value, tensor or file is reported with its path', () => {
+  const a = tmpDir();
+  const b = tmpDir();
+  makeRun(a, { mean: 0.5, act: 2 });
+  makeRun(b, { mean: 0.5001, act: 2.01, extra: true });
+  const d = compareRuns(a, b);
+  assert.ok(d.includes('02_compute_similarities/results.json: $.cosine_mean: 0.5 vs 0.5001'), d.join('\n'));
+  assert.ok(d.some((l) => /acts\.safetensors: acts: 1 of 2 values differ \(first at 1: 2 vs 2\.00999/.test(l)), d.join('\n'));
+  assert.ok(d.includes(`02_compute_similarities/extra.csv: only in ${b}`), d.join('\n'));
+});
+
+test('compareJson: NaN equals NaN, strings and lengths must match', () => {
+  assert.deepStrictEqual(compareJson({ a: [NaN, 1] }, { a: [NaN, 1] }), []);
+  assert.deepStrictEqual(compareJson({ a: 'x', b: [1] }, { a: 'y', b: [1, 2] }), ['$.a: "x" vs "y"', '$.b: length 1 vs 2']);
+});
