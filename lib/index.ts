@@ -23,3 +23,4 @@ export * from './tasks';
 export * from './features';
 export * from './stages';
 export * from './demo/world';
+export * from './circuits';
