@@ -1,0 +1,5 @@
+/** SAEs across model training checkpoints: sweeps, optimal feature matching, feature chains over training. */
+export * from './assignment';
+export * from './similarity';
+export * from './match';
+export * from './featureActs';
