@@ -3,3 +3,5 @@ export * from './assignment';
 export * from './similarity';
 export * from './match';
 export * from './featureActs';
+export * from './chains';
+export * from './chainReport';
