@@ -5,3 +5,5 @@ export * from './match';
 export * from './featureActs';
 export * from './chains';
 export * from './chainReport';
+export * from './sweep';
+export * from './sweepReport';
