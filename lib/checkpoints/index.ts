@@ -7,3 +7,4 @@ export * from './chains';
 export * from './chainReport';
 export * from './sweep';
 export * from './sweepReport';
+export * from './sweepChains';

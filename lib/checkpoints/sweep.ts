@@ -5,6 +5,7 @@
  *   <sweepDir>/<label>/train/      metrics.jsonl, checkpoints/<tokens>/ (exact resume)
  *   <sweepDir>/<label>/sae/        the trained SAE (SAELens folder)
  *   <sweepDir>/<label>/trained.json  written once training finished
+ *   <sweepDir>/<label>/eval_feature_acts.safetensors  feature activations on the held-out tokens (shared by all checkpoints)
  *   <sweepDir>/<label>/summary.json  written last: L0, explained variance, CE loss score, dead share
  *
  * A job whose summary.json exists (same job hash) is never recomputed; a job with trained.json only
@@ -19,6 +20,7 @@ import { TrainSAEConfigInput } from '../train/config';
 import { ActivationSource } from '../train/sources';
 import { L0Accumulator, FeatureDensityAccumulator, ReconstructionAccumulator, CeSummary } from '../analysis/saeMetrics';
 import { writeJsonAtomic } from '../io/atomic';
+import { writeSafetensors } from '../io/safetensors';
 import { configHash } from '../notebook/config';
 
 /** One model checkpoint: a label (folder name), its training step and its hub revision. */
@@ -87,6 +89,9 @@ export interface SweepJobOptions {
   stopAfterSteps?: number;
 }
 
+/** Feature activations [eval tokens, d_sae] of a job's SAE on its held-out activations (tensor `feature_acts`). */
+export const EVAL_FEATURE_ACTS = 'eval_feature_acts.safetensors';
+
 /** Folder of one checkpoint's job. */
 export function sweepJobDir(sweepDir: string, c: SweepCheckpoint): string {
   if (!/^[A-Za-z0-9._-]+$/.test(c.label)) throw new Error(`sweep checkpoint label '${c.label}' must be letters, digits, '.', '_' or '-' (it names a folder)`);
@@ -124,24 +129,26 @@ function latestTrainerCheckpoint(trainDir: string): string | null {
 }
 
 /** L0, explained variance and dead share of an SAE on held-out activations [n, d] (chunked, tfjs). */
-export function evaluateOnActivations(sae: SAE, acts: Float32Array, chunk = 4096): { l0: number; explainedVariance: number; deadFraction: number; tokens: number } {
+export function evaluateOnActivations(sae: SAE, acts: Float32Array, chunk = 4096, keepFeatureActs = false): { l0: number; explainedVariance: number; deadFraction: number; tokens: number; featureActs?: Float32Array } {
   const d = sae.cfg.d_in;
   if (acts.length % d !== 0 || acts.length === 0) throw new Error(`evaluateOnActivations: ${acts.length} values is not a positive multiple of d_in ${d}`);
   const n = acts.length / d;
   const l0 = new L0Accumulator();
   const dens = new FeatureDensityAccumulator(sae.cfg.d_sae);
   const rec = new ReconstructionAccumulator(d);
+  const featureActs = keepFeatureActs ? new Float32Array(n * sae.cfg.d_sae) : undefined;
   for (let s = 0; s < n; s += chunk) {
     const c = Math.min(chunk, n - s);
     const x = tf.tensor2d(acts.subarray(s * d, (s + c) * d), [c, d]);
     const f = sae.encode(x);
     const xh = sae.decode(f);
+    if (featureActs) featureActs.set(f.dataSync() as Float32Array, s * sae.cfg.d_sae);
     l0.add(f);
     dens.add(f);
     rec.add(x, xh);
     tf.dispose([x, f, xh]);
   }
-  return { l0: l0.l0(), explainedVariance: rec.summary().explainedVariance, deadFraction: dens.deadFraction(), tokens: n };
+  return { l0: l0.l0(), explainedVariance: rec.summary().explainedVariance, deadFraction: dens.deadFraction(), tokens: n, featureActs };
 }
 
 /**
@@ -186,7 +193,9 @@ export async function runSweepJob(sweepDir: string, spec: SweepSpec, index: numb
     }
     const sae = await SAE.load(saeDir);
     try {
-      const e = evaluateOnActivations(sae, data.eval);
+      const e = evaluateOnActivations(sae, data.eval, 4096, true);
+      // the held-out tokens are the same for every checkpoint: these feature activations feed activation matching
+      writeSafetensors(path.join(jobDir, EVAL_FEATURE_ACTS), { feature_acts: { dtype: 'F32', shape: [e.tokens, sae.cfg.d_sae], data: e.featureActs! } }, { checkpoint: c.label, hook: spec.hook });
       const ce = data.ce ? await data.ce(sae) : undefined;
       const summary: SweepJobSummary = {
         label: c.label, step: c.step, revision: c.revision ?? null, hook: spec.hook, job_hash: hash,

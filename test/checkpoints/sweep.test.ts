@@ -5,6 +5,8 @@ import * as path from 'path';
 import { setupBackend, tmpDir, assertClose } from '../helpers';
 import { runSweep, runSweepJob, sweepSummaries, loadSweepSAE, SweepSpec, CheckpointDataProvider, SweepCheckpoint } from '../../lib/checkpoints/sweep';
 import { sweepTable, sweepSpecs } from '../../lib/checkpoints/sweepReport';
+import { sweepChainInput } from '../../lib/checkpoints/sweepChains';
+import { analyzeChains } from '../../lib/checkpoints/chains';
 import { InMemorySource } from '../../lib/train/sources';
 import { rng, randn } from './util';
 
@@ -52,7 +54,7 @@ function provider(calls: string[]): CheckpointDataProvider {
 }
 
 /** L0, dead share and explained variance computed here in plain JS from the saved SAE weights (ReLU SAE, no normalisation). */
-function evaluateByHand(w: Record<string, Float32Array>, x: Float32Array): { l0: number; dead: number; ev: number } {
+function evaluateByHand(w: Record<string, Float32Array>, x: Float32Array): { l0: number; dead: number; ev: number; fired: Uint8Array } {
   const n = x.length / D_IN;
   let active = 0;
   const fired = new Uint8Array(D_SAE);
@@ -75,7 +77,7 @@ function evaluateByHand(w: Record<string, Float32Array>, x: Float32Array): { l0:
       sst += (x[t * D_IN + d] - mean[d]) ** 2;
     }
   }
-  return { l0: active / n, dead: fired.reduce((a, b) => a + (b ? 0 : 1), 0) / D_SAE, ev: 1 - sse / sst };
+  return { l0: active / n, dead: fired.reduce((a, b) => a + (b ? 0 : 1), 0) / D_SAE, ev: 1 - sse / sst, fired };
 }
 
 test('a sweep trains one SAE per checkpoint, summarises it, and a rerun recomputes nothing', async () => {
@@ -84,11 +86,15 @@ test('a sweep trains one SAE per checkpoint, summarises it, and a rerun recomput
   const first = await runSweep(dir, spec, provider(calls));
   assert.deepStrictEqual(calls, ['step0', 'step100']);
   assert.deepStrictEqual(first.map((r) => [r.reused, r.stepsRun]), [[false, 48], [false, 48]]);
+  const decoders: Float32Array[] = [];
+  const fired: Uint8Array[] = [];
   for (const [k, r] of first.entries()) {
     const sae = await loadSweepSAE(dir, spec, r.label);
     assert.strictEqual(sae.cfg.metadata.hook_name, spec.hook);
     const w = Object.fromEntries(Object.entries(sae.weights).map(([n, t]) => [n, t.dataSync() as Float32Array]));
     const hand = evaluateByHand(w, activations(k, 256, 2));
+    decoders.push(w.W_dec);
+    fired.push(hand.fired);
     assertClose([r.l0, r.dead_fraction, r.explained_variance], [hand.l0, hand.dead, hand.ev], 1e-4, 1e-4, r.label);
     assert.ok(r.explained_variance > 0.3, `${r.label}: explained variance ${r.explained_variance}`);
     assertClose([r.ce_loss_score!], [(4 - 2.5 - k) / 2], 1e-9);
@@ -109,6 +115,21 @@ test('a sweep trains one SAE per checkpoint, summarises it, and a rerun recomput
   const specs = sweepSpecs(rows) as unknown as Record<string, { data: { values: Array<{ x: number; y: number }> } }>;
   assert.deepStrictEqual(specs.ceLossScore.data.values.map((v) => [v.x, v.y]), [[0, 0.75], [100, 0.25]]);
   assert.deepStrictEqual(specs.deadShare.data.values.map((v) => v.y), rows.map((r) => r.dead_fraction));
+
+  // chains over the sweep: decoder cosine between the two checkpoints (one entry checked by hand), live masks = fired features
+  const ci = await sweepChainInput(dir, spec, 'decoder');
+  const cos = (u: Float32Array, i: number, v: Float32Array, j: number) => {
+    let dot = 0, nu = 0, nv = 0;
+    for (let d = 0; d < D_IN; d++) (dot += u[i * D_IN + d] * v[j * D_IN + d]), (nu += u[i * D_IN + d] ** 2), (nv += v[j * D_IN + d] ** 2);
+    return dot / Math.sqrt(nu * nv);
+  };
+  assertClose([ci.consecutive[0].values[3 * D_SAE + 5]], [cos(decoders[0], 3, decoders[1], 5)], 1e-5);
+  assert.deepStrictEqual(ci.alive!.map((a) => Array.from(a)), fired.map((f) => Array.from(f)));
+  const act = await sweepChainInput(dir, spec, 'activation');
+  assert.deepStrictEqual([act.consecutive[0].rows, act.consecutive[0].cols], [D_SAE, D_SAE]);
+  const chains = analyzeChains(act);
+  assert.strictEqual(chains.events.length, 2);
+  assert.strictEqual(chains.events[0].alive, fired[0].reduce((a, b) => a + b, 0));
 
   // a changed config is refused rather than silently mixed with old results
   const changed = { ...spec, training: { ...spec.training, l1Coefficient: 0.1 } };
