@@ -8,3 +8,4 @@ export * from './chainReport';
 export * from './sweep';
 export * from './sweepReport';
 export * from './sweepChains';
+export * from './modelProvider';
