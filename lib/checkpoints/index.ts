@@ -9,3 +9,4 @@ export * from './sweep';
 export * from './sweepReport';
 export * from './sweepChains';
 export * from './modelProvider';
+export * from './config';
