@@ -1,0 +1,12 @@
+/** SAEs across model training checkpoints: sweeps, optimal feature matching, feature chains over training. */
+export * from './assignment';
+export * from './similarity';
+export * from './match';
+export * from './featureActs';
+export * from './chains';
+export * from './chainReport';
+export * from './sweep';
+export * from './sweepReport';
+export * from './sweepChains';
+export * from './modelProvider';
+export * from './config';
