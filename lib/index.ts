@@ -24,3 +24,4 @@ export * from './features';
 export * from './stages';
 export * from './demo/world';
 export * from './circuits';
+export * as checkpoints from './checkpoints';
