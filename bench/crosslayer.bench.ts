@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { mulberry32 as rng } from '../lib/analysis/sampling';
 import {
   CrossLayerCollector, MaxActivationCollector, SparseCodes, decoderCosinePairs, denseToSparse, pairStatistics, relativeBound,
 } from '../lib/analysis/crosslayer';
@@ -14,16 +15,6 @@ import {
  * CROSSLAYER_BENCH_TOKENS (default 16384) and CROSSLAYER_BENCH_DENSE_D (default "512,1024") adjust it.
  */
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Synthetic SAE codes [T, d]: ~`l0` active features per token drawn from a heavy-tailed

@@ -10,6 +10,7 @@ import { SAE } from '../sae/sae';
 import { CircuitModel, SAESet, orderHooks, saeAt, tokensTensor } from './common';
 import { ablationEffects } from './ablation';
 import { GraphSpec, effectFill, renderDotSvg, toDot } from './graphviz';
+import { mulberry32 as rng } from '../analysis/sampling';
 
 export interface TokenEffect { id: number; token: string; effect: number }
 export interface ActivatingContext { row: number; pos: number; act: number; text: string }
@@ -65,17 +66,6 @@ export function nodeId(hook: string, feature: number): string {
   return `${m ? m[1] : hook}.${feature}`;
 }
 
-/** A small seeded PRNG (mulberry32) for reproducible thinning. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** max(1, round(fraction * d)) distinct ids from [0, d), sorted, drawn with a seeded shuffle. */
 export function thinFeatures(d: number, fraction: number, seed = 0): number[] {

@@ -8,6 +8,7 @@
 import * as fs from 'fs';
 import { writeFileAtomic } from '../io/atomic';
 import { PromptPairs } from './attribution';
+import { mulberry32 as rng } from '../analysis/sampling';
 
 export interface SvaRecord {
   clean_prefix: string;
@@ -80,16 +81,6 @@ export function svaVocabulary(tok: SvaTokenizer, opts: Pick<SvaGeneratorOptions,
   return { nouns, verbs };
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Generate agreement pairs from short templates with the tokenizer's single-token words:

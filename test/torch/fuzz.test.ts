@@ -7,20 +7,10 @@ import { TorchCheckpointError, TorchTensor, readTorch } from '../../lib/io/torch
 import { DTYPE_SIZES } from '../../lib/io/dtypes';
 import { ZipError, ZipReader, buildZip } from '../../lib/io/zip';
 import { REPO_ROOT } from '../helpers';
+import { mulberry32 as rng } from '../../lib/analysis/sampling';
 
 const FIX = path.join(REPO_ROOT, 'test', 'fixtures', 'torch');
 
-/** Deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const OPCODES = [0x28, 0x2e, 0x30, 0x31, 0x32, 0x46, 0x49, 0x4a, 0x4b, 0x4c, 0x4d, 0x4e, 0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x58,
   0x61, 0x62, 0x63, 0x64, 0x7d, 0x65, 0x67, 0x68, 0x69, 0x6a, 0x6c, 0x5d, 0x6f, 0x70, 0x71, 0x72, 0x73, 0x74, 0x29, 0x75, 0x47, 0x80,
