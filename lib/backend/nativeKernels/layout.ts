@@ -4,11 +4,16 @@ import { stridesOf } from './elementwise';
 
 type Word = Float32Array | Int32Array;
 
-/** Values of a float32 or int32 tensor (4-byte elements the addon copies as words), else undefined. */
+/**
+ * Values of a float32 or int32 tensor (4-byte elements the addon copies as words), else undefined.
+ * The array type must match the dtype: the cpu backend's Cast int32 -> float32 keeps the Int32Array
+ * under a float32 dtype, and copying those words would reinterpret the integers' bits.
+ */
 function words(backend: Backend, t: tf.TensorInfo): Word | undefined {
-  if (t.dtype !== 'float32' && t.dtype !== 'int32') return undefined;
   const v = backend.data.get(t.dataId).values;
-  return v instanceof Float32Array || v instanceof Int32Array ? v : undefined;
+  if (t.dtype === 'float32') return v instanceof Float32Array ? v : undefined;
+  if (t.dtype === 'int32') return v instanceof Int32Array ? v : undefined;
+  return undefined;
 }
 
 function alloc(dtype: tf.DataType, n: number): Word {
