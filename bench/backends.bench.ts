@@ -11,7 +11,8 @@ import {
  * an SAE training step on that shape (forward, backward, Adam), and a GPT-2-small-shaped forward pass
  * (8 x 128 tokens, 12 layers, one cached activation), on every backend present (cpu: matmul only, it is
  * ~100x slower). Prints the median time, tokens/s, GFLOP/s and the ratio to wasm.
- * SAELAB_BENCH_BACKENDS=native,wasm picks backends; SAELAB_BENCH_WORKLOADS=matmul,sae-fwd,sae-train,gpt2 picks workloads.
+ * SAELAB_BENCH_BACKENDS=native,wasm picks backends; SAELAB_BENCH_WORKLOADS=matmul,sae-fwd,sae-train,gpt2 picks workloads;
+ * SAELAB_BENCH_SAE_TOKENS=1024 runs the SAE workloads on fewer tokens (tokens/s and the ratio stay comparable).
  */
 
 interface Workload {
@@ -32,7 +33,7 @@ function saeWorkloads(s: SaeShape): Workload[] {
 
 const WORKLOADS: Workload[] = [
   { name: 'matmul', tokens: 1024, flops: 2 * 1024 * 768 * 3072, make: () => makeMatmul() },
-  ...saeWorkloads(SAE_SHAPE),
+  ...saeWorkloads({ ...SAE_SHAPE, tokens: Number(process.env.SAELAB_BENCH_SAE_TOKENS) || SAE_SHAPE.tokens }),
   { name: 'gpt2', tokens: GPT2_SMALL.batch * GPT2_SMALL.pos, flops: gptForwardFlops(GPT2_SMALL), make: () => makeGptForward(GPT2_SMALL) },
 ];
 

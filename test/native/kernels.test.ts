@@ -119,6 +119,15 @@ test('layout kernels match cpu: transpose, slice, split, unstack, concat, stack,
   await compareWithCpu('stack', () => tf.stack([rand([3, 4], 56), rand([3, 4], 57)], 1));
   await compareWithCpu('stack axis 0', () => tf.stack([rand([3, 4], 58), rand([3, 4], 59), rand([3, 4], 60)]));
   await compareWithCpu('pad', () => tf.pad(rand([3, 4], 61), [[1, 2], [0, 3]], 0.5));
+  // Cast int32 -> float32 keeps the Int32Array on the cpu backend: every layout kernel must still give floats.
+  const castInts = (): tf.Tensor => tf.cast(tf.tensor2d([[3, 0, 7], [1, 2, 5]], [2, 3], 'int32'), 'float32');
+  await compareWithCpu('stack of cast ints', () => tf.stack([castInts(), tf.onesLike(castInts())], 2));
+  await compareWithCpu('concat of cast ints', () => tf.concat([castInts(), rand([2, 1], 63)], 1));
+  await compareWithCpu('transpose of cast ints', () => tf.transpose(castInts()));
+  await compareWithCpu('strided slice of cast ints', () => tf.slice(castInts(), [0, 1], [2, 2]));
+  await compareWithCpu('gather of cast ints', () => tf.gather(castInts(), tf.tensor1d([1, 0, 1], 'int32')));
+  await compareWithCpu('pad of cast ints', () => tf.pad(castInts(), [[1, 0], [0, 1]]));
+  await compareWithCpu('arithmetic on cast ints', () => tf.add(tf.mul(castInts(), 0.5), tf.exp(tf.neg(castInts()))));
   await compareWithCpu('pad 3d', () => tf.pad(rand([2, 3, 4], 62), [[0, 0], [1, 1], [2, 0]]));
 });
 

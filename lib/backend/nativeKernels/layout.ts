@@ -6,8 +6,8 @@ type Word = Float32Array | Int32Array;
 
 /**
  * Values of a float32 or int32 tensor (4-byte elements the addon copies as words), else undefined.
- * The array type must match the dtype: the cpu kernels' Cast can keep an Int32Array under a float32
- * tensor, whose words must not be copied as floats.
+ * The array type must match the dtype: the cpu backend's Cast int32 -> float32 keeps the Int32Array
+ * under a float32 dtype, and copying those words would reinterpret the integers' bits.
  */
 function words(backend: Backend, t: tf.TensorInfo): Word | undefined {
   const v = backend.data.get(t.dataId).values;
