@@ -60,11 +60,11 @@ const CRC_TABLE = (() => {
   return t;
 })();
 
-/** CRC-32 (zip's polynomial); uses zlib's when Node has it. */
-export function crc32(data: Uint8Array): number {
-  const native = (zlib as unknown as { crc32?: (d: Uint8Array) => number }).crc32;
-  if (native) return native(data) >>> 0;
-  let c = 0xffffffff;
+/** CRC-32 (zip's polynomial), continued from `crc` for streamed data; uses zlib's when Node has it. */
+export function crc32(data: Uint8Array, crc = 0): number {
+  const native = (zlib as unknown as { crc32?: (d: Uint8Array, c?: number) => number }).crc32;
+  if (native) return native(data, crc) >>> 0;
+  let c = (crc ^ 0xffffffff) >>> 0;
   for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }

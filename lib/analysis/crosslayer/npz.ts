@@ -1,5 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { crc32 } from '../../io/zip';
+export { crc32 };
 
 /**
  * Minimal streaming writer of NumPy .npz files (a ZIP of .npy members, stored uncompressed), with
@@ -15,23 +17,6 @@ export interface NpyMember {
   shape: number[];
   /** write exactly prod(shape) * itemsize bytes, in C order, through `emit` */
   write(emit: (chunk: Uint8Array) => void): void;
-}
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-/** CRC-32 (ZIP polynomial) continued from `crc`. */
-export function crc32(data: Uint8Array, crc = 0): number {
-  let c = (crc ^ 0xffffffff) >>> 0;
-  for (let k = 0; k < data.length; k++) c = CRC_TABLE[(c ^ data[k]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
 }
 
 /** The .npy v1.0 header for a C-order array, padded so the data start on a 64-byte boundary. */
