@@ -11,11 +11,19 @@ import { alignByText } from '../analysis/alignment';
  */
 export function tokenPieces(tok: Tokenizer, ids: number[]): string[] {
   const pieces: string[] = [];
-  let prev = '';
+  let stable = '';
   for (let k = 1; k <= ids.length; k++) {
     const text = tok.decode(ids.slice(0, k));
-    pieces.push(text.startsWith(prev) ? text.slice(prev.length) : '');
-    prev = text.startsWith(prev) ? text : prev;
+    // a trailing U+FFFD is an incomplete character that a later token may complete: not final yet
+    let end = text.length;
+    if (k < ids.length) while (end > 0 && text[end - 1] === '\uFFFD') end--;
+    const cur = text.slice(0, end);
+    if (cur.startsWith(stable)) {
+      pieces.push(cur.slice(stable.length));
+      stable = cur;
+    } else {
+      pieces.push('');
+    }
   }
   return pieces;
 }
