@@ -26,10 +26,10 @@ export interface CheckpointsConfig {
 
 const stepCheckpoints = (steps: number[]): SweepCheckpoint[] => steps.map((s) => ({ label: `step${s}`, step: s, revision: `step${s}` }));
 
-/** Demo checkpoints of saelab/demo-base (hub revisions step0 .. step600). */
+/** Demo checkpoints of saelab/demo-base (hub revisions step0 .. step300, as shipped in data/hub). */
 export const DEFAULT_CHECKPOINTS_CONFIG: CheckpointsConfig = {
   model: 'saelab/demo-base',
-  checkpoints: stepCheckpoints([0, 75, 150, 300, 600]),
+  checkpoints: stepCheckpoints([0, 40, 80, 150, 300]),
   hook: 'blocks.1.hook_resid_pre',
   training: { expansionFactor: 8, l1Coefficient: 1.25, lr: 1e-3, trainingTokens: 262_144, trainBatchSizeTokens: 2048, seed: 0, nCheckpoints: 4 },
   trainBatches: 64,

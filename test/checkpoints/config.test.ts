@@ -1,10 +1,15 @@
 import { test } from 'node:test';
 import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import { REPO_ROOT } from '../helpers';
 import { checkpointsConfig, DEFAULT_CHECKPOINTS_CONFIG, sweepSpecFromConfig } from '../../lib/checkpoints/config';
 
 test('checkpoints config: demo defaults, overrides, and errors naming the key', () => {
   const d = checkpointsConfig({ checkpoints: {} });
-  assert.deepStrictEqual(d.checkpoints.map((c) => c.revision), ['step0', 'step75', 'step150', 'step300', 'step600']);
+  // every default revision is one the shipped demo world has (data/hub refs)
+  const refs = fs.readdirSync(path.join(REPO_ROOT, 'data', 'hub', 'models--saelab--demo-base', 'refs'));
+  assert.deepStrictEqual(d.checkpoints.map((c) => c.revision).sort(), refs.filter((r) => r.startsWith('step')).sort());
   assert.strictEqual(d.model, 'saelab/demo-base');
   const o = checkpointsConfig({ checkpoints: { matchMethod: 'decoder', training: { lr: 0.01 } } });
   assert.strictEqual(o.matchMethod, 'decoder');
