@@ -11,9 +11,10 @@ const ctx = await saelab.setupStage('02_compute_similarities');
 const r = await saelab.computeSimilaritiesStage(ctx);
 saelab.showTable([{ metric: 'cosine similarity', 'global mean': r.cosine_mean }, { metric: 'euclidean distance', 'global mean': r.euclidean_mean }], { title: \`over \${r.tokens} tokens\` });` },
   { md: `## Cosine similarity
-The heatmap shows every token (x: position, y: sequence). The first position is BOS, identical input for
-both models, so its similarity is typically the highest; the published models settle within a few tokens.
-The line gives the mean per position, the histograms the per-sequence means and all tokens.` },
+The heatmap shows every token (x: position, y: sequence). In the published models the similarity starts
+near 1 at the first token (BOS) and settles within a few tokens. Position 0 sees only BOS, so whatever
+differs there comes from the finetune's changed weights alone (its embeddings and first layers), not from
+context. The line gives the mean per position, the histograms the per-sequence means and all tokens.` },
   { code: `await saelab.showPlot(r.cosine.plots.heatmap);
 await saelab.showPlot(r.cosine.plots.perPosition);
 await saelab.showPlot(r.cosine.plots.perSequence);
