@@ -2,8 +2,7 @@
  * A small reader for numpy .npz archives (a zip of .npy files, stored or deflated), enough for
  * Gemma Scope's params.npz: little-endian float/int arrays in C order.
  */
-import * as fs from 'fs';
-import * as zlib from 'zlib';
+import { ZipReader } from '../io/zip';
 import { f16ToF32 } from '../io/dtypes';
 
 export interface NpyArray {
@@ -16,72 +15,17 @@ export interface NpyArray {
 
 /** Read every array of an .npz file; keys are the member names without ".npy". */
 export function readNpz(file: string): Record<string, NpyArray> {
-  const buf = fs.readFileSync(file);
-  const out: Record<string, NpyArray> = {};
-  for (const entry of zipEntries(buf, file)) {
-    if (!entry.name.endsWith('.npy')) continue;
-    out[entry.name.slice(0, -4)] = parseNpy(entry.data, `${file}:${entry.name}`);
-  }
-  return out;
-}
-
-interface ZipEntry { name: string; data: Buffer }
-
-/** Members of a zip archive through its central directory (zip64 sizes supported). */
-function zipEntries(buf: Buffer, file: string): ZipEntry[] {
-  const EOCD = 0x06054b50;
-  let eocd = -1;
-  for (let i = buf.length - 22; i >= Math.max(0, buf.length - 22 - 65535); i--) {
-    if (buf.readUInt32LE(i) === EOCD) { eocd = i; break; }
-  }
-  if (eocd < 0) throw new Error(`${file}: not a zip/npz archive (no end-of-central-directory record)`);
-  let count = buf.readUInt16LE(eocd + 10);
-  let cdOffset = buf.readUInt32LE(eocd + 16);
-  if (cdOffset === 0xffffffff || count === 0xffff) {
-    const loc = eocd - 20;
-    if (loc < 0 || buf.readUInt32LE(loc) !== 0x07064b50) throw new Error(`${file}: zip64 archive without a zip64 locator`);
-    const z = Number(buf.readBigUInt64LE(loc + 8));
-    count = Number(buf.readBigUInt64LE(z + 32));
-    cdOffset = Number(buf.readBigUInt64LE(z + 48));
-  }
-  const entries: ZipEntry[] = [];
-  let p = cdOffset;
-  for (let i = 0; i < count; i++) {
-    if (buf.readUInt32LE(p) !== 0x02014b50) throw new Error(`${file}: corrupt zip central directory at byte ${p}`);
-    const method = buf.readUInt16LE(p + 10);
-    let compSize = buf.readUInt32LE(p + 20);
-    let size = buf.readUInt32LE(p + 24);
-    const nameLen = buf.readUInt16LE(p + 28);
-    const extraLen = buf.readUInt16LE(p + 30);
-    const commentLen = buf.readUInt16LE(p + 32);
-    let localOff = buf.readUInt32LE(p + 42);
-    const name = buf.toString('utf8', p + 46, p + 46 + nameLen);
-    // zip64 extra field: sizes and offset in that order, only those that overflowed
-    let e = p + 46 + nameLen;
-    const eEnd = e + extraLen;
-    while (e + 4 <= eEnd) {
-      const id = buf.readUInt16LE(e);
-      const len = buf.readUInt16LE(e + 2);
-      if (id === 0x0001) {
-        let q = e + 4;
-        if (size === 0xffffffff) { size = Number(buf.readBigUInt64LE(q)); q += 8; }
-        if (compSize === 0xffffffff) { compSize = Number(buf.readBigUInt64LE(q)); q += 8; }
-        if (localOff === 0xffffffff) { localOff = Number(buf.readBigUInt64LE(q)); q += 8; }
-      }
-      e += 4 + len;
+  const zip = ZipReader.open(file);
+  try {
+    const out: Record<string, NpyArray> = {};
+    for (const name of zip.names()) {
+      if (!name.endsWith('.npy')) continue;
+      out[name.slice(0, -4)] = parseNpy(Buffer.from(zip.read(name)), `${file}:${name}`);
     }
-    if (buf.readUInt32LE(localOff) !== 0x04034b50) throw new Error(`${file}: corrupt local header for ${name}`);
-    const start = localOff + 30 + buf.readUInt16LE(localOff + 26) + buf.readUInt16LE(localOff + 28);
-    const raw = buf.subarray(start, start + compSize);
-    let data: Buffer;
-    if (method === 0) data = raw;
-    else if (method === 8) data = zlib.inflateRawSync(raw);
-    else throw new Error(`${file}: member ${name} uses zip compression method ${method}; only stored (0) and deflate (8) are supported`);
-    if (data.length !== size) throw new Error(`${file}: member ${name} has ${data.length} bytes, the directory says ${size}`);
-    entries.push({ name, data });
-    p += 46 + nameLen + extraLen + commentLen;
+    return out;
+  } finally {
+    zip.close();
   }
-  return entries;
 }
 
 /** Parse one .npy file (format versions 1-3). */
