@@ -7,7 +7,7 @@ import { compareTokenizers, comparisonRows, writeTokenizerComparison, TokenizerC
 import { StageContext, reusableStage, writeManifest, invalidateStage } from '../notebook/stage';
 import { Progress } from '../notebook/progress';
 import { Row } from '../notebook/table';
-import { hookActivations, loadPipelineModels, sampleContexts, saveTokens, tokenBatches } from './common';
+import { PipelineModels, hookActivations, loadPipelineModels, sampleContexts, saveTokens, tokenBatches } from './common';
 import { collectAlignedActivations } from './alignment';
 
 export const STAGE_ACTIVATIONS = '01_compute_activations';
@@ -39,6 +39,40 @@ export function activationsInputs(c: StageContext['config']): unknown {
  * fed the base tokenizer's ids, as published) and save the SAE hook's activations of both.
  * Artifacts: tokens.safetensors, base_acts.safetensors, finetune_acts.safetensors, tokenizer_comparison.csv.
  */
+/**
+ * Run base and finetune over `tokens` [N, ctx] and write base_acts.safetensors and
+ * finetune_acts.safetensors (tensor `acts`, float32 [N, ctx, d_model]) into `dir`, streamed batch by
+ * batch; on failure nothing is left behind. Returns the text-alignment counts when that mode is on.
+ */
+export async function writeActivationFiles(m: PipelineModels, config: StageContext['config'], tokens: Int32Array, dir: string, batchSize: number, label: string): Promise<ActivationsResult['alignment']> {
+  const ctxLen = config.contextSize;
+  const n = tokens.length / ctxLen;
+  const d = m.base.cfg.d_model;
+  let alignment: ActivationsResult['alignment'] = null;
+  const writers = ['base', 'finetune'].map((which) => new SafetensorsStreamWriter(path.join(dir, `${which}_acts.safetensors`), [{ name: 'acts', dtype: 'F32', shape: [n, ctxLen, d] }], { hook: m.hook, model: which === 'base' ? config.base.model : config.finetune.model }));
+  try {
+    const progress = new Progress(label, Math.ceil(n / batchSize) * 2);
+    if (config.tokenAlignment === 'text') {
+      alignment = await collectAlignedActivations(m, tokens, ctxLen, batchSize, writers, progress);
+    } else {
+      for (const [i, model] of [m.base, m.finetune!].entries()) {
+        for (const b of tokenBatches(tokens, ctxLen, batchSize)) {
+          const act = hookActivations(model, b.tokens, m.hook, m.layer);
+          writers[i].append(act.dataSync() as Float32Array);
+          tf.dispose([act, b.tokens]);
+          progress.tick();
+        }
+      }
+    }
+    progress.done();
+    writers.forEach((w) => w.close());
+  } catch (e) {
+    writers.forEach((w) => w.abort());
+    throw e;
+  }
+  return alignment;
+}
+
 export async function computeActivationsStage(ctx: StageContext): Promise<ActivationsResult> {
   const { config, stageDir } = ctx;
   const inputs = activationsInputs(config);
@@ -61,29 +95,7 @@ export async function computeActivationsStage(ctx: StageContext): Promise<Activa
     const d = m.base.cfg.d_model;
     const tokens = await sampleContexts(config, m.tokenizer, nSeq, 1);
     saveTokens(path.join(stageDir, 'tokens.safetensors'), tokens, ctxLen);
-    let alignment: ActivationsResult['alignment'] = null;
-    const writers = ['base', 'finetune'].map((which) => new SafetensorsStreamWriter(path.join(stageDir, `${which}_acts.safetensors`), [{ name: 'acts', dtype: 'F32', shape: [nSeq, ctxLen, d] }], { hook: m.hook, model: which === 'base' ? config.base.model : config.finetune.model }));
-    try {
-      const progress = new Progress('activations', config.activations.nBatches * 2);
-      if (config.tokenAlignment === 'text') {
-        const a = await collectAlignedActivations(m, tokens, ctxLen, config.activations.batchSize, writers, progress);
-        alignment = a;
-      } else {
-        for (const [i, model] of [m.base, m.finetune!].entries()) {
-          for (const b of tokenBatches(tokens, ctxLen, config.activations.batchSize)) {
-            const act = hookActivations(model, b.tokens, m.hook, m.layer);
-            writers[i].append(act.dataSync() as Float32Array);
-            tf.dispose([act, b.tokens]);
-            progress.tick();
-          }
-        }
-      }
-      progress.done();
-      writers.forEach((w) => w.close());
-    } catch (e) {
-      writers.forEach((w) => w.abort());
-      throw e;
-    }
+    const alignment = await writeActivationFiles(m, config, tokens, stageDir, config.activations.batchSize, 'activations');
     const result: ActivationsResult = {
       reused: false, hook: m.hook, sequences: nSeq, contextSize: ctxLen, dModel: d, comparison, comparisonTable: comparisonRows(comparison, names), warning, alignment,
       files: ['tokens.safetensors', 'base_acts.safetensors', 'finetune_acts.safetensors', ...files], revisions: m.revisions,

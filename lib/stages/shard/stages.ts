@@ -1,6 +1,5 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import * as tf from '@tensorflow/tfjs';
 import { SafetensorsFile } from '../../io/safetensors';
 import { SafetensorsStreamWriter } from '../../io/safetensorsStream';
 import { writeJsonAtomic } from '../../io/atomic';
@@ -11,9 +10,8 @@ import { loadTokenizer } from '../../tokenizers/tokenizer';
 import { StageContext, reusableStage, writeManifest, invalidateStage } from '../../notebook/stage';
 import { ExperimentConfig } from '../../notebook/config';
 import { Progress } from '../../notebook/progress';
-import { hookActivations, loadPipelineModels, sampleContexts, saveTokens, tokenBatches, readTokens } from '../common';
-import { collectAlignedActivations } from '../alignment';
-import { STAGE_ACTIVATIONS, activationsInputs, computeActivationsStage, ActivationsResult } from '../activations';
+import { loadPipelineModels, sampleContexts, saveTokens, readTokens } from '../common';
+import { STAGE_ACTIVATIONS, activationsInputs, computeActivationsStage, ActivationsResult, writeActivationFiles } from '../activations';
 import { STAGE_SIMILARITIES, computeSimilaritiesStage, similaritiesOverRows } from '../similarities';
 import { STAGE_OUTLIERS, findOutlierNormsStage, outliersInputs, outlierModelName } from '../outliers';
 import { STAGE_SAE_EVAL, saeEvalStage, saeEvalInputs, evaluateSae } from '../saeEval';
@@ -58,28 +56,7 @@ async function activationsShard(ctx: StageContext, s: ShardSpec) {
     const tokens = (await sampleContexts(config, m.tokenizer, nSeq, 1)).slice(rows.start * ctxLen, rows.end * ctxLen);
     const n = rows.end - rows.start;
     saveTokens(path.join(dir, 'tokens.safetensors'), tokens, ctxLen);
-    let alignment: { aligned: number; total: number } | null = null;
-    const writers = ['base', 'finetune'].map((which) => new SafetensorsStreamWriter(path.join(dir, `${which}_acts.safetensors`), [{ name: 'acts', dtype: 'F32', shape: [n, ctxLen, d] }], { hook: m.hook, model: which === 'base' ? config.base.model : config.finetune.model }));
-    try {
-      const progress = new Progress(`activations shard ${s.index}/${s.count}`, range.count * 2);
-      if (config.tokenAlignment === 'text') {
-        alignment = await collectAlignedActivations(m, tokens, ctxLen, bs, writers, progress);
-      } else {
-        for (const [i, model] of [m.base, m.finetune!].entries()) {
-          for (const b of tokenBatches(tokens, ctxLen, bs)) {
-            const act = hookActivations(model, b.tokens, m.hook, m.layer);
-            writers[i].append(act.dataSync() as Float32Array);
-            tf.dispose([act, b.tokens]);
-            progress.tick();
-          }
-        }
-      }
-      progress.done();
-      writers.forEach((w) => w.close());
-    } catch (e) {
-      writers.forEach((w) => w.abort());
-      throw e;
-    }
+    const alignment = await writeActivationFiles(m, config, tokens, dir, bs, `activations shard ${s.index}/${s.count}`);
     const state = writeShardState(dir, { alignment, sequences: n });
     const record = finishShard(ctx.stageDir, {
       stage: STAGE_ACTIVATIONS, index: s.index, count: s.count, range, totalBatches: config.activations.nBatches, batchSize: bs,
