@@ -10,3 +10,4 @@ export * from './sweepReport';
 export * from './sweepChains';
 export * from './modelProvider';
 export * from './config';
+export * from './circuitsOverTime';
