@@ -11,3 +11,4 @@ export * from './sweepChains';
 export * from './modelProvider';
 export * from './config';
 export * from './circuitsOverTime';
+export * from './contrastPairs';

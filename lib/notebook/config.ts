@@ -62,7 +62,7 @@ export interface CheckpointsConfig {
   matchThreshold: number;
   strongThreshold: number;
   topFeatures: number;
-  /** the SVA circuit at every checkpoint over the sweep hook (features + error node); appears when faithfulness > appearThreshold */
+  /** the circuit (prompt pairs in the agreement-data layout; demo: next-token contrast pairs, as the demo model never learns agreement) at every checkpoint over the sweep hook (features + error node); appears when faithfulness > appearThreshold */
   circuit: { dataset: string; nExamples: number; method: 'atp' | 'ig'; igSteps: number; nodeThreshold: number; edgeThreshold: number; thresholds: number[]; appearThreshold: number; minModelEffect: number };
 }
 
@@ -70,8 +70,8 @@ export const DEFAULT_CHECKPOINTS_CONFIG: CheckpointsConfig = {
   model: 'saelab/demo-base',
   checkpoints: [0, 40, 80, 150, 300].map((s) => ({ label: `step${s}`, step: s, revision: `step${s}` })),
   hook: 'blocks.1.hook_resid_pre',
-  training: { expansionFactor: 4, l1Coefficient: 1, lr: 3e-3, trainingTokens: 32_768, trainBatchSizeTokens: 512, seed: 0, nCheckpoints: 2 },
-  trainBatches: 32,
+  training: { expansionFactor: 4, l1Coefficient: 3, lr: 3e-3, trainingTokens: 32_768, trainBatchSizeTokens: 512, seed: 0, nCheckpoints: 2 },
+  trainBatches: 16,
   evalBatches: 4,
   batchSize: 16,
   streamTokens: 100_000,
@@ -79,7 +79,7 @@ export const DEFAULT_CHECKPOINTS_CONFIG: CheckpointsConfig = {
   matchThreshold: 0.7,
   strongThreshold: 0.5,
   topFeatures: 10,
-  circuit: { dataset: 'data/circuits/sva_demo.jsonl', nExamples: 32, method: 'atp', igSteps: 10, nodeThreshold: 0.05, edgeThreshold: 0.01, thresholds: [0.003, 0.01, 0.03, 0.1, 0.3], appearThreshold: 0.5, minModelEffect: 0 },
+  circuit: { dataset: 'data/circuits/bigram_demo.jsonl', nExamples: 32, method: 'atp', igSteps: 10, nodeThreshold: 0.01, edgeThreshold: 0.01, thresholds: [0.003, 0.01, 0.03, 0.1, 0.3], appearThreshold: 0.5, minModelEffect: 0.5 },
 };
 
 /** Semantic checks of a merged checkpoints section (types are checked by the merge). */
