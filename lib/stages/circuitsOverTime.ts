@@ -98,7 +98,8 @@ export async function circuitsOverTimeStage(ctx: StageContext): Promise<Circuits
   const last = circuits[circuits.length - 1];
   const title = `${c.model} ${last.label}: SVA circuit at ${c.hook} (faithfulness ${last.faithfulness.toFixed(2)})`;
   const dot = circuitDot(last.circuit, { title });
-  const svg = await circuitSvg(last.circuit, { title });
+  // without the XML declaration and doctype, so the SVG can sit inside HTML (notebook export)
+  const svg = (await circuitSvg(last.circuit, { title })).replace(/^\s*<\?xml[^>]*>\s*/, '').replace(/<!DOCTYPE[^>]*>\s*/, '');
   writeJsonAtomic(path.join(stageDir, 'circuits.json'), circuits);
   writeFileAtomic(path.join(stageDir, `circuit_${last.label}.dot`), dot);
   writeFileAtomic(path.join(stageDir, `circuit_${last.label}.svg`), svg);
