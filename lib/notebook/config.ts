@@ -72,7 +72,7 @@ export const DEFAULT_CHECKPOINTS_CONFIG: CheckpointsConfig = {
   hook: 'blocks.1.hook_resid_pre',
   training: { expansionFactor: 4, l1Coefficient: 3, lr: 3e-3, trainingTokens: 32_768, trainBatchSizeTokens: 512, seed: 0, nCheckpoints: 2 },
   trainBatches: 16,
-  evalBatches: 4,
+  evalBatches: 2,
   batchSize: 16,
   streamTokens: 100_000,
   matchMethod: 'activation',

@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { writeJsonAtomic } from '../io/atomic';
 import { StageContext, reusableStage, writeManifest, invalidateStage } from '../notebook/stage';
-import { ExperimentConfig } from '../notebook/config';
+import { ExperimentConfig, configHash } from '../notebook/config';
 import { Row } from '../notebook/table';
 import { Progress } from '../notebook/progress';
 import { Tokenizer, loadTokenizer } from '../tokenizers/tokenizer';
@@ -72,8 +72,23 @@ export async function datasetTokenStream(config: ExperimentConfig, tok: Tokenize
   return out;
 }
 
-/** Training and evaluation streams (evaluation: a tenth of streamTokens after the training part) and the BOS id. */
-async function sweepStreams(config: ExperimentConfig): Promise<{ train: Int32Array; eval: Int32Array; bos: number }> {
+type SweepStreams = { train: Int32Array; eval: Int32Array; bos: number };
+const streamCache = new Map<string, Promise<SweepStreams>>();
+
+/** Training and evaluation streams (evaluation: a tenth of streamTokens after the training part) and the BOS id; tokenized once per config. */
+function sweepStreams(config: ExperimentConfig): Promise<SweepStreams> {
+  const key = configHash(checkpointSaesInputs(config));
+  let p = streamCache.get(key);
+  if (!p) {
+    streamCache.clear();
+    p = tokenizeStreams(config);
+    p.catch(() => streamCache.delete(key));
+    streamCache.set(key, p);
+  }
+  return p;
+}
+
+async function tokenizeStreams(config: ExperimentConfig): Promise<SweepStreams> {
   const c = checkpointsConfig(config);
   const tok = await loadTokenizer(c.model);
   const evalTokens = Math.max(config.contextSize, Math.ceil(c.streamTokens / 10));
