@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { activation } from '../lib/model/components';
 import { Adam } from '../lib/train/adam';
+import { rowNorm } from '../lib/backend/fusedOps';
 
 /**
  * The workloads that bench/backends.bench.ts times on each backend, written with plain tfjs ops
@@ -64,7 +65,7 @@ export function makeSaeTrainStep(s: SaeShape): { step: () => void; dispose: () =
       const acts = tf.relu(tf.add(tf.matMul(tf.sub(x, bDec), wEnc), bEnc)); // [tokens, dSae]
       const recon = tf.add(tf.matMul(acts, wDec), bDec); // [tokens, dIn]
       const mse = tf.mean(tf.sum(tf.squaredDifference(recon, x), -1));
-      const decNorms = tf.norm(wDec, 2, 1); // [dSae]
+      const decNorms = rowNorm(wDec as tf.Tensor2D); // [dSae], as lib/train/losses.ts
       const sparsity = tf.mean(tf.sum(tf.mul(acts, decNorms), -1));
       return tf.add(mse, tf.mul(l1, sparsity)) as tf.Scalar;
     }, [wEnc, bEnc, wDec, bDec]);

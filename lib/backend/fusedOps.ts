@@ -57,3 +57,20 @@ export function fusedAdamUpdate(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.
   const attrs = { beta1: h.beta1, beta2: h.beta2, eps: h.eps, stepSize: h.stepSize, sqrtBc2: h.sqrtBc2, decay: h.decay ?? 1, gradScale: h.gradScale ?? 1 };
   return tf.engine().runKernel(ADAM_KERNEL, { p, m, v, g }, attrs as unknown as tf.NamedAttrMap) as unknown as [tf.Tensor, tf.Tensor, tf.Tensor];
 }
+
+/**
+ * Euclidean norm of each row of x [rows, cols] -> [rows], with torch's gradient x * dy / norm (0 where the
+ * norm is 0): one elementwise pass over x each way, where tf.norm's abs/pow/sqrt chain takes about seven
+ * backward. Works on every backend.
+ */
+export function rowNorm(x: tf.Tensor2D): tf.Tensor1D {
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const t = args[0] as tf.Tensor2D;
+    const save = args[1] as tf.GradSaveFunc;
+    const norm = tf.sqrt(tf.sum(tf.square(t), 1)) as tf.Tensor1D; // [rows]
+    save([t, norm]);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]): tf.Tensor => tf.mul(saved[0], tf.expandDims(tf.divNoNan(dy, saved[1]), 1));
+    return { value: norm, gradFunc };
+  });
+  return op(x) as tf.Tensor1D;
+}

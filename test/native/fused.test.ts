@@ -1,6 +1,7 @@
 import { before, test } from 'node:test';
 import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs';
+import { rowNorm } from '../../lib/backend/fusedOps';
 import { nativeKernelNames } from '../../lib/backend/native';
 import { activation } from '../../lib/model/components';
 import { Adam } from '../../lib/train/adam';
@@ -140,5 +141,23 @@ test('pow by 1 (the gradient of x^2) and the decoder-norm gradient match cpu', a
     const wDec = tf.tensor2d(w, [40, 12]);
     const acts = tf.relu(rand([8, 40], 141));
     return tf.grad((t: tf.Tensor) => tf.sum(tf.mul(acts, tf.norm(t, 'euclidean', 1))))(wDec);
+  }, 1e-6, 1e-5);
+});
+
+test('rowNorm: values and gradient by hand, and as tf.norm on random rows (on native and cpu)', async () => {
+  for (const backend of ['native', 'cpu']) {
+    await tf.setBackend(backend);
+    const x = tf.tensor2d([[3, 4], [0, 0], [-1, 0]]);
+    const [value, grad] = tf.tidy(() => [rowNorm(x as tf.Tensor2D), tf.grad((t: tf.Tensor) => tf.sum(rowNorm(t as tf.Tensor2D)))(x)]);
+    assert.deepStrictEqual(Array.from(value.dataSync()), [5, 0, 1], backend);
+    // d|x|/dx = x / |x|; torch's convention gives 0 for a zero row
+    assert.deepStrictEqual(Array.from(grad.dataSync()).map((v) => Math.round(v * 1e6) / 1e6), [0.6, 0.8, 0, 0, -1, 0], backend);
+    tf.dispose([x, value, grad]);
+  }
+  await compareWithCpu('rowNorm against tf.norm', () => {
+    const x = rand([30, 17], 150);
+    const w = rand([30], 151);
+    const f = (norm: (t: tf.Tensor) => tf.Tensor) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(norm(t), w)))(x);
+    return [rowNorm(x as tf.Tensor2D), f((t) => rowNorm(t as tf.Tensor2D)), tf.norm(x, 'euclidean', 1), f((t) => tf.norm(t, 'euclidean', 1))];
   }, 1e-6, 1e-5);
 });
