@@ -5,4 +5,7 @@ export * from './similarities';
 export * from './outliers';
 export * from './saeEval';
 export * from './featureTransfer';
+export * from './circuitsCommon';
+export * from './ablationGraph';
+export * from './featureCircuits';
 export * from './shard';
