@@ -20,7 +20,7 @@ import { StageContext, invalidateStage, reusableStage, writeManifest } from '../
 import { Row } from '../notebook/table';
 import { ExperimentConfig } from '../notebook/config';
 import { SAELAB_ROOT } from '../version';
-import { circuitWorldInputs, loadCircuitWorld } from './circuitsCommon';
+import { circuitWorldInputs, loadCircuitWorld, validateCircuitsConfig } from './circuitsCommon';
 
 export const STAGE_FEATURE_CIRCUITS = '09_feature_circuits';
 
@@ -173,10 +173,9 @@ export async function featureCircuitsStage(ctx: StageContext): Promise<FeatureCi
   }
   invalidateStage(stageDir);
   const at = config.circuits.attribution;
+  validateCircuitsConfig(config, ctx.configFile);
   const main = at.method as AttributionMethod;
-  if (main !== 'atp' && main !== 'ig') throw new Error(`config circuits.attribution.method must be "atp" or "ig" (edges need gradients), got '${main}'`);
   const methods = [...new Set([...at.methods, main])] as AttributionMethod[];
-  for (const k of methods) if (!['atp', 'ig', 'exact'].includes(k)) throw new Error(`config circuits.attribution.methods: unknown method '${k}' (atp, ig, exact)`);
   const w = await loadCircuitWorld(config);
   const m: Methods = {};
   try {
@@ -188,7 +187,7 @@ export async function featureCircuitsStage(ctx: StageContext): Promise<FeatureCi
       m[k] = attributeNodes(w.model, w.saes, ex, { method: k, steps: at.igSteps, keepTensors: k === main });
       seconds[k] = { seconds: (performance.now() - t0) / 1000 };
     }
-    const opts = { method: main, igSteps: at.igSteps, nodeThreshold: at.nodeThreshold, edgeThreshold: at.edgeThreshold, thresholds: at.thresholds };
+    const opts = { method: main as "atp" | "ig", igSteps: at.igSteps, nodeThreshold: at.nodeThreshold, edgeThreshold: at.edgeThreshold, thresholds: at.thresholds };
     const t0 = performance.now();
     const fc = circuitFromAttribution(w.model, w.saes, ex, m[main]!, opts);
     seconds.circuit = { seconds: (performance.now() - t0) / 1000 };
