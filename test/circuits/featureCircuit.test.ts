@@ -52,6 +52,13 @@ test('featureCircuitForModel: F(model) is the unmodified metric, F(empty) the me
   assert.ok(r.curve.points[0].nNodes >= r.curve.points[2].nNodes);
   assert.strictEqual(r.edges.length, HOOKS.length - 1);
   assert.strictEqual(r.attribution.tensors, undefined, 'gradients released');
+  // one SAE (a checkpoint sweep's single hook): no edges between hooks, the kept nodes feed y directly
+  const one = featureCircuitForModel(model, new Map([[HOOKS[1], saes.get(HOOKS[1])!]]), PAIRS, { method: 'ig', igSteps: 4, nodeThreshold: 0.01, edgeThreshold: 0 });
+  assert.deepStrictEqual(one.edges, []);
+  const kept1 = one.circuit.nodes.filter((n) => n.id !== 'y');
+  assert.deepStrictEqual(one.circuit.edges.map((e) => e.from).sort(), kept1.map((n) => n.id).sort());
+  assert.ok(one.circuit.edges.every((e) => e.to === 'y'));
+  assert.ok(Math.abs(one.faithfulness.fModel - plain) < 1e-4);
   tf.dispose([clean, patch, mu]);
   cache.dispose();
   for (const s of saes.values()) s.dispose();
