@@ -9,3 +9,6 @@ export * from './circuitsCommon';
 export * from './ablationGraph';
 export * from './featureCircuits';
 export * from './shard';
+export * from './checkpointSaes';
+export * from './featureMatching';
+export * from './circuitsOverTime';
