@@ -50,8 +50,8 @@ export function faithfulnessSpec(curve: FaithfulnessCurve, x: 'nodes' | 'thresho
 }
 
 /**
- * Faithfulness (solid) and completeness (dashed) against the node threshold (log axis), one colour per
- * curve (e.g. per attribution method). Thresholds must be positive.
+ * Faithfulness (left panel) and completeness (right panel) against the node threshold (log axis), one
+ * colour per curve (e.g. per attribution method). Thresholds must be positive.
  */
 export function faithfulnessCurvesSpec(curves: Record<string, FaithfulnessCurve>, opts: { title?: string } = {}): TopLevelSpec {
   const rows: Array<Record<string, string | number>> = [];
@@ -64,16 +64,17 @@ export function faithfulnessCurvesSpec(curves: Record<string, FaithfulnessCurve>
   }
   return {
     title: opts.title ?? 'Faithfulness and completeness over node thresholds (mean ablation)',
-    width: 420,
-    height: 260,
     data: { values: rows },
-    mark: { type: 'line', point: true, tooltip: true },
-    encoding: {
-      x: { field: 'threshold', type: 'quantitative', scale: { type: 'log' }, title: 'node threshold |effect|' },
-      y: { field: 'value', type: 'quantitative', title: 'normalised metric (1 = full model, 0 = empty circuit)' },
-      color: { field: 'curve', type: 'nominal', title: 'nodes by' },
-      strokeDash: { field: 'measure', type: 'nominal', title: 'measure' },
-      detail: { field: 'measure', type: 'nominal' },
+    facet: { column: { field: 'measure', type: 'nominal', title: null, sort: ['faithfulness', 'completeness'] } },
+    spec: {
+      width: 300,
+      height: 240,
+      mark: { type: 'line', point: true, tooltip: true },
+      encoding: {
+        x: { field: 'threshold', type: 'quantitative', scale: { type: 'log' }, title: 'node threshold |effect|' },
+        y: { field: 'value', type: 'quantitative', title: 'normalised metric (1 = full model, 0 = empty circuit)' },
+        color: { field: 'curve', type: 'nominal', title: 'nodes by' },
+      },
     },
   } as TopLevelSpec;
 }

@@ -54,7 +54,10 @@ mean over the patch prompts, at every hook; F is the mean of logit(clean answer)
 **Faithfulness** = (F(circuit) - F(empty)) / (F(model) - F(empty)): 1 when the circuit alone recovers the
 model's behaviour, 0 when it does no better than ablating everything. **Completeness** is the same with the
 circuit's complement kept (the circuit ablated): near 0 when nothing outside the circuit matters. The first
-and last rows are the two ends, computed through the same ablation code (1 and 0 by definition).` },
+and last rows are the two ends, computed through the same ablation code (1 and 0 by definition). Neither is
+bounded by [0, 1]: a circuit can beat the full model (its ablated nodes were working against the answer), and
+ablating a circuit can push the metric past the empty circuit. Read the curve from the right (few nodes) to the
+left: the threshold where faithfulness reaches about 1 tells how many nodes the behaviour needs.` },
   { code: `await saelab.showPlot(r.plots.faithfulness);
 saelab.showTable(r.faithfulnessTable, { title: \`faithfulness (F(model) = \${r.faithfulness.fModel.toFixed(4)}, F(empty) = \${r.faithfulness.fEmpty.toFixed(4)})\` });` },
   { md: `## Artifacts
