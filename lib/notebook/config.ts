@@ -30,15 +30,25 @@ export interface CircuitsConfig {
   hooks: string[];
   /** seed 003: thinning fraction at the first hook (or pinned ids), top-k branching, sequences, contexts per node */
   ablation: { thinning: number; pinned: number[]; branching: number; nSequences: number; contextsPerNode: number };
-  /** seed 004: JSON-lines prompt pairs ('' = generate for the model's tokenizer), examples, ig steps, thresholds */
-  attribution: { dataset: string; nExamples: number; igSteps: number; nodeThreshold: number; edgeThreshold: number; thresholds: number[] };
+  /**
+   * seed 004: JSON-lines prompt pairs ('' = generate for the model's tokenizer), examples, ig steps; the methods
+   * compared (atp, ig, exact) and the one the circuit is built from (atp or ig: edges need gradients);
+   * node / edge thresholds of the circuit and the node thresholds of the faithfulness curve
+   */
+  attribution: {
+    dataset: string; nExamples: number; igSteps: number; methods: string[]; method: string;
+    nodeThreshold: number; edgeThreshold: number; thresholds: number[];
+  };
 }
 
 export const DEFAULT_CIRCUITS_CONFIG: CircuitsConfig = {
   saeRelease: 'saelab-demo-res',
   hooks: ['blocks.0.hook_resid_pre', 'blocks.1.hook_resid_pre', 'blocks.2.hook_resid_pre', 'blocks.3.hook_resid_pre'],
-  ablation: { thinning: 0.01, pinned: [], branching: 3, nSequences: 64, contextsPerNode: 3 },
-  attribution: { dataset: 'data/circuits/sva_demo.jsonl', nExamples: 40, igSteps: 10, nodeThreshold: 0.1, edgeThreshold: 0.01, thresholds: [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1] },
+  ablation: { thinning: 0.01, pinned: [], branching: 2, nSequences: 32, contextsPerNode: 3 },
+  attribution: {
+    dataset: 'data/circuits/sva_demo.jsonl', nExamples: 40, igSteps: 10, methods: ['atp', 'ig', 'exact'], method: 'ig',
+    nodeThreshold: 0.03, edgeThreshold: 0.003, thresholds: [0.001, 0.003, 0.01, 0.03, 0.1, 0.3],
+  },
 };
 
 /** Notebooks 10-12 (seed 004): one SAE per model training checkpoint, feature matching, circuits over training. */

@@ -23,6 +23,8 @@ import { checkpointsConfig } from '../../checkpoints/config';
 import { ShardSpec, shardBatchRange, batchRangeRows } from './spec';
 import { ShardRecord, beginShard, completeShard, finishShard, readShardsForMerge, writeShardState, readShardState, shardDir } from './store';
 import { EvalState, evalToJSON, evalFromJSON, mergeEval, TransferState, transferToJSON, transferFromJSON, mergeTransfer } from './accumulators';
+import { STAGE_ABLATION_GRAPH, ablationGraphStage } from '../ablationGraph';
+import { STAGE_FEATURE_CIRCUITS, featureCircuitsStage } from '../featureCircuits';
 
 /** A data-parallel stage: run one shard of its batches, or merge all shards into the stage's artifacts. */
 export interface ShardableStage {
@@ -292,6 +294,8 @@ export const STAGE_FUNCTIONS: Record<string, (ctx: StageContext) => Promise<unkn
   [STAGE_OUTLIERS]: findOutlierNormsStage,
   [STAGE_SAE_EVAL]: (ctx) => saeEvalStage(ctx),
   [STAGE_FEATURE_TRANSFER]: (ctx) => featureTransferStage(ctx),
+  [STAGE_ABLATION_GRAPH]: ablationGraphStage,
+  [STAGE_FEATURE_CIRCUITS]: featureCircuitsStage,
   [STAGE_CHECKPOINT_SAES]: checkpointSaesStage,
   [STAGE_FEATURE_MATCHING]: featureMatchingStage,
   [STAGE_CIRCUITS_OVER_TIME]: circuitsOverTimeStage,
