@@ -5,4 +5,6 @@ export * from './similarities';
 export * from './outliers';
 export * from './saeEval';
 export * from './featureTransfer';
+export * from './crosslayerRun';
+export * from './crosslayer';
 export * from './shard';

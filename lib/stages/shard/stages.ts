@@ -16,6 +16,7 @@ import { STAGE_SIMILARITIES, computeSimilaritiesStage, similaritiesOverRows } fr
 import { STAGE_OUTLIERS, findOutlierNormsStage, outliersInputs, outlierModelName } from '../outliers';
 import { STAGE_SAE_EVAL, saeEvalStage, saeEvalInputs, evaluateSae } from '../saeEval';
 import { STAGE_FEATURE_TRANSFER, featureTransferStage, featureTransferInputs, transferFamilies, transferAccumulators, emptyTransferAccumulators } from '../featureTransfer';
+import { STAGE_CROSSLAYER, crossLayerStage } from '../crosslayer';
 import { ShardSpec, shardBatchRange, batchRangeRows } from './spec';
 import { ShardRecord, beginShard, completeShard, finishShard, readShardsForMerge, writeShardState, readShardState, shardDir } from './store';
 import { EvalState, evalToJSON, evalFromJSON, mergeEval, TransferState, transferToJSON, transferFromJSON, mergeTransfer } from './accumulators';
@@ -264,6 +265,7 @@ export const STAGE_FUNCTIONS: Record<string, (ctx: StageContext) => Promise<unkn
   [STAGE_OUTLIERS]: findOutlierNormsStage,
   [STAGE_SAE_EVAL]: (ctx) => saeEvalStage(ctx),
   [STAGE_FEATURE_TRANSFER]: (ctx) => featureTransferStage(ctx),
+  [STAGE_CROSSLAYER]: crossLayerStage,
 };
 
 /** Resolve a stage given as its folder name (02_compute_similarities), its number (02) or a word of it (similarities). */
