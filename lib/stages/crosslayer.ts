@@ -118,6 +118,7 @@ export function featureGraphSpec(graph: FeatureGraph, title = 'cross-layer featu
   }
   const nodes = order.map((n) => ({ id: n.id, layer: n.layer, rank: pos.get(n.id)!.y, community: String(n.community), feature: n.feature }));
   const edges = graph.edges.map((e) => ({ x: pos.get(e.source)!.x, y: pos.get(e.source)!.y, x2: pos.get(e.target)!.x, y2: pos.get(e.target)!.y, weight: e.weight, link: `${e.source} -> ${e.target}` }));
+  const nLayers = graph.nodes.reduce((a, n) => Math.max(a, n.layer + 1), 1);
   const height = Math.min(900, Math.max(200, 6 * Math.max(0, ...perLayer.values())));
   return {
     $schema: VEGA_LITE_SCHEMA,
@@ -128,7 +129,7 @@ export function featureGraphSpec(graph: FeatureGraph, title = 'cross-layer featu
         data: { values: edges },
         mark: { type: 'rule', tooltip: true },
         encoding: {
-          x: { field: 'x', type: 'quantitative', title: 'layer', axis: { tickMinStep: 1 } }, y: { field: 'y', type: 'quantitative', title: 'feature (ordered by community)', axis: null },
+          x: { field: 'x', type: 'quantitative', title: 'layer', scale: { domain: [-0.25, nLayers - 0.75] }, axis: { values: Array.from({ length: nLayers }, (_, L) => L), format: 'd' } }, y: { field: 'y', type: 'quantitative', title: 'feature (ordered by community)', axis: null },
           x2: { field: 'x2' }, y2: { field: 'y2' },
           opacity: { field: 'weight', type: 'quantitative', scale: { domain: [0, 1], range: [0.1, 0.9] }, legend: null },
           strokeWidth: { value: 1 }, color: { value: '#888' }, tooltip: [{ field: 'link' }, { field: 'weight', format: '.3f' }],
@@ -166,14 +167,20 @@ export function crossLayerReport(outDir: string, settings: CrossLayerSettings, p
       pairSeries.push({ name: `${P}->${P + 1} dead pairs`, x, y: dead.dead_feature_pairs[0][P].map((v) => v / total) });
       if (rowsCounted === d) pairSeries.push({ name: `${P}->${P + 1} from dead features`, x, y: expected.map((s) => s[P] / total) });
     }
-    plots.deadPairs = lineSpec(pairSeries, {
-      title: 'dead feature pairs (never co-active) vs tokens', xTitle: 'tokens', yTitle: 'fraction of all pairs', seriesTitle: 'layer pair',
-    });
+    const pairSpec = lineSpec(pairSeries, {
+      title: 'dead feature pairs (never co-active) vs tokens', xTitle: 'tokens', yTitle: `fraction of ${rowsCounted} x ${d} pairs`, seriesTitle: 'layer pair',
+    }) as unknown as Record<string, any>;
+    // colour by layer pair, dashed for the part explained by single dead features
+    plots.deadPairs = {
+      ...pairSpec,
+      transform: [{ calculate: "split(datum.series, ' ')[0]", as: 'pair' }, { calculate: "indexof(datum.series, 'from') >= 0 ? 'from dead features' : 'dead pairs'", as: 'kind' }],
+      encoding: { ...pairSpec.encoding, color: { field: 'pair', type: 'nominal', title: 'layer pair' }, strokeDash: { field: 'kind', type: 'nominal', title: '' }, detail: { field: 'series' } },
+    };
   }
   const statNames = Object.keys(res.pairs[0] ?? {});
   for (const s of statNames) plots[`hist_${s}`] = statHistogramSpec(s, res.pairs.map((p) => p[s]));
   plots.passThrough = barSpec(passRows.map((r) => ({ label: `${r.layer}->${r.layer + 1}`, value: r.share, group: `max Pearson >= ${r.threshold}` })), {
-    title: 'pass-through: share of layer-L features with a strongly correlated layer-(L+1) feature', xTitle: 'layer pair', yTitle: `share of ${d} features`, groupTitle: 'threshold',
+    title: 'pass-through: layer-L features with a max Pearson >= threshold in layer L+1', xTitle: 'layer pair', yTitle: `share of ${d} features`, groupTitle: 'threshold',
   });
   plots.graph = featureGraphSpec(graph);
   const last = dead.dead_features.length - 1;
