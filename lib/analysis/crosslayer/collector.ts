@@ -119,6 +119,7 @@ export class CrossLayerCollector {
     this.maxNonzero = Array.from({ length: n_layers }, () => new Float32Array(d_sae).fill(-Infinity));
     this.nonzeroCount = Array.from({ length: n_layers }, () => new Float64Array(d_sae));
     this.tables = Array.from({ length: n_layers - 1 }, () => new BlockedPairTable(rows[0], rows[1]));
+    for (const t of this.tables) t.trackThresholds(this.cfg.pair_thresholds);
     this.runs = Array.from({ length: n_layers - 1 }, () => []);
     this.deadPairs = this.cfg.pair_thresholds.map(() => Array.from({ length: n_layers - 1 }, () => []));
   }

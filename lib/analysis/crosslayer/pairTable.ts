@@ -16,6 +16,13 @@ export class PairTable {
   private mask = 0;
   private i32 = new Int32Array(0);
   private f64 = new Float64Array(0);
+  /**
+   * Incremental dead-pair counting (set by BlockedPairTable.trackThresholds): `cross[c] = k` when a count
+   * reaching c passes threshold k (c = thr_k + 1), else -1; `alive[k]` counts entries with count > thr_k.
+   * Exact while every add carries c in {0, 1}.
+   */
+  cross: Int8Array | null = null;
+  alive: Float64Array | null = null;
 
   constructor(initialCapacity = 16) {
     let cap = 16;
@@ -51,9 +58,10 @@ export class PairTable {
       const b = s * 6;
       const ki = i32[b];
       if (ki === key && i32[b + 1] === j) {
-        i32[b + 2] += c;
+        const nc = (i32[b + 2] += c);
         i32[b + 3] += cr;
         this.f64[s * 3 + 2] += xy;
+        if (c === 1 && this.cross !== null && nc < this.cross.length && this.cross[nc] >= 0) this.alive![this.cross[nc]]++;
         return;
       }
       if (ki === 0) {
@@ -62,6 +70,7 @@ export class PairTable {
         i32[b + 2] = c;
         i32[b + 3] = cr;
         this.f64[s * 3 + 2] = xy;
+        if (c === 1 && this.cross !== null && this.cross.length > 1 && this.cross[1] >= 0) this.alive![this.cross[1]]++;
         if (++this.size * 2 > this.capacity) this.grow();
         return;
       }
@@ -71,12 +80,15 @@ export class PairTable {
 
   private grow(): void {
     const oldI = this.i32, oldF = this.f64, oldCap = this.capacity;
+    const cross = this.cross;
+    this.cross = null; // re-inserting existing entries passes no threshold
     this.alloc(oldCap * 2);
     for (let s = 0; s < oldCap; s++) {
       const b = s * 6;
       if (oldI[b] === 0) continue;
       this.add(oldI[b] - 1, oldI[b + 1], oldF[s * 3 + 2], oldI[b + 2], oldI[b + 3]);
     }
+    this.cross = cross;
   }
 
   /** Drop every entry and shrink back to a small capacity. */
@@ -111,6 +123,8 @@ export class PairTable {
       ci[p] = i32[b] - 1 - rowOffset; cj[p] = i32[b + 1]; cc[p] = i32[b + 2]; ccr[p] = i32[b + 3]; cs[p] = f64[s * 3 + 2];
       p++;
     }
+    const span = (dRows - rowOffset) * dCols;
+    if (span <= 2 ** 31) return sortedByCompositeKey(ci, cj, cc, ccr, cs, dCols, rowOffset, span);
     let perm = new Int32Array(n);
     for (let k = 0; k < n; k++) perm[k] = k;
     let keysI = ci.slice(), keysJ = cj.slice();
@@ -146,6 +160,35 @@ export class PairTable {
   }
 }
 
+/**
+ * Row-major order of compact entries (rows relative to `rowOffset`) by an LSD radix sort on the single key
+ * i * dCols + j < span, in 11-bit digits, moving only the key and the permutation.
+ */
+function sortedByCompositeKey(ci: Int32Array, cj: Int32Array, cc: Int32Array, ccr: Int32Array, cs: Float64Array, dCols: number, rowOffset: number, span: number): PairRecords {
+  const n = ci.length;
+  let key = new Uint32Array(n), perm = new Int32Array(n);
+  for (let k = 0; k < n; k++) { key[k] = ci[k] * dCols + cj[k]; perm[k] = k; }
+  let tmpKey = new Uint32Array(n), tmpPerm = new Int32Array(n);
+  const counts = new Int32Array(2049);
+  for (let sh = 0; sh === 0 || (span - 1) / 2 ** sh >= 1; sh += 11) {
+    counts.fill(0);
+    for (let k = 0; k < n; k++) counts[((key[k] >>> sh) & 2047) + 1]++;
+    for (let r = 0; r < 2048; r++) counts[r + 1] += counts[r];
+    for (let k = 0; k < n; k++) {
+      const dst = counts[(key[k] >>> sh) & 2047]++;
+      tmpKey[dst] = key[k]; tmpPerm[dst] = perm[k];
+    }
+    [key, tmpKey] = [tmpKey, key];
+    [perm, tmpPerm] = [tmpPerm, perm];
+  }
+  const out: PairRecords = { i: new Int32Array(n), j: new Int32Array(n), count: new Int32Array(n), countRel: new Int32Array(n), sumXY: new Float64Array(n) };
+  for (let k = 0; k < n; k++) {
+    const q = perm[k];
+    out.i[k] = ci[q] + rowOffset; out.j[k] = cj[q]; out.count[k] = cc[q]; out.countRel[k] = ccr[q]; out.sumXY[k] = cs[q];
+  }
+  return out;
+}
+
 /** Co-occurrence records waiting to be added: (i, j, x*y, flags: bit 0 = both > 0, bit 1 = both > lb). */
 export class RecordBuffer {
   n = 0;
@@ -171,6 +214,8 @@ export class BlockedPairTable {
   readonly blocks: PairTable[];
   readonly rowsPerBlock: number;
   private grouped: RecordBuffer | null = null;
+  /** incremental counts of entries above the tracked thresholds (valid while every add has c in {0, 1}) */
+  private tracked: { thresholds: number[]; alive: Float64Array; valid: boolean } | null = null;
 
   constructor(readonly r0: number, readonly r1: number, nBlocks = 1024) {
     const nb = Math.max(1, Math.min(nBlocks, r1 - r0));
@@ -191,7 +236,25 @@ export class BlockedPairTable {
   }
 
   add(i: number, j: number, xy: number, c: number, cr: number): void {
+    if (this.tracked && c !== 0 && c !== 1) this.tracked.valid = false;
     this.blocks[((i - this.r0) / this.rowsPerBlock) | 0].add(i, j, xy, c, cr);
+  }
+
+  /**
+   * Keep the number of entries with count > each threshold up to date as records are added, so
+   * `countAbove` with these thresholds needs no scan of the table (dead pairs at every checkpoint).
+   */
+  trackThresholds(thresholds: number[]): void {
+    const top = Math.max(-1, ...thresholds) + 2;
+    if (top > 1 << 20 || thresholds.length > 127) { this.tracked = null; return; }
+    const cross = new Int8Array(top).fill(-1);
+    thresholds.forEach((t, k) => { if (t >= 0) cross[t + 1] = k; });
+    const alive = new Float64Array(thresholds.length);
+    const counts = new Array(thresholds.length).fill(0);
+    for (const b of this.blocks) b.countAbove(thresholds, counts);
+    alive.set(counts);
+    this.tracked = { thresholds: thresholds.slice(), alive, valid: true };
+    for (const b of this.blocks) { b.cross = cross; b.alive = alive; }
   }
 
   /** Apply and empty a buffer of records (their i must lie in [r0, r1)). */
@@ -236,9 +299,16 @@ export class BlockedPairTable {
 
   clear(): void {
     for (const b of this.blocks) b.clear();
+    if (this.tracked) { this.tracked.alive.fill(0); this.tracked.valid = true; }
   }
 
+  /** Add to alive[k] the number of entries with count > thresholds[k] (no scan when they are tracked). */
   countAbove(thresholds: number[], alive: number[]): void {
+    const tr = this.tracked;
+    if (tr && tr.valid && tr.thresholds.length === thresholds.length && tr.thresholds.every((t, k) => t === thresholds[k])) {
+      for (let k = 0; k < thresholds.length; k++) alive[k] += tr.alive[k];
+      return;
+    }
     for (const b of this.blocks) b.countAbove(thresholds, alive);
   }
 
