@@ -312,9 +312,19 @@ export class BlockedPairTable {
     for (const b of this.blocks) b.countAbove(thresholds, alive);
   }
 
+  /** Block q's entries in row-major order. */
+  sortedBlock(q: number, dRows: number, dCols: number): PairRecords {
+    return this.blocks[q].sorted(Math.min(dRows, this.r0 + (q + 1) * this.rowsPerBlock), dCols, this.r0 + q * this.rowsPerBlock);
+  }
+
+  /** A cursor over all entries in row-major order, sorting one block at a time (no full sorted copy). */
+  cursor(dRows: number, dCols: number): PairCursor {
+    return new BlocksCursor(this, dRows, dCols);
+  }
+
   /** All entries in row-major order. */
   sorted(dRows: number, dCols: number): PairRecords {
-    const parts = this.blocks.map((b, q) => b.sorted(Math.min(dRows, this.r0 + (q + 1) * this.rowsPerBlock), dCols, this.r0 + q * this.rowsPerBlock));
+    const parts = this.blocks.map((_, q) => this.sortedBlock(q, dRows, dCols));
     const n = parts.reduce((a, p) => a + p.i.length, 0);
     const out = emptyRecords(n);
     let o = 0;
@@ -418,6 +428,28 @@ export class RecordsCursor implements PairCursor {
     return true;
   }
   close(): void {}
+}
+
+/** Cursor over a blocked table's entries, block by block (row blocks are contiguous, so row-major overall). */
+class BlocksCursor implements PairCursor {
+  i = -1; j = -1; count = 0; countRel = 0; sumXY = 0;
+  private q = -1;
+  private r: PairRecords | null = null;
+  private k = 0;
+  constructor(private readonly table: BlockedPairTable, private readonly dRows: number, private readonly dCols: number) {}
+  next(): boolean {
+    while (!this.r || this.k >= this.r.i.length) {
+      if (++this.q >= this.table.blocks.length) { this.r = null; return false; }
+      this.r = this.table.blocks[this.q].size > 0 ? this.table.sortedBlock(this.q, this.dRows, this.dCols) : null;
+      this.k = 0;
+    }
+    const r = this.r, k = this.k++;
+    this.i = r.i[k]; this.j = r.j[k]; this.count = r.count[k]; this.countRel = r.countRel[k]; this.sumXY = r.sumXY[k];
+    return true;
+  }
+  close(): void {
+    this.r = null;
+  }
 }
 
 /** Cursor over a run file, read in chunks. */
