@@ -8,3 +8,6 @@ export * from './featureTransfer';
 export * from './crosslayerRun';
 export * from './crosslayer';
 export * from './shard';
+export * from './checkpointSaes';
+export * from './featureMatching';
+export * from './circuitsOverTime';
