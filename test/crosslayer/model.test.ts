@@ -116,6 +116,26 @@ describe('cross-layer statistics streamed from the model and its SAEs', () => {
     assert.ok(!fs.existsSync(state), 'the state is removed after success');
   });
 
+  it('saelab crosslayer --model streams the same files, and mixing the two modes is an error', async () => {
+    const out = path.join(dir, 'cli');
+    const log = console.log;
+    const printed: string[] = [];
+    console.log = (x: string) => { printed.push(x); };
+    try {
+      assert.strictEqual(await command.run([
+        '--model', 'saelab/demo-base', '--sae-release', 'saelab-demo-res', '--dataset', 'saelab/demo-text', '--split', 'validation',
+        '--context-size', '32', '--batch-size', '4', '--tokens', String(settings.tokens), '--checkpoint-tokens', '256', '--out', out,
+      ]), 0);
+    } finally {
+      console.log = log;
+    }
+    assert.strictEqual(JSON.parse(printed[printed.length - 1]).tokens, N_TOKENS);
+    assertSameFiles(streamed, out, 'CLI --model vs library');
+    await assert.rejects(command.run(['--model', 'saelab/demo-base', '--acts', 'a.safetensors,b.safetensors', '--out', out]), /--acts reads activation files; it cannot be combined with --model/);
+    await assert.rejects(command.run(['--tokens', '100', '--acts', 'a.safetensors,b.safetensors', '--out', out]), /--tokens belongs to streaming from a model/);
+    await assert.rejects(command.run(['--model', 'saelab/demo-base', '--out', out]), /missing required option --sae-release/);
+  });
+
   it('a saved state from other settings is discarded, not resumed', async () => {
     const state = path.join(dir, 'state2');
     const c1 = instrument(models, 6 + 4);
