@@ -3,7 +3,7 @@ import * as path from 'path';
 import type { TopLevelSpec } from 'vega-lite';
 import { writeJsonAtomic } from '../io/atomic';
 import { StageContext, reusableStage, writeManifest, invalidateStage } from '../notebook/stage';
-import { CrossLayerSettings } from '../notebook/config';
+import { CrossLayerSettings, configHash } from '../notebook/config';
 import { Row } from '../notebook/table';
 import { barSpec, lineSpec, VEGA_LITE_SCHEMA } from '../plots/specs';
 import { SparseMatrix, expectedDeadPairs, loadCrossLayerOutputs, pairFileName } from '../analysis/crosslayer/storage';
@@ -11,15 +11,39 @@ import { PassThroughRow, FeatureGraph, featureGraph, passThrough } from '../anal
 import { BrowserContext, NeuronpediaSource, writeFeatureGraphHtml } from '../analysis/crosslayer/browser';
 import { TopActivations } from '../analysis/crosslayer/topk';
 import { ModelActivationSource } from '../analysis/crosslayer/modelSource';
-import { CrossLayerModels, crossLayerBatches, datasetContexts, loadCrossLayerModels, runCrossLayerFromModel } from './crosslayerRun';
+import { CrossLayerModelRun, CrossLayerModels, crossLayerBatches, datasetContexts, loadCrossLayerModels, runCrossLayerFromModel } from './crosslayerRun';
 
 export const STAGE_CROSSLAYER = '07_crosslayer_features';
 
 /** Files stage 07 writes (besides results.json and manifest.json). */
-export const CROSSLAYER_STAGE_FILES = ['max_activations.safetensors', 'dead_features.safetensors', 'summary.json', 'pass_through.json', 'graph.json', 'graph.html'];
+export const CROSSLAYER_STAGE_FILES = ['max_activations.safetensors', 'dead_features.safetensors', 'summary.json', 'collection.json', 'pass_through.json', 'graph.json', 'graph.html'];
+
+/** The settings the statistics files depend on (graph, pass-through and Neuronpedia settings only change the analyses). */
+function collectionKey(settings: CrossLayerSettings, hooks: string[]): string {
+  const { graph: _g, passThroughThresholds: _p, neuronpedia: _n, saveEveryTokens: _s, ...rest } = settings;
+  return configHash({ ...rest, hooks });
+}
+
+/** Run the statistics, or keep the files of an earlier run of this stage made with the same collection settings. */
+async function collectOrReuse(stageDir: string, settings: CrossLayerSettings, models: CrossLayerModels): Promise<CrossLayerModelRun & { reused: boolean }> {
+  const file = path.join(stageDir, 'collection.json');
+  const key = collectionKey(settings, models.hooks);
+  if (fs.existsSync(file)) {
+    const prev = JSON.parse(fs.readFileSync(file, 'utf8')) as { key: string; run: CrossLayerModelRun };
+    const n = prev.run.summary.n_layers;
+    const files = [...Array.from({ length: n - 1 }, (_, P) => pairFileName(P)), 'max_activations.safetensors', 'dead_features.safetensors', 'summary.json'];
+    if (prev.key === key && files.every((f) => fs.existsSync(path.join(stageDir, f)))) return { ...prev.run, reused: true };
+  }
+  fs.rmSync(file, { force: true });
+  const run = await runCrossLayerFromModel(settings, stageDir, { models, stateDir: path.join(stageDir, 'state'), label: STAGE_CROSSLAYER });
+  writeJsonAtomic(file, { key, run });
+  return { ...run, reused: false };
+}
 
 export interface CrossLayerStageResult {
   reused: boolean;
+  /** the statistics files were kept from an earlier run with the same collection settings (only the analyses were redone) */
+  statistics_reused: boolean;
   hooks: string[];
   n_layers: number;
   d_sae: number;
@@ -220,7 +244,7 @@ export async function crossLayerStage(ctx: StageContext): Promise<CrossLayerStag
   invalidateStage(stageDir);
   const models = await loadCrossLayerModels(settings);
   try {
-    const run = await runCrossLayerFromModel(settings, stageDir, { models, stateDir: path.join(stageDir, 'state'), label: STAGE_CROSSLAYER });
+    const run = await collectOrReuse(stageDir, settings, models);
     const { summary } = run;
     const res = loadCrossLayerOutputs(stageDir);
     const passRows = passThrough(res.pairs.map((p) => p.pearson_correlation), settings.passThroughThresholds, res.max_activations);
@@ -236,7 +260,7 @@ export async function crossLayerStage(ctx: StageContext): Promise<CrossLayerStag
     const pairFiles = Array.from({ length: summary.n_layers - 1 }, (_, P) => pairFileName(P));
     const files = [...pairFiles, ...CROSSLAYER_STAGE_FILES];
     const result: CrossLayerStageResult = {
-      reused: false, hooks: run.hooks, n_layers: summary.n_layers, d_sae: summary.d_sae, tokens: summary.tokens, steps: summary.steps, resumed_from: run.resumedFrom,
+      reused: false, statistics_reused: run.reused, hooks: run.hooks, n_layers: summary.n_layers, d_sae: summary.d_sae, tokens: summary.tokens, steps: summary.steps, resumed_from: run.resumedFrom,
       seconds: { ...run.seconds, contexts: contextSeconds }, tokens_per_second: run.seconds.collect > 0 ? (summary.tokens - run.resumedFrom) / run.seconds.collect : 0,
       peak_pairs_in_memory: summary.peak_pairs_in_memory, spills: summary.spills, nnz: report.nnz, pass_through: passRows,
       graph: { nodes: graph.nodes.length, edges: graph.edges.length, communities: graph.communities, modularity: graph.modularity, html: 'graph.html' },

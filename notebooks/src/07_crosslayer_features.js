@@ -26,7 +26,8 @@ saelab.showTable(r.tables.summary, { title: \`\${cl.model} with \${cl.saeRelease
 saelab.showTable([
   { what: 'pass 1 (max activations) s', value: r.seconds.max }, { what: 'pass 2 (all statistics) s', value: r.seconds.collect },
   { what: 'pass 2 tokens / s (model included)', value: r.tokens_per_second }, { what: 'writing files s', value: r.seconds.write },
-  { what: 'graph contexts s', value: r.seconds.contexts }, { what: 'reused from an earlier run', value: r.reused },
+  { what: 'graph contexts s', value: r.seconds.contexts }, { what: 'stage reused from an earlier run', value: r.reused },
+  { what: 'statistics reused (only graph settings changed)', value: r.statistics_reused ?? false },
 ], { title: 'timing' });` },
   { md: `## Dead features against tokens
 A feature is dead at a checkpoint when it has not fired on any token so far. Counts fall as more tokens are

@@ -6,6 +6,9 @@ import { runPipeline } from '../../lib/pipeline/run';
 import { SafetensorsFile } from '../../lib/io/safetensors';
 import { SAELAB_ROOT } from '../../lib/version';
 import { ACTIVATION_STATS, DECODER_STAT } from '../../lib/analysis/crosslayer';
+import { loadConfig } from '../../lib/notebook/config';
+import { crossLayerStage, STAGE_CROSSLAYER } from '../../lib/stages/crosslayer';
+import { initBackend } from '../../lib/backend';
 
 const json = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8'));
 
@@ -99,6 +102,18 @@ test('notebook 07 runs headless on the demo world and writes the documented file
     const res = json(path.join(dir, 'results.json'));
     assert.strictEqual(res.tokens, T);
     assert.ok(!fs.existsSync(path.join(dir, 'state')), 'resumable state removed after success');
+    assert.strictEqual(res.statistics_reused, false);
+
+    // other graph settings: the statistics files are kept, only the analyses are redone
+    const config = loadConfig(path.join(SAELAB_ROOT, 'configs', 'demo.json'));
+    config.crosslayer.graph.minWeight = 0.6;
+    const before = fs.statSync(path.join(dir, 'pair_0_1.safetensors')).mtimeMs;
+    const again = await crossLayerStage({ stage: STAGE_CROSSLAYER, config, configFile: 'demo.json', backend: await initBackend(), runDir, stageDir: dir, stageDirOf: (s) => path.join(runDir, s) });
+    assert.strictEqual(again.reused, false);
+    assert.strictEqual(again.statistics_reused, true);
+    assert.strictEqual(fs.statSync(path.join(dir, 'pair_0_1.safetensors')).mtimeMs, before);
+    const g2 = json(path.join(dir, 'graph.json')) as { edges: Array<{ weight: number }> };
+    assert.ok(g2.edges.length > 0 && g2.edges.length < graph.edges.length && g2.edges.every((e) => e.weight >= 0.6));
   } finally {
     fs.rmSync(runDir, { recursive: true, force: true });
   }
