@@ -114,6 +114,8 @@ export class PairTable {
   sorted(dRows: number, dCols: number, rowOffset = 0): PairRecords {
     const n = this.size;
     const i32 = this.i32, f64 = this.f64;
+    const span = (dRows - rowOffset) * dCols;
+    if (span <= 2 ** 31) return this.sortedByCompositeKey(dCols, rowOffset, span);
     const ci = new Int32Array(n), cj = new Int32Array(n), cc = new Int32Array(n), ccr = new Int32Array(n);
     const cs = new Float64Array(n);
     let p = 0;
@@ -123,8 +125,6 @@ export class PairTable {
       ci[p] = i32[b] - 1 - rowOffset; cj[p] = i32[b + 1]; cc[p] = i32[b + 2]; ccr[p] = i32[b + 3]; cs[p] = f64[s * 3 + 2];
       p++;
     }
-    const span = (dRows - rowOffset) * dCols;
-    if (span <= 2 ** 31) return sortedByCompositeKey(ci, cj, cc, ccr, cs, dCols, rowOffset, span);
     let perm = new Int32Array(n);
     for (let k = 0; k < n; k++) perm[k] = k;
     let keysI = ci.slice(), keysJ = cj.slice();
@@ -158,35 +158,41 @@ export class PairTable {
     }
     return out;
   }
-}
-
-/**
- * Row-major order of compact entries (rows relative to `rowOffset`) by an LSD radix sort on the single key
- * i * dCols + j < span, in 11-bit digits, moving only the key and the permutation.
- */
-function sortedByCompositeKey(ci: Int32Array, cj: Int32Array, cc: Int32Array, ccr: Int32Array, cs: Float64Array, dCols: number, rowOffset: number, span: number): PairRecords {
-  const n = ci.length;
-  let key = new Uint32Array(n), perm = new Int32Array(n);
-  for (let k = 0; k < n; k++) { key[k] = ci[k] * dCols + cj[k]; perm[k] = k; }
-  let tmpKey = new Uint32Array(n), tmpPerm = new Int32Array(n);
-  const counts = new Int32Array(2049);
-  for (let sh = 0; sh === 0 || (span - 1) / 2 ** sh >= 1; sh += 11) {
-    counts.fill(0);
-    for (let k = 0; k < n; k++) counts[((key[k] >>> sh) & 2047) + 1]++;
-    for (let r = 0; r < 2048; r++) counts[r + 1] += counts[r];
-    for (let k = 0; k < n; k++) {
-      const dst = counts[(key[k] >>> sh) & 2047]++;
-      tmpKey[dst] = key[k]; tmpPerm[dst] = perm[k];
+  /**
+   * Row-major order when (i - rowOffset) * dCols + j < span fits 32 bits: the occupied slots' keys and slot
+   * numbers are radix-sorted on that one key (11-bit digits), then the payloads read from the slots.
+   */
+  private sortedByCompositeKey(dCols: number, rowOffset: number, span: number): PairRecords {
+    const n = this.size;
+    const i32 = this.i32, f64 = this.f64;
+    let key = new Uint32Array(n), slot = new Int32Array(n);
+    let p = 0;
+    for (let s = 0; s < this.capacity; s++) {
+      const b = s * 6;
+      if (i32[b] === 0) continue;
+      key[p] = (i32[b] - 1 - rowOffset) * dCols + i32[b + 1];
+      slot[p++] = s;
     }
-    [key, tmpKey] = [tmpKey, key];
-    [perm, tmpPerm] = [tmpPerm, perm];
+    let tmpKey = new Uint32Array(n), tmpSlot = new Int32Array(n);
+    const counts = new Int32Array(2049);
+    for (let sh = 0; sh === 0 || (span - 1) / 2 ** sh >= 1; sh += 11) {
+      counts.fill(0);
+      for (let k = 0; k < n; k++) counts[((key[k] >>> sh) & 2047) + 1]++;
+      for (let r = 0; r < 2048; r++) counts[r + 1] += counts[r];
+      for (let k = 0; k < n; k++) {
+        const dst = counts[(key[k] >>> sh) & 2047]++;
+        tmpKey[dst] = key[k]; tmpSlot[dst] = slot[k];
+      }
+      [key, tmpKey] = [tmpKey, key];
+      [slot, tmpSlot] = [tmpSlot, slot];
+    }
+    const out: PairRecords = { i: new Int32Array(n), j: new Int32Array(n), count: new Int32Array(n), countRel: new Int32Array(n), sumXY: new Float64Array(n) };
+    for (let k = 0; k < n; k++) {
+      const s = slot[k], b = s * 6;
+      out.i[k] = i32[b] - 1; out.j[k] = i32[b + 1]; out.count[k] = i32[b + 2]; out.countRel[k] = i32[b + 3]; out.sumXY[k] = f64[s * 3 + 2];
+    }
+    return out;
   }
-  const out: PairRecords = { i: new Int32Array(n), j: new Int32Array(n), count: new Int32Array(n), countRel: new Int32Array(n), sumXY: new Float64Array(n) };
-  for (let k = 0; k < n; k++) {
-    const q = perm[k];
-    out.i[k] = ci[q] + rowOffset; out.j[k] = cj[q]; out.count[k] = cc[q]; out.countRel[k] = ccr[q]; out.sumXY[k] = cs[q];
-  }
-  return out;
 }
 
 /** Co-occurrence records waiting to be added: (i, j, x*y, flags: bit 0 = both > 0, bit 1 = both > lb). */
