@@ -5,6 +5,8 @@ export * from './similarities';
 export * from './outliers';
 export * from './saeEval';
 export * from './featureTransfer';
+export * from './crosslayerRun';
+export * from './crosslayer';
 export * from './circuitsCommon';
 export * from './ablationGraph';
 export * from './featureCircuits';

@@ -4,7 +4,7 @@ import * as path from 'path';
 import { writeDirAtomic, writeJsonAtomic } from '../../io/atomic';
 import { loadSafetensors, writeSafetensors, RawTensor } from '../../io/safetensors';
 import { LayerBatch, SparseCodes, toSparseCodes } from './sparse';
-import { BlockedPairTable, MergeCursor, PairCursor, RUN_RECORD_BYTES, RecordBuffer, RecordsCursor, RunCursor, RunWriter, writeRun } from './pairTable';
+import { BlockedPairTable, MergeCursor, PairCursor, RUN_RECORD_BYTES, RecordBuffer, RunCursor, RunWriter, writeRun } from './pairTable';
 import { FeatureMoments, relativeBound } from './stats';
 
 /** Thresholds of the seed's dead-feature series: #features with count <= thr. */
@@ -119,6 +119,7 @@ export class CrossLayerCollector {
     this.maxNonzero = Array.from({ length: n_layers }, () => new Float32Array(d_sae).fill(-Infinity));
     this.nonzeroCount = Array.from({ length: n_layers }, () => new Float64Array(d_sae));
     this.tables = Array.from({ length: n_layers - 1 }, () => new BlockedPairTable(rows[0], rows[1]));
+    for (const t of this.tables) t.trackThresholds(this.cfg.pair_thresholds);
     this.runs = Array.from({ length: n_layers - 1 }, () => []);
     this.deadPairs = this.cfg.pair_thresholds.map(() => Array.from({ length: n_layers - 1 }, () => []));
   }
@@ -305,7 +306,7 @@ export class CrossLayerCollector {
 
   /** Row-major cursor over layer pair P's full accumulators (memory table merged with spilled runs). */
   pairCursor(P: number): PairCursor {
-    const sources: PairCursor[] = [new RecordsCursor(this.tables[P].sorted(this.cfg.d_sae, this.cfg.d_sae))];
+    const sources: PairCursor[] = [this.tables[P].cursor(this.cfg.d_sae, this.cfg.d_sae)];
     for (const r of this.runs[P]) sources.push(new RunCursor(r.file));
     return sources.length === 1 ? sources[0] : new MergeCursor(sources);
   }

@@ -3,7 +3,7 @@ import * as path from 'path';
 import { SafetensorsFile, writeSafetensors } from '../../io/safetensors';
 import { CrossLayerCollector, CrossLayerConfig } from './collector';
 import { MaxActivationCollector } from './moments';
-import { LayerBatch, toSparseCodes, sliceTokens } from './sparse';
+import { LayerBatch, SparseCodes, toSparseCodes, sliceTokens } from './sparse';
 
 /**
  * A source of feature activations: `batches(start)` yields batches (one LayerBatch `[tokens, d_sae]`
@@ -27,6 +27,12 @@ export interface CrossLayerRunOptions {
   state_dir?: string;
   /** save the collector every this many tokens (needs state_dir). Default 1,048,576 */
   save_every_tokens?: number;
+  /**
+   * Keep pass 1's sparse codes in memory, up to this many bytes, and feed them to pass 2 instead of
+   * reading the source again (halves the model work of short runs; above the budget the source is read
+   * twice as usual). Default 0 (off)
+   */
+  cache_bytes?: number;
   /** progress callback */
   onProgress?: (p: { pass: 'max' | 'collect'; tokens: number }) => void;
 }
@@ -42,6 +48,7 @@ export async function runCrossLayer(source: ActivationSource, options: CrossLaye
   const stateDir = options.state_dir;
   const saveEvery = options.save_every_tokens ?? 1 << 20;
   let maxActs: Float32Array[] | null = null;
+  let cached: SparseCodes[][] | null = null;
   const maxFile = stateDir ? path.join(stateDir, 'max_activations.safetensors') : null;
   if (relative) {
     if (maxFile && fs.existsSync(maxFile)) {
@@ -54,10 +61,17 @@ export async function runCrossLayer(source: ActivationSource, options: CrossLaye
       }
     } else {
       const mp = new MaxActivationCollector(source.n_layers, source.d_sae);
+      let cacheBytes = 0;
+      cached = (options.cache_bytes ?? 0) > 0 ? [] : null;
       for await (const batch of source.batches(0)) {
         const take = await clip(batch, source.d_sae, limit - mp.tokens);
         if (!take) break;
         await mp.add(take);
+        if (cached) {
+          for (const c of take) cacheBytes += 8 * c.indices.length + 4 * c.indptr.length;
+          if (cacheBytes <= options.cache_bytes!) cached.push(take);
+          else cached = null;
+        }
         options.onProgress?.({ pass: 'max', tokens: mp.tokens });
         if (mp.tokens >= limit) break;
       }
@@ -75,7 +89,7 @@ export async function runCrossLayer(source: ActivationSource, options: CrossLaye
     : new CrossLayerCollector({ ...(options.config ?? {}), n_layers: source.n_layers, d_sae: source.d_sae, max_activations: maxActs });
   let lastSave = col.tokens;
   if (col.tokens < limit) {
-    for await (const batch of source.batches(col.tokens)) {
+    for await (const batch of (cached && col.tokens === 0 ? cachedBatches(cached) : source.batches(col.tokens))) {
       const take = await clip(batch, source.d_sae, limit - col.tokens);
       if (!take) break;
       await col.add(take);
@@ -91,8 +105,12 @@ export async function runCrossLayer(source: ActivationSource, options: CrossLaye
   return col;
 }
 
+async function* cachedBatches(batches: SparseCodes[][]): AsyncIterable<SparseCodes[]> {
+  yield* batches;
+}
+
 /** The first `room` tokens of a batch (null when no room is left). */
-async function clip(batch: LayerBatch[], d: number, room: number): Promise<LayerBatch[] | null> {
+async function clip(batch: LayerBatch[], d: number, room: number): Promise<SparseCodes[] | null> {
   if (room <= 0) return null;
   const codes = await Promise.all(batch.map((b, L) => toSparseCodes(b, d, `layer ${L}`)));
   return codes[0].T <= room ? codes : codes.map((c) => sliceTokens(c, 0, room));

@@ -13,3 +13,4 @@ export * from './graph';
 export * from './topk';
 export * from './browser';
 export * from './driver';
+export * from './modelSource';

@@ -16,6 +16,13 @@ export class PairTable {
   private mask = 0;
   private i32 = new Int32Array(0);
   private f64 = new Float64Array(0);
+  /**
+   * Incremental dead-pair counting (set by BlockedPairTable.trackThresholds): `cross[c] = k` when a count
+   * reaching c passes threshold k (c = thr_k + 1), else -1; `alive[k]` counts entries with count > thr_k.
+   * Exact while every add carries c in {0, 1}.
+   */
+  cross: Int8Array | null = null;
+  alive: Float64Array | null = null;
 
   constructor(initialCapacity = 16) {
     let cap = 16;
@@ -51,9 +58,10 @@ export class PairTable {
       const b = s * 6;
       const ki = i32[b];
       if (ki === key && i32[b + 1] === j) {
-        i32[b + 2] += c;
+        const nc = (i32[b + 2] += c);
         i32[b + 3] += cr;
         this.f64[s * 3 + 2] += xy;
+        if (c === 1 && this.cross !== null && nc < this.cross.length && this.cross[nc] >= 0) this.alive![this.cross[nc]]++;
         return;
       }
       if (ki === 0) {
@@ -62,6 +70,7 @@ export class PairTable {
         i32[b + 2] = c;
         i32[b + 3] = cr;
         this.f64[s * 3 + 2] = xy;
+        if (c === 1 && this.cross !== null && this.cross.length > 1 && this.cross[1] >= 0) this.alive![this.cross[1]]++;
         if (++this.size * 2 > this.capacity) this.grow();
         return;
       }
@@ -71,12 +80,15 @@ export class PairTable {
 
   private grow(): void {
     const oldI = this.i32, oldF = this.f64, oldCap = this.capacity;
+    const cross = this.cross;
+    this.cross = null; // re-inserting existing entries passes no threshold
     this.alloc(oldCap * 2);
     for (let s = 0; s < oldCap; s++) {
       const b = s * 6;
       if (oldI[b] === 0) continue;
       this.add(oldI[b] - 1, oldI[b + 1], oldF[s * 3 + 2], oldI[b + 2], oldI[b + 3]);
     }
+    this.cross = cross;
   }
 
   /** Drop every entry and shrink back to a small capacity. */
@@ -102,6 +114,8 @@ export class PairTable {
   sorted(dRows: number, dCols: number, rowOffset = 0): PairRecords {
     const n = this.size;
     const i32 = this.i32, f64 = this.f64;
+    const span = (dRows - rowOffset) * dCols;
+    if (span <= 2 ** 31) return this.sortedByCompositeKey(dCols, rowOffset, span);
     const ci = new Int32Array(n), cj = new Int32Array(n), cc = new Int32Array(n), ccr = new Int32Array(n);
     const cs = new Float64Array(n);
     let p = 0;
@@ -144,6 +158,41 @@ export class PairTable {
     }
     return out;
   }
+  /**
+   * Row-major order when (i - rowOffset) * dCols + j < span fits 32 bits: the occupied slots' keys and slot
+   * numbers are radix-sorted on that one key (11-bit digits), then the payloads read from the slots.
+   */
+  private sortedByCompositeKey(dCols: number, rowOffset: number, span: number): PairRecords {
+    const n = this.size;
+    const i32 = this.i32, f64 = this.f64;
+    let key = new Uint32Array(n), slot = new Int32Array(n);
+    let p = 0;
+    for (let s = 0; s < this.capacity; s++) {
+      const b = s * 6;
+      if (i32[b] === 0) continue;
+      key[p] = (i32[b] - 1 - rowOffset) * dCols + i32[b + 1];
+      slot[p++] = s;
+    }
+    let tmpKey = new Uint32Array(n), tmpSlot = new Int32Array(n);
+    const counts = new Int32Array(2049);
+    for (let sh = 0; sh === 0 || (span - 1) / 2 ** sh >= 1; sh += 11) {
+      counts.fill(0);
+      for (let k = 0; k < n; k++) counts[((key[k] >>> sh) & 2047) + 1]++;
+      for (let r = 0; r < 2048; r++) counts[r + 1] += counts[r];
+      for (let k = 0; k < n; k++) {
+        const dst = counts[(key[k] >>> sh) & 2047]++;
+        tmpKey[dst] = key[k]; tmpSlot[dst] = slot[k];
+      }
+      [key, tmpKey] = [tmpKey, key];
+      [slot, tmpSlot] = [tmpSlot, slot];
+    }
+    const out: PairRecords = { i: new Int32Array(n), j: new Int32Array(n), count: new Int32Array(n), countRel: new Int32Array(n), sumXY: new Float64Array(n) };
+    for (let k = 0; k < n; k++) {
+      const s = slot[k], b = s * 6;
+      out.i[k] = i32[b] - 1; out.j[k] = i32[b + 1]; out.count[k] = i32[b + 2]; out.countRel[k] = i32[b + 3]; out.sumXY[k] = f64[s * 3 + 2];
+    }
+    return out;
+  }
 }
 
 /** Co-occurrence records waiting to be added: (i, j, x*y, flags: bit 0 = both > 0, bit 1 = both > lb). */
@@ -171,6 +220,8 @@ export class BlockedPairTable {
   readonly blocks: PairTable[];
   readonly rowsPerBlock: number;
   private grouped: RecordBuffer | null = null;
+  /** incremental counts of entries above the tracked thresholds (valid while every add has c in {0, 1}) */
+  private tracked: { thresholds: number[]; alive: Float64Array; valid: boolean } | null = null;
 
   constructor(readonly r0: number, readonly r1: number, nBlocks = 1024) {
     const nb = Math.max(1, Math.min(nBlocks, r1 - r0));
@@ -191,7 +242,25 @@ export class BlockedPairTable {
   }
 
   add(i: number, j: number, xy: number, c: number, cr: number): void {
+    if (this.tracked && c !== 0 && c !== 1) this.tracked.valid = false;
     this.blocks[((i - this.r0) / this.rowsPerBlock) | 0].add(i, j, xy, c, cr);
+  }
+
+  /**
+   * Keep the number of entries with count > each threshold up to date as records are added, so
+   * `countAbove` with these thresholds needs no scan of the table (dead pairs at every checkpoint).
+   */
+  trackThresholds(thresholds: number[]): void {
+    const top = Math.max(-1, ...thresholds) + 2;
+    if (top > 1 << 20 || thresholds.length > 127) { this.tracked = null; return; }
+    const cross = new Int8Array(top).fill(-1);
+    thresholds.forEach((t, k) => { if (t >= 0) cross[t + 1] = k; });
+    const alive = new Float64Array(thresholds.length);
+    const counts = new Array(thresholds.length).fill(0);
+    for (const b of this.blocks) b.countAbove(thresholds, counts);
+    alive.set(counts);
+    this.tracked = { thresholds: thresholds.slice(), alive, valid: true };
+    for (const b of this.blocks) { b.cross = cross; b.alive = alive; }
   }
 
   /** Apply and empty a buffer of records (their i must lie in [r0, r1)). */
@@ -236,15 +305,32 @@ export class BlockedPairTable {
 
   clear(): void {
     for (const b of this.blocks) b.clear();
+    if (this.tracked) { this.tracked.alive.fill(0); this.tracked.valid = true; }
   }
 
+  /** Add to alive[k] the number of entries with count > thresholds[k] (no scan when they are tracked). */
   countAbove(thresholds: number[], alive: number[]): void {
+    const tr = this.tracked;
+    if (tr && tr.valid && tr.thresholds.length === thresholds.length && tr.thresholds.every((t, k) => t === thresholds[k])) {
+      for (let k = 0; k < thresholds.length; k++) alive[k] += tr.alive[k];
+      return;
+    }
     for (const b of this.blocks) b.countAbove(thresholds, alive);
+  }
+
+  /** Block q's entries in row-major order. */
+  sortedBlock(q: number, dRows: number, dCols: number): PairRecords {
+    return this.blocks[q].sorted(Math.min(dRows, this.r0 + (q + 1) * this.rowsPerBlock), dCols, this.r0 + q * this.rowsPerBlock);
+  }
+
+  /** A cursor over all entries in row-major order, sorting one block at a time (no full sorted copy). */
+  cursor(dRows: number, dCols: number): PairCursor {
+    return new BlocksCursor(this, dRows, dCols);
   }
 
   /** All entries in row-major order. */
   sorted(dRows: number, dCols: number): PairRecords {
-    const parts = this.blocks.map((b, q) => b.sorted(Math.min(dRows, this.r0 + (q + 1) * this.rowsPerBlock), dCols, this.r0 + q * this.rowsPerBlock));
+    const parts = this.blocks.map((_, q) => this.sortedBlock(q, dRows, dCols));
     const n = parts.reduce((a, p) => a + p.i.length, 0);
     const out = emptyRecords(n);
     let o = 0;
@@ -348,6 +434,28 @@ export class RecordsCursor implements PairCursor {
     return true;
   }
   close(): void {}
+}
+
+/** Cursor over a blocked table's entries, block by block (row blocks are contiguous, so row-major overall). */
+class BlocksCursor implements PairCursor {
+  i = -1; j = -1; count = 0; countRel = 0; sumXY = 0;
+  private q = -1;
+  private r: PairRecords | null = null;
+  private k = 0;
+  constructor(private readonly table: BlockedPairTable, private readonly dRows: number, private readonly dCols: number) {}
+  next(): boolean {
+    while (!this.r || this.k >= this.r.i.length) {
+      if (++this.q >= this.table.blocks.length) { this.r = null; return false; }
+      this.r = this.table.blocks[this.q].size > 0 ? this.table.sortedBlock(this.q, this.dRows, this.dCols) : null;
+      this.k = 0;
+    }
+    const r = this.r, k = this.k++;
+    this.i = r.i[k]; this.j = r.j[k]; this.count = r.count[k]; this.countRel = r.countRel[k]; this.sumXY = r.sumXY[k];
+    return true;
+  }
+  close(): void {
+    this.r = null;
+  }
 }
 
 /** Cursor over a run file, read in chunks. */

@@ -16,6 +16,7 @@ import { STAGE_SIMILARITIES, computeSimilaritiesStage, similaritiesOverRows } fr
 import { STAGE_OUTLIERS, findOutlierNormsStage, outliersInputs, outlierModelName } from '../outliers';
 import { STAGE_SAE_EVAL, saeEvalStage, saeEvalInputs, evaluateSae } from '../saeEval';
 import { STAGE_FEATURE_TRANSFER, featureTransferStage, featureTransferInputs, transferFamilies, transferAccumulators, emptyTransferAccumulators } from '../featureTransfer';
+import { STAGE_CROSSLAYER, crossLayerStage } from '../crosslayer';
 import { STAGE_CHECKPOINT_SAES, checkpointSaesStage, checkpointSaesInputs, runCheckpointJobs } from '../checkpointSaes';
 import { STAGE_FEATURE_MATCHING, featureMatchingStage } from '../featureMatching';
 import { STAGE_CIRCUITS_OVER_TIME, circuitsOverTimeStage } from '../circuitsOverTime';
@@ -294,6 +295,7 @@ export const STAGE_FUNCTIONS: Record<string, (ctx: StageContext) => Promise<unkn
   [STAGE_OUTLIERS]: findOutlierNormsStage,
   [STAGE_SAE_EVAL]: (ctx) => saeEvalStage(ctx),
   [STAGE_FEATURE_TRANSFER]: (ctx) => featureTransferStage(ctx),
+  [STAGE_CROSSLAYER]: crossLayerStage,
   [STAGE_ABLATION_GRAPH]: ablationGraphStage,
   [STAGE_FEATURE_CIRCUITS]: featureCircuitsStage,
   [STAGE_CHECKPOINT_SAES]: checkpointSaesStage,

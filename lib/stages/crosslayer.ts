@@ -1,0 +1,275 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import type { TopLevelSpec } from 'vega-lite';
+import { writeJsonAtomic } from '../io/atomic';
+import { StageContext, reusableStage, writeManifest, invalidateStage } from '../notebook/stage';
+import { CrossLayerSettings, configHash } from '../notebook/config';
+import { Row } from '../notebook/table';
+import { barSpec, lineSpec, VEGA_LITE_SCHEMA } from '../plots/specs';
+import { SparseMatrix, expectedDeadPairs, loadCrossLayerOutputs, pairFileName } from '../analysis/crosslayer/storage';
+import { PassThroughRow, FeatureGraph, featureGraph, passThrough } from '../analysis/crosslayer/graph';
+import { BrowserContext, NeuronpediaSource, writeFeatureGraphHtml } from '../analysis/crosslayer/browser';
+import { TopActivations } from '../analysis/crosslayer/topk';
+import { ModelActivationSource } from '../analysis/crosslayer/modelSource';
+import { CrossLayerModelRun, CrossLayerModels, crossLayerBatches, datasetContexts, loadCrossLayerModels, runCrossLayerFromModel } from './crosslayerRun';
+
+export const STAGE_CROSSLAYER = '07_crosslayer_features';
+
+/** Files stage 07 writes (besides results.json and manifest.json). */
+export const CROSSLAYER_STAGE_FILES = ['max_activations.safetensors', 'dead_features.safetensors', 'summary.json', 'collection.json', 'pass_through.json', 'graph.json', 'graph.html'];
+
+/** The settings the statistics files depend on (graph, pass-through and Neuronpedia settings only change the analyses). */
+function collectionKey(settings: CrossLayerSettings, hooks: string[]): string {
+  const { graph: _g, passThroughThresholds: _p, neuronpedia: _n, saveEveryTokens: _s, ...rest } = settings;
+  return configHash({ ...rest, hooks });
+}
+
+/** Run the statistics, or keep the files of an earlier run of this stage made with the same collection settings. */
+async function collectOrReuse(stageDir: string, settings: CrossLayerSettings, models: CrossLayerModels): Promise<CrossLayerModelRun & { reused: boolean }> {
+  const file = path.join(stageDir, 'collection.json');
+  const key = collectionKey(settings, models.hooks);
+  if (fs.existsSync(file)) {
+    const prev = JSON.parse(fs.readFileSync(file, 'utf8')) as { key: string; run: CrossLayerModelRun };
+    const n = prev.run.summary.n_layers;
+    const files = [...Array.from({ length: n - 1 }, (_, P) => pairFileName(P)), 'max_activations.safetensors', 'dead_features.safetensors', 'summary.json'];
+    if (prev.key === key && files.every((f) => fs.existsSync(path.join(stageDir, f)))) return { ...prev.run, reused: true };
+  }
+  fs.rmSync(file, { force: true });
+  const run = await runCrossLayerFromModel(settings, stageDir, { models, stateDir: path.join(stageDir, 'state'), label: STAGE_CROSSLAYER });
+  writeJsonAtomic(file, { key, run });
+  return { ...run, reused: false };
+}
+
+export interface CrossLayerStageResult {
+  reused: boolean;
+  /** the statistics files were kept from an earlier run with the same collection settings (only the analyses were redone) */
+  statistics_reused: boolean;
+  hooks: string[];
+  n_layers: number;
+  d_sae: number;
+  tokens: number;
+  steps: number;
+  /** tokens already in a saved state when the run started (0: fresh) */
+  resumed_from: number;
+  seconds: { max: number; collect: number; write: number; contexts: number };
+  /** collection throughput (pass 2, model included) */
+  tokens_per_second: number;
+  peak_pairs_in_memory: number;
+  spills: number;
+  /** stored (nonzero) entries per statistic per layer pair */
+  nnz: Record<string, number[]>;
+  pass_through: PassThroughRow[];
+  graph: { nodes: number; edges: number; communities: number; modularity: number; html: string };
+  tables: { summary: Row[]; dead: Row[]; stats: Row[]; pass_through: Row[] };
+  plots: Record<string, object>;
+  files: string[];
+  revisions: Record<string, string | undefined>;
+}
+
+/** The config fields stage 07 depends on. */
+export function crossLayerInputs(c: StageContext['config']): unknown {
+  return { crosslayer: c.crosslayer };
+}
+
+/** A Neuronpedia source from the config's `{model, saeId}` ({layer} replaced by the layer). */
+export function neuronpediaFromSettings(np: CrossLayerSettings['neuronpedia']): NeuronpediaSource | null {
+  return np ? { model: np.model, sae_id: (layer: number) => np.saeId.replace(/\{layer\}/g, String(layer)) } : null;
+}
+
+/**
+ * Top-activating contexts of the graph's nodes over the first `contextTokens` tokens: for each node, up to
+ * `k` windows (10 tokens before the firing one, 5 after, inside its context) as decoded token strings.
+ */
+export async function graphContexts(models: CrossLayerModels, settings: CrossLayerSettings, graph: FeatureGraph): Promise<Record<string, BrowserContext[]>> {
+  const k = settings.graph.contexts;
+  if (k === 0 || graph.nodes.length === 0 || settings.graph.contextTokens === 0) return {};
+  const bt = settings.batchSize * settings.contextSize;
+  const maxBatches = Math.min(crossLayerBatches(settings), Math.max(1, Math.ceil(settings.graph.contextTokens / bt)));
+  const byLayer: number[][] = models.saes.map(() => []);
+  for (const n of graph.nodes) byLayer[n.layer].push(n.feature);
+  const top = new TopActivations(byLayer, k);
+  const ids = new Int32Array(maxBatches * bt);
+  const source = new ModelActivationSource({
+    model: models.model, saes: models.saes, contexts: datasetContexts(settings, models.tokenizer), contextSize: settings.contextSize, batchSize: settings.batchSize, maxBatches,
+    onTokens: (start, x) => ids.set(x, start),
+  });
+  for await (const b of source.batches(0)) top.add(b);
+  const str = new Map<number, string>();
+  const tok = (id: number): string => {
+    let s = str.get(id);
+    if (s === undefined) { s = models.tokenizer.decode([id]); str.set(id, s); }
+    return s;
+  };
+  const ctx = settings.contextSize;
+  const out: Record<string, BrowserContext[]> = {};
+  for (const n of graph.nodes) {
+    out[n.id] = top.top(n.layer, n.feature).map(({ activation, token }) => {
+      const c0 = Math.floor(token / ctx) * ctx;
+      const a = Math.max(c0, token - 10), b = Math.min(c0 + ctx, token + 6);
+      return { tokens: Array.from(ids.subarray(a, b), tok), position: token - a, activation };
+    });
+  }
+  return out;
+}
+
+/** Stored values of one statistic per layer pair, as log-count histogram lines over `bins` equal bins. */
+function statHistogramSpec(stat: string, mats: SparseMatrix[], bins = 40): TopLevelSpec {
+  let lo = Infinity, hi = -Infinity;
+  for (const m of mats) for (const v of m.values) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  if (!(lo < hi)) { lo = Number.isFinite(lo) ? lo - 0.5 : 0; hi = lo + 1; }
+  const w = (hi - lo) / bins;
+  const series = mats.map((m, P) => {
+    const counts = new Float64Array(bins);
+    for (const v of m.values) counts[Math.min(bins - 1, Math.floor((v - lo) / w))]++;
+    return { name: `${P}->${P + 1}`, x: Array.from({ length: bins }, (_, i) => lo + (i + 0.5) * w), y: Array.from(counts, (c) => (c > 0 ? c : NaN)) };
+  });
+  const spec = lineSpec(series, { title: `${stat}: stored values (|x| >= clamp) per layer pair`, xTitle: stat, yTitle: 'pairs (log)', logY: true, seriesTitle: 'layers', width: 420, height: 220 }) as unknown as Record<string, unknown>;
+  return { ...spec, mark: { type: 'line', interpolate: 'step', point: true, tooltip: true } } as TopLevelSpec;
+}
+
+/**
+ * The feature graph drawn as a layered node-link diagram: one column per layer, nodes ordered by community
+ * then feature and coloured by community, links shaded by weight.
+ */
+export function featureGraphSpec(graph: FeatureGraph, title = 'cross-layer feature graph'): TopLevelSpec {
+  const order = graph.nodes.slice().sort((a, b) => a.layer - b.layer || a.community - b.community || a.feature - b.feature);
+  const pos = new Map<string, { x: number; y: number }>();
+  const perLayer = new Map<number, number>();
+  for (const n of order) {
+    const r = perLayer.get(n.layer) ?? 0;
+    perLayer.set(n.layer, r + 1);
+    pos.set(n.id, { x: n.layer, y: r });
+  }
+  const nodes = order.map((n) => ({ id: n.id, layer: n.layer, rank: pos.get(n.id)!.y, community: String(n.community), feature: n.feature }));
+  const edges = graph.edges.map((e) => ({ x: pos.get(e.source)!.x, y: pos.get(e.source)!.y, x2: pos.get(e.target)!.x, y2: pos.get(e.target)!.y, weight: e.weight, link: `${e.source} -> ${e.target}` }));
+  const nLayers = graph.nodes.reduce((a, n) => Math.max(a, n.layer + 1), 1);
+  const height = Math.min(900, Math.max(200, 6 * Math.max(0, ...perLayer.values())));
+  return {
+    $schema: VEGA_LITE_SCHEMA,
+    title: { text: title, subtitle: `${graph.nodes.length} features, ${graph.edges.length} links (${graph.stat}), ${graph.communities} communities, modularity ${graph.modularity.toFixed(3)}` },
+    width: 480, height,
+    layer: [
+      {
+        data: { values: edges },
+        mark: { type: 'rule', tooltip: true },
+        encoding: {
+          x: { field: 'x', type: 'quantitative', title: 'layer', scale: { domain: [-0.25, nLayers - 0.75] }, axis: { values: Array.from({ length: nLayers }, (_, L) => L), format: 'd' } }, y: { field: 'y', type: 'quantitative', title: 'feature (ordered by community)', axis: null },
+          x2: { field: 'x2' }, y2: { field: 'y2' },
+          opacity: { field: 'weight', type: 'quantitative', scale: { domain: [0, 1], range: [0.1, 0.9] }, legend: null },
+          strokeWidth: { value: 1 }, color: { value: '#888' }, tooltip: [{ field: 'link' }, { field: 'weight', format: '.3f' }],
+        },
+      },
+      {
+        data: { values: nodes },
+        mark: { type: 'circle', size: 30, tooltip: true },
+        encoding: {
+          x: { field: 'layer', type: 'quantitative' }, y: { field: 'rank', type: 'quantitative' },
+          color: { field: 'community', type: 'nominal', legend: null }, tooltip: [{ field: 'id' }, { field: 'community' }],
+        },
+      },
+    ],
+  } as unknown as TopLevelSpec;
+}
+
+/** Plots and tables of a finished output folder (stage 07 and the CLI's callers). */
+export function crossLayerReport(outDir: string, settings: CrossLayerSettings, passRows: PassThroughRow[], graph: FeatureGraph): Pick<CrossLayerStageResult, 'plots' | 'tables' | 'nnz'> {
+  const res = loadCrossLayerOutputs(outDir);
+  const { dead, summary } = res;
+  const d = summary.d_sae;
+  const nL = summary.n_layers;
+  const plots: Record<string, object> = {};
+  const x = dead.tokens;
+  if (x.length) {
+    plots.deadFeatures = lineSpec(Array.from({ length: nL }, (_, L) => ({ name: `layer ${L}`, x, y: dead.dead_features.map((s) => s[0][L]) })), {
+      title: 'dead features (never active) vs tokens', xTitle: 'tokens', yTitle: `features with count 0 (of ${d})`, seriesTitle: 'layer',
+    });
+    const expected = expectedDeadPairs(dead.dead_features, d, 0);
+    const rowsCounted = dead.rows[1] - dead.rows[0];
+    const total = rowsCounted * d;
+    const pairSeries = [];
+    for (let P = 0; P < nL - 1; P++) {
+      pairSeries.push({ name: `${P}->${P + 1} dead pairs`, x, y: dead.dead_feature_pairs[0][P].map((v) => v / total) });
+      if (rowsCounted === d) pairSeries.push({ name: `${P}->${P + 1} from dead features`, x, y: expected.map((s) => s[P] / total) });
+    }
+    const pairSpec = lineSpec(pairSeries, {
+      title: 'dead feature pairs (never co-active) vs tokens', xTitle: 'tokens', yTitle: `fraction of ${rowsCounted} x ${d} pairs`, seriesTitle: 'layer pair',
+    }) as unknown as Record<string, any>;
+    // colour by layer pair, dashed for the part explained by single dead features
+    plots.deadPairs = {
+      ...pairSpec,
+      transform: [{ calculate: "split(datum.series, ' ')[0]", as: 'pair' }, { calculate: "indexof(datum.series, 'from') >= 0 ? 'from dead features' : 'dead pairs'", as: 'kind' }],
+      encoding: { ...pairSpec.encoding, color: { field: 'pair', type: 'nominal', title: 'layer pair' }, strokeDash: { field: 'kind', type: 'nominal', title: '' }, detail: { field: 'series' } },
+    };
+  }
+  const statNames = Object.keys(res.pairs[0] ?? {});
+  for (const s of statNames) plots[`hist_${s}`] = statHistogramSpec(s, res.pairs.map((p) => p[s]));
+  plots.passThrough = barSpec(passRows.map((r) => ({ label: `${r.layer}->${r.layer + 1}`, value: r.share, group: `max Pearson >= ${r.threshold}` })), {
+    title: 'pass-through: layer-L features with a max Pearson >= threshold in layer L+1', xTitle: 'layer pair', yTitle: `share of ${d} features`, groupTitle: 'threshold',
+  });
+  plots.graph = featureGraphSpec(graph);
+  const last = dead.dead_features.length - 1;
+  const deadRows: Row[] = Array.from({ length: nL }, (_, L) => {
+    const row: Row = { layer: L, hook: settings.hooks[L] ?? `layer ${L}`, 'never active (all tokens)': res.max_activations[L].reduce((a, v) => a + (v > 0 ? 0 : 1), 0) };
+    if (last >= 0) dead.feature_thresholds.forEach((t, k) => { row[`count <= ${t} @ ${dead.tokens[last]}`] = dead.dead_features[last][k][L]; });
+    return row;
+  });
+  const statRows: Row[] = statNames.map((s) => {
+    const row: Row = { statistic: s };
+    res.pairs.forEach((p, P) => { row[`${P}->${P + 1} stored`] = p[s].nnz; row[`${P}->${P + 1} max`] = p[s].values.reduce((a, v) => Math.max(a, v), p[s].nnz ? -Infinity : 0); });
+    return row;
+  });
+  const passRowsTable: Row[] = passRows.map((r) => ({ pair: `${r.layer}->${r.layer + 1}`, threshold: r.threshold, features: r.count, share: r.share, 'share of alive': r.share_of_alive ?? null }));
+  const summaryRows: Row[] = [
+    { what: 'tokens', value: summary.tokens }, { what: 'layers x d_sae', value: `${nL} x ${d}` },
+    { what: 'dead-feature checkpoints', value: `${summary.steps} (every ${summary.checkpoint_tokens} tokens)` },
+    { what: 'peak pair entries in memory', value: summary.peak_pairs_in_memory }, { what: 'spills to disk', value: summary.spills },
+    { what: 'graph', value: `${graph.nodes.length} features, ${graph.edges.length} links, ${graph.communities} communities` },
+  ];
+  return { plots, tables: { summary: summaryRows, dead: deadRows, stats: statRows, pass_through: passRowsTable }, nnz: summary.nnz };
+}
+
+/**
+ * Stage 07: cross-layer feature evolution (seed 000) on the config's `crosslayer` section. Streams the
+ * model and its SAEs over the token budget (resumable: state in <stage>/state, removed after success),
+ * writes the seed's files (pair_<L>_<L+1>.safetensors, max_activations, dead_features), pass-through
+ * shares, the feature graph with Louvain communities (graph.json) and its static browser (graph.html,
+ * top contexts per node, Neuronpedia links when configured), and returns plots and tables.
+ */
+export async function crossLayerStage(ctx: StageContext): Promise<CrossLayerStageResult> {
+  const { config, stageDir } = ctx;
+  const settings = config.crosslayer;
+  const inputs = crossLayerInputs(config);
+  const resultFile = path.join(stageDir, 'results.json');
+  if (reusableStage(stageDir, inputs) && fs.existsSync(resultFile)) return { ...(JSON.parse(fs.readFileSync(resultFile, 'utf8')) as CrossLayerStageResult), reused: true };
+  invalidateStage(stageDir);
+  const models = await loadCrossLayerModels(settings);
+  try {
+    const run = await collectOrReuse(stageDir, settings, models);
+    const { summary } = run;
+    const res = loadCrossLayerOutputs(stageDir);
+    const passRows = passThrough(res.pairs.map((p) => p.pearson_correlation), settings.passThroughThresholds, res.max_activations);
+    writeJsonAtomic(path.join(stageDir, 'pass_through.json'), passRows);
+    const g = settings.graph;
+    const graph = featureGraph(res.pairs, { stat: g.stat, min_weight: g.minWeight, top_k: g.topK, seed: g.seed, resolution: g.resolution });
+    writeJsonAtomic(path.join(stageDir, 'graph.json'), graph);
+    const t0 = Date.now();
+    const contexts = await graphContexts(models, settings, graph);
+    const contextSeconds = (Date.now() - t0) / 1000;
+    writeFeatureGraphHtml(path.join(stageDir, 'graph.html'), graph, { title: `${config.name}: cross-layer feature graph (${g.stat})`, neuronpedia: neuronpediaFromSettings(settings.neuronpedia), contexts });
+    const report = crossLayerReport(stageDir, settings, passRows, graph);
+    const pairFiles = Array.from({ length: summary.n_layers - 1 }, (_, P) => pairFileName(P));
+    const files = [...pairFiles, ...CROSSLAYER_STAGE_FILES];
+    const result: CrossLayerStageResult = {
+      reused: false, statistics_reused: run.reused, hooks: run.hooks, n_layers: summary.n_layers, d_sae: summary.d_sae, tokens: summary.tokens, steps: summary.steps, resumed_from: run.resumedFrom,
+      seconds: { ...run.seconds, contexts: contextSeconds }, tokens_per_second: run.seconds.collect > 0 ? (summary.tokens - run.resumedFrom) / run.seconds.collect : 0,
+      peak_pairs_in_memory: summary.peak_pairs_in_memory, spills: summary.spills, nnz: report.nnz, pass_through: passRows,
+      graph: { nodes: graph.nodes.length, edges: graph.edges.length, communities: graph.communities, modularity: graph.modularity, html: 'graph.html' },
+      tables: report.tables, plots: report.plots, files, revisions: models.revisions,
+    };
+    writeJsonAtomic(resultFile, result);
+    writeManifest(stageDir, STAGE_CROSSLAYER, inputs, [...files, 'results.json'], { revisions: models.revisions, hooks: run.hooks });
+    return result;
+  } finally {
+    models.dispose();
+  }
+}
