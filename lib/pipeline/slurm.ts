@@ -45,6 +45,7 @@ export interface SlurmPlanOptions {
  * notebooks, which find every stage complete and only render it.
  */
 export function planSlurmJobs(stages: string[], o: SlurmPlanOptions): SlurmJob[] {
+  stages = [...new Set(stages)].sort((a, b) => stageNumber(a) - stageNumber(b));
   const node = o.node ?? process.execPath;
   const cli = path.join(SAELAB_ROOT, 'bin', 'saelab.js');
   const common = ['--config', o.config, '--run-name', o.runName];
@@ -65,6 +66,32 @@ export function planSlurmJobs(stages: string[], o: SlurmPlanOptions): SlurmJob[]
     push({ key: 'notebooks', stage: 'notebooks', kind: 'notebooks', after: [prev], argv: [node, path.join(SAELAB_ROOT, 'dist', 'lib', 'pipeline', 'cli.js'), ...common, ...range], gpu: false });
   }
   return jobs;
+}
+
+/** The number a stage or notebook name starts with ("04_sae_eval" -> 4); NaN-free: names without one sort last. */
+function stageNumber(name: string): number {
+  const n = Number(name.split('_')[0]);
+  return Number.isFinite(n) ? n : Infinity;
+}
+
+/** What a SLURM run of --from/--to does with each selected stage. */
+export interface SlurmStageSelection {
+  /** stages with a headless function, in stage order: each runs as its own job(s) */
+  jobs: string[];
+  /** selected notebooks without a headless function (00_environment, notebook-only studies): they run only inside the notebooks job */
+  notebookOnly: string[];
+}
+
+/**
+ * Split the --from/--to range into stages that run as jobs (every stage registered in STAGE_FUNCTIONS,
+ * shardable or not) and notebooks that have no headless function and can only run in the final
+ * notebooks job. `headless`: the registered stage names; `notebooks`: the numbered notebooks' names.
+ */
+export function selectSlurmStages(headless: string[], notebooks: string[], from?: string, to?: string): SlurmStageSelection {
+  const asStage = (name: string) => ({ number: name.split('_')[0], name, file: '' });
+  const jobs = selectStages(headless.map(asStage), from, to).map((s) => s.name).sort((a, b) => stageNumber(a) - stageNumber(b));
+  const notebookOnly = selectStages(notebooks.map(asStage), from, to).map((s) => s.name).filter((n) => !headless.includes(n));
+  return { jobs, notebookOnly };
 }
 
 export interface SbatchOptions {
@@ -352,13 +379,20 @@ export async function runPipelineSlurm(opts: SlurmPipelineOptions = {}): Promise
   if (!fs.existsSync(path.join(SAELAB_ROOT, 'dist', 'lib', 'cli', 'main.js'))) throw new Error('saelab is not built (dist/ is missing): run npm run build first; the jobs run the compiled CLI');
   const runDir = path.join(SAELAB_ROOT, 'runs', runName);
   const logDir = path.join(runDir, 'logs');
-  const stages = selectStages(Object.keys(STAGE_FUNCTIONS).map((name) => ({ number: name.split('_')[0], name, file: '' })), opts.from, opts.to).map((s) => s.name);
+  const allNotebooks = listNotebooks(opts.notebooksDir).map((n) => n.name);
+  const { jobs: stages, notebookOnly } = selectSlurmStages(Object.keys(STAGE_FUNCTIONS), allNotebooks, opts.from, opts.to);
   const notebooks = (opts.notebooks ?? true) && selectStages(listNotebooks(opts.notebooksDir), opts.from, opts.to).length > 0;
   if (!stages.length && !notebooks) throw new Error(`no stages selected (from ${opts.from ?? 'start'} to ${opts.to ?? 'end'})`);
+
   const jobs = planSlurmJobs(stages, { shards, config: cfgFile, runName, from: opts.from, to: opts.to, notebooks });
   const token = writeSharedMarker(runDir);
   const o: SlurmRunOptions = { runName, runDir, logDir, token, partition: opts.partition, time: opts.time, gpus: opts.gpus, client: opts.client ?? commandLineSlurm(), pollSeconds: opts.pollSeconds, log };
   log(`saelab pipeline on SLURM: ${jobs.length} jobs (${shards} shard(s) per data-parallel stage), config ${path.relative(SAELAB_ROOT, cfgFile)}, into ${path.relative(SAELAB_ROOT, runDir)}/, logs in ${path.relative(SAELAB_ROOT, logDir)}/`);
+  if (notebookOnly.length) {
+    log(notebooks
+      ? `  notebooks without a headless stage function run inside the notebooks job: ${notebookOnly.join(', ')}`
+      : `  not run (no headless stage function, and --no-notebooks): ${notebookOnly.join(', ')}`);
+  }
   const ids = submitJobs(jobs, o);
   log(`  submitted: ${jobs.map((j) => `${j.key}=${ids[j.key]}`).join(' ')}`);
   const r = await waitForJobs(jobs, ids, o);

@@ -3,7 +3,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { tmpDir } from '../helpers';
-import { planSlurmJobs, sbatchScript, parseSqueue, submitJobs, waitForJobs, jobStatusPath, SlurmClient, SlurmJob, QueueEntry, SlurmRunOptions } from '../../lib/pipeline/slurm';
+import { planSlurmJobs, selectSlurmStages, sbatchScript, parseSqueue, submitJobs, waitForJobs, jobStatusPath, SlurmClient, SlurmJob, QueueEntry, SlurmRunOptions } from '../../lib/pipeline/slurm';
 
 const STAGES = ['01_compute_activations', '02_compute_similarities', '03_find_outlier_norms', '04_sae_eval', '05_features_transfer'];
 const PLAN = { shards: 3, config: '/repo/configs/demo.json', runName: 'demo', notebooks: true, node: '/usr/bin/node' };
@@ -139,4 +139,21 @@ test('waiting: a task that leaves the queue without an exit status (killed) fail
   const r2 = await waitForJobs(jobs, submitJobs(jobs, o2), o2);
   assert.strictEqual(r2.failure!.stage, 'check');
   assert.match(r2.failure!.message, /runs\/ must be on a filesystem shared by this machine and the nodes/);
+});
+
+test('plan: stages given out of order (or twice) run in stage order; non-shardable stages between shardable ones are single jobs', () => {
+  const jobs = planSlurmJobs(['04_sae_eval', '03_find_outlier_norms', '01_compute_activations', '03_find_outlier_norms'], { ...PLAN, notebooks: false });
+  assert.deepStrictEqual(jobs.map((j) => [j.key, j.kind, j.array ?? 1]), [
+    ['check', 'check', 1], ['01_compute_activations.shards', 'shards', 3], ['01_compute_activations.merge', 'merge', 1],
+    ['03_find_outlier_norms', 'stage', 1], ['04_sae_eval.shards', 'shards', 3], ['04_sae_eval.merge', 'merge', 1],
+  ]);
+  assert.deepStrictEqual(jobs[3].argv.slice(2), ['stage', '03_find_outlier_norms', '--config', '/repo/configs/demo.json', '--run-name', 'demo']);
+});
+
+test('stage selection: registered stages in the range run as jobs; notebooks without a headless function only in the notebooks job', () => {
+  const headless = ['05_features_transfer', '01_compute_activations', '03_find_outlier_norms', '12_sweep'];
+  const notebooks = ['00_environment', '01_compute_activations', '03_find_outlier_norms', '05_features_transfer', '06_interpbench_case3', '12_sweep'];
+  assert.deepStrictEqual(selectSlurmStages(headless, notebooks), { jobs: ['01_compute_activations', '03_find_outlier_norms', '05_features_transfer', '12_sweep'], notebookOnly: ['00_environment', '06_interpbench_case3'] });
+  assert.deepStrictEqual(selectSlurmStages(headless, notebooks, '03', '06'), { jobs: ['03_find_outlier_norms', '05_features_transfer'], notebookOnly: ['06_interpbench_case3'] });
+  assert.deepStrictEqual(selectSlurmStages(headless, notebooks, '07'), { jobs: ['12_sweep'], notebookOnly: [] });
 });
