@@ -129,7 +129,7 @@ export const SHARED_MARKER = '.saelab-shared';
  * marker token differs), and records its exit code in logs/status/ for the waiting pipeline.
  */
 export function sbatchScript(job: SlurmJob, o: SbatchOptions, dependencyIds: string[]): string {
-  const lines = ['#!/bin/bash', `#SBATCH --job-name=saelab-${o.runName}-${job.key}`, `#SBATCH --output=${jobLogPath(o.logDir, job)}`];
+  const lines = ['#!/bin/bash', `#SBATCH --job-name=${slurmJobName(o.runName, job)}`, `#SBATCH --output=${jobLogPath(o.logDir, job)}`];
   if (job.array) lines.push(`#SBATCH --array=0-${job.array - 1}`);
   if (dependencyIds.length) lines.push(`#SBATCH --dependency=afterok:${dependencyIds.join(':')}`, '#SBATCH --kill-on-invalid-dep=yes');
   if (o.partition) lines.push(`#SBATCH --partition=${o.partition}`);
@@ -172,6 +172,19 @@ export interface SlurmClient {
   /** queued/running jobs and array tasks among `jobIds` */
   queue(jobIds: string[]): QueueEntry[];
   cancel(jobIds: string[]): void;
+  /** this user's queued or running jobs (id and name), to find an earlier submission still at work */
+  queuedNames?(): Array<{ jobId: string; name: string }>;
+}
+
+/** The SLURM job name of a pipeline job: saelab-<run>-<key>. */
+export function slurmJobName(runName: string, job: Pick<SlurmJob, 'key'>): string {
+  return `saelab-${runName}-${job.key}`;
+}
+
+/** Ids of queued jobs that belong to a submission for `runName` (names saelab-<run>-<check|notebooks|NN_stage[.shards|.merge]>). */
+export function staleJobIds(queued: Array<{ jobId: string; name: string }>, runName: string): string[] {
+  const prefix = `saelab-${runName}-`;
+  return [...new Set(queued.filter((q) => q.name.startsWith(prefix) && /^(check|notebooks|\d+_[A-Za-z0-9_]+(\.shards|\.merge)?)$/.test(q.name.slice(prefix.length))).map((q) => q.jobId))];
 }
 
 /** Parse `squeue -h -r -o '%i|%T|%N|%r'` output (array tasks as 123_4; a pending array as 123_[0-2]). */
@@ -215,6 +228,14 @@ export function commandLineSlurm(): SlurmClient {
     },
     cancel(ids) {
       if (ids.length) run('scancel', ids);
+    },
+    queuedNames() {
+      const r = run('squeue', ['--me', '-h', '-o', '%A|%j']);
+      if (r.status !== 0) throw new Error(`squeue failed: ${(r.stderr || r.stdout).trim()}`);
+      return r.stdout.split('\n').filter((l) => l.includes('|')).map((l) => {
+        const [jobId, ...name] = l.trim().split('|');
+        return { jobId, name: name.join('|') };
+      });
     },
   };
 }
@@ -385,8 +406,15 @@ export async function runPipelineSlurm(opts: SlurmPipelineOptions = {}): Promise
   if (!stages.length && !notebooks) throw new Error(`no stages selected (from ${opts.from ?? 'start'} to ${opts.to ?? 'end'})`);
 
   const jobs = planSlurmJobs(stages, { shards, config: cfgFile, runName, from: opts.from, to: opts.to, notebooks });
+  const client = opts.client ?? commandLineSlurm();
+  // two submissions writing the same shards would race: refuse while an earlier one is still queued
+  const stale = staleJobIds(client.queuedNames?.() ?? [], runName);
+  if (stale.length) {
+    throw new Error(`jobs of an earlier submission for run '${runName}' are still queued or running (SLURM job ids ${stale.join(', ')}): ` +
+      `wait for them (squeue --me) or cancel them (scancel ${stale.join(' ')}), then rerun; finished shards and stages are reused`);
+  }
   const token = writeSharedMarker(runDir);
-  const o: SlurmRunOptions = { runName, runDir, logDir, token, partition: opts.partition, time: opts.time, gpus: opts.gpus, client: opts.client ?? commandLineSlurm(), pollSeconds: opts.pollSeconds, log };
+  const o: SlurmRunOptions = { runName, runDir, logDir, token, partition: opts.partition, time: opts.time, gpus: opts.gpus, client, pollSeconds: opts.pollSeconds, log };
   log(`saelab pipeline on SLURM: ${jobs.length} jobs (${shards} shard(s) per data-parallel stage), config ${path.relative(SAELAB_ROOT, cfgFile)}, into ${path.relative(SAELAB_ROOT, runDir)}/, logs in ${path.relative(SAELAB_ROOT, logDir)}/`);
   if (notebookOnly.length) {
     log(notebooks

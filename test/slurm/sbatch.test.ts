@@ -3,7 +3,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { tmpDir } from '../helpers';
-import { planSlurmJobs, selectSlurmStages, sbatchScript, parseSqueue, submitJobs, waitForJobs, jobStatusPath, SlurmClient, SlurmJob, QueueEntry, SlurmRunOptions } from '../../lib/pipeline/slurm';
+import { planSlurmJobs, selectSlurmStages, staleJobIds, slurmJobName, runPipelineSlurm, sbatchScript, parseSqueue, submitJobs, waitForJobs, jobStatusPath, SlurmClient, SlurmJob, QueueEntry, SlurmRunOptions } from '../../lib/pipeline/slurm';
 
 const STAGES = ['01_compute_activations', '02_compute_similarities', '03_find_outlier_norms', '04_sae_eval', '05_features_transfer'];
 const PLAN = { shards: 3, config: '/repo/configs/demo.json', runName: 'demo', notebooks: true, node: '/usr/bin/node' };
@@ -156,4 +156,22 @@ test('stage selection: registered stages in the range run as jobs; notebooks wit
   assert.deepStrictEqual(selectSlurmStages(headless, notebooks), { jobs: ['01_compute_activations', '03_find_outlier_norms', '05_features_transfer', '12_sweep'], notebookOnly: ['00_environment', '06_interpbench_case3'] });
   assert.deepStrictEqual(selectSlurmStages(headless, notebooks, '03', '06'), { jobs: ['03_find_outlier_norms', '05_features_transfer'], notebookOnly: ['06_interpbench_case3'] });
   assert.deepStrictEqual(selectSlurmStages(headless, notebooks, '07'), { jobs: ['12_sweep'], notebookOnly: [] });
+});
+
+test('an earlier submission of the same run still in the queue is found by job name (other runs are not)', () => {
+  const q = [
+    { jobId: '7', name: 'saelab-demo-check' }, { jobId: '8', name: 'saelab-demo-01_compute_activations.shards' }, { jobId: '8', name: 'saelab-demo-01_compute_activations.shards' },
+    { jobId: '9', name: 'saelab-demo-03_find_outlier_norms' }, { jobId: '10', name: 'saelab-demo-notebooks' },
+    { jobId: '11', name: 'saelab-demo-b-check' }, { jobId: '12', name: 'saelab-demox-check' }, { jobId: '13', name: 'train-demo' },
+  ];
+  assert.deepStrictEqual(staleJobIds(q, 'demo'), ['7', '8', '9', '10']);
+  assert.deepStrictEqual(staleJobIds(q, 'demo-b'), ['11']);
+  assert.deepStrictEqual(staleJobIds(q, 'other'), []);
+  const jobs = planSlurmJobs(STAGES, PLAN);
+  assert.ok(jobs.every((j) => staleJobIds([{ jobId: '1', name: slurmJobName('demo', j) }], 'demo').length === 1), 'every planned job name is recognised');
+});
+
+test('runPipelineSlurm refuses to submit while an earlier submission of the run is queued, naming the job ids', async () => {
+  const client: SlurmClient = { submit: () => assert.fail('nothing may be submitted'), queue: () => [], cancel: () => {}, queuedNames: () => [{ jobId: '41', name: 'saelab-stale-run-02_compute_similarities.merge' }] };
+  await assert.rejects(runPipelineSlurm({ runName: 'stale-run', shards: 3, notebooks: false, client, log: () => {} }), /earlier submission for run 'stale-run' are still queued or running \(SLURM job ids 41\).*scancel 41/);
 });
