@@ -207,16 +207,32 @@ export function parseSqueue(text: string): QueueEntry[] {
   return out;
 }
 
+/** sbatch input variables that would override the script's own directives (sbatch: environment beats #SBATCH lines). */
+const SBATCH_ALWAYS_OURS = ['SBATCH_JOB_NAME', 'SBATCH_OUTPUT', 'SBATCH_ERROR', 'SBATCH_ARRAY_INX'];
+const SBATCH_OVERRIDES: Array<[string, string]> = [['--partition', 'SBATCH_PARTITION'], ['--time', 'SBATCH_TIMELIMIT'], ['--gpus', 'SBATCH_GPUS']];
+
+/**
+ * The environment for `sbatch script`: the caller's, so site settings such as SBATCH_ACCOUNT, SBATCH_QOS or
+ * SBATCH_MEM_PER_NODE apply to every job, minus the SBATCH_* variables that would override what the
+ * script decides (job name, log file, stderr, array range, and --partition/--time/--gpus when given).
+ */
+export function sbatchEnv(script: string, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const name of SBATCH_ALWAYS_OURS) delete out[name];
+  for (const [opt, name] of SBATCH_OVERRIDES) if (script.includes(`\n#SBATCH ${opt}=`)) delete out[name];
+  return out;
+}
+
 /** The real client: sbatch, squeue and scancel on PATH. */
 export function commandLineSlurm(): SlurmClient {
-  const run = (cmd: string, args: string[]) => {
-    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  const run = (cmd: string, args: string[], env?: NodeJS.ProcessEnv) => {
+    const r = spawnSync(cmd, args, { encoding: 'utf8', env });
     if (r.error) throw new Error(`${cmd} could not be run (${r.error.message}): is SLURM installed here? For a one-machine cluster: sudo bash scripts/slurm-local.sh`);
     return r;
   };
   return {
     submit(file) {
-      const r = run('sbatch', ['--parsable', file]);
+      const r = run('sbatch', ['--parsable', file], sbatchEnv(fs.readFileSync(file, 'utf8')));
       if (r.status !== 0) throw new Error(`sbatch ${file} failed: ${(r.stderr || r.stdout).trim()}`);
       return r.stdout.trim().split(';')[0];
     },

@@ -3,7 +3,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { tmpDir } from '../helpers';
-import { planSlurmJobs, selectSlurmStages, staleJobIds, slurmJobName, runPipelineSlurm, sbatchScript, parseSqueue, submitJobs, waitForJobs, jobStatusPath, SlurmClient, SlurmJob, QueueEntry, SlurmRunOptions } from '../../lib/pipeline/slurm';
+import { planSlurmJobs, sbatchEnv, selectSlurmStages, staleJobIds, slurmJobName, runPipelineSlurm, sbatchScript, parseSqueue, submitJobs, waitForJobs, jobStatusPath, SlurmClient, SlurmJob, QueueEntry, SlurmRunOptions } from '../../lib/pipeline/slurm';
 
 const STAGES = ['01_compute_activations', '02_compute_similarities', '03_find_outlier_norms', '04_sae_eval', '05_features_transfer'];
 const PLAN = { shards: 3, config: '/repo/configs/demo.json', runName: 'demo', notebooks: true, node: '/usr/bin/node' };
@@ -174,4 +174,14 @@ test('an earlier submission of the same run still in the queue is found by job n
 test('runPipelineSlurm refuses to submit while an earlier submission of the run is queued, naming the job ids', async () => {
   const client: SlurmClient = { submit: () => assert.fail('nothing may be submitted'), queue: () => [], cancel: () => {}, queuedNames: () => [{ jobId: '41', name: 'saelab-stale-run-02_compute_similarities.merge' }] };
   await assert.rejects(runPipelineSlurm({ runName: 'stale-run', shards: 3, notebooks: false, client, log: () => {} }), /earlier submission for run 'stale-run' are still queued or running \(SLURM job ids 41\).*scancel 41/);
+});
+
+test('sbatch environment: site settings pass through; variables that would override the script\'s own directives are dropped', () => {
+  const jobs = planSlurmJobs(STAGES, PLAN);
+  const env = { PATH: '/bin', SBATCH_ACCOUNT: 'proj', SBATCH_QOS: 'normal', SBATCH_JOB_NAME: 'x', SBATCH_OUTPUT: '/tmp/x.log', SBATCH_ERROR: '/tmp/e.log', SBATCH_ARRAY_INX: '0-9', SBATCH_PARTITION: 'cpu', SBATCH_TIMELIMIT: '5', SBATCH_GPUS: '2' };
+  const shards = sbatchEnv(sbatchScript(jobs[1], SB, ['1']), env);
+  assert.deepStrictEqual(Object.keys(shards).sort(), ['PATH', 'SBATCH_ACCOUNT', 'SBATCH_QOS']);
+  // without --partition/--time/--gpus the site's defaults from the environment stay; a merge asks for no gpus, so SBATCH_GPUS stays too
+  const plain = sbatchEnv(sbatchScript(jobs[2], { ...SB, partition: undefined, time: undefined, gpus: undefined }, ['1']), env);
+  assert.deepStrictEqual(Object.keys(plain).sort(), ['PATH', 'SBATCH_ACCOUNT', 'SBATCH_GPUS', 'SBATCH_PARTITION', 'SBATCH_QOS', 'SBATCH_TIMELIMIT']);
 });
