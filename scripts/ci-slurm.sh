@@ -30,11 +30,11 @@ fi
 [ -d data/hub ] && [ -n "$(ls -A data/hub 2>/dev/null)" ] || die "the demo world (data/hub) is missing: run npm run make:demo"
 
 # jobs of an interrupted earlier CI run would write into the folders removed below: cancel them first
-stale=$(squeue --me -h -o '%A %j' | awk -v p="saelab-$SHARDED-" 'index($2, p) == 1 { print $1 }' | sort -u)
+stale=$(squeue --me -h -o '%F %j' | awk -v p="saelab-$SHARDED-" 'index($2, p) == 1 { print $1 }' | sort -u)
 if [ -n "$stale" ]; then
   echo "ci-slurm: cancelling jobs of an earlier run: $(echo $stale)"
   scancel $stale
-  for _ in $(seq 1 30); do [ -z "$(squeue --me -h -o '%A' -j "$(echo $stale | tr ' ' ,)" 2>/dev/null)" ] && break; sleep 1; done
+  for _ in $(seq 1 30); do [ -z "$(squeue --me -h -o '%F' -j "$(echo $stale | tr ' ' ,)" 2>/dev/null)" ] && break; sleep 1; done
 fi
 rm -rf "runs/$LOCAL" "runs/$SHARDED"
 

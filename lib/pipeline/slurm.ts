@@ -246,7 +246,7 @@ export function commandLineSlurm(): SlurmClient {
       if (ids.length) run('scancel', ids);
     },
     queuedNames() {
-      const r = run('squeue', ['--me', '-h', '-o', '%A|%j']);
+      const r = run('squeue', ['--me', '-h', '-o', '%F|%j']);
       if (r.status !== 0) throw new Error(`squeue failed: ${(r.stderr || r.stdout).trim()}`);
       return r.stdout.split('\n').filter((l) => l.includes('|')).map((l) => {
         const [jobId, ...name] = l.trim().split('|');
