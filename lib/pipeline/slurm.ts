@@ -223,6 +223,9 @@ export function sbatchEnv(script: string, env: NodeJS.ProcessEnv = process.env):
   return out;
 }
 
+/** The scheduler did not answer a queue query (controller restarting, network); the wait retries. */
+export class SchedulerUnavailable extends Error {}
+
 /** The real client: sbatch, squeue and scancel on PATH. */
 export function commandLineSlurm(): SlurmClient {
   const run = (cmd: string, args: string[], env?: NodeJS.ProcessEnv) => {
@@ -239,7 +242,9 @@ export function commandLineSlurm(): SlurmClient {
     queue(ids) {
       if (!ids.length) return [];
       const r = run('squeue', ['-h', '-r', '-o', '%i|%T|%N|%r', '-j', ids.join(',')]);
-      // squeue exits non-zero for ids it no longer knows: those have simply left the queue
+      // squeue exits non-zero for ids it no longer knows (those have simply left the queue), and when the
+      // controller does not answer: that must not look like jobs that vanished
+      if (r.status !== 0 && !/Invalid job id/i.test(r.stderr ?? '')) throw new SchedulerUnavailable(`squeue failed (exit ${r.status}): ${(r.stderr || r.stdout).trim()}`);
       return parseSqueue(r.stdout ?? '');
     },
     cancel(ids) {
@@ -263,6 +268,8 @@ export interface SlurmRunOptions extends SbatchOptions {
   log?: (line: string) => void;
   /** polls a task may be missing from the queue without a status file before it counts as killed */
   graceMisses?: number;
+  /** consecutive polls the scheduler may not answer (SchedulerUnavailable) before the wait gives up */
+  maxUnanswered?: number;
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -322,8 +329,20 @@ export async function waitForJobs(jobs: SlurmJob[], ids: Record<string, string>,
   const misses = new Map<string, number>();
   const start = Date.now();
   let lastLine = '';
+  let unanswered = 0;
   for (;;) {
-    const queue = o.client.queue(jobs.map((j) => ids[j.key]));
+    let queue: QueueEntry[];
+    try {
+      queue = o.client.queue(jobs.map((j) => ids[j.key]));
+      unanswered = 0;
+    } catch (e) {
+      if (!(e instanceof SchedulerUnavailable)) throw e;
+      unanswered++;
+      if (unanswered > (o.maxUnanswered ?? 60)) throw new Error(`SLURM did not answer ${unanswered} queue queries in a row (${e.message}); the jobs may still be running (squeue --me): rerun the same command later to resume`);
+      if (unanswered === 1) log(`  (SLURM does not answer: ${e.message}; retrying)`);
+      await sleep((o.pollSeconds ?? 2) * 1000);
+      continue;
+    }
     const parts: string[] = [];
     let allDone = true;
     for (const job of jobs) {

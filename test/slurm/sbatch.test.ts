@@ -3,7 +3,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { tmpDir } from '../helpers';
-import { planSlurmJobs, sbatchEnv, selectSlurmStages, staleJobIds, slurmJobName, runPipelineSlurm, sbatchScript, parseSqueue, submitJobs, waitForJobs, jobStatusPath, SlurmClient, SlurmJob, QueueEntry, SlurmRunOptions } from '../../lib/pipeline/slurm';
+import { planSlurmJobs, SchedulerUnavailable, sbatchEnv, selectSlurmStages, staleJobIds, slurmJobName, runPipelineSlurm, sbatchScript, parseSqueue, submitJobs, waitForJobs, jobStatusPath, SlurmClient, SlurmJob, QueueEntry, SlurmRunOptions } from '../../lib/pipeline/slurm';
 
 const STAGES = ['01_compute_activations', '02_compute_similarities', '03_find_outlier_norms', '04_sae_eval', '05_features_transfer'];
 const PLAN = { shards: 3, config: '/repo/configs/demo.json', runName: 'demo', notebooks: true, node: '/usr/bin/node' };
@@ -184,4 +184,21 @@ test('sbatch environment: site settings pass through; variables that would overr
   // without --partition/--time/--gpus the site's defaults from the environment stay; a merge asks for no gpus, so SBATCH_GPUS stays too
   const plain = sbatchEnv(sbatchScript(jobs[2], { ...SB, partition: undefined, time: undefined, gpus: undefined }, ['1']), env);
   assert.deepStrictEqual(Object.keys(plain).sort(), ['PATH', 'SBATCH_ACCOUNT', 'SBATCH_GPUS', 'SBATCH_PARTITION', 'SBATCH_QOS', 'SBATCH_TIMELIMIT']);
+});
+
+test('waiting: polls the scheduler does not answer are retried, not taken for vanished jobs; too many in a row fail clearly', async () => {
+  const dir = tmpDir();
+  const jobs = planSlurmJobs(STAGES.slice(0, 1), { ...PLAN, notebooks: false });
+  const inner = fakeCluster(path.join(dir, 'logs'), jobs, () => 0);
+  let polls = 0;
+  const flaky: SlurmClient = { ...inner, queue: (l) => { polls++; if (polls <= 5) throw new SchedulerUnavailable('squeue failed (exit 1): Socket timed out'); return inner.queue(l); } };
+  const lines: string[] = [];
+  const o = { ...runOpts(dir, flaky, lines), graceMisses: 0 };
+  const r = await waitForJobs(jobs, submitJobs(jobs, o), o);
+  assert.strictEqual(r.ok, true, JSON.stringify(r.failure));
+  assert.strictEqual(lines.filter((l) => /SLURM does not answer/.test(l)).length, 1);
+  const dir2 = tmpDir();
+  const down: SlurmClient = { ...fakeCluster(path.join(dir2, 'logs'), jobs, () => 0), queue: () => { throw new SchedulerUnavailable('squeue failed (exit 1): Unable to contact slurm controller'); } };
+  const o2 = { ...runOpts(dir2, down, []), maxUnanswered: 3 };
+  await assert.rejects(waitForJobs(jobs, submitJobs(jobs, o2), o2), /SLURM did not answer 4 queue queries in a row \(squeue failed .*Unable to contact slurm controller\).*rerun the same command later/);
 });
