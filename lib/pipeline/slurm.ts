@@ -78,7 +78,7 @@ function stageNumber(name: string): number {
 export interface SlurmStageSelection {
   /** stages with a headless function, in stage order: each runs as its own job(s) */
   jobs: string[];
-  /** selected notebooks without a headless function (00_environment, notebook-only studies): they run only inside the notebooks job */
+  /** selected notebooks whose number has no headless function (00_environment, notebook-only studies): they run only inside the notebooks job */
   notebookOnly: string[];
 }
 
@@ -90,7 +90,8 @@ export interface SlurmStageSelection {
 export function selectSlurmStages(headless: string[], notebooks: string[], from?: string, to?: string): SlurmStageSelection {
   const asStage = (name: string) => ({ number: name.split('_')[0], name, file: '' });
   const jobs = selectStages(headless.map(asStage), from, to).map((s) => s.name).sort((a, b) => stageNumber(a) - stageNumber(b));
-  const notebookOnly = selectStages(notebooks.map(asStage), from, to).map((s) => s.name).filter((n) => !headless.includes(n));
+  const numbers = new Set(headless.map((h) => Number(h.split('_')[0])));
+  const notebookOnly = selectStages(notebooks.map(asStage), from, to).filter((s) => !numbers.has(Number(s.number))).map((s) => s.name);
   return { jobs, notebookOnly };
 }
 

@@ -156,6 +156,8 @@ test('stage selection: registered stages in the range run as jobs; notebooks wit
   assert.deepStrictEqual(selectSlurmStages(headless, notebooks), { jobs: ['01_compute_activations', '03_find_outlier_norms', '05_features_transfer', '12_sweep'], notebookOnly: ['00_environment', '06_interpbench_case3'] });
   assert.deepStrictEqual(selectSlurmStages(headless, notebooks, '03', '06'), { jobs: ['03_find_outlier_norms', '05_features_transfer'], notebookOnly: ['06_interpbench_case3'] });
   assert.deepStrictEqual(selectSlurmStages(headless, notebooks, '07'), { jobs: ['12_sweep'], notebookOnly: [] });
+  // a notebook is matched to its stage by number (its file name may differ from the stage folder's)
+  assert.deepStrictEqual(selectSlurmStages(['07_crosslayer_stats'], ['07_crosslayer', '08_circuits'], '07'), { jobs: ['07_crosslayer_stats'], notebookOnly: ['08_circuits'] });
 });
 
 test('an earlier submission of the same run still in the queue is found by job name (other runs are not)', () => {
