@@ -1,4 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
+import { activation } from '../lib/model/components';
+import { Adam } from '../lib/train/adam';
+import { rowNorm } from '../lib/backend/fusedOps';
 
 /**
  * The workloads that bench/backends.bench.ts times on each backend, written with plain tfjs ops
@@ -48,26 +51,27 @@ export function makeSaeForward(s: SaeShape): { step: () => void; dispose: () => 
   return { step, dispose: () => tf.dispose([x, wEnc, bEnc, wDec, bDec]) };
 }
 
-/** SAE training step: MSE + L1 loss, gradients of all four parameters, one Adam update. */
+/** SAE training step: MSE + L1 loss, gradients of all four parameters, one update of saelab's Adam (lib/train). */
 export function makeSaeTrainStep(s: SaeShape): { step: () => void; dispose: () => void } {
   const x = tf.randomNormal([s.tokens, s.dIn], 0, 1, 'float32', 1);
   const wEnc = init([s.dIn, s.dSae], 1 / Math.sqrt(s.dIn), 2);
   const bEnc = tf.variable(tf.zeros([s.dSae]));
   const wDec = init([s.dSae, s.dIn], 1 / Math.sqrt(s.dSae), 3);
   const bDec = tf.variable(tf.zeros([s.dIn]));
-  const opt = tf.train.adam(1e-4);
+  const opt = new Adam({ wEnc, bEnc, wDec, bDec }, 0.9, 0.999, 1e-8);
   const l1 = 5;
   const step = (): void => {
-    const loss = opt.minimize(() => {
+    const { value: loss, grads } = tf.variableGrads(() => {
       const acts = tf.relu(tf.add(tf.matMul(tf.sub(x, bDec), wEnc), bEnc)); // [tokens, dSae]
       const recon = tf.add(tf.matMul(acts, wDec), bDec); // [tokens, dIn]
       const mse = tf.mean(tf.sum(tf.squaredDifference(recon, x), -1));
-      const decNorms = tf.norm(wDec, 2, 1); // [dSae]
+      const decNorms = rowNorm(wDec as tf.Tensor2D); // [dSae], as lib/train/losses.ts
       const sparsity = tf.mean(tf.sum(tf.mul(acts, decNorms), -1));
       return tf.add(mse, tf.mul(l1, sparsity)) as tf.Scalar;
-    }, true, [wEnc, bEnc, wDec, bDec]);
-    loss!.dataSync();
-    loss!.dispose();
+    }, [wEnc, bEnc, wDec, bDec]);
+    opt.apply({ wEnc: grads[wEnc.name], bEnc: grads[bEnc.name], wDec: grads[wDec.name], bDec: grads[bDec.name] }, 1e-4);
+    loss.dataSync();
+    tf.dispose([loss, ...Object.values(grads)]);
   };
   return { step, dispose: () => { tf.dispose([x, wEnc, bEnc, wDec, bDec]); opt.dispose(); } };
 }
@@ -79,10 +83,9 @@ function layerNorm(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor {
   return tf.add(tf.mul(tf.mul(centred, tf.rsqrt(tf.add(variance, 1e-5))), w), b);
 }
 
+/** 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as the model computes it (lib/model/components). */
 function geluNew(x: tf.Tensor): tf.Tensor {
-  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-  const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
-  return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
+  return activation('gelu_new', x);
 }
 
 interface Block { ln1w: tf.Tensor; ln1b: tf.Tensor; wQKV: tf.Tensor; bQKV: tf.Tensor; wO: tf.Tensor; bO: tf.Tensor; ln2w: tf.Tensor; ln2b: tf.Tensor; wIn: tf.Tensor; bIn: tf.Tensor; wOut: tf.Tensor; bOut: tf.Tensor }

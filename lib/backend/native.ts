@@ -17,6 +17,8 @@ import { elementwiseKernels } from './nativeKernels/elementwise';
 import { layoutKernels } from './nativeKernels/layout';
 import { matmulKernels } from './nativeKernels/matmul';
 import { reduceKernels } from './nativeKernels/reduce';
+import { fusedReplacementKernels, saelabKernels } from './nativeKernels/fused';
+import { registerFusedGradients } from './fusedOps';
 
 /** The tfjs backend name. */
 export const NATIVE_BACKEND = 'native';
@@ -76,7 +78,7 @@ export function loadNativeAddon(): { addon?: NativeAddon; reason: string } {
 
 /** The native kernels the loaded addon provides, by tfjs kernel name. */
 function nativeKernels(mod: NativeAddon): Record<string, NativeKernel> {
-  return { ...matmulKernels(mod), ...elementwiseKernels(mod), ...reduceKernels(mod), ...layoutKernels(mod) };
+  return { ...matmulKernels(mod), ...elementwiseKernels(mod), ...reduceKernels(mod), ...layoutKernels(mod), ...fusedReplacementKernels(mod), ...saelabKernels(mod) };
 }
 
 /** Names of the kernels that run natively (the rest are the cpu kernels on the same arrays). */
@@ -100,6 +102,7 @@ export function tryRegisterNative(): { ok: boolean; reason: string } {
   for (const [kernelName, fn] of Object.entries(overrides)) {
     tf.registerKernel({ kernelName, backendName: NATIVE_BACKEND, kernelFunc: fn as unknown as tf.KernelFunc });
   }
+  registerFusedGradients();
   tf.registerBackend(NATIVE_BACKEND, () => new NativeBackend(), 0);
   registeredOk = true;
   return { ok: true, reason: '' };

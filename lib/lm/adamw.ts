@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { fusedAdamUpdate } from '../backend/fusedOps';
 
 /** AdamW state for one parameter. */
 interface Moments { m: tf.Variable; v: tf.Variable }
@@ -32,6 +33,15 @@ export class AdamW {
       }
       const { m, v } = mom;
       tf.tidy(() => {
+        // one pass over p, m, v and the gradient where the backend has the fused kernel (native)
+        const decayFactor = decay(name) && weightDecay > 0 ? 1 - lr * weightDecay : 1;
+        const fused = fusedAdamUpdate(p, m, v, grads[name], { beta1, beta2, eps, stepSize: lr / bc1, sqrtBc2: Math.sqrt(bc2), decay: decayFactor, gradScale: scale });
+        if (fused) {
+          p.assign(fused[0]);
+          m.assign(fused[1]);
+          v.assign(fused[2]);
+          return;
+        }
         const g = scale === 1 ? grads[name] : tf.mul(grads[name], scale);
         m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
         v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));

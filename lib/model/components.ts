@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { fusedGelu } from '../backend/fusedOps';
 
 /**
  * Building blocks of the forward pass, written in batched tfjs ops (differentiable).
@@ -13,6 +14,8 @@ export function activation(name: string, x: tf.Tensor): tf.Tensor {
     case 'gelu_new':
     case 'gelu_pytorch_tanh':
     case 'gelu_fast': {
+      const fused = fusedGelu(x, 'tanh'); // one kernel on the native backend
+      if (fused) return fused;
       // 0.5 x (1 + tanh(u)) with u = sqrt(2/pi) (x + 0.044715 x^3), computed as x * sigmoid(2u):
       // the same function, and far fewer (and cheaper) elementwise passes than tanh
       const twoU = tf.mul(x, tf.add(tf.mul(tf.square(x), 2 * SQRT_2_OVER_PI * 0.044715), 2 * SQRT_2_OVER_PI));
@@ -20,7 +23,7 @@ export function activation(name: string, x: tf.Tensor): tf.Tensor {
     }
     case 'gelu':
       // exact: 0.5 x (1 + erf(x / sqrt 2))
-      return tf.mul(tf.mul(0.5, x), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+      return fusedGelu(x, 'none') ?? tf.mul(tf.mul(0.5, x), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
     case 'silu':
       return tf.mul(x, tf.sigmoid(x));
     case 'relu':

@@ -6,3 +6,6 @@ export * from './outliers';
 export * from './saeEval';
 export * from './featureTransfer';
 export * from './shard';
+export * from './checkpointSaes';
+export * from './featureMatching';
+export * from './circuitsOverTime';

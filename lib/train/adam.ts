@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { fusedAdamUpdate } from '../backend/fusedOps';
 
 /**
  * Adam on tf.Variables with its moments kept as tensors, so the whole optimizer state can be
@@ -29,6 +30,14 @@ export class Adam {
         const g = grads[name] ?? tf.zerosLike(p);
         const m = this.m[name];
         const v = this.v[name];
+        // one pass over p, m, v and g where the backend has the fused kernel (native)
+        const fused = fusedAdamUpdate(p, m, v, g, { beta1: this.beta1, beta2: this.beta2, eps: this.eps, stepSize, sqrtBc2 });
+        if (fused) {
+          p.assign(fused[0]);
+          m.assign(fused[1]);
+          v.assign(fused[2]);
+          continue;
+        }
         m.assign(tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1)));
         v.assign(tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2)));
         const denom = tf.add(tf.div(tf.sqrt(v), sqrtBc2), this.eps);

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { TrainSAEConfig } from './config';
 import { SAEParams } from './params';
+import { rowNorm } from '../backend/fusedOps';
 import { deadTopkActivation, jumpReLU, stepFunction, stopGradient, topkActivation } from './activations';
 
 /** What one training forward pass needs besides the parameters. */
@@ -52,7 +53,7 @@ export function trainingForward(cfg: TrainSAEConfig, p: SAEParams, inp: StepInpu
   losses.mse_loss = tf.mean(tf.sum(perItemMse, 1));
 
   if (cfg.architecture === 'standard') {
-    const weighted = cfg.scaleSparsityPenaltyByDecoderNorm ? tf.mul(acts, tf.norm(p.W_dec, 'euclidean', 1)) : acts;
+    const weighted = cfg.scaleSparsityPenaltyByDecoderNorm ? tf.mul(acts, rowNorm(p.W_dec)) : acts;
     // acts >= 0, so the L1 norm is the plain sum
     const sparsity = cfg.lpNorm === 1 ? tf.sum(weighted, 1) : tf.sqrt(tf.sum(tf.square(weighted), 1));
     losses.l1_loss = tf.mul(tf.mean(sparsity), inp.sparsityCoefficient);

@@ -11,7 +11,7 @@ namespace saelab {
 // Binary op codes shared with lib/backend/nativeKernels/elementwise.ts.
 enum BinaryOp {
   kAdd = 0, kSub, kMul, kDiv, kMaximum, kMinimum, kPow, kSquaredDifference, kPrelu,
-  kEqual, kNotEqual, kGreater, kGreaterEqual, kLess, kLessEqual, kPowSquare, kPowCube, kPowSqrt
+  kEqual, kNotEqual, kGreater, kGreaterEqual, kLess, kLessEqual, kPowSquare, kPowCube, kPowSqrt, kPowOne
 };
 
 // Comparison ops write 1 or 0 into a Uint8Array (tfjs bool).
@@ -37,6 +37,7 @@ static inline float bin(float a, float b) {
   else if constexpr (OP == kSquaredDifference) { const float d = a - b; return d * d; }
   else if constexpr (OP == kPowSquare) return a * a;  // pow(a, 2), b ignored
   else if constexpr (OP == kPowCube) return a * a * a;
+  else if constexpr (OP == kPowOne) return a;  // pow(a, 1) = a exactly (NaN stays NaN)
   else if constexpr (OP == kPowSqrt) return a == -INFINITY ? INFINITY : std::sqrt(a) + 0.f;  // as pow(a, 0.5)
   else return a < 0.f ? b * a : a;  // kPrelu: a is x, b is alpha
 }
@@ -129,6 +130,7 @@ napi_value Binary(napi_env env, napi_callback_info info) {
       case kPowSquare: binaryLoop<kPowSquare>(a, as, b, bs, out, shape); break;
       case kPowCube: binaryLoop<kPowCube>(a, as, b, bs, out, shape); break;
       case kPowSqrt: binaryLoop<kPowSqrt>(a, as, b, bs, out, shape); break;
+      case kPowOne: binaryLoop<kPowOne>(a, as, b, bs, out, shape); break;
       default: throw ArgError{"binary: unknown op"};
     }
   });

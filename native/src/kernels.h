@@ -13,6 +13,11 @@ napi_value Softmax(napi_env env, napi_callback_info info);
 napi_value Gather(napi_env env, napi_callback_info info);
 napi_value SegmentSum(napi_env env, napi_callback_info info);
 napi_value StridedCopy(napi_env env, napi_callback_info info);
+napi_value Gelu(napi_env env, napi_callback_info info);
+napi_value GeluGrad(napi_env env, napi_callback_info info);
+napi_value Adam(napi_env env, napi_callback_info info);
+napi_value Cast(napi_env env, napi_callback_info info);
+napi_value Select(napi_env env, napi_callback_info info);
 napi_value SetThreads(napi_env env, napi_callback_info info);
 napi_value Info(napi_env env, napi_callback_info info);
 }  // namespace saelab

@@ -21,6 +21,17 @@ export interface NativeAddon {
   segmentSum?(x: Float32Array, ids: Int32Array, out: Float32Array, numSegments: number, inner: number): void;
   /** dst[dstOffset + i . dstStrides] = src[srcOffset + i . srcStrides] for every index i of shape (4-byte elements). */
   stridedCopy?(src: Float32Array | Int32Array, srcOffset: number, srcStrides: number[], dst: Float32Array | Int32Array, dstOffset: number, dstStrides: number[], shape: number[]): void;
+  /** out = gelu(x); approximate 1: tanh (gelu_new), 0: exact erf. */
+  gelu?(x: Float32Array, out: Float32Array, approximate: number): void;
+  /** out = dy * gelu'(x). */
+  geluGrad?(dy: Float32Array, x: Float32Array, out: Float32Array, approximate: number): void;
+  /** One Adam/AdamW update of p and its moments m, v from gradient g (formula in native/src/fused.cc). */
+  adam?(p: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, outP: Float32Array, outM: Float32Array, outV: Float32Array,
+    beta1: number, beta2: number, eps: number, stepSize: number, sqrtBc2: number, decay: number, gradScale: number): void;
+  /** Elementwise cast (codes in lib/backend/nativeKernels/fused.ts). */
+  cast?(op: number, x: Float32Array | Int32Array | Uint8Array, out: Float32Array | Int32Array | Uint8Array): void;
+  /** out[i] = cond[i / inner] ? a[i] : b[i] (4-byte elements). */
+  select?(cond: Uint8Array, a: Float32Array | Int32Array, b: Float32Array | Int32Array, out: Float32Array | Int32Array, inner: number): void;
 }
 
 export type Backend = MathBackendCPU;

@@ -6,8 +6,8 @@ const BINARY: Record<string, number> = {
   Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, Pow: 6, SquaredDifference: 7, Prelu: 8,
   Equal: 9, NotEqual: 10, Greater: 11, GreaterEqual: 12, Less: 13, LessEqual: 14,
 };
-/** Pow by a scalar exponent with a cheaper exact form: x*x, x*x*x, sqrt. */
-const POW_SPECIAL: Record<number, number> = { 2: 15, 3: 16, 0.5: 17 };
+/** Pow by a scalar exponent with a cheaper exact form: x*x, x*x*x, sqrt, x (pow's gradient of x^2 is 2 x^1). */
+const POW_SPECIAL: Record<number, number> = { 2: 15, 3: 16, 0.5: 17, 1: 18 };
 const COMPARISONS = new Set(['Equal', 'NotEqual', 'Greater', 'GreaterEqual', 'Less', 'LessEqual']);
 
 /** Unary op codes of the addon, by tfjs kernel name. */

@@ -1,0 +1,163 @@
+import { before, test } from 'node:test';
+import * as assert from 'assert';
+import * as tf from '@tensorflow/tfjs';
+import { rowNorm } from '../../lib/backend/fusedOps';
+import { nativeKernelNames } from '../../lib/backend/native';
+import { activation } from '../../lib/model/components';
+import { Adam } from '../../lib/train/adam';
+import { AdamW } from '../../lib/lm/adamw';
+import { setupBackend } from '../helpers';
+import { compareWithCpu, rand, randomValues, requireNative } from './compare';
+
+// The fused and replaced kernels (GELU, Adam, Cast, Tile, Select, pow by 1) against the cpu backend, where the
+// same library calls run as compositions of tfjs ops or as the cpu kernels.
+
+before(async () => {
+  await setupBackend();
+  requireNative();
+});
+
+test('the fused and replaced kernels are registered natively', () => {
+  const names = nativeKernelNames();
+  for (const k of ['Cast', 'Tile', 'Select', 'SaelabGelu', 'SaelabGeluGrad', 'SaelabAdam']) assert.ok(names.includes(k), `${k} is not native`);
+});
+
+test('the model activation runs as one fused kernel on native', async () => {
+  await tf.setBackend('native');
+  const x = rand([4, 8], 1);
+  for (const name of ['gelu_new', 'gelu']) {
+    const prof = await tf.profile(() => activation(name, x));
+    assert.deepStrictEqual(prof.kernels.map((k) => k.name), ['SaelabGelu'], name);
+    tf.dispose(prof.result as tf.Tensor);
+  }
+  x.dispose();
+});
+
+test('fused GELU (tanh and erf) and its gradient match the tfjs composition on cpu', async () => {
+  // values spread over [-12, 12] (saturating tails both sides), plus exact zeros and signed infinities
+  const special = [0, -0, 1e-30, -1e-30, 30, -30, 100, -100];
+  for (const name of ['gelu_new', 'gelu_pytorch_tanh', 'gelu_fast', 'gelu']) {
+    for (const [i, shape] of [[3, 5], [2, 7, 33], [40000]].entries()) {
+      await compareWithCpu(`${name} ${shape}`, () => activation(name, rand(shape, 10 + i, 12)), 2e-6, 2e-5);
+    }
+    await compareWithCpu(`${name} special values`, () => activation(name, tf.tensor1d(special)), 1e-6, 1e-5);
+    await compareWithCpu(`${name} gradient`, () => {
+      const x = rand([6, 50], 20, 6);
+      const w = rand([6, 50], 21);
+      return tf.grad((t: tf.Tensor) => tf.sum(tf.mul(activation(name, t), w)))(x);
+    }, 2e-6, 5e-5);
+    await compareWithCpu(`${name} gradient through a matmul`, () => {
+      const x = rand([5, 8], 22);
+      const w1 = rand([8, 16], 23, 0.8);
+      const w2 = rand([16, 3], 24, 0.8);
+      return tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.matMul(activation(name, tf.matMul(x, a)), b))))([w1, w2]);
+    }, 1e-5, 1e-4);
+  }
+});
+
+test('the fused Adam update (lib/train Adam) gives the parameters and moments of the op-by-op update on cpu', async () => {
+  await compareWithCpu('adam 4 steps', () => {
+    const params = { a: tf.variable(rand([7, 9], 30)), b: tf.variable(rand([9], 31)) };
+    const opt = new Adam(params, 0.9, 0.999, 1e-8);
+    for (let s = 0; s < 4; s++) {
+      const grads = { a: rand([7, 9], 40 + s, 0.1 * (s + 1)), b: rand([9], 50 + s, 3) };
+      opt.apply(grads, 1e-2);
+      tf.dispose(Object.values(grads));
+    }
+    const out = [params.a, params.b, opt.m.a, opt.v.a, opt.m.b, opt.v.b].map((t) => t.clone());
+    opt.dispose();
+    tf.dispose(Object.values(params));
+    return out;
+  }, 1e-6, 1e-5);
+});
+
+test('the fused AdamW update (weight decay, clipping) matches the op-by-op update on cpu', async () => {
+  await compareWithCpu('adamw 3 steps', () => {
+    const params = new Map([['w', tf.variable(rand([6, 4], 60))], ['bias', tf.variable(rand([4], 61))]]);
+    const opt = new AdamW({ beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, clipNorm: 0.5 });
+    const norms: number[] = [];
+    for (let s = 0; s < 3; s++) {
+      const grads = { w: rand([6, 4], 70 + s, 2), bias: rand([4], 80 + s, 2) };
+      norms.push(opt.apply(params, grads, 3e-3, (n) => n === 'w'));
+      tf.dispose(Object.values(grads));
+    }
+    const state = opt.stateTensors();
+    const out = [params.get('w')!, params.get('bias')!, state['w.m'], state['w.v'], state['bias.v']].map((t) => t.clone());
+    out.push(tf.tensor1d(norms));
+    opt.dispose();
+    tf.dispose([...params.values()]);
+    return out;
+  }, 1e-6, 1e-5);
+});
+
+test('Cast between float32, int32 and bool matches cpu (truncation, NaN, infinities, wrap-around)', async () => {
+  const floats = [-2.7, -0.5, 0, -0, 0.5, 2.7, 1e10, -1e10, 2147483647.5, NaN, Infinity, -Infinity, 3e9];
+  await compareWithCpu('float32 -> int32', () => tf.cast(tf.tensor1d(floats), 'int32'));
+  await compareWithCpu('float32 -> bool', () => tf.cast(tf.tensor1d(floats), 'bool'));
+  await compareWithCpu('int32 -> float32', () => tf.cast(tf.tensor1d([-5, 0, 7, 2147483647, -2147483648], 'int32'), 'float32'));
+  await compareWithCpu('int32 -> bool', () => tf.cast(tf.tensor1d([-5, 0, 7], 'int32'), 'bool'));
+  await compareWithCpu('bool -> float32', () => tf.cast(tf.greater(rand([3, 70], 90), 0), 'float32'));
+  await compareWithCpu('bool -> int32', () => tf.cast(tf.tensor1d([true, false, true], 'bool'), 'int32'));
+  await compareWithCpu('large float32 -> int32', () => tf.cast(rand([300, 200], 91, 1000), 'int32'));
+  await compareWithCpu('float32 -> float32 (shares the data, as on cpu)', () => tf.cast(rand([4], 92), 'float32'));
+  await compareWithCpu('cast int32 then arithmetic', () => tf.mul(tf.cast(tf.tensor2d([[1, 2], [3, 4]], [2, 2], 'int32'), 'float32'), 0.5));
+});
+
+test('Tile matches cpu for ranks 1-4, int32, and its gradient', async () => {
+  const cases: Array<[number[], number[]]> = [[[5], [3]], [[2, 3], [1, 4]], [[2, 3], [3, 1]], [[2, 1, 3], [2, 5, 1]], [[1, 2, 3, 2], [2, 1, 2, 3]], [[0, 3], [2, 2]], [[300, 200], [1, 2]]];
+  for (const [i, [shape, reps]] of cases.entries()) {
+    await compareWithCpu(`tile ${shape} by ${reps}`, () => tf.tile(rand(shape, 100 + i), reps));
+  }
+  await compareWithCpu('tile int32', () => tf.tile(tf.tensor2d([[1, 2], [3, 4]], [2, 2], 'int32'), [2, 3]));
+  await compareWithCpu('broadcastTo (a tile)', () => tf.broadcastTo(rand([3, 1], 110), [2, 3, 4]));
+  await compareWithCpu('tile gradient', () => {
+    const w = rand([2, 3, 12], 111);
+    return tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.tile(t, [2, 1, 3]), w)))(rand([1, 3, 4], 112));
+  });
+});
+
+test('Select (tf.where) matches cpu: same shape, row condition, broadcast, int32, gradient', async () => {
+  const cond = (shape: number[], seed: number): tf.Tensor => tf.greater(rand(shape, seed), 0);
+  await compareWithCpu('where same shape', () => tf.where(cond([4, 9], 120), rand([4, 9], 121), rand([4, 9], 122)));
+  await compareWithCpu('where broadcast condition', () => tf.where(cond([9], 123), rand([4, 9], 124), rand([4, 9], 125)));
+  await compareWithCpu('where broadcast values', () => tf.where(cond([4, 9], 126), rand([4, 1], 127), tf.scalar(-1)));
+  await compareWithCpu('where int32', () => tf.where(tf.tensor1d([true, false, true], 'bool'), tf.tensor1d([1, 2, 3], 'int32'), tf.tensor1d([7, 8, 9], 'int32')));
+  await compareWithCpu('where large', () => tf.where(cond([300, 200], 128), rand([300, 200], 129), tf.fill([300, 200], -Infinity)));
+  await compareWithCpu('where gradient', () => {
+    const c = cond([5, 6], 130);
+    return tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.where(c, a, b))))([rand([5, 6], 131), rand([5, 6], 132)]);
+  });
+  await tf.setBackend('native');
+  // a rank-1 condition against rank-2 values as the Select kernel takes it (tf.where broadcasts first)
+  const out = tf.engine().runKernel('Select', { condition: tf.tensor1d([true, false], 'bool'), t: tf.tensor2d([[1, 2], [3, 4]]), e: tf.tensor2d([[5, 6], [7, 8]]) }) as tf.Tensor;
+  assert.deepStrictEqual(Array.from(out.dataSync()), [1, 2, 7, 8]);
+  out.dispose();
+});
+
+test('pow by 1 (the gradient of x^2) and the decoder-norm gradient match cpu', async () => {
+  await compareWithCpu('pow by 1', () => tf.pow(tf.tensor1d([-2, -0, 0, 1.5, Infinity, -Infinity, NaN]), tf.scalar(1)));
+  const w = randomValues(40 * 12, 140);
+  await compareWithCpu('norm gradient', () => {
+    const wDec = tf.tensor2d(w, [40, 12]);
+    const acts = tf.relu(rand([8, 40], 141));
+    return tf.grad((t: tf.Tensor) => tf.sum(tf.mul(acts, tf.norm(t, 'euclidean', 1))))(wDec);
+  }, 1e-6, 1e-5);
+});
+
+test('rowNorm: values and gradient by hand, and as tf.norm on random rows (on native and cpu)', async () => {
+  for (const backend of ['native', 'cpu']) {
+    await tf.setBackend(backend);
+    const x = tf.tensor2d([[3, 4], [0, 0], [-1, 0]]);
+    const [value, grad] = tf.tidy(() => [rowNorm(x as tf.Tensor2D), tf.grad((t: tf.Tensor) => tf.sum(rowNorm(t as tf.Tensor2D)))(x)]);
+    assert.deepStrictEqual(Array.from(value.dataSync()), [5, 0, 1], backend);
+    // d|x|/dx = x / |x|; torch's convention gives 0 for a zero row
+    assert.deepStrictEqual(Array.from(grad.dataSync()).map((v) => Math.round(v * 1e6) / 1e6), [0.6, 0.8, 0, 0, -1, 0], backend);
+    tf.dispose([x, value, grad]);
+  }
+  await compareWithCpu('rowNorm against tf.norm', () => {
+    const x = rand([30, 17], 150);
+    const w = rand([30], 151);
+    const f = (norm: (t: tf.Tensor) => tf.Tensor) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(norm(t), w)))(x);
+    return [rowNorm(x as tf.Tensor2D), f((t) => rowNorm(t as tf.Tensor2D)), tf.norm(x, 'euclidean', 1), f((t) => tf.norm(t, 'euclidean', 1))];
+  }, 1e-6, 1e-5);
+});
