@@ -5,6 +5,7 @@
 #   bash scripts/ci-slurm.sh                  # as root: sets up the cluster (scripts/slurm-local.sh) first
 #   CI_SLURM_SHARDS=3 CI_SLURM_FROM=01 CI_SLURM_TO=05 bash scripts/ci-slurm.sh
 #   CI_SLURM_NOTEBOOKS=0 ...                  # stages only, without rendering the notebooks (faster)
+#   CI_SLURM_FROM= CI_SLURM_TO= ...           # empty: no bound, i.e. every stage (the issue's exact command)
 #
 # By default (CI_SLURM_NOTEBOOKS=1) both runs are the pipeline command itself, with notebooks rendered:
 #   local: npm run pipeline -- --from 01 --to 05 --run-name ci-slurm-local
@@ -13,8 +14,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARDS="${CI_SLURM_SHARDS:-3}"
-FROM="${CI_SLURM_FROM:-01}"
-TO="${CI_SLURM_TO:-05}"
+FROM="${CI_SLURM_FROM-01}"
+TO="${CI_SLURM_TO-05}"
+RANGE=()
+[ -n "$FROM" ] && RANGE+=(--from "$FROM")
+[ -n "$TO" ] && RANGE+=(--to "$TO")
 NOTEBOOKS="${CI_SLURM_NOTEBOOKS:-1}"
 LOCAL=ci-slurm-local
 SHARDED=ci-slurm-sharded
@@ -40,19 +44,23 @@ rm -rf "runs/$LOCAL" "runs/$SHARDED"
 
 start=$(date +%s)
 if [ "$NOTEBOOKS" = 1 ]; then
-  echo "ci-slurm: local run (notebooks $FROM-$TO) into runs/$LOCAL"
-  node dist/lib/pipeline/cli.js --run-name "$LOCAL" --from "$FROM" --to "$TO"
+  echo "ci-slurm: local run (notebooks ${FROM:-first}-${TO:-last}) into runs/$LOCAL"
+  node dist/lib/pipeline/cli.js --run-name "$LOCAL" "${RANGE[@]}"
   NB=()
 else
-  echo "ci-slurm: local run (stages $FROM-$TO, one process each, the functions the notebooks call) into runs/$LOCAL"
-  for s in $(seq -w "$FROM" "$TO"); do
+  # the stages with a headless function in the range, each in one process (the functions the notebooks call)
+  stages=$(node -e 'const { STAGE_FUNCTIONS } = require("./dist/lib/stages/shard/stages.js");
+    const lo = Number(process.argv[1] || -Infinity), hi = Number(process.argv[2] || Infinity);
+    console.log(Object.keys(STAGE_FUNCTIONS).filter((n) => { const k = Number(n.split("_")[0]); return k >= lo && k <= hi; }).sort().join(" "));' "$FROM" "$TO")
+  echo "ci-slurm: local run (stages $stages) into runs/$LOCAL"
+  for s in $stages; do
     node bin/saelab.js stage "$s" --run-name "$LOCAL"
   done
   NB=(--no-notebooks)
 fi
 mid=$(date +%s)
 echo "ci-slurm: SLURM run with $SHARDS shards into runs/$SHARDED"
-node dist/lib/pipeline/cli.js --scheduler slurm --shards "$SHARDS" --from "$FROM" --to "$TO" --run-name "$SHARDED" "${NB[@]}"
+node dist/lib/pipeline/cli.js --scheduler slurm --shards "$SHARDS" "${RANGE[@]}" --run-name "$SHARDED" "${NB[@]}"
 end=$(date +%s)
 
 # the SLURM run really ran sharded, logged every shard, and (with notebooks) rendered every notebook
