@@ -13,6 +13,8 @@ HOST="$(hostname -s)"
 CPUS="$(nproc)"
 CONF=/etc/slurm/slurm.conf
 log() { echo "slurm-local: $*"; }
+# is a process with this command name running? (/proc, so procps need not be installed)
+running() { local p; for p in /proc/[0-9]*; do [ "$(cat "$p/comm" 2>/dev/null)" = "$1" ] && return 0; done; return 1; }
 die() { echo "slurm-local: $*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root (it installs packages and starts daemons)"
@@ -82,7 +84,7 @@ if ! scontrol ping 2>/dev/null | grep -q 'is UP'; then
   log "starting slurmctld"
   slurmctld
 fi
-if ! pgrep -x slurmd >/dev/null; then
+if ! running slurmd; then
   log "starting slurmd"
   slurmd
 fi

@@ -12,8 +12,8 @@ export const FLOAT32_TOLERANCE: CompareTolerance = { rtol: 1e-5, atol: 1e-6 };
 
 /** Files that differ between runs by nature (times, shard bookkeeping, logs). */
 const SKIP = /(^|\/)(manifest\.json|shards|logs|\.saelab-shared)$/;
-/** JSON keys that record how a result was obtained, not what it is. */
-const SKIP_KEYS = new Set(['reused', 'createdAt', 'seconds']);
+/** JSON keys that record how or when a result was obtained (reuse, wall-clock times), not what it is. */
+const SKIP_KEYS = new Set(['reused', 'createdAt', 'seconds', 'elapsedS', 'elapsed_s']);
 
 function close(a: number, b: number, t: CompareTolerance): boolean {
   if (Number.isNaN(a) && Number.isNaN(b)) return true;
@@ -67,6 +67,11 @@ function compareSafetensors(fa: string, fb: string, t: CompareTolerance): string
   }
 }
 
+/** A JSON-lines file (training metrics) as an array of its records. */
+function readJsonLines(file: string): unknown[] {
+  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+}
+
 function listFiles(root: string, rel = ''): string[] {
   const out: string[] = [];
   for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
@@ -80,7 +85,8 @@ function listFiles(root: string, rel = ''): string[] {
 
 /**
  * Compare two run folders (runs/<a>, runs/<b>): the same artifact files; JSON (results.json,
- * outlier_cfg.json) and safetensors values equal within `t`; other files byte-equal. Manifests, executed
+ * outlier_cfg.json), JSON lines (training metrics) and safetensors values equal within `t`, wall-clock
+ * fields (elapsedS, seconds, createdAt) aside; other files byte-equal. Manifests, executed
  * notebooks, shard folders and logs are left out. Returns "file: difference" lines (empty: the same).
  */
 export function compareRuns(a: string, b: string, t: CompareTolerance = FLOAT32_TOLERANCE): string[] {
@@ -95,6 +101,7 @@ export function compareRuns(a: string, b: string, t: CompareTolerance = FLOAT32_
     let diffs: string[];
     if (/\.(ipynb|html)$/.test(f)) diffs = []; // executed notebooks: present in both is what counts (outputs hold times)
     else if (f.endsWith('.json')) diffs = compareJson(JSON.parse(fs.readFileSync(pa, 'utf8')), JSON.parse(fs.readFileSync(pb, 'utf8')), t);
+    else if (f.endsWith('.jsonl')) diffs = compareJson(readJsonLines(pa), readJsonLines(pb), t);
     else if (f.endsWith('.safetensors')) diffs = compareSafetensors(pa, pb, t);
     else diffs = fs.readFileSync(pa).equals(fs.readFileSync(pb)) ? [] : ['contents differ'];
     for (const d of diffs) out.push(`${f}: ${d}`);

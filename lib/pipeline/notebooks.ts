@@ -44,6 +44,28 @@ export function registerKernel(): void {
   if (r.status !== 0) throw new Error('registering the tslab kernel failed (see above)');
 }
 
+/**
+ * A Jupyter data folder private to this checkout (build/jupyter, git-ignored) holding a `tslab` kernel
+ * spec that runs this checkout's own tslab binary. The pipeline puts it first on JUPYTER_PATH, so a
+ * machine-wide `tslab` spec registered by another checkout (possibly one that no longer exists) is
+ * never used. Returns the folder to put on JUPYTER_PATH.
+ */
+export function checkoutKernelPath(root = SAELAB_ROOT): string {
+  const tslab = path.join(root, 'node_modules', '.bin', 'tslab');
+  if (!fs.existsSync(tslab)) throw new Error(`${tslab} not found: run npm ci first (it installs tslab, the notebooks' TypeScript kernel)`);
+  const dir = path.join(root, 'build', 'jupyter');
+  const spec = { argv: [tslab, 'kernel', '--config-path', '{connection_file}'], display_name: 'TypeScript', language: 'typescript' };
+  const file = path.join(dir, 'kernels', 'tslab', 'kernel.json');
+  const text = JSON.stringify(spec, null, 1);
+  if (!fs.existsSync(file) || fs.readFileSync(file, 'utf8') !== text) {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const tmp = `${file}.tmp-${process.pid}`;
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, file);
+  }
+  return dir;
+}
+
 export interface NotebookRunResult {
   ok: boolean;
   seconds: number;
@@ -55,14 +77,16 @@ export interface NotebookRunResult {
 }
 
 /**
- * Execute a notebook headless (nbconvert's ExecutePreprocessor) into outDir as .ipynb and .html.
- * `env` is added to the kernel's environment (SAELAB_CONFIG, SAELAB_RUN_DIR).
+ * Execute a notebook headless (nbconvert's ExecutePreprocessor) into outDir as .ipynb and .html, with
+ * this checkout's tslab kernel (checkoutKernelPath). `env` is added to the kernel's environment
+ * (SAELAB_CONFIG, SAELAB_RUN_DIR).
  */
 export function executeNotebook(nb: PipelineNotebook, outDir: string, env: Record<string, string>, python = findJupyterPython()): Promise<NotebookRunResult> {
   const script = path.join(SAELAB_ROOT, 'scripts', 'execute_notebook.py');
   const start = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(python, [script, nb.file, outDir], { env: { ...process.env, ...env, PYDEVD_DISABLE_FILE_VALIDATION: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const jupyterPath = [checkoutKernelPath(), process.env.JUPYTER_PATH].filter(Boolean).join(path.delimiter);
+    const child = spawn(python, [script, nb.file, outDir], { env: { ...process.env, ...env, JUPYTER_PATH: jupyterPath, PYDEVD_DISABLE_FILE_VALIDATION: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => { out += d; });

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadConfig, configPath } from '../notebook/config';
 import { SAELAB_ROOT } from '../version';
-import { executeNotebook, findJupyterPython, kernelRegistered, listNotebooks, registerKernel, PipelineNotebook } from './notebooks';
+import { executeNotebook, findJupyterPython, listNotebooks, PipelineNotebook } from './notebooks';
 
 export interface PipelineOptions {
   config?: string;
@@ -45,7 +45,6 @@ export async function runPipeline(opts: PipelineOptions = {}): Promise<PipelineR
   const runDir = path.join(SAELAB_ROOT, 'runs', runName);
   fs.mkdirSync(runDir, { recursive: true });
   const python = findJupyterPython();
-  if (!kernelRegistered(python)) registerKernel();
   const stages = selectStages(listNotebooks(opts.notebooksDir), opts.from, opts.to);
   if (!stages.length) throw new Error(`no notebooks selected (from ${opts.from ?? 'start'} to ${opts.to ?? 'end'})`);
   log(`saelab pipeline: ${stages.length} stage(s), config ${path.relative(SAELAB_ROOT, cfgFile)}, into ${path.relative(SAELAB_ROOT, runDir)}/`);

@@ -45,6 +45,7 @@ export interface SlurmPlanOptions {
  * notebooks, which find every stage complete and only render it.
  */
 export function planSlurmJobs(stages: string[], o: SlurmPlanOptions): SlurmJob[] {
+  stages = [...new Set(stages)].sort((a, b) => stageNumber(a) - stageNumber(b));
   const node = o.node ?? process.execPath;
   const cli = path.join(SAELAB_ROOT, 'bin', 'saelab.js');
   const common = ['--config', o.config, '--run-name', o.runName];
@@ -65,6 +66,33 @@ export function planSlurmJobs(stages: string[], o: SlurmPlanOptions): SlurmJob[]
     push({ key: 'notebooks', stage: 'notebooks', kind: 'notebooks', after: [prev], argv: [node, path.join(SAELAB_ROOT, 'dist', 'lib', 'pipeline', 'cli.js'), ...common, ...range], gpu: false });
   }
   return jobs;
+}
+
+/** The number a stage or notebook name starts with ("04_sae_eval" -> 4); NaN-free: names without one sort last. */
+function stageNumber(name: string): number {
+  const n = Number(name.split('_')[0]);
+  return Number.isFinite(n) ? n : Infinity;
+}
+
+/** What a SLURM run of --from/--to does with each selected stage. */
+export interface SlurmStageSelection {
+  /** stages with a headless function, in stage order: each runs as its own job(s) */
+  jobs: string[];
+  /** selected notebooks whose number has no headless function (00_environment, notebook-only studies): they run only inside the notebooks job */
+  notebookOnly: string[];
+}
+
+/**
+ * Split the --from/--to range into stages that run as jobs (every stage registered in STAGE_FUNCTIONS,
+ * shardable or not) and notebooks that have no headless function and can only run in the final
+ * notebooks job. `headless`: the registered stage names; `notebooks`: the numbered notebooks' names.
+ */
+export function selectSlurmStages(headless: string[], notebooks: string[], from?: string, to?: string): SlurmStageSelection {
+  const asStage = (name: string) => ({ number: name.split('_')[0], name, file: '' });
+  const jobs = selectStages(headless.map(asStage), from, to).map((s) => s.name).sort((a, b) => stageNumber(a) - stageNumber(b));
+  const numbers = new Set(headless.map((h) => Number(h.split('_')[0])));
+  const notebookOnly = selectStages(notebooks.map(asStage), from, to).filter((s) => !numbers.has(Number(s.number))).map((s) => s.name);
+  return { jobs, notebookOnly };
 }
 
 export interface SbatchOptions {
@@ -102,7 +130,7 @@ export const SHARED_MARKER = '.saelab-shared';
  * marker token differs), and records its exit code in logs/status/ for the waiting pipeline.
  */
 export function sbatchScript(job: SlurmJob, o: SbatchOptions, dependencyIds: string[]): string {
-  const lines = ['#!/bin/bash', `#SBATCH --job-name=saelab-${o.runName}-${job.key}`, `#SBATCH --output=${jobLogPath(o.logDir, job)}`];
+  const lines = ['#!/bin/bash', `#SBATCH --job-name=${slurmJobName(o.runName, job)}`, `#SBATCH --output=${jobLogPath(o.logDir, job)}`];
   if (job.array) lines.push(`#SBATCH --array=0-${job.array - 1}`);
   if (dependencyIds.length) lines.push(`#SBATCH --dependency=afterok:${dependencyIds.join(':')}`, '#SBATCH --kill-on-invalid-dep=yes');
   if (o.partition) lines.push(`#SBATCH --partition=${o.partition}`);
@@ -145,6 +173,19 @@ export interface SlurmClient {
   /** queued/running jobs and array tasks among `jobIds` */
   queue(jobIds: string[]): QueueEntry[];
   cancel(jobIds: string[]): void;
+  /** this user's queued or running jobs (id and name), to find an earlier submission still at work */
+  queuedNames?(): Array<{ jobId: string; name: string }>;
+}
+
+/** The SLURM job name of a pipeline job: saelab-<run>-<key>. */
+export function slurmJobName(runName: string, job: Pick<SlurmJob, 'key'>): string {
+  return `saelab-${runName}-${job.key}`;
+}
+
+/** Ids of queued jobs that belong to a submission for `runName` (names saelab-<run>-<check|notebooks|NN_stage[.shards|.merge]>). */
+export function staleJobIds(queued: Array<{ jobId: string; name: string }>, runName: string): string[] {
+  const prefix = `saelab-${runName}-`;
+  return [...new Set(queued.filter((q) => q.name.startsWith(prefix) && /^(check|notebooks|\d+_[A-Za-z0-9_]+(\.shards|\.merge)?)$/.test(q.name.slice(prefix.length))).map((q) => q.jobId))];
 }
 
 /** Parse `squeue -h -r -o '%i|%T|%N|%r'` output (array tasks as 123_4; a pending array as 123_[0-2]). */
@@ -167,27 +208,56 @@ export function parseSqueue(text: string): QueueEntry[] {
   return out;
 }
 
+/** sbatch input variables that would override the script's own directives (sbatch: environment beats #SBATCH lines). */
+const SBATCH_ALWAYS_OURS = ['SBATCH_JOB_NAME', 'SBATCH_OUTPUT', 'SBATCH_ERROR', 'SBATCH_ARRAY_INX'];
+const SBATCH_OVERRIDES: Array<[string, string]> = [['--partition', 'SBATCH_PARTITION'], ['--time', 'SBATCH_TIMELIMIT'], ['--gpus', 'SBATCH_GPUS']];
+
+/**
+ * The environment for `sbatch script`: the caller's, so site settings such as SBATCH_ACCOUNT, SBATCH_QOS or
+ * SBATCH_MEM_PER_NODE apply to every job, minus the SBATCH_* variables that would override what the
+ * script decides (job name, log file, stderr, array range, and --partition/--time/--gpus when given).
+ */
+export function sbatchEnv(script: string, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const name of SBATCH_ALWAYS_OURS) delete out[name];
+  for (const [opt, name] of SBATCH_OVERRIDES) if (script.includes(`\n#SBATCH ${opt}=`)) delete out[name];
+  return out;
+}
+
+/** The scheduler did not answer a queue query (controller restarting, network); the wait retries. */
+export class SchedulerUnavailable extends Error {}
+
 /** The real client: sbatch, squeue and scancel on PATH. */
 export function commandLineSlurm(): SlurmClient {
-  const run = (cmd: string, args: string[]) => {
-    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  const run = (cmd: string, args: string[], env?: NodeJS.ProcessEnv) => {
+    const r = spawnSync(cmd, args, { encoding: 'utf8', env });
     if (r.error) throw new Error(`${cmd} could not be run (${r.error.message}): is SLURM installed here? For a one-machine cluster: sudo bash scripts/slurm-local.sh`);
     return r;
   };
   return {
     submit(file) {
-      const r = run('sbatch', ['--parsable', file]);
+      const r = run('sbatch', ['--parsable', file], sbatchEnv(fs.readFileSync(file, 'utf8')));
       if (r.status !== 0) throw new Error(`sbatch ${file} failed: ${(r.stderr || r.stdout).trim()}`);
       return r.stdout.trim().split(';')[0];
     },
     queue(ids) {
       if (!ids.length) return [];
       const r = run('squeue', ['-h', '-r', '-o', '%i|%T|%N|%r', '-j', ids.join(',')]);
-      // squeue exits non-zero for ids it no longer knows: those have simply left the queue
+      // squeue exits non-zero for ids it no longer knows (those have simply left the queue), and when the
+      // controller does not answer: that must not look like jobs that vanished
+      if (r.status !== 0 && !/Invalid job id/i.test(r.stderr ?? '')) throw new SchedulerUnavailable(`squeue failed (exit ${r.status}): ${(r.stderr || r.stdout).trim()}`);
       return parseSqueue(r.stdout ?? '');
     },
     cancel(ids) {
       if (ids.length) run('scancel', ids);
+    },
+    queuedNames() {
+      const r = run('squeue', ['--me', '-h', '-o', '%F|%j']);
+      if (r.status !== 0) throw new Error(`squeue failed: ${(r.stderr || r.stdout).trim()}`);
+      return r.stdout.split('\n').filter((l) => l.includes('|')).map((l) => {
+        const [jobId, ...name] = l.trim().split('|');
+        return { jobId, name: name.join('|') };
+      });
     },
   };
 }
@@ -199,6 +269,8 @@ export interface SlurmRunOptions extends SbatchOptions {
   log?: (line: string) => void;
   /** polls a task may be missing from the queue without a status file before it counts as killed */
   graceMisses?: number;
+  /** consecutive polls the scheduler may not answer (SchedulerUnavailable) before the wait gives up */
+  maxUnanswered?: number;
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -258,8 +330,20 @@ export async function waitForJobs(jobs: SlurmJob[], ids: Record<string, string>,
   const misses = new Map<string, number>();
   const start = Date.now();
   let lastLine = '';
+  let unanswered = 0;
   for (;;) {
-    const queue = o.client.queue(jobs.map((j) => ids[j.key]));
+    let queue: QueueEntry[];
+    try {
+      queue = o.client.queue(jobs.map((j) => ids[j.key]));
+      unanswered = 0;
+    } catch (e) {
+      if (!(e instanceof SchedulerUnavailable)) throw e;
+      unanswered++;
+      if (unanswered > (o.maxUnanswered ?? 60)) throw new Error(`SLURM did not answer ${unanswered} queue queries in a row (${e.message}); the jobs may still be running (squeue --me): rerun the same command later to resume`);
+      if (unanswered === 1) log(`  (SLURM does not answer: ${e.message}; retrying)`);
+      await sleep((o.pollSeconds ?? 2) * 1000);
+      continue;
+    }
     const parts: string[] = [];
     let allDone = true;
     for (const job of jobs) {
@@ -352,13 +436,27 @@ export async function runPipelineSlurm(opts: SlurmPipelineOptions = {}): Promise
   if (!fs.existsSync(path.join(SAELAB_ROOT, 'dist', 'lib', 'cli', 'main.js'))) throw new Error('saelab is not built (dist/ is missing): run npm run build first; the jobs run the compiled CLI');
   const runDir = path.join(SAELAB_ROOT, 'runs', runName);
   const logDir = path.join(runDir, 'logs');
-  const stages = selectStages(Object.keys(STAGE_FUNCTIONS).map((name) => ({ number: name.split('_')[0], name, file: '' })), opts.from, opts.to).map((s) => s.name);
+  const allNotebooks = listNotebooks(opts.notebooksDir).map((n) => n.name);
+  const { jobs: stages, notebookOnly } = selectSlurmStages(Object.keys(STAGE_FUNCTIONS), allNotebooks, opts.from, opts.to);
   const notebooks = (opts.notebooks ?? true) && selectStages(listNotebooks(opts.notebooksDir), opts.from, opts.to).length > 0;
   if (!stages.length && !notebooks) throw new Error(`no stages selected (from ${opts.from ?? 'start'} to ${opts.to ?? 'end'})`);
+
   const jobs = planSlurmJobs(stages, { shards, config: cfgFile, runName, from: opts.from, to: opts.to, notebooks });
+  const client = opts.client ?? commandLineSlurm();
+  // two submissions writing the same shards would race: refuse while an earlier one is still queued
+  const stale = staleJobIds(client.queuedNames?.() ?? [], runName);
+  if (stale.length) {
+    throw new Error(`jobs of an earlier submission for run '${runName}' are still queued or running (SLURM job ids ${stale.join(', ')}): ` +
+      `wait for them (squeue --me) or cancel them (scancel ${stale.join(' ')}), then rerun; finished shards and stages are reused`);
+  }
   const token = writeSharedMarker(runDir);
-  const o: SlurmRunOptions = { runName, runDir, logDir, token, partition: opts.partition, time: opts.time, gpus: opts.gpus, client: opts.client ?? commandLineSlurm(), pollSeconds: opts.pollSeconds, log };
+  const o: SlurmRunOptions = { runName, runDir, logDir, token, partition: opts.partition, time: opts.time, gpus: opts.gpus, client, pollSeconds: opts.pollSeconds, log };
   log(`saelab pipeline on SLURM: ${jobs.length} jobs (${shards} shard(s) per data-parallel stage), config ${path.relative(SAELAB_ROOT, cfgFile)}, into ${path.relative(SAELAB_ROOT, runDir)}/, logs in ${path.relative(SAELAB_ROOT, logDir)}/`);
+  if (notebookOnly.length) {
+    log(notebooks
+      ? `  notebooks without a headless stage function run inside the notebooks job: ${notebookOnly.join(', ')}`
+      : `  not run (no headless stage function, and --no-notebooks): ${notebookOnly.join(', ')}`);
+  }
   const ids = submitJobs(jobs, o);
   log(`  submitted: ${jobs.map((j) => `${j.key}=${ids[j.key]}`).join(' ')}`);
   const r = await waitForJobs(jobs, ids, o);

@@ -22,7 +22,8 @@ saelab.showTable(rows, { title: 'environment' });` },
 A histogram of 10,000 standard-normal samples drawn with TensorFlow.js on the chosen backend. Every plot
 in saelab is one output carrying the Vega-Lite spec (interactive in JupyterLab) and a static SVG
 (nbconvert HTML, GitHub). The bars should follow the bell curve, centred on 0 with most mass in [-2, 2].` },
-  { code: `const samples = Array.from(saelab.tf.tidy(() => saelab.tf.randomNormal([10000], 0, 1, 'float32', ctx.config.seed)).dataSync());
+  { code: `// seeded from the config, so every run draws the same samples (tfjs treats seed 0 as "no seed", hence + 1)
+const samples = Array.from(saelab.tf.tidy(() => saelab.tf.randomNormal([10000], 0, 1, 'float32', ctx.config.seed + 1)).dataSync());
 const bins = 30, lo = -4, hi = 4;
 const counts = new Array(bins).fill(0);
 for (const s of samples) if (s >= lo && s < hi) counts[Math.floor(((s - lo) / (hi - lo)) * bins)]++;

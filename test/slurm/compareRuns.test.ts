@@ -40,3 +40,18 @@ test('compareJson: NaN equals NaN, strings and lengths must match', () => {
   assert.deepStrictEqual(compareJson({ a: [NaN, 1] }, { a: [NaN, 1] }), []);
   assert.deepStrictEqual(compareJson({ a: 'x', b: [1] }, { a: 'y', b: [1, 2] }), ['$.a: "x" vs "y"', '$.b: length 1 vs 2']);
 });
+
+test('JSON lines (training metrics) compare record by record; wall-clock fields are ignored, values are not', () => {
+  const a = tmpDir();
+  const b = tmpDir();
+  const write = (root: string, loss: number, elapsed: number) => {
+    fs.mkdirSync(path.join(root, '10_sweep'), { recursive: true });
+    fs.writeFileSync(path.join(root, '10_sweep', 'metrics.jsonl'), `{"step":10,"mse_loss":${loss},"elapsed_s":${elapsed}}\n{"step":20,"mse_loss":1.5,"elapsed_s":${2 * elapsed}}\n`);
+    fs.writeFileSync(path.join(root, '10_sweep', 'trainer_state.json'), JSON.stringify({ step: 20, elapsedS: elapsed }));
+  };
+  write(a, 2.5, 0.4);
+  write(b, 2.5, 0.9);
+  assert.deepStrictEqual(compareRuns(a, b), []);
+  write(b, 2.6, 0.9);
+  assert.deepStrictEqual(compareRuns(a, b), ['10_sweep/metrics.jsonl: $[0].mse_loss: 2.5 vs 2.6']);
+});

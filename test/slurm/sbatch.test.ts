@@ -3,7 +3,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { tmpDir } from '../helpers';
-import { planSlurmJobs, sbatchScript, parseSqueue, submitJobs, waitForJobs, jobStatusPath, SlurmClient, SlurmJob, QueueEntry, SlurmRunOptions } from '../../lib/pipeline/slurm';
+import { planSlurmJobs, SchedulerUnavailable, sbatchEnv, selectSlurmStages, staleJobIds, slurmJobName, runPipelineSlurm, sbatchScript, parseSqueue, submitJobs, waitForJobs, jobStatusPath, SlurmClient, SlurmJob, QueueEntry, SlurmRunOptions } from '../../lib/pipeline/slurm';
 
 const STAGES = ['01_compute_activations', '02_compute_similarities', '03_find_outlier_norms', '04_sae_eval', '05_features_transfer'];
 const PLAN = { shards: 3, config: '/repo/configs/demo.json', runName: 'demo', notebooks: true, node: '/usr/bin/node' };
@@ -139,4 +139,68 @@ test('waiting: a task that leaves the queue without an exit status (killed) fail
   const r2 = await waitForJobs(jobs, submitJobs(jobs, o2), o2);
   assert.strictEqual(r2.failure!.stage, 'check');
   assert.match(r2.failure!.message, /runs\/ must be on a filesystem shared by this machine and the nodes/);
+});
+
+test('plan: stages given out of order (or twice) run in stage order; non-shardable stages between shardable ones are single jobs', () => {
+  const jobs = planSlurmJobs(['04_sae_eval', '03_find_outlier_norms', '01_compute_activations', '03_find_outlier_norms'], { ...PLAN, notebooks: false });
+  assert.deepStrictEqual(jobs.map((j) => [j.key, j.kind, j.array ?? 1]), [
+    ['check', 'check', 1], ['01_compute_activations.shards', 'shards', 3], ['01_compute_activations.merge', 'merge', 1],
+    ['03_find_outlier_norms', 'stage', 1], ['04_sae_eval.shards', 'shards', 3], ['04_sae_eval.merge', 'merge', 1],
+  ]);
+  assert.deepStrictEqual(jobs[3].argv.slice(2), ['stage', '03_find_outlier_norms', '--config', '/repo/configs/demo.json', '--run-name', 'demo']);
+});
+
+test('stage selection: registered stages in the range run as jobs; notebooks without a headless function only in the notebooks job', () => {
+  const headless = ['05_features_transfer', '01_compute_activations', '03_find_outlier_norms', '12_sweep'];
+  const notebooks = ['00_environment', '01_compute_activations', '03_find_outlier_norms', '05_features_transfer', '06_interpbench_case3', '12_sweep'];
+  assert.deepStrictEqual(selectSlurmStages(headless, notebooks), { jobs: ['01_compute_activations', '03_find_outlier_norms', '05_features_transfer', '12_sweep'], notebookOnly: ['00_environment', '06_interpbench_case3'] });
+  assert.deepStrictEqual(selectSlurmStages(headless, notebooks, '03', '06'), { jobs: ['03_find_outlier_norms', '05_features_transfer'], notebookOnly: ['06_interpbench_case3'] });
+  assert.deepStrictEqual(selectSlurmStages(headless, notebooks, '07'), { jobs: ['12_sweep'], notebookOnly: [] });
+  // a notebook is matched to its stage by number (its file name may differ from the stage folder's)
+  assert.deepStrictEqual(selectSlurmStages(['07_crosslayer_stats'], ['07_crosslayer', '08_circuits'], '07'), { jobs: ['07_crosslayer_stats'], notebookOnly: ['08_circuits'] });
+});
+
+test('an earlier submission of the same run still in the queue is found by job name (other runs are not)', () => {
+  const q = [
+    { jobId: '7', name: 'saelab-demo-check' }, { jobId: '8', name: 'saelab-demo-01_compute_activations.shards' }, { jobId: '8', name: 'saelab-demo-01_compute_activations.shards' },
+    { jobId: '9', name: 'saelab-demo-03_find_outlier_norms' }, { jobId: '10', name: 'saelab-demo-notebooks' },
+    { jobId: '11', name: 'saelab-demo-b-check' }, { jobId: '12', name: 'saelab-demox-check' }, { jobId: '13', name: 'train-demo' },
+  ];
+  assert.deepStrictEqual(staleJobIds(q, 'demo'), ['7', '8', '9', '10']);
+  assert.deepStrictEqual(staleJobIds(q, 'demo-b'), ['11']);
+  assert.deepStrictEqual(staleJobIds(q, 'other'), []);
+  const jobs = planSlurmJobs(STAGES, PLAN);
+  assert.ok(jobs.every((j) => staleJobIds([{ jobId: '1', name: slurmJobName('demo', j) }], 'demo').length === 1), 'every planned job name is recognised');
+});
+
+test('runPipelineSlurm refuses to submit while an earlier submission of the run is queued, naming the job ids', async () => {
+  const client: SlurmClient = { submit: () => assert.fail('nothing may be submitted'), queue: () => [], cancel: () => {}, queuedNames: () => [{ jobId: '41', name: 'saelab-stale-run-02_compute_similarities.merge' }] };
+  await assert.rejects(runPipelineSlurm({ runName: 'stale-run', shards: 3, notebooks: false, client, log: () => {} }), /earlier submission for run 'stale-run' are still queued or running \(SLURM job ids 41\).*scancel 41/);
+});
+
+test('sbatch environment: site settings pass through; variables that would override the script\'s own directives are dropped', () => {
+  const jobs = planSlurmJobs(STAGES, PLAN);
+  const env = { PATH: '/bin', SBATCH_ACCOUNT: 'proj', SBATCH_QOS: 'normal', SBATCH_JOB_NAME: 'x', SBATCH_OUTPUT: '/tmp/x.log', SBATCH_ERROR: '/tmp/e.log', SBATCH_ARRAY_INX: '0-9', SBATCH_PARTITION: 'cpu', SBATCH_TIMELIMIT: '5', SBATCH_GPUS: '2' };
+  const shards = sbatchEnv(sbatchScript(jobs[1], SB, ['1']), env);
+  assert.deepStrictEqual(Object.keys(shards).sort(), ['PATH', 'SBATCH_ACCOUNT', 'SBATCH_QOS']);
+  // without --partition/--time/--gpus the site's defaults from the environment stay; a merge asks for no gpus, so SBATCH_GPUS stays too
+  const plain = sbatchEnv(sbatchScript(jobs[2], { ...SB, partition: undefined, time: undefined, gpus: undefined }, ['1']), env);
+  assert.deepStrictEqual(Object.keys(plain).sort(), ['PATH', 'SBATCH_ACCOUNT', 'SBATCH_GPUS', 'SBATCH_PARTITION', 'SBATCH_QOS', 'SBATCH_TIMELIMIT']);
+});
+
+test('waiting: polls the scheduler does not answer are retried, not taken for vanished jobs; too many in a row fail clearly', async () => {
+  const dir = tmpDir();
+  const jobs = planSlurmJobs(STAGES.slice(0, 1), { ...PLAN, notebooks: false });
+  const inner = fakeCluster(path.join(dir, 'logs'), jobs, () => 0);
+  let polls = 0;
+  const flaky: SlurmClient = { ...inner, queue: (l) => { polls++; if (polls <= 5) throw new SchedulerUnavailable('squeue failed (exit 1): Socket timed out'); return inner.queue(l); } };
+  const lines: string[] = [];
+  const o = { ...runOpts(dir, flaky, lines), graceMisses: 0 };
+  const r = await waitForJobs(jobs, submitJobs(jobs, o), o);
+  assert.strictEqual(r.ok, true, JSON.stringify(r.failure));
+  assert.strictEqual(lines.filter((l) => /SLURM does not answer/.test(l)).length, 1);
+  const dir2 = tmpDir();
+  const down: SlurmClient = { ...fakeCluster(path.join(dir2, 'logs'), jobs, () => 0), queue: () => { throw new SchedulerUnavailable('squeue failed (exit 1): Unable to contact slurm controller'); } };
+  const o2 = { ...runOpts(dir2, down, []), maxUnanswered: 3 };
+  await assert.rejects(waitForJobs(jobs, submitJobs(jobs, o2), o2), /SLURM did not answer 4 queue queries in a row \(squeue failed .*Unable to contact slurm controller\).*rerun the same command later/);
 });
