@@ -49,10 +49,12 @@ export function paramShapes(cfg: HookedTransformerConfig): Map<string, number[]>
  */
 export function initParams(cfg: HookedTransformerConfig, seed: number): StateDict {
   const sd: StateDict = {};
+  // tfjs treats a seed of 0 as "no seed" (Math.random): map a derived 0 to a fixed non-zero value
+  const tfSeed = (s: number): number => (s === 0 ? Number.MIN_VALUE : s);
   let i = 0;
   for (const [name, shape] of paramShapes(cfg)) {
     const leaf = name.slice(name.lastIndexOf('.') + 1);
-    if (leaf.startsWith('W_') || leaf.startsWith('_W_')) sd[name] = tf.randomNormal(shape, 0, cfg.initializer_range, 'float32', seed + 7919 * i++);
+    if (leaf.startsWith('W_') || leaf.startsWith('_W_')) sd[name] = tf.randomNormal(shape, 0, cfg.initializer_range, 'float32', tfSeed(seed + 7919 * i++));
     else if (leaf === 'w') sd[name] = tf.ones(shape);
     else sd[name] = tf.zeros(shape);
   }

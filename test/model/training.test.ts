@@ -61,6 +61,11 @@ test('fromConfig: TransformerLens defaults, seeded init, InterpBench-style confi
   assert.strictEqual(a.cfg.d_vocab_out, 30);
   assert.strictEqual(a.cfg.initializer_range, 0.8 / Math.sqrt(16));
   assert.deepStrictEqual(a.W_E.dataSync(), b.W_E.dataSync(), 'same seed, same weights');
+  // seed 0 is a seed too (tfjs alone would read 0 as "unseeded" for the first weight)
+  const z = () => HookedTransformer.fromConfig({ n_layers: 1, d_model: 8, d_head: 4, n_heads: 2, d_vocab: 10, n_ctx: 4, act_fn: 'gelu_new' }, { seed: 0 });
+  const [z1, z2] = [z(), z()];
+  for (const [k, v] of z1.params) assert.deepStrictEqual(v.dataSync(), (z2.params.get(k) as tf.Tensor).dataSync(), `seed 0: ${k} reproducible`);
+  z1.dispose(); z2.dispose();
   const wq = a.params.get('blocks.0.attn.W_Q') as tf.Tensor;
   assert.deepStrictEqual(wq.shape, [4, 16, 4]);
   const std = Math.sqrt(tf.tidy(() => tf.mean(tf.square(wq)).dataSync()[0]));
