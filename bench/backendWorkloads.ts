@@ -33,7 +33,7 @@ function init(shape: number[], scale: number, seed: number): tf.Variable {
   return tf.variable(tf.randomNormal(shape, 0, scale, 'float32', seed));
 }
 
-/** SAE encode + decode: relu(x W_enc + b_enc) W_dec + b_dec on [tokens, dIn]. */
+/** SAE encode + decode: relu(x W_enc + b_enc) W_dec + b_dec on [tokens, dIn], with fused matmuls as lib/sae runs them. */
 export function makeSaeForward(s: SaeShape): { step: () => void; dispose: () => void } {
   const x = tf.randomNormal([s.tokens, s.dIn], 0, 1, 'float32', 1);
   const wEnc = init([s.dIn, s.dSae], 1 / Math.sqrt(s.dIn), 2);
@@ -42,8 +42,8 @@ export function makeSaeForward(s: SaeShape): { step: () => void; dispose: () => 
   const bDec = tf.variable(tf.zeros([s.dIn]));
   const step = (): void => {
     const out = tf.tidy(() => {
-      const acts = tf.relu(tf.add(tf.matMul(tf.sub(x, bDec), wEnc), bEnc)); // [tokens, dSae]
-      return tf.add(tf.matMul(acts, wDec), bDec); // [tokens, dIn]
+      const acts = tf.fused.matMul({ a: tf.sub(x, bDec) as tf.Tensor2D, b: wEnc as tf.Tensor2D, bias: bEnc, activation: 'relu' }); // [tokens, dSae]
+      return tf.fused.matMul({ a: acts, b: wDec as tf.Tensor2D, bias: bDec }); // [tokens, dIn]
     });
     out.dataSync();
     out.dispose();
