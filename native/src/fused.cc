@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <algorithm>
+#include <vector>
 #include "kernels.h"
 #include "napi_util.h"
 #include "parallel.h"
@@ -248,6 +250,51 @@ napi_value Select(napi_env env, napi_callback_info info) {
       for (int64_t i = 0; i < inner; i++) out[o + i] = src[o + i];
     }
   });
+}
+
+}  // namespace saelab
+
+namespace saelab {
+
+// topk(x, rows, cols, k, values, indices) -> 1 when a row holds NaN (the caller then uses the cpu kernel), else 0.
+// For each row of x [rows, cols]: the k largest values in descending order with their column indices, ties
+// broken by the lower index (the order of tfjs's TopK).
+napi_value TopK(napi_env env, napi_callback_info info) {
+  int hasNaN = 0;
+  napi_value done = guard(env, [&] {
+    Args args(env, info);
+    size_t n, nv, ni;
+    const float* x = args.typed<float>(0, &n);
+    const int64_t rows = args.i64(1), cols = args.i64(2), k = args.i64(3);
+    float* values = args.typed<float>(4, &nv);
+    int32_t* indices = args.typed<int32_t>(5, &ni);
+    if (k < 0 || k > cols || static_cast<int64_t>(n) != rows * cols || static_cast<int64_t>(nv) != rows * k || static_cast<int64_t>(ni) != rows * k)
+      throw ArgError{"topk: sizes differ"};
+    int nanRows = 0;
+#pragma omp parallel num_threads(threadsFor(rows * cols)) reduction(+ : nanRows)
+    {
+      std::vector<int32_t> idx(cols);
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < rows; r++) {
+        const float* row = x + r * cols;
+        bool nan = false;
+        for (int64_t c = 0; c < cols; c++) nan |= std::isnan(row[c]);
+        if (nan) { nanRows++; continue; }
+        for (int64_t c = 0; c < cols; c++) idx[c] = static_cast<int32_t>(c);
+        auto before = [row](int32_t a, int32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); };
+        std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), before);
+        for (int64_t j = 0; j < k; j++) {
+          values[r * k + j] = row[idx[j]];
+          indices[r * k + j] = idx[j];
+        }
+      }
+    }
+    hasNaN = nanRows > 0;
+  });
+  if (done != nullptr) return done;
+  napi_value result;
+  napi_get_boolean(env, hasNaN != 0, &result);
+  return result;
 }
 
 }  // namespace saelab
