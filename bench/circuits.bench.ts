@@ -7,17 +7,23 @@ import { attributeNodes, AttributionMethod, SAESet } from '../lib/circuits';
  * Node attribution time per example (atp and ig) on a GPT-2-small-shaped random model (12 layers,
  * d_model 768, vocab 50257) with a residual SAE of 24,576 features at every blocks.L.hook_resid_pre.
  * Environment: SAELAB_BENCH_CIRCUITS_N examples per batch (default 4), _T prompt tokens (default 8),
- * _LAYERS (default 12), _DSAE (default 24576), _STEPS ig steps (default 10), _METHODS (default atp,ig).
+ * _LAYERS (default 12), _DSAE (default 24576), _STEPS ig steps (default 10), _METHODS (default atp,ig);
+ * SAELAB_BENCH_CIRCUITS_QUICK=1 shrinks the defaults to 2 examples, 2 layers, 4,096 features for a quick run.
+ * `npm run bench -- circuits` runs it. ig costs one forward and backward pass per step and hook, so it grows
+ * with the square of the layer count; atp needs one pass in all.
  * On the wasm backend (4 GiB heap) the full 12-layer set may not fit; a failure is reported, not thrown.
  */
 export async function run(): Promise<void> {
   const env = (k: string, d: number) => Number(process.env[`SAELAB_BENCH_CIRCUITS_${k}`] ?? d);
-  const N = env('N', 4);
+  const quick = process.env.SAELAB_BENCH_CIRCUITS_QUICK === '1';
+  const N = env('N', quick ? 2 : 4);
   const T = env('T', 8);
-  const L = env('LAYERS', 12);
-  const dSae = env('DSAE', 24576);
+  const L = env('LAYERS', quick ? 2 : 12);
+  const dSae = env('DSAE', quick ? 4096 : 24576);
   const steps = env('STEPS', 10);
   const methods = (process.env.SAELAB_BENCH_CIRCUITS_METHODS ?? 'atp,ig').split(',') as AttributionMethod[];
+  const full = N === 4 && T === 8 && L === 12 && dSae === 24576;
+  console.log(`circuits: GPT-2-small-shaped random model, ${L} layers, d_model 768, SAEs of ${dSae} features at every resid_pre; ${N} examples of ${T} tokens${full ? '' : ' (reduced from 12 layers x 24,576 features, 4 examples)'}`);
   const dModel = 768;
   const vocab = 50257;
   const model = HookedTransformer.fromConfig({ n_layers: L, d_model: dModel, n_heads: 12, d_head: 64, d_mlp: 3072, n_ctx: 1024, d_vocab: vocab, act_fn: 'gelu_new' }, { seed: 1 });

@@ -10,3 +10,5 @@ export * from './sweepReport';
 export * from './sweepChains';
 export * from './modelProvider';
 export * from './config';
+export * from './circuitsOverTime';
+export * from './contrastPairs';

@@ -87,6 +87,8 @@ export interface SweepJobOptions {
   onProgress?: TrainerOptions['onProgress'];
   /** stop training after this many steps in total without finishing (simulates an interruption) */
   stopAfterSteps?: number;
+  /** a job folder made with another config: delete and recompute it (default: refuse with an error) */
+  recomputeStale?: boolean;
 }
 
 /** Feature activations [eval tokens, d_sae] of a job's SAE on its held-out activations (tensor `feature_acts`). */
@@ -118,6 +120,15 @@ export function readJobSummary(sweepDir: string, spec: SweepSpec, c: SweepCheckp
     throw new Error(`${file}: made with a different sweep config (job hash ${s.job_hash}, now ${want}); use a new sweep folder or delete ${path.dirname(file)} to recompute`);
   }
   return s;
+}
+
+/** The job hash a job folder was started with (job.json, else summary.json or trained.json), or null for a fresh folder. */
+function storedJobHash(jobDir: string): string | null {
+  for (const f of ['job.json', 'summary.json', 'trained.json']) {
+    const file = path.join(jobDir, f);
+    if (fs.existsSync(file)) return (JSON.parse(fs.readFileSync(file, 'utf8')) as { job_hash?: string }).job_hash ?? null;
+  }
+  return null;
 }
 
 /** The latest trainer checkpoint folder under trainDir/checkpoints (by tokens), or null. */
@@ -160,10 +171,17 @@ export async function runSweepJob(sweepDir: string, spec: SweepSpec, index: numb
   const c = spec.checkpoints[index];
   if (!c) throw new Error(`sweep: no checkpoint ${index} (the spec has ${spec.checkpoints.length})`);
   const jobDir = sweepJobDir(sweepDir, c);
+  const hash = sweepJobHash(spec, c);
+  const stored = storedJobHash(jobDir);
+  if (stored !== null && stored !== hash) {
+    // trainer checkpoints of another config must not be resumed
+    if (!opts.recomputeStale) throw new Error(`${jobDir}: made with a different sweep config (job hash ${stored}, now ${hash}); use a new sweep folder or delete ${jobDir} to recompute`);
+    fs.rmSync(jobDir, { recursive: true, force: true });
+  }
   const done = readJobSummary(sweepDir, spec, c);
   if (done) return { ...done, reused: true, stepsRun: 0 };
   fs.mkdirSync(jobDir, { recursive: true });
-  const hash = sweepJobHash(spec, c);
+  if (stored !== hash) writeJsonAtomic(path.join(jobDir, 'job.json'), { job_hash: hash, checkpoint: c, hook: spec.hook });
   const trainDir = path.join(jobDir, 'train');
   const saeDir = path.join(jobDir, 'sae');
   const trainedFile = path.join(jobDir, 'trained.json');

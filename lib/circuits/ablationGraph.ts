@@ -29,10 +29,29 @@ export interface AblationGraphNode {
 
 export interface AblationGraphEdge { from: string; to: string; effect: number }
 
+/** The ablation effects measured at one hook of the range (one row per ablated feature). */
+export interface AblationLevel {
+  hook: string;
+  /** the next hook of the range (absent at the last hook: log-prob effects only) */
+  next?: string;
+  /** ablated feature ids at `hook`, in row order */
+  features: number[];
+  /** [features.length, dSaeDownstream] row-major (empty without `next`) */
+  featureEffects: Float32Array;
+  dSaeDownstream: number;
+  /** [dSaeDownstream] clean activation of each downstream feature at the last position, mean over sequences */
+  cleanDownstreamMean: Float32Array;
+  /** [features.length, dVocab] row-major: change of next-token log-probabilities at the last position */
+  logprobEffects: Float32Array;
+  dVocab: number;
+}
+
 export interface AblationGraph {
   hooks: string[];
   nodes: AblationGraphNode[];
   edges: AblationGraphEdge[];
+  /** the full effects behind the graph, per hook in range order */
+  levels: AblationLevel[];
 }
 
 export interface AblationGraphOptions {
@@ -78,6 +97,15 @@ export function thinFeatures(d: number, fraction: number, seed = 0): number[] {
     [ids[i], ids[j]] = [ids[j], ids[i]];
   }
   return ids.slice(0, n).sort((a, b) => a - b);
+}
+
+/** Column means of a row-major [rows, d] array. */
+function columnMeans(a: Float32Array, d: number): Float32Array {
+  const out = new Float32Array(d);
+  if (!d) return out;
+  const rows = a.length / d;
+  for (let i = 0; i < a.length; i++) out[i % d] += a[i] / rows;
+  return out;
 }
 
 /** Indices of the k largest values of score (ties: lower index first). */
@@ -135,11 +163,13 @@ export function ablationGraph(model: CircuitModel, saes: SAESet, tokens: number[
   const tk = tokensTensor(tokens);
   const nodes: AblationGraphNode[] = [];
   const edges: AblationGraphEdge[] = [];
+  const levels: AblationLevel[] = [];
   try {
     for (let i = 0; i < hooks.length && picks.length; i++) {
       const hook = hooks[i];
       const next = hooks[i + 1];
       const r = ablationEffects(model, saes, tk, { layerHook: hook, downstreamHook: next, features: picks, featuresPerPass: opts.featuresPerPass });
+      levels.push({ hook, next, features: [...picks], featureEffects: r.featureEffects, dSaeDownstream: r.dSaeDownstream, cleanDownstreamMean: columnMeans(r.cleanDownstream, r.dSaeDownstream), logprobEffects: r.logprobEffects, dVocab: r.dVocab });
       const ctx = opts.contexts?.length ? topActivatingContexts(model, saeAt(saes, hook), opts.contexts, picks, { k: opts.contextsPerNode, window: opts.contextWindow, decodeToken: dec }) : undefined;
       const nextPicks = new Set<number>();
       picks.forEach((j, row) => {
@@ -164,14 +194,17 @@ export function ablationGraph(model: CircuitModel, saes: SAESet, tokens: number[
   } finally {
     tk.dispose();
   }
-  return { hooks, nodes, edges };
+  return { hooks, nodes, edges, levels };
 }
 
-/** Graph spec of an ablation graph: one row per hook, edges blue (increase) / red (decrease). */
+/** Graph spec of an ablation graph: one row per hook (a column each when rows are wide), edges blue (increase) / red (decrease). */
 export function ablationGraphSpec(g: AblationGraph, title?: string): GraphSpec {
   const fmt = (t: TokenEffect) => `${JSON.stringify(t.token)} ${t.effect >= 0 ? '+' : ''}${t.effect.toFixed(3)}`;
+  const widest = Math.max(0, ...g.hooks.map((h) => g.nodes.filter((n) => n.hook === h).length));
   return {
     title,
+    // hooks as columns (left to right) when a row would be too wide to read
+    rankdir: widest > 8 ? 'LR' : 'BT',
     groups: g.hooks,
     nodes: g.nodes.map((n) => ({
       id: n.id,

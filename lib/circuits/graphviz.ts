@@ -86,13 +86,18 @@ export function toDot(g: GraphSpec): string {
 
 let vizInstance: Promise<{ renderString(dot: string, opts: { format: string; engine?: string }): string }> | undefined;
 
-/** Render DOT text to an SVG string with Graphviz (wasm). */
+/**
+ * Render DOT text to an SVG string with Graphviz (wasm), starting at the <svg> element (no XML
+ * declaration or DOCTYPE, so it embeds in HTML and notebook outputs as is).
+ */
 export async function renderDotSvg(dot: string, engine = 'dot'): Promise<string> {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   vizInstance ??= (require('@viz-js/viz') as { instance(): Promise<{ renderString(dot: string, opts: { format: string; engine?: string }): string }> }).instance();
   const viz = await vizInstance;
   try {
-    return viz.renderString(dot, { format: 'svg', engine });
+    const svg = viz.renderString(dot, { format: 'svg', engine });
+    const at = svg.indexOf('<svg');
+    return at > 0 ? svg.slice(at) : svg;
   } catch (e) {
     throw new Error(`Graphviz could not render the graph: ${(e as Error).message}`);
   }

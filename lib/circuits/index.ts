@@ -9,3 +9,4 @@ export * from './ablationGraph';
 export * from './circuit';
 export * from './svaData';
 export * from './plots';
+export * from './featureCircuit';

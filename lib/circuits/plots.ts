@@ -48,3 +48,33 @@ export function faithfulnessSpec(curve: FaithfulnessCurve, x: 'nodes' | 'thresho
     { name: 'completeness', x: xs, y: pts.map((p) => p.completeness) },
   ], { title: 'Circuit faithfulness (mean ablation)', xTitle: x === 'nodes' ? 'circuit nodes' : 'node threshold', yTitle: 'normalised metric', seriesTitle: 'measure' });
 }
+
+/**
+ * Faithfulness (left panel) and completeness (right panel) against the node threshold (log axis), one
+ * colour per curve (e.g. per attribution method). Thresholds must be positive.
+ */
+export function faithfulnessCurvesSpec(curves: Record<string, FaithfulnessCurve>, opts: { title?: string } = {}): TopLevelSpec {
+  const rows: Array<Record<string, string | number>> = [];
+  for (const [name, c] of Object.entries(curves)) {
+    for (const p of c.points) {
+      if (!(p.threshold > 0)) throw new Error(`faithfulnessCurvesSpec: threshold ${p.threshold} of '${name}' is not positive (log axis)`);
+      rows.push({ curve: name, measure: 'faithfulness', threshold: p.threshold, value: p.faithfulness, nodes: p.nNodes });
+      rows.push({ curve: name, measure: 'completeness', threshold: p.threshold, value: p.completeness, nodes: p.nNodes });
+    }
+  }
+  return {
+    title: opts.title ?? 'Faithfulness and completeness over node thresholds (mean ablation)',
+    data: { values: rows },
+    facet: { column: { field: 'measure', type: 'nominal', title: null, sort: ['faithfulness', 'completeness'] } },
+    spec: {
+      width: 300,
+      height: 240,
+      mark: { type: 'line', point: true, tooltip: true },
+      encoding: {
+        x: { field: 'threshold', type: 'quantitative', scale: { type: 'log' }, title: 'node threshold |effect|' },
+        y: { field: 'value', type: 'quantitative', title: 'normalised metric (1 = full model, 0 = empty circuit)' },
+        color: { field: 'curve', type: 'nominal', title: 'nodes by' },
+      },
+    },
+  } as TopLevelSpec;
+}

@@ -52,7 +52,18 @@ export const SVA_VERBS: Array<[string, string]> = [[' is', ' are'], [' was', ' w
 /** Prepositions for the noun-PP template ("The man near the tables"). */
 export const SVA_PREPOSITIONS = ['near', 'behind', 'beside', 'with', 'from', 'of'];
 
-export type SvaTemplate = 'simple' | 'nounpp' | 'rc';
+/** Sentence openers for the pronoun template ("In the end he" -> " was"). */
+export const SVA_OPENERS = [
+  'In the end', 'At the time', 'After the war', 'In the morning', 'By the time', 'At that point', 'In the past', 'For a while',
+  'At first', 'Later', 'Then', 'But then', 'And then', 'So', 'Yet', 'Still', 'Now', 'Once again', 'In fact', 'Of course',
+  'Even so', 'After that', 'Before that', 'At home', 'That night', 'That day', 'This time', 'Last year', 'Every day',
+  'Sometimes', 'Often', 'Perhaps', 'Suddenly', 'Meanwhile', 'At last', 'Since then',
+];
+
+/** Singular / plural subject pronouns for the pronoun template (lower case, after an opener). */
+export const SVA_PRONOUNS: Array<[string, string]> = [['he', 'they'], ['she', 'they']];
+
+export type SvaTemplate = 'simple' | 'nounpp' | 'rc' | 'pronoun';
 
 export interface SvaGeneratorOptions {
   /** templates to use (default all three) */
@@ -62,6 +73,9 @@ export interface SvaGeneratorOptions {
   seed?: number;
   nouns?: Array<[string, string]>;
   verbs?: Array<[string, string]>;
+  /** pronoun template: openers and [singular, plural] pronouns (defaults SVA_OPENERS, SVA_PRONOUNS) */
+  openers?: string[];
+  pronouns?: Array<[string, string]>;
 }
 
 /** True when `text` (with its leading space) is one token. */
@@ -87,16 +101,22 @@ export function svaVocabulary(tok: SvaTokenizer, opts: Pick<SvaGeneratorOptions,
  *  simple  "The {N}" -> verb agreeing with N; case = clean number ("singular" / "plural")
  *  nounpp  "The {N} {prep} the {M}" -> verb agreeing with N; case = "<N number>_<M number>"
  *  rc      "The {N} that the {M} liked" -> verb agreeing with N (across a relative clause); case as nounpp
- * Clean and patch differ only in N's number. Deterministic for a seed; duplicates removed.
+ *  pronoun "{opener} he" / "{opener} they" -> verb agreeing with the pronoun; case = clean number
+ *          (opt-in: for small vocabularies with few single-token noun pairs, e.g. the demo world)
+ * Clean and patch differ only in the subject's number. Deterministic for a seed; duplicates removed.
  */
 export function generateSvaPairs(tok: SvaTokenizer, opts: SvaGeneratorOptions = {}): SvaRecord[] {
   const { nouns, verbs } = svaVocabulary(tok, opts);
-  if (nouns.length < 2 || !verbs.length) {
+  const templates = opts.templates ?? ['simple', 'nounpp', 'rc'];
+  const pronouns = (opts.pronouns ?? SVA_PRONOUNS).filter(([s, p]) => oneToken(tok, ` ${s}`) && oneToken(tok, ` ${p}`));
+  if (templates.length === 1 && templates[0] === 'pronoun') {
+    if (!pronouns.length || !verbs.length) throw new Error(`the tokenizer has too few single-token words for pronoun agreement pairs (${pronouns.length} pronoun pairs, ${verbs.length} verb pairs)`);
+  } else if (nouns.length < 2 || !verbs.length) {
     throw new Error(`the tokenizer has too few single-token words for agreement pairs (${nouns.length} noun pairs, ${verbs.length} verb pairs); pass nouns/verbs lists that it encodes as one token each`);
   }
   const preps = SVA_PREPOSITIONS.filter((p) => oneToken(tok, ` ${p}`));
   const rcVerb = [' liked', ' saw', ' knew', ' met'].find((v) => oneToken(tok, v));
-  const templates = opts.templates ?? ['simple', 'nounpp', 'rc'];
+  const openers = opts.openers ?? SVA_OPENERS;
   const perCase = opts.perCase ?? 40;
   const r = rng(opts.seed ?? 0);
   const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)];
@@ -106,6 +126,27 @@ export function generateSvaPairs(tok: SvaTokenizer, opts: SvaGeneratorOptions = 
   for (const template of templates) {
     if (template === 'nounpp' && !preps.length) continue;
     if (template === 'rc' && !rcVerb) continue;
+    if (template === 'pronoun') {
+      if (!pronouns.length) continue;
+      for (const cleanPlural of [false, true]) {
+        let made = 0;
+        for (let tries = 0; made < perCase && tries < perCase * 50; tries++) {
+          const opener = pick(openers);
+          const [ps, pp] = pick(pronouns);
+          const [vs, vp] = pick(verbs);
+          const rec: SvaRecord = {
+            clean_prefix: `${opener} ${cleanPlural ? pp : ps}`, patch_prefix: `${opener} ${cleanPlural ? ps : pp}`,
+            clean_answer: cleanPlural ? vp : vs, patch_answer: cleanPlural ? vs : vp, case: `pronoun:${num(cleanPlural)}`,
+          };
+          const key = JSON.stringify(rec);
+          if (seen.has(key)) continue;
+          seen.add(key);
+          out.push(rec);
+          made++;
+        }
+      }
+      continue;
+    }
     const cases: Array<[boolean, boolean]> = template === 'simple' ? [[false, false], [true, false]] : [[false, false], [false, true], [true, false], [true, true]];
     for (const [cleanPlural, distractorPlural] of cases) {
       const label = template === 'simple' ? num(cleanPlural) : `${num(cleanPlural)}_${num(distractorPlural)}`;

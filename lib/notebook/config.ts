@@ -30,16 +30,79 @@ export interface CircuitsConfig {
   hooks: string[];
   /** seed 003: thinning fraction at the first hook (or pinned ids), top-k branching, sequences, contexts per node */
   ablation: { thinning: number; pinned: number[]; branching: number; nSequences: number; contextsPerNode: number };
-  /** seed 004: JSON-lines prompt pairs ('' = generate for the model's tokenizer), examples, ig steps, thresholds */
-  attribution: { dataset: string; nExamples: number; igSteps: number; nodeThreshold: number; edgeThreshold: number; thresholds: number[] };
+  /**
+   * seed 004: JSON-lines prompt pairs ('' = generate for the model's tokenizer), examples, ig steps; the methods
+   * compared (atp, ig, exact) and the one the circuit is built from (atp or ig: edges need gradients);
+   * node / edge thresholds of the circuit and the node thresholds of the faithfulness curve
+   */
+  attribution: {
+    dataset: string; nExamples: number; igSteps: number; methods: string[]; method: string;
+    nodeThreshold: number; edgeThreshold: number; thresholds: number[];
+  };
 }
 
 export const DEFAULT_CIRCUITS_CONFIG: CircuitsConfig = {
   saeRelease: 'saelab-demo-res',
   hooks: ['blocks.0.hook_resid_pre', 'blocks.1.hook_resid_pre', 'blocks.2.hook_resid_pre', 'blocks.3.hook_resid_pre'],
-  ablation: { thinning: 0.01, pinned: [], branching: 3, nSequences: 64, contextsPerNode: 3 },
-  attribution: { dataset: 'data/circuits/sva_demo.jsonl', nExamples: 40, igSteps: 10, nodeThreshold: 0.1, edgeThreshold: 0.01, thresholds: [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1] },
+  ablation: { thinning: 0.01, pinned: [], branching: 2, nSequences: 32, contextsPerNode: 3 },
+  attribution: {
+    dataset: 'data/circuits/sva_demo.jsonl', nExamples: 40, igSteps: 10, methods: ['atp', 'ig', 'exact'], method: 'ig',
+    nodeThreshold: 0.03, edgeThreshold: 0.003, thresholds: [0.001, 0.003, 0.01, 0.03, 0.1, 0.3],
+  },
 };
+
+/** Notebooks 10-12 (seed 004): one SAE per model training checkpoint, feature matching, circuits over training. */
+export interface CheckpointsConfig {
+  /** model whose training checkpoints are hub revisions (Pythia: step{N}) */
+  model: string;
+  /** checkpoints in training order: label (folder name), training step, hub revision */
+  checkpoints: Array<{ label: string; step: number; revision: string }>;
+  /** the hook every checkpoint's SAE reads */
+  hook: string;
+  /** SAE trainer fields (SAELens runner names in camelCase) shared by every checkpoint */
+  training: { expansionFactor: number; l1Coefficient: number; lr: number; trainingTokens: number; trainBatchSizeTokens: number; seed: number; nCheckpoints: number };
+  /** windows of contextSize tokens drawn from the dataset: batches of batchSize for training activations and for evaluation */
+  trainBatches: number;
+  evalBatches: number;
+  batchSize: number;
+  /** tokens of the dataset stream the windows are drawn from (training part; evaluation gets a tenth more) */
+  streamTokens: number;
+  /** feature matching: 'decoder' or 'activation' cosine; chain thresholds; rows of the feature tables */
+  matchMethod: 'decoder' | 'activation';
+  matchThreshold: number;
+  strongThreshold: number;
+  topFeatures: number;
+  /** the circuit (prompt pairs in the agreement-data layout; demo: next-token contrast pairs, as the demo model never learns agreement) at every checkpoint over the sweep hook (features + error node); appears when faithfulness > appearThreshold */
+  circuit: { dataset: string; nExamples: number; method: 'atp' | 'ig'; igSteps: number; nodeThreshold: number; edgeThreshold: number; thresholds: number[]; appearThreshold: number; minModelEffect: number };
+}
+
+export const DEFAULT_CHECKPOINTS_CONFIG: CheckpointsConfig = {
+  model: 'saelab/demo-base',
+  checkpoints: [0, 40, 80, 150, 300].map((s) => ({ label: `step${s}`, step: s, revision: `step${s}` })),
+  hook: 'blocks.1.hook_resid_pre',
+  training: { expansionFactor: 4, l1Coefficient: 3, lr: 3e-3, trainingTokens: 32_768, trainBatchSizeTokens: 512, seed: 0, nCheckpoints: 2 },
+  trainBatches: 16,
+  evalBatches: 2,
+  batchSize: 16,
+  streamTokens: 100_000,
+  matchMethod: 'activation',
+  matchThreshold: 0.7,
+  strongThreshold: 0.5,
+  topFeatures: 10,
+  circuit: { dataset: 'data/circuits/bigram_demo.jsonl', nExamples: 32, method: 'atp', igSteps: 10, nodeThreshold: 0.01, edgeThreshold: 0.01, thresholds: [0.003, 0.01, 0.03, 0.1, 0.3], appearThreshold: 0.5, minModelEffect: 0.5 },
+};
+
+/** Semantic checks of a merged checkpoints section (types are checked by the merge). */
+export function checkCheckpointsConfig(c: CheckpointsConfig, where: string): CheckpointsConfig {
+  if (c.matchMethod !== 'decoder' && c.matchMethod !== 'activation') throw new Error(`${where}: checkpoints.matchMethod must be "decoder" or "activation", got '${c.matchMethod}'`);
+  if (c.circuit.method !== 'atp' && c.circuit.method !== 'ig') throw new Error(`${where}: checkpoints.circuit.method must be "atp" or "ig" (edges need gradients), got '${c.circuit.method}'`);
+  if (c.checkpoints.length < 1) throw new Error(`${where}: checkpoints.checkpoints is empty; list {label, step, revision} in training order`);
+  c.checkpoints.forEach((x, i) => {
+    if (typeof x.label !== 'string' || typeof x.step !== 'number') throw new Error(`${where}: checkpoints.checkpoints[${i}] needs a string label and a numeric step, got ${JSON.stringify(x)}`);
+    if (i > 0 && x.step <= c.checkpoints[i - 1].step) throw new Error(`${where}: checkpoints.checkpoints must be in increasing step order (${c.checkpoints[i - 1].step} then ${x.step})`);
+  });
+  return c;
+}
 
 /** The one experiment config every notebook reads (configs/*.json). */
 export interface ExperimentConfig {
@@ -64,7 +127,7 @@ export interface ExperimentConfig {
   crosslayer: Record<string, unknown>;
   interpbench: Record<string, unknown>;
   circuits: CircuitsConfig;
-  checkpoints: Record<string, unknown>;
+  checkpoints: CheckpointsConfig;
 }
 
 export const DEFAULT_CONFIG: ExperimentConfig = {
@@ -86,7 +149,7 @@ export const DEFAULT_CONFIG: ExperimentConfig = {
   crosslayer: {},
   interpbench: {},
   circuits: DEFAULT_CIRCUITS_CONFIG,
-  checkpoints: {},
+  checkpoints: DEFAULT_CHECKPOINTS_CONFIG,
 };
 
 /** Where the config comes from: an explicit path, $SAELAB_CONFIG, or configs/demo.json. */
@@ -108,6 +171,7 @@ export function loadConfig(explicit?: string): ExperimentConfig {
   const cfg = mergeWithDefaults(DEFAULT_CONFIG, raw, file);
   if (!/^[A-Za-z0-9._-]+$/.test(cfg.name)) throw new Error(`${file}: name '${cfg.name}' must be letters, digits, '.', '_' or '-' (it names the runs/ folder)`);
   if (cfg.tokenAlignment !== 'ids' && cfg.tokenAlignment !== 'text') throw new Error(`${file}: tokenAlignment must be "ids" or "text", got '${cfg.tokenAlignment}'`);
+  checkCheckpointsConfig(cfg.checkpoints, file);
   return cfg;
 }
 

@@ -148,3 +148,50 @@ test('saelab match-features writes assignment int32 [d_sae_a] and similarity flo
     saeB.dispose();
   }
 });
+
+/** All permutations of 0..n-1 (n small). */
+function permutations(n: number): number[][] {
+  if (n === 0) return [[]];
+  return permutations(n - 1).flatMap((p) => Array.from({ length: n }, (_, k) => [...p.slice(0, k), n - 1, ...p.slice(k)]));
+}
+
+test('saelab match-features is optimal: its total decoder cosine equals the brute-force maximum over all 7! matchings', async () => {
+  const dir = tmpDir();
+  const [dIn, d] = [4, 7];
+  const log = console.log;
+  console.log = () => {};
+  try {
+    for (const seed of [21, 22, 23]) {
+      // unrelated random decoders: no planted answer, many near-ties, greedy is usually not optimal
+      const a = randn(rng(seed), d * dIn);
+      const b = randn(rng(seed + 100), d * dIn);
+      const saeA = saeFromDecoder(a, d, dIn);
+      const saeB = saeFromDecoder(b, d, dIn);
+      await saeA.save(path.join(dir, `a${seed}`));
+      await saeB.save(path.join(dir, `b${seed}`));
+      saeA.dispose();
+      saeB.dispose();
+      const out = path.join(dir, `m${seed}.safetensors`);
+      assert.strictEqual(await command.run(['--a', path.join(dir, `a${seed}`), '--b', path.join(dir, `b${seed}`), '--method', 'decoder', '--out', out]), 0);
+      const m = loadMatching(out);
+      // cosine of decoder rows computed here in plain JS (the saved SAEs' rows are the ones given, up to the unit-norm folding)
+      const cos = (i: number, j: number) => {
+        let xy = 0, xx = 0, yy = 0;
+        for (let k = 0; k < dIn; k++) {
+          const x = a[i * dIn + k];
+          const y = b[j * dIn + k];
+          xy += x * y; xx += x * x; yy += y * y;
+        }
+        return xy / Math.sqrt(xx * yy);
+      };
+      let best = -Infinity;
+      for (const p of permutations(d)) best = Math.max(best, p.reduce((s, j, i) => s + cos(i, j), 0));
+      const total = Array.from(m.assignment).reduce((s, j, i) => s + cos(i, j), 0);
+      assert.deepStrictEqual([...m.assignment].sort(), Array.from({ length: d }, (_, i) => i));
+      assert.ok(Math.abs(total - best) < 1e-5, `seed ${seed}: CLI total ${total} vs brute-force optimum ${best}`);
+      assertClose(m.similarity, Array.from(m.assignment, (j, i) => cos(i, j)), 1e-5, 1e-5, 'saved similarities');
+    }
+  } finally {
+    console.log = log;
+  }
+});

@@ -155,3 +155,18 @@ test('an interrupted checkpoint job resumes from its trainer checkpoint to the s
   a.dispose();
   b.dispose();
 });
+
+test('an interrupted job of another config is never resumed: refused, or deleted and recomputed with recomputeStale', async () => {
+  const dir = tmpDir();
+  const calls: string[] = [];
+  const partial = await runSweepJob(dir, spec, 1, provider(calls), { stopAfterSteps: 30 });
+  assert.strictEqual(partial.stepsRun, 30);
+  const changed = { ...spec, training: { ...spec.training, l1Coefficient: 0.1 } };
+  // no summary yet: the started folder (job.json) still identifies the old config
+  await assert.rejects(runSweepJob(dir, changed, 1, provider(calls)), /made with a different sweep config/);
+  const fresh = await runSweepJob(dir, changed, 1, provider(calls), { recomputeStale: true });
+  assert.strictEqual(fresh.stepsRun, 48, 'all 48 steps from scratch, not resumed from the old trainer checkpoint');
+  // the same as a clean run of the changed config
+  const ref = await runSweepJob(tmpDir(), changed, 1, provider(calls));
+  assertClose([fresh.l0, fresh.explained_variance], [ref.l0, ref.explained_variance], 1e-6, 1e-6);
+});

@@ -74,3 +74,31 @@ test('GPT-2 tokenizer: every record tokenizes cleanly; JSON lines round trip; th
   assert.strictEqual(svaPromptPairs(shipped, tok).skipped, 0);
   assert.ok(shipped.length >= 100);
 });
+
+test('pronoun template: "{opener} he/she" vs "{opener} they", the verb agreeing with the clean pronoun', () => {
+  const tok = toyTokenizer(['Then', 'So', ' he', ' she', ' they', ' was', ' were', ' has', ' have', ' is']); // ' are' missing: is/are dropped
+  const recs = generateSvaPairs(tok, { templates: ['pronoun'], openers: ['Then', 'So'], perCase: 100, seed: 2 });
+  // 2 openers x 2 pronoun pairs x 2 verb pairs per case, deduplicated
+  assert.strictEqual(recs.length, 16);
+  for (const r of recs) {
+    const plural = r.case === 'pronoun:plural';
+    assert.match(r.clean_prefix, plural ? /^(Then|So) they$/ : /^(Then|So) (he|she)$/);
+    assert.strictEqual(r.patch_prefix.split(' ')[0], r.clean_prefix.split(' ')[0], 'same opener');
+    assert.match(r.patch_prefix, plural ? / (he|she)$/ : / they$/);
+    assert.ok(plural ? [' were', ' have'].includes(r.clean_answer) : [' was', ' has'].includes(r.clean_answer));
+    assert.strictEqual(r.patch_answer, { ' was': ' were', ' has': ' have', ' were': ' was', ' have': ' has' }[r.clean_answer]);
+  }
+  const { groups, skipped } = svaPromptPairs(recs, tok);
+  assert.strictEqual(skipped, 0);
+  assert.strictEqual(groups.length, 1);
+  assert.throws(() => generateSvaPairs(toyTokenizer([' was', ' were']), { templates: ['pronoun'] }), /too few single-token words for pronoun agreement pairs/);
+});
+
+test('the shipped demo pairs tokenize cleanly for the demo world', async () => {
+  const { loadTokenizer } = await import('../../lib/tokenizers');
+  const tok = await loadTokenizer('saelab/demo-base');
+  const recs = readSvaJsonl(path.join(REPO_ROOT, 'data', 'circuits', 'sva_demo.jsonl'));
+  const { groups, skipped } = svaPromptPairs(recs, tok);
+  assert.strictEqual(skipped, 0);
+  assert.ok(groups[0].clean.length >= 40, `largest equal-length group ${groups[0].clean.length} >= the demo's 40 examples`);
+});

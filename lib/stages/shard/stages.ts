@@ -16,9 +16,15 @@ import { STAGE_SIMILARITIES, computeSimilaritiesStage, similaritiesOverRows } fr
 import { STAGE_OUTLIERS, findOutlierNormsStage, outliersInputs, outlierModelName } from '../outliers';
 import { STAGE_SAE_EVAL, saeEvalStage, saeEvalInputs, evaluateSae } from '../saeEval';
 import { STAGE_FEATURE_TRANSFER, featureTransferStage, featureTransferInputs, transferFamilies, transferAccumulators, emptyTransferAccumulators } from '../featureTransfer';
+import { STAGE_CHECKPOINT_SAES, checkpointSaesStage, checkpointSaesInputs, runCheckpointJobs } from '../checkpointSaes';
+import { STAGE_FEATURE_MATCHING, featureMatchingStage } from '../featureMatching';
+import { STAGE_CIRCUITS_OVER_TIME, circuitsOverTimeStage } from '../circuitsOverTime';
+import { checkpointsConfig } from '../../checkpoints/config';
 import { ShardSpec, shardBatchRange, batchRangeRows } from './spec';
 import { ShardRecord, beginShard, completeShard, finishShard, readShardsForMerge, writeShardState, readShardState, shardDir } from './store';
 import { EvalState, evalToJSON, evalFromJSON, mergeEval, TransferState, transferToJSON, transferFromJSON, mergeTransfer } from './accumulators';
+import { STAGE_ABLATION_GRAPH, ablationGraphStage } from '../ablationGraph';
+import { STAGE_FEATURE_CIRCUITS, featureCircuitsStage } from '../featureCircuits';
 
 /** A data-parallel stage: run one shard of its batches, or merge all shards into the stage's artifacts. */
 export interface ShardableStage {
@@ -249,12 +255,36 @@ async function mergeFeatureTransfer(ctx: StageContext, count: number) {
   return featureTransferStage(ctx, { merged });
 }
 
+// ---- 10: checkpoint SAEs (a contiguous range of checkpoints per shard; each job writes its own sweep folder) ----
+
+async function checkpointSaesShard(ctx: StageContext, s: ShardSpec) {
+  const { config } = ctx;
+  const inputs = checkpointSaesInputs(config);
+  const T = checkpointsConfig(config).checkpoints.length;
+  const done = completeShard(ctx.stageDir, STAGE_CHECKPOINT_SAES, inputs, s, T);
+  if (done) return { record: done, reused: true };
+  const range = shardBatchRange(T, s);
+  beginShard(ctx.stageDir, s);
+  const jobs = await runCheckpointJobs(ctx, Array.from({ length: range.count }, (_, k) => range.first + k));
+  const state = writeShardState(shardDir(ctx.stageDir, s), { checkpoints: jobs.map((j) => j.label) });
+  const record = finishShard(ctx.stageDir, { stage: STAGE_CHECKPOINT_SAES, index: s.index, count: s.count, range, totalBatches: T, batchSize: 1, provenance: {}, files: [state] }, inputs);
+  return { record, reused: false };
+}
+
+/** Every checkpoint's job finished in some shard: the stage function then reuses them all and writes the summary. */
+async function mergeCheckpointSaes(ctx: StageContext, count: number) {
+  const inputs = checkpointSaesInputs(ctx.config);
+  if (!reusableStage(ctx.stageDir, inputs)) readShardsForMerge(ctx.stageDir, STAGE_CHECKPOINT_SAES, inputs, count, checkpointsConfig(ctx.config).checkpoints.length);
+  return checkpointSaesStage(ctx);
+}
+
 /** The data-parallel stages, by stage folder name. */
 export const SHARDABLE_STAGES: Record<string, ShardableStage> = {
   [STAGE_ACTIVATIONS]: { stage: STAGE_ACTIVATIONS, totalBatches: (c) => c.activations.nBatches, shard: activationsShard, merge: mergeActivations },
   [STAGE_SIMILARITIES]: { stage: STAGE_SIMILARITIES, totalBatches: (c) => c.activations.nBatches, shard: similaritiesShard, merge: mergeSimilarities },
   [STAGE_SAE_EVAL]: { stage: STAGE_SAE_EVAL, totalBatches: (c) => c.eval.nBatches, shard: saeEvalShard, merge: mergeSaeEval },
   [STAGE_FEATURE_TRANSFER]: { stage: STAGE_FEATURE_TRANSFER, totalBatches: (c) => c.transfer.nBatches, shard: featureTransferShard, merge: mergeFeatureTransfer },
+  [STAGE_CHECKPOINT_SAES]: { stage: STAGE_CHECKPOINT_SAES, totalBatches: (c) => checkpointsConfig(c).checkpoints.length, shard: checkpointSaesShard, merge: mergeCheckpointSaes },
 };
 
 /** Every stage with a headless function (what `saelab stage NAME` runs without --shard). */
@@ -264,6 +294,11 @@ export const STAGE_FUNCTIONS: Record<string, (ctx: StageContext) => Promise<unkn
   [STAGE_OUTLIERS]: findOutlierNormsStage,
   [STAGE_SAE_EVAL]: (ctx) => saeEvalStage(ctx),
   [STAGE_FEATURE_TRANSFER]: (ctx) => featureTransferStage(ctx),
+  [STAGE_ABLATION_GRAPH]: ablationGraphStage,
+  [STAGE_FEATURE_CIRCUITS]: featureCircuitsStage,
+  [STAGE_CHECKPOINT_SAES]: checkpointSaesStage,
+  [STAGE_FEATURE_MATCHING]: featureMatchingStage,
+  [STAGE_CIRCUITS_OVER_TIME]: circuitsOverTimeStage,
 };
 
 /** Resolve a stage given as its folder name (02_compute_similarities), its number (02) or a word of it (similarities). */
