@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { activation } from '../lib/model/components';
+import { activation, linear } from '../lib/model/components';
 import { Adam } from '../lib/train/adam';
 import { rowNorm } from '../lib/backend/fusedOps';
 
@@ -33,7 +33,7 @@ function init(shape: number[], scale: number, seed: number): tf.Variable {
   return tf.variable(tf.randomNormal(shape, 0, scale, 'float32', seed));
 }
 
-/** SAE encode + decode: relu(x W_enc + b_enc) W_dec + b_dec on [tokens, dIn]. */
+/** SAE encode + decode: relu(x W_enc + b_enc) W_dec + b_dec on [tokens, dIn], with fused matmuls as lib/sae runs them. */
 export function makeSaeForward(s: SaeShape): { step: () => void; dispose: () => void } {
   const x = tf.randomNormal([s.tokens, s.dIn], 0, 1, 'float32', 1);
   const wEnc = init([s.dIn, s.dSae], 1 / Math.sqrt(s.dIn), 2);
@@ -42,8 +42,8 @@ export function makeSaeForward(s: SaeShape): { step: () => void; dispose: () => 
   const bDec = tf.variable(tf.zeros([s.dIn]));
   const step = (): void => {
     const out = tf.tidy(() => {
-      const acts = tf.relu(tf.add(tf.matMul(tf.sub(x, bDec), wEnc), bEnc)); // [tokens, dSae]
-      return tf.add(tf.matMul(acts, wDec), bDec); // [tokens, dIn]
+      const acts = tf.fused.matMul({ a: tf.sub(x, bDec) as tf.Tensor2D, b: wEnc as tf.Tensor2D, bias: bEnc, activation: 'relu' }); // [tokens, dSae]
+      return tf.fused.matMul({ a: acts, b: wDec as tf.Tensor2D, bias: bDec }); // [tokens, dIn]
     });
     out.dataSync();
     out.dispose();
@@ -92,7 +92,8 @@ interface Block { ln1w: tf.Tensor; ln1b: tf.Tensor; wQKV: tf.Tensor; bQKV: tf.Te
 
 /**
  * A GPT-2-shaped forward pass (token + position embedding, nLayers pre-LN blocks with causal attention and
- * a gelu_new MLP, final LN, unembedding) with one cached activation (the residual after the middle block).
+ * a gelu_new MLP, final LN, unembedding) with one cached activation (the residual after the middle block);
+ * linear layers and the activation are lib/model/components' (fused matmul + bias, fused GELU where the backend has them).
  */
 export function makeGptForward(g: GptShape, withGrad = false): { step: () => void; dispose: () => void } {
   const dHead = g.dModel / g.nHeads;
@@ -120,15 +121,15 @@ export function makeGptForward(g: GptShape, withGrad = false): { step: () => voi
     for (let l = 0; l < g.nLayers; l++) {
       const b = blocks[l];
       const h = layerNorm(resid, b.ln1w, b.ln1b).reshape([g.batch * g.pos, g.dModel]);
-      const qkv = tf.add(tf.matMul(h, b.wQKV), b.bQKV).reshape([g.batch, g.pos, 3, g.nHeads, dHead]);
+      const qkv = linear(h, b.wQKV as tf.Tensor2D, b.bQKV).reshape([g.batch, g.pos, 3, g.nHeads, dHead]);
       const [q, k, v] = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4])); // each [batch, head, pos, dHead]
       const scores = tf.add(tf.div(tf.matMul(q, k, false, true), Math.sqrt(dHead)), maskBias); // [batch, head, pos, pos]
       const pattern = tf.softmax(scores, -1);
       const z = tf.transpose(tf.matMul(pattern, v), [0, 2, 1, 3]).reshape([g.batch * g.pos, g.dModel]);
-      const attnOut = tf.add(tf.matMul(z, b.wO), b.bO).reshape([g.batch, g.pos, g.dModel]);
+      const attnOut = linear(z, b.wO as tf.Tensor2D, b.bO).reshape([g.batch, g.pos, g.dModel]);
       resid = tf.add(resid, attnOut);
       const h2 = layerNorm(resid, b.ln2w, b.ln2b).reshape([g.batch * g.pos, g.dModel]);
-      const mlp = tf.add(tf.matMul(geluNew(tf.add(tf.matMul(h2, b.wIn), b.bIn)), b.wOut), b.bOut);
+      const mlp = linear(geluNew(linear(h2, b.wIn as tf.Tensor2D, b.bIn)), b.wOut as tf.Tensor2D, b.bOut);
       resid = tf.add(resid, mlp.reshape([g.batch, g.pos, g.dModel]));
       if (l === Math.floor(g.nLayers / 2)) cached = resid;
     }

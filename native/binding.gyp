@@ -5,7 +5,7 @@
       "sources": ["src/addon.cc", "src/matmul.cc", "src/elementwise.cc", "src/reduce.cc", "src/layout.cc", "src/fused.cc"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
-      "cflags_cc": ["-O3", "-fopenmp", "-std=c++17", "<!@(node -p \"process.env.SAELAB_NATIVE_CFLAGS || ''\")"],
+      "cflags_cc": ["-O3", "-fopenmp", "-std=c++17", "-fno-math-errno", "-fno-trapping-math", "<!@(node -p \"process.env.SAELAB_NATIVE_CFLAGS || ''\")"],
       "cflags": ["-O3", "-fopenmp"],
       "ldflags": ["-fopenmp"],
       "libraries": ["<!@(node -p \"process.env.SAELAB_BLAS_LIBS || '-lopenblas'\")"],

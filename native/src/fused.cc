@@ -4,6 +4,9 @@
 // once per op.
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <algorithm>
+#include <vector>
 #include "kernels.h"
 #include "napi_util.h"
 #include "parallel.h"
@@ -13,10 +16,11 @@ namespace saelab {
 // exp(x) in float with a branch-free Cephes-style polynomial (about 2 ulp), so that loops calling it vectorise.
 // Inputs are clamped to [-87.3, 88.7]: exp(-inf) gives ~1e-38 instead of 0, which every caller here tolerates.
 static inline float expApprox(float x) {
-  x = x > 88.7f ? 88.7f : (x < -87.3f ? -87.3f : x);
+  x = x < 88.7f ? x : 88.7f;  // min/max written so that they compile to vector min/max (NaN handling as std::min/max)
+  x = x > -87.3f ? x : -87.3f;
   const float fx = x * 1.44269504088896341f;
-  // round to nearest without calling floorf/roundf (truncation of x +- 0.5)
-  const int n = static_cast<int>(fx + (fx >= 0.f ? 0.5f : -0.5f));
+  // round to nearest without a branch or floorf: fx + 128.5 > 0, so truncation is floor
+  const int n = static_cast<int>(fx + 128.5f) - 128;
   const float nf = static_cast<float>(n);
   float r = x - nf * 0.693359375f;
   r = r - nf * -2.12194440e-4f;
@@ -27,10 +31,14 @@ static inline float expApprox(float x) {
   y = y * r + 1.6666665459e-1f;
   y = y * r + 5.0000001201e-1f;
   y = y * r * r + r + 1.f;
-  // scale by 2^n through the exponent bits (n in [-126, 127] after the clamp)
-  union { int32_t i; float f; } pow2;
-  pow2.i = (n + 127) << 23;
-  return y * pow2.f;
+  // scale by 2^n through the exponent bits (n in [-126, 128]: 2^n built as 2^(n/2) * 2^(n - n/2), both normal)
+  const int n1 = n >> 1;
+  const int n2 = n - n1;
+  float p1, p2;
+  const int32_t b1 = (n1 + 127) << 23, b2 = (n2 + 127) << 23;
+  std::memcpy(&p1, &b1, sizeof p1);
+  std::memcpy(&p2, &b2, sizeof p2);
+  return y * p1 * p2;
 }
 
 constexpr float kSqrt2OverPi = 0.7978845608028654f;
@@ -58,6 +66,14 @@ static inline float geluErfGrad(float x) {
   return 0.5f * (1.f + std::erf(x * kSqrtHalf)) + x * kInvSqrt2Pi * std::exp(-0.5f * x * x);
 }
 
+SAELAB_VECTOR_CLONES static void geluTanhRange(const float* __restrict x, float* __restrict out, int64_t n) {
+  for (int64_t i = 0; i < n; i++) out[i] = geluTanh(x[i]);
+}
+
+SAELAB_VECTOR_CLONES static void geluTanhGradRange(const float* __restrict dy, const float* __restrict x, float* __restrict out, int64_t n) {
+  for (int64_t i = 0; i < n; i++) out[i] = dy[i] * geluTanhGrad(x[i]);
+}
+
 // gelu(x, out, approximate): approximate 1 = tanh (gelu_new), 0 = erf.
 napi_value Gelu(napi_env env, napi_callback_info info) {
   return guard(env, [&] {
@@ -68,8 +84,7 @@ napi_value Gelu(napi_env env, napi_callback_info info) {
     const bool approx = args.i64(2) != 0;
     const int64_t len = static_cast<int64_t>(n);
     if (approx) {
-#pragma omp parallel for simd schedule(static) num_threads(threadsFor(len))
-      for (int64_t i = 0; i < len; i++) out[i] = geluTanh(x[i]);
+      parallelChunks(len, threadsFor(len), [&](int64_t b, int64_t e) { geluTanhRange(x + b, out + b, e - b); });
     } else {
 #pragma omp parallel for schedule(static) num_threads(threadsFor(len / 4))
       for (int64_t i = 0; i < len; i++) out[i] = geluErf(x[i]);
@@ -89,13 +104,28 @@ napi_value GeluGrad(napi_env env, napi_callback_info info) {
     if (n != nx) throw ArgError{"geluGrad: dy and x sizes differ"};
     const int64_t len = static_cast<int64_t>(n);
     if (approx) {
-#pragma omp parallel for simd schedule(static) num_threads(threadsFor(len))
-      for (int64_t i = 0; i < len; i++) out[i] = dy[i] * geluTanhGrad(x[i]);
+      parallelChunks(len, threadsFor(len), [&](int64_t b, int64_t e) { geluTanhGradRange(dy + b, x + b, out + b, e - b); });
     } else {
 #pragma omp parallel for schedule(static) num_threads(threadsFor(len / 4))
       for (int64_t i = 0; i < len; i++) out[i] = dy[i] * geluErfGrad(x[i]);
     }
   });
+}
+
+struct AdamParams { float beta1, beta2, eps, stepSize, sqrtBc2, decay, gradScale; };
+
+SAELAB_VECTOR_CLONES static void adamRange(const float* __restrict p, const float* __restrict m, const float* __restrict v,
+                                           const float* __restrict g, float* __restrict outP, float* __restrict outM,
+                                           float* __restrict outV, int64_t n, AdamParams h) {
+  const float c1 = 1.f - h.beta1, c2 = 1.f - h.beta2;
+  for (int64_t i = 0; i < n; i++) {
+    const float gi = g[i] * h.gradScale;
+    const float mi = h.beta1 * m[i] + c1 * gi;
+    const float vi = h.beta2 * v[i] + c2 * (gi * gi);
+    outM[i] = mi;
+    outV[i] = vi;
+    outP[i] = h.decay * p[i] - h.stepSize * (mi / (std::sqrt(vi) / h.sqrtBc2 + h.eps));
+  }
 }
 
 // adam(p, m, v, g, outP, outM, outV, beta1, beta2, eps, stepSize, sqrtBc2, decay, gradScale):
@@ -118,17 +148,11 @@ napi_value Adam(napi_env env, napi_callback_info info) {
     const float eps = static_cast<float>(args.f64(9)), stepSize = static_cast<float>(args.f64(10));
     const float sqrtBc2 = static_cast<float>(args.f64(11)), decay = static_cast<float>(args.f64(12));
     const float gradScale = static_cast<float>(args.f64(13));
-    const float c1 = 1.f - beta1, c2 = 1.f - beta2;
     const int64_t len = static_cast<int64_t>(n);
-#pragma omp parallel for simd schedule(static) num_threads(threadsFor(len))
-    for (int64_t i = 0; i < len; i++) {
-      const float gi = g[i] * gradScale;
-      const float mi = beta1 * m[i] + c1 * gi;
-      const float vi = beta2 * v[i] + c2 * (gi * gi);
-      outM[i] = mi;
-      outV[i] = vi;
-      outP[i] = decay * p[i] - stepSize * (mi / (std::sqrt(vi) / sqrtBc2 + eps));
-    }
+    const AdamParams h{beta1, beta2, eps, stepSize, sqrtBc2, decay, gradScale};
+    parallelChunks(len, threadsFor(len), [&](int64_t b, int64_t e) {
+      adamRange(p + b, m + b, v + b, g + b, outP + b, outM + b, outV + b, e - b, h);
+    });
   });
 }
 
@@ -226,6 +250,51 @@ napi_value Select(napi_env env, napi_callback_info info) {
       for (int64_t i = 0; i < inner; i++) out[o + i] = src[o + i];
     }
   });
+}
+
+}  // namespace saelab
+
+namespace saelab {
+
+// topk(x, rows, cols, k, values, indices) -> 1 when a row holds NaN (the caller then uses the cpu kernel), else 0.
+// For each row of x [rows, cols]: the k largest values in descending order with their column indices, ties
+// broken by the lower index (the order of tfjs's TopK).
+napi_value TopK(napi_env env, napi_callback_info info) {
+  int hasNaN = 0;
+  napi_value done = guard(env, [&] {
+    Args args(env, info);
+    size_t n, nv, ni;
+    const float* x = args.typed<float>(0, &n);
+    const int64_t rows = args.i64(1), cols = args.i64(2), k = args.i64(3);
+    float* values = args.typed<float>(4, &nv);
+    int32_t* indices = args.typed<int32_t>(5, &ni);
+    if (k < 0 || k > cols || static_cast<int64_t>(n) != rows * cols || static_cast<int64_t>(nv) != rows * k || static_cast<int64_t>(ni) != rows * k)
+      throw ArgError{"topk: sizes differ"};
+    int nanRows = 0;
+#pragma omp parallel num_threads(threadsFor(rows * cols)) reduction(+ : nanRows)
+    {
+      std::vector<int32_t> idx(cols);
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < rows; r++) {
+        const float* row = x + r * cols;
+        bool nan = false;
+        for (int64_t c = 0; c < cols; c++) nan |= std::isnan(row[c]);
+        if (nan) { nanRows++; continue; }
+        for (int64_t c = 0; c < cols; c++) idx[c] = static_cast<int32_t>(c);
+        auto before = [row](int32_t a, int32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); };
+        std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), before);
+        for (int64_t j = 0; j < k; j++) {
+          values[r * k + j] = row[idx[j]];
+          indices[r * k + j] = idx[j];
+        }
+      }
+    }
+    hasNaN = nanRows > 0;
+  });
+  if (done != nullptr) return done;
+  napi_value result;
+  napi_get_boolean(env, hasNaN != 0, &result);
+  return result;
 }
 
 }  // namespace saelab

@@ -18,6 +18,7 @@ napi_value GeluGrad(napi_env env, napi_callback_info info);
 napi_value Adam(napi_env env, napi_callback_info info);
 napi_value Cast(napi_env env, napi_callback_info info);
 napi_value Select(napi_env env, napi_callback_info info);
+napi_value TopK(napi_env env, napi_callback_info info);
 napi_value SetThreads(napi_env env, napi_callback_info info);
 napi_value Info(napi_env env, napi_callback_info info);
 }  // namespace saelab

@@ -5,6 +5,7 @@ import { rowNorm } from '../../lib/backend/fusedOps';
 import { nativeKernelNames } from '../../lib/backend/native';
 import { activation } from '../../lib/model/components';
 import { Adam } from '../../lib/train/adam';
+import { topkActivation } from '../../lib/train/activations';
 import { AdamW } from '../../lib/lm/adamw';
 import { setupBackend } from '../helpers';
 import { compareWithCpu, rand, randomValues, requireNative } from './compare';
@@ -19,7 +20,7 @@ before(async () => {
 
 test('the fused and replaced kernels are registered natively', () => {
   const names = nativeKernelNames();
-  for (const k of ['Cast', 'Tile', 'Select', 'SaelabGelu', 'SaelabGeluGrad', 'SaelabAdam']) assert.ok(names.includes(k), `${k} is not native`);
+  for (const k of ['Cast', 'Tile', 'Select', 'TopK', 'SaelabGelu', 'SaelabGeluGrad', 'SaelabAdam']) assert.ok(names.includes(k), `${k} is not native`);
 });
 
 test('the model activation runs as one fused kernel on native', async () => {
@@ -132,6 +133,21 @@ test('Select (tf.where) matches cpu: same shape, row condition, broadcast, int32
   const out = tf.engine().runKernel('Select', { condition: tf.tensor1d([true, false], 'bool'), t: tf.tensor2d([[1, 2], [3, 4]]), e: tf.tensor2d([[5, 6], [7, 8]]) }) as tf.Tensor;
   assert.deepStrictEqual(Array.from(out.dataSync()), [1, 2, 7, 8]);
   out.dispose();
+});
+
+test('TopK matches cpu: values, indices, ties by lower index, k = 0 and all, NaN rows, gradient', async () => {
+  await compareWithCpu('topk rows', () => { const r = tf.topk(rand([7, 50], 160), 5); return [r.values, r.indices]; });
+  await compareWithCpu('topk 3d', () => { const r = tf.topk(rand([2, 3, 40], 161), 7); return [r.values, r.indices]; });
+  await compareWithCpu('topk 1d all', () => { const r = tf.topk(rand([9], 162), 9); return [r.values, r.indices]; });
+  await compareWithCpu('topk k 0', () => { const r = tf.topk(rand([3, 4], 163), 0); return [r.values, r.indices]; });
+  await compareWithCpu('topk ties', () => { const r = tf.topk(tf.tensor2d([[1, 3, 3, 0, 3], [2, 2, 2, 2, 2]]), 3); return [r.values, r.indices]; });
+  await compareWithCpu('topk infinities', () => { const r = tf.topk(tf.tensor1d([-Infinity, 1, Infinity, 0, -0]), 4); return [r.values, r.indices]; });
+  await compareWithCpu('topk a NaN row uses the cpu kernel', () => { const r = tf.topk(tf.tensor2d([[1, NaN, 2], [3, 1, 2]]), 2); return [r.values, r.indices]; });
+  await compareWithCpu('topk large', () => { const r = tf.topk(rand([64, 3000], 164), 32); return [r.values, r.indices]; });
+  await compareWithCpu('training topk activation and its gradient', () => {
+    const x = rand([6, 40], 165) as tf.Tensor2D;
+    return [topkActivation(x, 4), tf.grad((t: tf.Tensor) => tf.sum(tf.square(topkActivation(t as tf.Tensor2D, 4))))(x)];
+  });
 });
 
 test('pow by 1 (the gradient of x^2) and the decoder-norm gradient match cpu', async () => {

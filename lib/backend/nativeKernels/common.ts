@@ -30,6 +30,8 @@ export interface NativeAddon {
     beta1: number, beta2: number, eps: number, stepSize: number, sqrtBc2: number, decay: number, gradScale: number): void;
   /** Elementwise cast (codes in lib/backend/nativeKernels/fused.ts). */
   cast?(op: number, x: Float32Array | Int32Array | Uint8Array, out: Float32Array | Int32Array | Uint8Array): void;
+  /** Top k of each row of x [rows, cols], descending, ties by lower index; true (nothing written) when a row holds NaN. */
+  topk?(x: Float32Array, rows: number, cols: number, k: number, values: Float32Array, indices: Int32Array): boolean;
   /** out[i] = cond[i / inner] ? a[i] : b[i] (4-byte elements). */
   select?(cond: Uint8Array, a: Float32Array | Int32Array, b: Float32Array | Int32Array, out: Float32Array | Int32Array, inner: number): void;
 }

@@ -83,6 +83,24 @@ function selectKernel(addon: NativeAddon): NativeKernel {
   };
 }
 
+/** TopK (sorted) of float32 rows natively; unsorted requests and rows holding NaN use the cpu kernel. */
+function topkKernel(addon: NativeAddon): NativeKernel {
+  const fallback = cpuKernel('TopK');
+  return (args: KernelArgs) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    const { k, sorted } = args.attrs as unknown as { k: number; sorted: boolean };
+    const xv = f32(args.backend, x);
+    const cols = x.shape[x.shape.length - 1];
+    if (!xv || !sorted || x.shape.length === 0 || !(k >= 0 && k <= cols)) return fallback(args);
+    const rows = cols === 0 ? 0 : xv.length / cols;
+    const outShape = [...x.shape.slice(0, -1), k];
+    const values = new Float32Array(rows * k);
+    const indices = new Int32Array(rows * k);
+    if (values.length > 0 && addon.topk!(xv, rows, cols, k, values, indices)) return fallback(args);
+    return [args.backend.makeTensorInfo(outShape, 'float32', values), args.backend.makeTensorInfo(outShape, 'int32', indices)];
+  };
+}
+
 /** SaelabGelu(x; approximate 'tanh' | 'none'): GELU in one pass. */
 function geluKernel(addon: NativeAddon): NativeKernel {
   return (args: KernelArgs) => {
@@ -130,7 +148,7 @@ function adamKernel(addon: NativeAddon): NativeKernel {
 /** The tfjs kernels replaced natively (Cast, Tile, Select). */
 export function fusedReplacementKernels(addon: NativeAddon): Record<string, NativeKernel> {
   if (!addon.cast) return {};
-  return { Cast: castKernel(addon), Tile: tileKernel(addon), Select: selectKernel(addon) };
+  return { Cast: castKernel(addon), Tile: tileKernel(addon), Select: selectKernel(addon), TopK: topkKernel(addon) };
 }
 
 /** saelab's own kernels (no cpu equivalent; lib/backend/fusedOps.ts uses them when the backend has them). */
