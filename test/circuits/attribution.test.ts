@@ -13,17 +13,10 @@ import { attributeNodes, identitySpliceHooks, saeSet, PromptPairs, SAESet } from
 import { SafetensorsFile } from '../../lib/io/safetensors';
 import { command as attributeCommand } from '../../lib/cli/commands/attribute';
 import { setupBackend, assertClose, tmpDir } from '../helpers';
-import { tinyModel, randomSAE, refEncode, TOKENS } from './tiny';
+import { tinyModel, randomSAE, refEncode, TOKENS, HOOKS, PAIRS } from './tiny';
 
 before(setupBackend);
 
-const HOOKS = ['blocks.0.hook_resid_pre', 'blocks.1.hook_resid_pre', 'blocks.2.hook_resid_pre'];
-const PAIRS: PromptPairs = {
-  clean: TOKENS,
-  patch: [[1, 5, 9, 2, 13, 3], [4, 4, 17, 1, 8, 10], [12, 3, 3, 19, 7, 15]],
-  cleanAnswers: [3, 7, 9],
-  patchAnswers: [5, 2, 14],
-};
 
 function saes(): SAESet {
   return saeSet(HOOKS.map((h, i) => randomSAE(h, 12, 1000 + 10 * i)));

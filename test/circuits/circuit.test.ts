@@ -13,17 +13,10 @@ import {
   methodAgreement, methodAgreementSpec, faithfulnessSpec,
 } from '../../lib/circuits';
 import { setupBackend, assertClose } from '../helpers';
-import { tinyModel, randomSAE, refEncode, TOKENS } from './tiny';
+import { tinyModel, randomSAE, refEncode, TOKENS, HOOKS, PAIRS } from './tiny';
 
 before(setupBackend);
 
-const HOOKS = ['blocks.0.hook_resid_pre', 'blocks.1.hook_resid_pre', 'blocks.2.hook_resid_pre'];
-const PAIRS: PromptPairs = {
-  clean: TOKENS,
-  patch: [[1, 5, 9, 2, 13, 3], [4, 4, 17, 1, 8, 10], [12, 3, 3, 19, 7, 15]],
-  cleanAnswers: [3, 7, 9],
-  patchAnswers: [5, 2, 14],
-};
 const saes = (): SAESet => saeSet(HOOKS.map((h, i) => randomSAE(h, 12, 1000 + 10 * i)));
 
 function refDecode(sae: SAE, f: tf.Tensor): tf.Tensor {

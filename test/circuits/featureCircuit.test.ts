@@ -14,18 +14,11 @@ import { validateCircuitsConfig, featureCircuitsInputs, ablationGraphInputs } fr
 import { resolveRelease } from '../../lib/sae/registry';
 import { loadTokenizerFromDir } from '../../lib/tokenizers/tokenizer';
 import { setupBackend, REPO_ROOT, tmpDir } from '../helpers';
-import { tinyModel, randomSAE, TOKENS } from './tiny';
+import { tinyModel, randomSAE, TOKENS, HOOKS, PAIRS } from './tiny';
 import * as fs from 'fs';
 
 before(setupBackend);
 
-const HOOKS = ['blocks.0.hook_resid_pre', 'blocks.1.hook_resid_pre', 'blocks.2.hook_resid_pre'];
-const PAIRS: PromptPairs = {
-  clean: TOKENS,
-  patch: [[1, 5, 9, 2, 13, 3], [4, 4, 17, 1, 8, 10], [12, 3, 3, 19, 7, 15]],
-  cleanAnswers: [3, 7, 9],
-  patchAnswers: [5, 2, 14],
-};
 
 test('featureCircuitForModel: F(model) is the unmodified metric, F(empty) the metric with the last hook set to the patch mean', () => {
   const model = tinyModel();

@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { HookedTransformer } from '../../lib/model';
 import { SAE } from '../../lib/sae';
+import { PromptPairs } from '../../lib/circuits';
 
 export const D_MODEL = 8;
 
@@ -41,3 +42,12 @@ export function refEncode(sae: SAE, x: tf.Tensor): tf.Tensor {
 }
 
 export const TOKENS = [[1, 5, 9, 2, 11, 3], [4, 4, 17, 0, 8, 6], [12, 3, 3, 19, 7, 2]];
+
+/** The residual hooks of the tiny model's SAEs and prompt pairs over TOKENS (clean) with their answers. */
+export const HOOKS = ['blocks.0.hook_resid_pre', 'blocks.1.hook_resid_pre', 'blocks.2.hook_resid_pre'];
+export const PAIRS: PromptPairs = {
+  clean: TOKENS,
+  patch: [[1, 5, 9, 2, 13, 3], [4, 4, 17, 1, 8, 10], [12, 3, 3, 19, 7, 15]],
+  cleanAnswers: [3, 7, 9],
+  patchAnswers: [5, 2, 14],
+};
