@@ -24,10 +24,14 @@ interface Workload {
   smaller?: () => Workload;
 }
 
+/** Fewest tokens an SAE workload is retried at (after a failure at more): below this, report the failure. */
+const MIN_SAE_TOKENS = 64;
+
 function saeWorkloads(s: SaeShape): Workload[] {
+  const quarter = s.tokens / 4 >= MIN_SAE_TOKENS && Number.isInteger(s.tokens / 4);
   return [
-    { name: 'sae-fwd', tokens: s.tokens, flops: saeForwardFlops(s), make: () => makeSaeForward(s), smaller: () => saeWorkloads({ ...s, tokens: s.tokens / 4 })[0] },
-    { name: 'sae-train', tokens: s.tokens, flops: saeTrainFlops(s), make: () => makeSaeTrainStep(s), smaller: () => saeWorkloads({ ...s, tokens: s.tokens / 4 })[1] },
+    { name: 'sae-fwd', tokens: s.tokens, flops: saeForwardFlops(s), make: () => makeSaeForward(s), smaller: quarter ? () => saeWorkloads({ ...s, tokens: s.tokens / 4 })[0] : undefined },
+    { name: 'sae-train', tokens: s.tokens, flops: saeTrainFlops(s), make: () => makeSaeTrainStep(s), smaller: quarter ? () => saeWorkloads({ ...s, tokens: s.tokens / 4 })[1] : undefined },
   ];
 }
 

@@ -114,9 +114,9 @@ napi_value GeluGrad(napi_env env, napi_callback_info info) {
 
 struct AdamParams { float beta1, beta2, eps, stepSize, sqrtBc2, decay, gradScale; };
 
-SAELAB_VECTOR_CLONES static void adamRange(const float* __restrict p, const float* __restrict m, const float* __restrict v,
-                                           const float* __restrict g, float* __restrict outP, float* __restrict outM,
-                                           float* __restrict outV, int64_t n, AdamParams h) {
+// The outputs may be the inputs themselves (an in-place update: element i only reads and writes index i).
+SAELAB_VECTOR_CLONES static void adamRange(const float* p, const float* m, const float* v, const float* g, float* outP,
+                                           float* outM, float* outV, int64_t n, AdamParams h) {
   const float c1 = 1.f - h.beta1, c2 = 1.f - h.beta2;
   for (int64_t i = 0; i < n; i++) {
     const float gi = g[i] * h.gradScale;

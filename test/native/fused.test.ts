@@ -72,6 +72,28 @@ test('the fused Adam update (lib/train Adam) gives the parameters and moments of
   }, 1e-6, 1e-5);
 });
 
+test('the fused Adam update writes in place only into buffers nothing else shares', async () => {
+  await tf.setBackend('native');
+  const params = { w: tf.variable(tf.tensor1d([1, 2, 3])) };
+  const opt = new Adam(params, 0.9, 0.999, 1e-8);
+  const g = (): Record<string, tf.Tensor> => ({ w: tf.tensor1d([0.5, -1, 0]) });
+  for (let s = 0; s < 2; s++) { const gs = g(); opt.apply(gs, 0.1); tf.dispose(Object.values(gs)); }
+  const snapshot = params.w.clone(); // shares the variable's buffer
+  const before = Array.from(snapshot.dataSync());
+  const mem = tf.memory().numTensors;
+  const gs = g();
+  opt.apply(gs, 0.1);
+  tf.dispose(Object.values(gs));
+  assert.deepStrictEqual(Array.from(snapshot.dataSync()), before, 'a clone taken before the update keeps its values');
+  // by hand, step 3 of Adam with a constant gradient: m_hat = g, v_hat = g^2, so each step moves -lr sign(g)
+  // (within 1e-5: beta2 = 0.999 rounded to float32 shifts 1 - beta2^t, hence v_hat, by ~1e-5 relative)
+  const w = Array.from(params.w.dataSync());
+  [1 - 0.3, 2 + 0.3, 3].forEach((e, i) => assert.ok(Math.abs(w[i] - e) < 1e-5, `w[${i}] = ${w[i]}, expected ${e}`));
+  assert.strictEqual(tf.memory().numTensors, mem, 'no tensors leaked');
+  tf.dispose([snapshot, params.w]);
+  opt.dispose();
+});
+
 test('the fused AdamW update (weight decay, clipping) matches the op-by-op update on cpu', async () => {
   await compareWithCpu('adamw 3 steps', () => {
     const params = new Map([['w', tf.variable(rand([6, 4], 60))], ['bias', tf.variable(rand([4], 61))]]);

@@ -139,9 +139,22 @@ function adamKernel(addon: NativeAddon): NativeKernel {
     const n = sizeOf(p.shape);
     if (vals.some((x) => !x || x.length !== n)) throw new Error(`${ADAM_KERNEL} needs float32 p, m, v, g of one shape (got ${[p, m, v, g].map((t) => `${t.dtype}[${t.shape}]`).join(', ')})`);
     const a = args.attrs as unknown as { beta1: number; beta2: number; eps: number; stepSize: number; sqrtBc2: number; decay: number; gradScale: number };
+    const backend = args.backend;
+    // In place when p, m and v are distinct buffers that nothing else shares (a variable's own data, the usual
+    // case after its first update): the outputs are the same data ids, so the caller's assign() is a no-op
+    // swap and three parameter-sized arrays are neither allocated nor faulted in. A clone() shares its
+    // buffer (refCount > 1), and then new arrays are written as usual.
+    const ids = new Set([p.dataId, m.dataId, v.dataId, g.dataId]);
+    if (ids.size === 4 && [p, m, v].every((t) => backend.refCount(t.dataId) === 1)) {
+      if (n > 0) addon.adam!(vals[0]!, vals[1]!, vals[2]!, vals[3]!, vals[0]!, vals[1]!, vals[2]!, a.beta1, a.beta2, a.eps, a.stepSize, a.sqrtBc2, a.decay, a.gradScale);
+      return [p, m, v].map((t) => {
+        backend.incRef(t.dataId);
+        return { dataId: t.dataId, shape: t.shape, dtype: t.dtype };
+      });
+    }
     const outs = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
     if (n > 0) addon.adam!(vals[0]!, vals[1]!, vals[2]!, vals[3]!, outs[0], outs[1], outs[2], a.beta1, a.beta2, a.eps, a.stepSize, a.sqrtBc2, a.decay, a.gradScale);
-    return outs.map((o) => args.backend.makeTensorInfo(p.shape, 'float32', o));
+    return outs.map((o) => backend.makeTensorInfo(p.shape, 'float32', o));
   };
 }
 
