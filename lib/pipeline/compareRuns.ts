@@ -12,8 +12,8 @@ export const FLOAT32_TOLERANCE: CompareTolerance = { rtol: 1e-5, atol: 1e-6 };
 
 /** Files that differ between runs by nature (times, shard bookkeeping, logs). */
 const SKIP = /(^|\/)(manifest\.json|shards|logs|\.saelab-shared)$/;
-/** JSON keys that record how or when a result was obtained (reuse, wall-clock times), not what it is. */
-const SKIP_KEYS = new Set(['reused', 'createdAt', 'seconds', 'elapsedS', 'elapsed_s']);
+/** JSON keys that record how or when a result was obtained (reuse, wall-clock times, throughput), not what it is. */
+const SKIP_KEYS = new Set(['reused', 'createdAt', 'seconds', 'elapsedS', 'elapsed_s', 'tokens_per_second']);
 
 function close(a: number, b: number, t: CompareTolerance): boolean {
   if (Number.isNaN(a) && Number.isNaN(b)) return true;
@@ -86,7 +86,7 @@ function listFiles(root: string, rel = ''): string[] {
 /**
  * Compare two run folders (runs/<a>, runs/<b>): the same artifact files; JSON (results.json,
  * outlier_cfg.json), JSON lines (training metrics) and safetensors values equal within `t`, wall-clock
- * fields (elapsedS, seconds, createdAt) aside; other files byte-equal. Manifests, executed
+ * fields (elapsedS, seconds, tokens_per_second, createdAt) aside; other files byte-equal. Manifests, executed
  * notebooks, shard folders and logs are left out. Returns "file: difference" lines (empty: the same).
  */
 export function compareRuns(a: string, b: string, t: CompareTolerance = FLOAT32_TOLERANCE): string[] {

@@ -48,6 +48,7 @@ test('JSON lines (training metrics) compare record by record; wall-clock fields 
     fs.mkdirSync(path.join(root, '10_sweep'), { recursive: true });
     fs.writeFileSync(path.join(root, '10_sweep', 'metrics.jsonl'), `{"step":10,"mse_loss":${loss},"elapsed_s":${elapsed}}\n{"step":20,"mse_loss":1.5,"elapsed_s":${2 * elapsed}}\n`);
     fs.writeFileSync(path.join(root, '10_sweep', 'trainer_state.json'), JSON.stringify({ step: 20, elapsedS: elapsed }));
+    fs.writeFileSync(path.join(root, '10_sweep', 'results.json'), JSON.stringify({ tokens: 64, tokens_per_second: 64 / elapsed }));
   };
   write(a, 2.5, 0.4);
   write(b, 2.5, 0.9);
