@@ -301,7 +301,9 @@ export function scatterRegressionSpec(
   const down: Downsampling | undefined = stride > 1 ? { stride, originalSize: n, keptSize: points.length } : undefined;
   const ends = Number.isFinite(lo) ? [lo, hi] : [];
   const lineRows = ends.map((v) => ({ x: v, y: num(line.slope * v + line.intercept) }));
-  const title = `${o.title ?? 'Scatter'} (r = ${fmt(line.r)})`;
+  // 0.9996 shown as "1" would claim a perfect correlation: keep a fourth digit when 3 would round to +-1
+  const rText = Math.abs(line.r) < 1 && Math.abs(Number(line.r.toFixed(3))) === 1 ? line.r.toFixed(4) : fmt(line.r);
+  const title = `${o.title ?? 'Scatter'} (r = ${rText})`;
   return {
     ...base({ ...o, title }, title, downsampleNote(down)),
     layer: [
