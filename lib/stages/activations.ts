@@ -9,6 +9,8 @@ import { Progress } from '../notebook/progress';
 import { Row } from '../notebook/table';
 import { PipelineModels, hookActivations, loadPipelineModels, sampleContexts, saveTokens, tokenBatches } from './common';
 import { collectAlignedActivations } from './alignment';
+import { ExperimentConfig } from '../notebook/config';
+import { Tokenizer } from '../tokenizers/tokenizer';
 
 export const STAGE_ACTIVATIONS = '01_compute_activations';
 
@@ -39,6 +41,23 @@ export function activationsInputs(c: StageContext['config']): unknown {
  * fed the base tokenizer's ids, as published) and save the SAE hook's activations of both.
  * Artifacts: tokens.safetensors, base_acts.safetensors, finetune_acts.safetensors, tokenizer_comparison.csv.
  */
+
+/**
+ * Compare the base and finetune tokenizers, write the comparison under `<stageDir>/tokenizer_comparison`,
+ * and say in a warning when they differ (and what the config's tokenAlignment then means).
+ */
+export function writeTokenizerReport(config: ExperimentConfig, baseTok: Tokenizer, ftTok: Tokenizer, stageDir: string) {
+  const comparison = compareTokenizers(baseTok, ftTok);
+  const names = { base: config.base.label, finetune: config.finetune.label };
+  const files = writeTokenizerComparison(path.join(stageDir, 'tokenizer_comparison'), comparison, names).map((f) => path.basename(f));
+  const differ = comparison.only_in_base > 0 || comparison.only_in_ft > 0 || comparison.mismatched > 0;
+  const warning = differ
+    ? `The tokenizers differ: ${comparison.only_in_base} strings only in ${names.base}, ${comparison.only_in_ft} only in ${names.finetune}, ${comparison.mismatched} shared strings with different ids. ` +
+      (config.tokenAlignment === 'ids' ? 'Feeding the finetune the base token ids then compares different strings; consider "tokenAlignment": "text".' : 'Activations are compared on spans with identical text ("tokenAlignment": "text").')
+    : null;
+  return { comparison, names, files, warning };
+}
+
 /**
  * Run base and finetune over `tokens` [N, ctx] and write base_acts.safetensors and
  * finetune_acts.safetensors (tensor `acts`, float32 [N, ctx, d_model]) into `dir`, streamed batch by
@@ -82,14 +101,7 @@ export async function computeActivationsStage(ctx: StageContext): Promise<Activa
   invalidateStage(stageDir);
   const m = await loadPipelineModels(config);
   try {
-    const comparison = compareTokenizers(m.tokenizer, m.finetuneTokenizer!);
-    const names = { base: config.base.label, finetune: config.finetune.label };
-    const files = writeTokenizerComparison(path.join(stageDir, 'tokenizer_comparison'), comparison, names).map((f) => path.basename(f));
-    const differ = comparison.only_in_base > 0 || comparison.only_in_ft > 0 || comparison.mismatched > 0;
-    const warning = differ
-      ? `The tokenizers differ: ${comparison.only_in_base} strings only in ${names.base}, ${comparison.only_in_ft} only in ${names.finetune}, ${comparison.mismatched} shared strings with different ids. ` +
-        (config.tokenAlignment === 'ids' ? 'Feeding the finetune the base token ids then compares different strings; consider "tokenAlignment": "text".' : 'Activations are compared on spans with identical text ("tokenAlignment": "text").')
-      : null;
+    const { comparison, names, files, warning } = writeTokenizerReport(config, m.tokenizer, m.finetuneTokenizer!, stageDir);
     const nSeq = config.activations.nBatches * config.activations.batchSize;
     const ctxLen = config.contextSize;
     const d = m.base.cfg.d_model;

@@ -1,17 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { SAE } from '../../lib/sae/sae';
 
-/** A small deterministic PRNG (mulberry32) for test data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG for test data: the library's mulberry32 (checked against Python in test/analysis). */
+import { mulberry32 as rng } from '../../lib/analysis/sampling';
+
+export { rng };
 
 /** Standard normal samples (Box-Muller). */
 export function randn(r: () => number, n: number): Float32Array {

@@ -3,17 +3,10 @@ import * as tf from '@tensorflow/tfjs';
 import { SparseStat } from '../../lib/analysis/crosslayer';
 import { Dense } from './dense-reference';
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG for test data: the library's mulberry32 (checked against Python in test/analysis). */
+import { mulberry32 as rng } from '../../lib/analysis/sampling';
+
+export { rng };
 
 const f32 = (x: number): number => Math.fround(x);
 

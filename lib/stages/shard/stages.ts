@@ -5,13 +5,13 @@ import { SafetensorsStreamWriter } from '../../io/safetensorsStream';
 import { writeJsonAtomic } from '../../io/atomic';
 import { readOutlierCfg, outlierRuleFromCfg, OUTLIER_CFG_FILE } from '../../analysis/outliers';
 import { SimilarityAccumulator } from '../../analysis/similarity';
-import { compareTokenizers, comparisonRows, writeTokenizerComparison } from '../../tokenizers/compare';
+import { comparisonRows } from '../../tokenizers/compare';
 import { loadTokenizer } from '../../tokenizers/tokenizer';
 import { StageContext, reusableStage, writeManifest, invalidateStage } from '../../notebook/stage';
 import { ExperimentConfig } from '../../notebook/config';
 import { Progress } from '../../notebook/progress';
 import { loadPipelineModels, sampleContexts, saveTokens, readTokens } from '../common';
-import { STAGE_ACTIVATIONS, activationsInputs, computeActivationsStage, ActivationsResult, writeActivationFiles } from '../activations';
+import { STAGE_ACTIVATIONS, activationsInputs, computeActivationsStage, ActivationsResult, writeActivationFiles, writeTokenizerReport } from '../activations';
 import { STAGE_SIMILARITIES, computeSimilaritiesStage, similaritiesOverRows } from '../similarities';
 import { STAGE_OUTLIERS, findOutlierNormsStage, outliersInputs, outlierModelName } from '../outliers';
 import { STAGE_SAE_EVAL, saeEvalStage, saeEvalInputs, evaluateSae } from '../saeEval';
@@ -120,14 +120,7 @@ async function mergeActivations(ctx: StageContext, count: number): Promise<Activ
     : null;
   const baseTok = await loadTokenizer(config.base.tokenizer ?? config.base.model, { revision: config.base.revision });
   const ftTok = await loadTokenizer(config.finetune.tokenizer ?? config.finetune.model, { revision: config.finetune.revision });
-  const comparison = compareTokenizers(baseTok, ftTok);
-  const names = { base: config.base.label, finetune: config.finetune.label };
-  const files = writeTokenizerComparison(path.join(stageDir, 'tokenizer_comparison'), comparison, names).map((f) => path.basename(f));
-  const differ = comparison.only_in_base > 0 || comparison.only_in_ft > 0 || comparison.mismatched > 0;
-  const warning = differ
-    ? `The tokenizers differ: ${comparison.only_in_base} strings only in ${names.base}, ${comparison.only_in_ft} only in ${names.finetune}, ${comparison.mismatched} shared strings with different ids. ` +
-      (config.tokenAlignment === 'ids' ? 'Feeding the finetune the base token ids then compares different strings; consider "tokenAlignment": "text".' : 'Activations are compared on spans with identical text ("tokenAlignment": "text").')
-    : null;
+  const { comparison, names, files, warning } = writeTokenizerReport(config, baseTok, ftTok, stageDir);
   const result: ActivationsResult = {
     reused: false, hook: prov.hook, sequences: nSeq, contextSize: ctxLen, dModel: prov.dModel, comparison, comparisonTable: comparisonRows(comparison, names), warning, alignment,
     files: ['tokens.safetensors', 'base_acts.safetensors', 'finetune_acts.safetensors', ...files], revisions: prov.revisions,
