@@ -1,7 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { activation, linear } from '../lib/model/components';
 import { Adam } from '../lib/train/adam';
-import { rowNorm } from '../lib/backend/fusedOps';
+import { releaseSaeTrainScratch } from '../lib/backend/fusedOps';
+import { SAE } from '../lib/sae';
+import { resolveTrainConfig } from '../lib/train/config';
+import { trainingForward } from '../lib/train/losses';
+import { SAEParams } from '../lib/train/params';
 
 /**
  * The workloads that bench/backends.bench.ts times on each backend, written with plain tfjs ops
@@ -33,47 +37,61 @@ function init(shape: number[], scale: number, seed: number): tf.Variable {
   return tf.variable(tf.randomNormal(shape, 0, scale, 'float32', seed));
 }
 
-/** SAE encode + decode: relu(x W_enc + b_enc) W_dec + b_dec on [tokens, dIn], with fused matmuls as lib/sae runs them. */
+/** b_enc of the SAE encode+decode workload: P(N(0, 1) > 2.87) ~ 0.002, so ~50 of 24576 features fire per token (as a trained SAE). */
+export const SAE_FWD_BIAS = -2.87;
+
+/**
+ * SAE encode + decode as `saelab sae` runs it (lib/sae's SAE.run: relu((x - b_dec) W_enc + b_enc), decoded from the
+ * active features where the backend can) on [tokens, dIn] with ~50 active features per token.
+ * bench/torch/workloads.py (sae-fwd) does the same work with torch's dense products.
+ */
 export function makeSaeForward(s: SaeShape): { step: () => void; dispose: () => void } {
   const x = tf.randomNormal([s.tokens, s.dIn], 0, 1, 'float32', 1);
-  const wEnc = init([s.dIn, s.dSae], 1 / Math.sqrt(s.dIn), 2);
-  const bEnc = tf.variable(tf.zeros([s.dSae]));
-  const wDec = init([s.dSae, s.dIn], 1 / Math.sqrt(s.dSae), 3);
-  const bDec = tf.variable(tf.zeros([s.dIn]));
-  const step = (): void => {
-    const out = tf.tidy(() => {
-      const acts = tf.fused.matMul({ a: tf.sub(x, bDec) as tf.Tensor2D, b: wEnc as tf.Tensor2D, bias: bEnc, activation: 'relu' }); // [tokens, dSae]
-      return tf.fused.matMul({ a: acts, b: wDec as tf.Tensor2D, bias: bDec }); // [tokens, dIn]
-    });
-    out.dataSync();
-    out.dispose();
+  const w: Record<string, tf.Tensor> = {
+    W_enc: tf.randomNormal([s.dIn, s.dSae], 0, 1 / Math.sqrt(s.dIn), 'float32', 2),
+    b_enc: tf.fill([s.dSae], SAE_FWD_BIAS),
+    W_dec: tf.randomNormal([s.dSae, s.dIn], 0, 1 / Math.sqrt(s.dSae), 'float32', 3),
+    b_dec: tf.zeros([s.dIn]),
   };
-  return { step, dispose: () => tf.dispose([x, wEnc, bEnc, wDec, bDec]) };
+  const sae = SAE.create({ d_in: s.dIn, d_sae: s.dSae, metadata: { hook_name: 'blocks.6.hook_resid_pre' } }, w);
+  tf.dispose(Object.values(w));
+  const step = (): void => {
+    const r = sae.run(x);
+    r.featureActs.dataSync();
+    r.saeOut.dataSync();
+    tf.dispose([r.featureActs, r.saeOut]);
+  };
+  return { step, dispose: () => { x.dispose(); sae.dispose(); } };
 }
 
-/** SAE training step: MSE + L1 loss, gradients of all four parameters, one update of saelab's Adam (lib/train). */
+/**
+ * SAE training step as lib/train runs it (trainingForward's loss: MSE + L1 weighted by decoder row norms, with
+ * x - b_dec as the encoder input; the gradients of all four parameters; one update of lib/train's Adam), at
+ * initialisation (about half the features active). bench/torch/workloads.py (sae-train) does the same in torch.
+ */
 export function makeSaeTrainStep(s: SaeShape): { step: () => void; dispose: () => void } {
-  const x = tf.randomNormal([s.tokens, s.dIn], 0, 1, 'float32', 1);
-  const wEnc = init([s.dIn, s.dSae], 1 / Math.sqrt(s.dIn), 2);
-  const bEnc = tf.variable(tf.zeros([s.dSae]));
-  const wDec = init([s.dSae, s.dIn], 1 / Math.sqrt(s.dSae), 3);
-  const bDec = tf.variable(tf.zeros([s.dIn]));
-  const opt = new Adam({ wEnc, bEnc, wDec, bDec }, 0.9, 0.999, 1e-8);
-  const l1 = 5;
-  const step = (): void => {
-    const { value: loss, grads } = tf.variableGrads(() => {
-      const acts = tf.relu(tf.add(tf.matMul(tf.sub(x, bDec), wEnc), bEnc)); // [tokens, dSae]
-      const recon = tf.add(tf.matMul(acts, wDec), bDec); // [tokens, dIn]
-      const mse = tf.mean(tf.sum(tf.squaredDifference(recon, x), -1));
-      const decNorms = rowNorm(wDec as tf.Tensor2D); // [dSae], as lib/train/losses.ts
-      const sparsity = tf.mean(tf.sum(tf.mul(acts, decNorms), -1));
-      return tf.add(mse, tf.mul(l1, sparsity)) as tf.Scalar;
-    }, [wEnc, bEnc, wDec, bDec]);
-    opt.apply({ wEnc: grads[wEnc.name], bEnc: grads[bEnc.name], wDec: grads[wDec.name], bDec: grads[bDec.name] }, 1e-4);
-    loss.dataSync();
-    tf.dispose([loss, ...Object.values(grads)]);
+  const x = tf.randomNormal([s.tokens, s.dIn], 0, 1, 'float32', 1) as tf.Tensor2D;
+  const p: SAEParams = {
+    W_enc: init([s.dIn, s.dSae], 1 / Math.sqrt(s.dIn), 2) as tf.Variable<tf.Rank.R2>,
+    b_enc: tf.variable(tf.zeros([s.dSae])) as tf.Variable<tf.Rank.R1>,
+    W_dec: init([s.dSae, s.dIn], 1 / Math.sqrt(s.dSae), 3) as tf.Variable<tf.Rank.R2>,
+    b_dec: tf.variable(tf.zeros([s.dIn])) as tf.Variable<tf.Rank.R1>,
   };
-  return { step, dispose: () => { tf.dispose([x, wEnc, bEnc, wDec, bDec]); opt.dispose(); } };
+  const cfg = resolveTrainConfig({ dIn: s.dIn, dSae: s.dSae, l1Coefficient: 5, scaleSparsityPenaltyByDecoderNorm: true, applyBDecToInput: true, trainBatchSizeTokens: s.tokens, trainingTokens: s.tokens });
+  const vars: Record<string, tf.Variable> = { W_enc: p.W_enc, b_enc: p.b_enc, W_dec: p.W_dec, b_dec: p.b_dec };
+  const opt = new Adam(vars, 0.9, 0.999, 1e-8);
+  const step = (): void => {
+    let kept: tf.Tensor[] = [];
+    const { value: loss, grads } = tf.variableGrads(() => {
+      const o = trainingForward(cfg, p, { x, sparsityCoefficient: 5 });
+      kept = [o.featureActs, o.saeOut, ...Object.values(o.losses)].map((t) => tf.keep(t));
+      return o.loss;
+    }, Object.values(vars));
+    opt.apply(Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, grads[v.name]])), 1e-4);
+    loss.dataSync();
+    tf.dispose([loss, ...kept, ...Object.values(grads)]);
+  };
+  return { step, dispose: () => { tf.dispose([x, ...Object.values(vars)]); opt.dispose(); releaseSaeTrainScratch(); } };
 }
 
 function layerNorm(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor {

@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { SAEArchitecture, SAEConfig } from './config';
+import { sparseMatMul } from '../backend/fusedOps';
 
 /** Tensor names each architecture's weight file holds (SAELens state_dict keys). */
 export const REQUIRED_WEIGHTS: Record<SAEArchitecture, string[]> = {
@@ -123,7 +124,8 @@ export function decodeFeatures(cfg: SAEConfig, w: Record<string, tf.Tensor>, f: 
   return tf.tidy(() => {
     let acts: tf.Tensor2D = f;
     if (cfg.architecture === 'topk' && cfg.rescale_acts_by_decoder_norm) acts = tf.div(f, decoderNorms(w.W_dec));
-    return linear(acts, w.W_dec, w.b_dec);
+    // from the active features only where the backend can (native), else dense
+    return sparseMatMul(acts, w.W_dec as tf.Tensor2D, w.b_dec) ?? linear(acts, w.W_dec, w.b_dec);
   });
 }
 

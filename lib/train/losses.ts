@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { TrainSAEConfig } from './config';
 import { SAEParams } from './params';
-import { rowNorm } from '../backend/fusedOps';
+import { fusedSaeTrainingLoss, rowNorm } from '../backend/fusedOps';
 import { deadTopkActivation, jumpReLU, stepFunction, stopGradient, topkActivation } from './activations';
 
 /** What one training forward pass needs besides the parameters. */
@@ -40,6 +40,14 @@ function mseSumMean(a: tf.Tensor2D, b: tf.Tensor2D): tf.Scalar {
  */
 export function trainingForward(cfg: TrainSAEConfig, p: SAEParams, inp: StepInputs): StepOutputs {
   const { x } = inp;
+  if (cfg.architecture === 'standard' && cfg.lpNorm === 1 && !(cfg.useGhostGrads && inp.dead && inp.dead.count > 0)) {
+    // forward and backward in two native calls where the backend has them (same loss, same gradients)
+    const f = fusedSaeTrainingLoss({
+      x, W_enc: p.W_enc, b_enc: p.b_enc, W_dec: p.W_dec, b_dec: p.b_dec, noise: inp.noise, l1Coefficient: inp.sparsityCoefficient,
+      applyBDecToInput: cfg.applyBDecToInput, scaleByDecoderNorm: cfg.scaleSparsityPenaltyByDecoderNorm,
+    });
+    if (f) return { loss: f.loss, losses: { mse_loss: f.mse, l1_loss: f.l1 }, featureActs: f.featureActs, saeOut: f.saeOut };
+  }
   const saeIn = cfg.applyBDecToInput ? tf.sub(x, p.b_dec) : x;
   let pre = tf.add(tf.matMul(saeIn, p.W_enc), p.b_enc) as tf.Tensor2D;
   if (inp.noise) pre = tf.add(pre, inp.noise);

@@ -32,6 +32,19 @@ export interface NativeAddon {
   cast?(op: number, x: Float32Array | Int32Array | Uint8Array, out: Float32Array | Int32Array | Uint8Array): void;
   /** Top k of each row of x [rows, cols], descending, ties by lower index; true (nothing written) when a row holds NaN. */
   topk?(x: Float32Array, rows: number, cols: number, k: number, values: Float32Array, indices: Int32Array): boolean;
+  /**
+   * out [rows, n] = a [rows, k] b [k, n] (+ bias [n]) from a's nonzero entries only; false (nothing written) when
+   * more than maxDensity of a's entries are nonzero.
+   */
+  sparseMatmul?(a: Float32Array, rows: number, k: number, b: Float32Array, n: number, bias: Float32Array | null, out: Float32Array, maxDensity: number): boolean;
+  /** A standard SAE's fused training forward pass (native/src/sae.cc). */
+  saeTrainForward?(x: Float32Array, T: number, dIn: number, dSae: number, wEnc: Float32Array, bEnc: Float32Array, wDec: Float32Array, bDec: Float32Array,
+    noise: Float32Array | null, norms: Float32Array | null, applyBDec: number, saeIn: Float32Array, acts: Float32Array, recon: Float32Array,
+    colSums: Float32Array, stats: Float64Array, maxDensity: number): void;
+  /** Its backward pass: the four parameter gradients (native/src/sae.cc). */
+  saeTrainBackward?(g: number, T: number, dIn: number, dSae: number, x: Float32Array, saeIn: Float32Array | null, acts: Float32Array, recon: Float32Array,
+    wEnc: Float32Array, wDec: Float32Array, norms: Float32Array | null, colSums: Float32Array, l1Coef: number, applyBDec: number,
+    dWEnc: Float32Array, dBEnc: Float32Array, dWDec: Float32Array, dBDec: Float32Array, scratch: Float32Array): void;
   /** out[i] = cond[i / inner] ? a[i] : b[i] (4-byte elements). */
   select?(cond: Uint8Array, a: Float32Array | Int32Array, b: Float32Array | Int32Array, out: Float32Array | Int32Array, inner: number): void;
 }

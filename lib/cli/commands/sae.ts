@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import { CliCommand } from '../types';
 import { parseOptions, required } from '../args';
 import { initBackend } from '../../backend';
-import { SafetensorsFile, writeSafetensors } from '../../io/safetensors';
+import { SafetensorsFile } from '../../io/safetensors';
+import { SafetensorsPositionalWriter } from '../../io/safetensorsPositional';
 import { SAE } from '../../sae';
 
 const USAGE = `usage: saelab sae --sae <release:saeId | folder> --in <file.safetensors> --tensor <name> --out <file.safetensors>
@@ -24,7 +25,7 @@ options:
   --tensor <name>     tensor to read from --in
   --out <file>        output safetensors file (written atomically)
   --repo-id <id>      Gemma Scope folders: the repo id telling model and hook (e.g. google/gemma-scope-2b-pt-res)
-  --batch <rows>      rows per step (default 4096)`;
+  --batch <rows>      rows per step (default 1024); each step's output is written while the next computes`;
 
 /** Load an SAE from `release:saeId`, `owner/repo:folder` or a folder path. */
 export async function loadSAEFromSpec(spec: string, repoId?: string): Promise<SAE> {
@@ -47,7 +48,7 @@ export const command: CliCommand = {
     const input = required<string>(o.in, 'in', USAGE);
     const name = required<string>(o.tensor, 'tensor', USAGE);
     const out = required<string>(o.out, 'out', USAGE);
-    const batch = o.batch === undefined ? 4096 : Number(o.batch);
+    const batch = o.batch === undefined ? 1024 : Number(o.batch);
     if (!Number.isInteger(batch) || batch <= 0) throw new Error(`--batch must be a positive integer, got '${o.batch}'`);
     await initBackend();
     const sae = await loadSAEFromSpec(spec, o['repo-id']);
@@ -70,22 +71,32 @@ export const command: CliCommand = {
         throw new Error(`${input}:${name} rows have width ${rowWidth} (shape [${shape.join(', ')}]) but the SAE (${sae.cfg.metadata.hook_name}) has d_in=${sae.cfg.d_in}`);
       }
       const rows = data.length / rowWidth;
-      const feats = new Float32Array(rows * sae.cfg.d_sae);
-      const recon = new Float32Array(data.length);
-      for (let r0 = 0; r0 < rows; r0 += batch) {
-        const n = Math.min(batch, rows - r0);
-        const x = tf.tensor(data.subarray(r0 * rowWidth, (r0 + n) * rowWidth), [n, ...rowShape], 'float32');
-        const res = sae.run(x);
-        feats.set(await res.featureActs.data() as Float32Array, r0 * sae.cfg.d_sae);
-        recon.set(await res.saeOut.data() as Float32Array, r0 * rowWidth);
-        tf.dispose([x, res.featureActs, res.saeOut]);
-      }
       const lead = shape.slice(0, shape.length - inner);
-      writeSafetensors(out, {
-        feature_acts: { dtype: 'F32', shape: [...lead, sae.cfg.d_sae], data: feats },
-        sae_out: { dtype: 'F32', shape, data: recon },
-      }, { sae: spec, hook_name: sae.cfg.metadata.hook_name, source: `${input}:${name}` });
-      console.log(`wrote ${out}: feature_acts [${[...lead, sae.cfg.d_sae].join(', ')}], sae_out [${shape.join(', ')}] (${rows} rows)`);
+      const dSae = sae.cfg.d_sae;
+      const writer = new SafetensorsPositionalWriter(out, [
+        { name: 'feature_acts', dtype: 'F32', shape: [...lead, dSae] },
+        { name: 'sae_out', dtype: 'F32', shape },
+      ], { sae: spec, hook_name: sae.cfg.metadata.hook_name, source: `${input}:${name}` });
+      try {
+        let inFlight: Array<Promise<void>> = [];
+        for (let r0 = 0; r0 < rows; r0 += batch) {
+          const n = Math.min(batch, rows - r0);
+          const x = tf.tensor(data.subarray(r0 * rowWidth, (r0 + n) * rowWidth), [n, ...rowShape], 'float32');
+          const res = sae.run(x);
+          // the previous batch's output finishes writing before this one's starts (two batches in memory at most)
+          await Promise.all(inFlight);
+          inFlight = [
+            writer.write('feature_acts', r0 * dSae, res.featureActs.dataSync() as Float32Array),
+            writer.write('sae_out', r0 * rowWidth, res.saeOut.dataSync() as Float32Array),
+          ];
+          tf.dispose([x, res.featureActs, res.saeOut]);
+        }
+        await writer.close();
+      } catch (e) {
+        await writer.abort();
+        throw e;
+      }
+      console.log(`wrote ${out}: feature_acts [${[...lead, dSae].join(', ')}], sae_out [${shape.join(', ')}] (${rows} rows)`);
       return 0;
     } finally {
       sae.dispose();
