@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { activation, linear } from '../lib/model/components';
+import { HookedTransformer } from '../lib/model';
 import { Adam } from '../lib/train/adam';
 import { releaseSaeTrainScratch } from '../lib/backend/fusedOps';
 import { SAE } from '../lib/sae';
@@ -94,87 +94,26 @@ export function makeSaeTrainStep(s: SaeShape): { step: () => void; dispose: () =
   return { step, dispose: () => { tf.dispose([x, ...Object.values(vars)]); opt.dispose(); releaseSaeTrainScratch(); } };
 }
 
-function layerNorm(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  const mean = tf.mean(x, -1, true);
-  const centred = tf.sub(x, mean);
-  const variance = tf.mean(tf.square(centred), -1, true);
-  return tf.add(tf.mul(tf.mul(centred, tf.rsqrt(tf.add(variance, 1e-5))), w), b);
-}
-
-/** 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as the model computes it (lib/model/components). */
-function geluNew(x: tf.Tensor): tf.Tensor {
-  return activation('gelu_new', x);
-}
-
-interface Block { ln1w: tf.Tensor; ln1b: tf.Tensor; wQKV: tf.Tensor; bQKV: tf.Tensor; wO: tf.Tensor; bO: tf.Tensor; ln2w: tf.Tensor; ln2b: tf.Tensor; wIn: tf.Tensor; bIn: tf.Tensor; wOut: tf.Tensor; bOut: tf.Tensor }
-
 /**
- * A GPT-2-shaped forward pass (token + position embedding, nLayers pre-LN blocks with causal attention and
- * a gelu_new MLP, final LN, unembedding) with one cached activation (the residual after the middle block);
- * linear layers and the activation are lib/model/components' (fused matmul + bias, fused GELU where the backend has them).
+ * The GPT-2-small forward as users run it: lib/model's HookedTransformer (random weights, GPT-2 config, LayerNorm,
+ * gelu_new) runWithCache on [batch, pos] tokens caching the residual before the middle block, logits read back.
+ * bench/torch/workloads.py (gpt2) does the same work in torch.
  */
-export function makeGptForward(g: GptShape, withGrad = false): { step: () => void; dispose: () => void } {
-  const dHead = g.dModel / g.nHeads;
-  const wE = init([g.dVocab, g.dModel], 0.02, 10);
-  const wPos = init([1024, g.dModel], 0.01, 11);
-  const blocks: Block[] = [];
-  for (let l = 0; l < g.nLayers; l++) {
-    blocks.push({
-      ln1w: tf.ones([g.dModel]), ln1b: tf.zeros([g.dModel]),
-      wQKV: init([g.dModel, 3 * g.dModel], 0.02, 20 + l), bQKV: tf.zeros([3 * g.dModel]),
-      wO: init([g.dModel, g.dModel], 0.02, 40 + l), bO: tf.zeros([g.dModel]),
-      ln2w: tf.ones([g.dModel]), ln2b: tf.zeros([g.dModel]),
-      wIn: init([g.dModel, g.dMlp], 0.02, 60 + l), bIn: tf.zeros([g.dMlp]),
-      wOut: init([g.dMlp, g.dModel], 0.02, 80 + l), bOut: tf.zeros([g.dModel]),
-    });
-  }
-  const lnfw = tf.ones([g.dModel]);
-  const lnfb = tf.zeros([g.dModel]);
+export function makeModelForward(g: GptShape): { step: () => void; dispose: () => void } {
+  const model = HookedTransformer.fromConfig({
+    n_layers: g.nLayers, d_model: g.dModel, d_head: g.dModel / g.nHeads, n_heads: g.nHeads, d_mlp: g.dMlp, d_vocab: g.dVocab, n_ctx: 1024,
+    act_fn: 'gelu_new', normalization_type: 'LN',
+  }, { seed: 0 });
   const tokens = tf.tensor2d(Array.from({ length: g.batch * g.pos }, (_, i) => (i * 7919) % g.dVocab), [g.batch, g.pos], 'int32');
-  const mask = tf.linalg.bandPart(tf.ones([g.pos, g.pos]), -1, 0); // [pos, pos] lower triangle
-  const maskBias = tf.mul(tf.sub(1, mask), -1e9);
-  const forward = (): { logits: tf.Tensor; cached: tf.Tensor } => {
-    let resid = tf.add(tf.gather(wE, tokens), tf.slice(wPos, [0, 0], [g.pos, g.dModel])); // [batch, pos, dModel]
-    let cached: tf.Tensor | undefined;
-    for (let l = 0; l < g.nLayers; l++) {
-      const b = blocks[l];
-      const h = layerNorm(resid, b.ln1w, b.ln1b).reshape([g.batch * g.pos, g.dModel]);
-      const qkv = linear(h, b.wQKV as tf.Tensor2D, b.bQKV).reshape([g.batch, g.pos, 3, g.nHeads, dHead]);
-      const [q, k, v] = tf.unstack(tf.transpose(qkv, [2, 0, 3, 1, 4])); // each [batch, head, pos, dHead]
-      const scores = tf.add(tf.div(tf.matMul(q, k, false, true), Math.sqrt(dHead)), maskBias); // [batch, head, pos, pos]
-      const pattern = tf.softmax(scores, -1);
-      const z = tf.transpose(tf.matMul(pattern, v), [0, 2, 1, 3]).reshape([g.batch * g.pos, g.dModel]);
-      const attnOut = linear(z, b.wO as tf.Tensor2D, b.bO).reshape([g.batch, g.pos, g.dModel]);
-      resid = tf.add(resid, attnOut);
-      const h2 = layerNorm(resid, b.ln2w, b.ln2b).reshape([g.batch * g.pos, g.dModel]);
-      const mlp = linear(geluNew(linear(h2, b.wIn as tf.Tensor2D, b.bIn)), b.wOut as tf.Tensor2D, b.bOut);
-      resid = tf.add(resid, mlp.reshape([g.batch, g.pos, g.dModel]));
-      if (l === Math.floor(g.nLayers / 2)) cached = resid;
-    }
-    const final = layerNorm(resid, lnfw, lnfb).reshape([g.batch * g.pos, g.dModel]);
-    const logits = tf.matMul(final, wE, false, true); // [batch * pos, dVocab]
-    return { logits, cached: cached ?? resid };
-  };
+  const hook = `blocks.${Math.floor(g.nLayers / 2)}.hook_resid_pre`;
   const step = (): void => {
-    if (!withGrad) {
-      const out = tf.tidy(() => { const r = forward(); return [r.logits, r.cached.clone()]; });
-      out[0].dataSync();
-      tf.dispose(out);
-      return;
-    }
-    const grads = tf.tidy(() => {
-      const vars = [wE, ...blocks.flatMap((b) => [b.wQKV, b.wO, b.wIn, b.wOut])];
-      const { grads: gs, value } = tf.variableGrads(() => tf.mean(tf.logSumExp(forward().logits, -1)) as tf.Scalar, vars as tf.Variable[]);
-      return [value, ...Object.values(gs)];
-    });
-    grads[0].dataSync();
-    tf.dispose(grads);
+    const { logits, cache } = model.runWithCache(tokens, { namesFilter: [hook] });
+    (logits as tf.Tensor).dataSync();
+    cache.get(hook).dataSync();
+    logits?.dispose();
+    cache.dispose();
   };
-  const dispose = (): void => {
-    tf.dispose([wE, wPos, lnfw, lnfb, tokens, mask, maskBias]);
-    for (const b of blocks) tf.dispose(Object.values(b));
-  };
-  return { step, dispose };
+  return { step, dispose: () => { tokens.dispose(); model.dispose(); } };
 }
 
 /** The 1024x768 @ 768x3072 matmul. */

@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs';
-import { GPT2_SMALL, SAE_SHAPE, makeGptForward, makeSaeForward, makeSaeTrainStep } from './backendWorkloads';
+import { GPT2_SMALL, SAE_SHAPE, makeModelForward, makeSaeForward, makeSaeTrainStep } from './backendWorkloads';
 import { E2E_SAE, E2E_TOKENS, e2eFixtures } from './e2eFixtures';
 
 /**
@@ -80,7 +80,7 @@ async function inProcess(py: string, rounds: number, rows: Row[]): Promise<void>
   const reps = Number(process.env.SAELAB_BENCH_REPS ?? 3);
   const gptTokens = GPT2_SMALL.batch * GPT2_SMALL.pos;
   const work: Array<{ name: string; label: string; tokens: number; make: () => { step: () => void; dispose: () => void } }> = [
-    { name: 'gpt2', label: `GPT-2-small forward ${GPT2_SMALL.batch}x${GPT2_SMALL.pos}, in process`, tokens: gptTokens, make: () => makeGptForward(GPT2_SMALL) },
+    { name: 'gpt2', label: `GPT-2-small forward ${GPT2_SMALL.batch}x${GPT2_SMALL.pos}, in process`, tokens: gptTokens, make: () => makeModelForward(GPT2_SMALL) },
     { name: 'sae-fwd', label: `SAE encode+decode ${SAE_SHAPE.dIn}x${SAE_SHAPE.dSae}, ${SAE_SHAPE.tokens} tokens, L0 ~50, in process`, tokens: SAE_SHAPE.tokens, make: () => makeSaeForward(SAE_SHAPE) },
     { name: 'sae-train', label: `SAE training step ${SAE_SHAPE.dIn}x${SAE_SHAPE.dSae}, ${SAE_SHAPE.tokens} tokens, Adam, in process`, tokens: SAE_SHAPE.tokens, make: () => makeSaeTrainStep(SAE_SHAPE) },
   ];

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import {
-  ADAM_KERNEL, GELU_GRAD_KERNEL, GELU_KERNEL, SAE_TRAIN_BACKWARD_KERNEL, SAE_TRAIN_FORWARD_KERNEL, SPARSE_MATMUL_KERNEL, releaseSaeTrainScratch,
+  ADAM_KERNEL, ATTENTION_KERNEL, GELU_GRAD_KERNEL, GELU_KERNEL, LAYER_NORM_KERNEL, SAE_TRAIN_BACKWARD_KERNEL, SAE_TRAIN_FORWARD_KERNEL, SPARSE_MATMUL_KERNEL, releaseSaeTrainScratch,
 } from './nativeKernels/fused';
 
 export { releaseSaeTrainScratch };
@@ -167,4 +167,48 @@ export function fusedSaeTrainingLoss(inp: FusedSaeLossInputs): { loss: tf.Scalar
   const loss = op(inp.W_enc, inp.b_enc, inp.W_dec, inp.b_dec) as tf.Scalar;
   const s = side!;
   return { loss, mse: tf.scalar(s.mse), l1: tf.scalar(s.l1), featureActs: s.featureActs, saeOut: s.saeOut };
+}
+
+/**
+ * Inference-only fused kernels: used where the backend has them and no gradient is being recorded (then they
+ * return undefined and the caller runs its differentiable tfjs composition, so training is unchanged).
+ */
+function inferenceKernel(name: string): boolean {
+  return hasKernel(name) && !tf.engine().isTapeOn();
+}
+
+/**
+ * LayerNorm (center) or RMSNorm (no center) of x [..., d] over its last axis in one pass:
+ * scale = sqrt(mean((x - mean)^2) + eps) [..., 1] and out = (x - mean) / scale (* w + b when given).
+ * Undefined when the backend lacks the kernel or a gradient is recorded.
+ */
+export function fusedLayerNorm(x: tf.Tensor, opts: { eps: number; center: boolean; w?: tf.Tensor; b?: tf.Tensor }): { out: tf.Tensor; scale: tf.Tensor } | undefined {
+  if (!inferenceKernel(LAYER_NORM_KERNEL) || x.dtype !== 'float32' || (opts.b && !opts.w)) return undefined;
+  const d = x.shape[x.rank - 1];
+  if ([opts.w, opts.b].some((t) => t !== undefined && (t.dtype !== 'float32' || t.size !== d))) return undefined;
+  const inputs: tf.NamedTensorMap = { x };
+  if (opts.w) inputs.w = opts.w;
+  if (opts.b) inputs.b = opts.b;
+  const [out, scale] = tf.engine().runKernel(LAYER_NORM_KERNEL, inputs, { eps: opts.eps, center: opts.center } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  return { out, scale };
+}
+
+/**
+ * Attention from q [B, P, H, dh], k, v [B, P, Hk, dh] (H a multiple of Hk: grouped-query heads) in their projection
+ * layout: pattern = softmax(scale q k^T + mask) (times `visible`), z = pattern v as [B, P, H, dh]; mask and visible
+ * [Bm, 1, P, P] with Bm 1 or B. Returns the pattern [B, H, P, P] too when asked. Undefined when the backend lacks
+ * the kernel or a gradient is recorded.
+ */
+export function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, opts: { scale: number; mask?: tf.Tensor; visible?: tf.Tensor; pattern?: boolean }): { z: tf.Tensor; pattern?: tf.Tensor } | undefined {
+  if (!inferenceKernel(ATTENTION_KERNEL) || q.rank !== 4 || k.rank !== 4 || [q, k, v, opts.mask, opts.visible].some((t) => t && t.dtype !== 'float32')) return undefined;
+  const [B, P, H, dh] = q.shape as number[];
+  const [kB, kP, Hk, kDh] = k.shape as number[];
+  if (kB !== B || kP !== P || kDh !== dh || H % Hk !== 0 || !tf.util.arraysEqual(k.shape, v.shape)) return undefined;
+  const maskOk = (m: tf.Tensor | undefined) => !m || (m.rank === 4 && (m.shape[0] === 1 || m.shape[0] === B) && m.shape[1] === 1 && m.shape[2] === P && m.shape[3] === P);
+  if (!maskOk(opts.mask) || !maskOk(opts.visible) || (opts.mask && opts.visible && opts.mask.shape[0] !== opts.visible.shape[0])) return undefined;
+  const inputs: tf.NamedTensorMap = { q, k, v };
+  if (opts.mask) inputs.mask = opts.mask;
+  if (opts.visible) inputs.visible = opts.visible;
+  const outs = tf.engine().runKernel(ATTENTION_KERNEL, inputs, { scale: opts.scale, pattern: !!opts.pattern } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  return { z: outs[0], pattern: outs[1] };
 }

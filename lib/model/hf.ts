@@ -161,7 +161,8 @@ export function convertHfWeights(family: string, cfg: HookedTransformerConfig, s
     sd['ln_final.w'] = conv(`${p}ln_f.weight`);
     sd['ln_final.b'] = conv(`${p}ln_f.bias`);
     const untied = hf.tie_word_embeddings === false && src.has('lm_head.weight');
-    sd['unembed.W_U'] = conv(untied ? 'lm_head.weight' : `${p}wte.weight`, (t) => tf.transpose(t));
+    // tied: the transpose of the embedding already read (not a second read of the largest tensor)
+    sd['unembed.W_U'] = untied ? conv('lm_head.weight', (t) => tf.transpose(t)) : tf.transpose(sd['embed.W_E']);
     sd['unembed.b_U'] = zeros([cfg.d_vocab_out]);
     return sd;
   }
@@ -224,7 +225,8 @@ export function convertHfWeights(family: string, cfg: HookedTransformerConfig, s
   }
   sd['ln_final.w'] = normW('model.norm.weight');
   const tied = !src.has('lm_head.weight');
-  sd['unembed.W_U'] = conv(tied ? 'model.embed_tokens.weight' : 'lm_head.weight', (t) => tf.transpose(t));
+  // tied (not Gemma, whose W_E is scaled): the transpose of the embedding already read, not a second read
+  sd['unembed.W_U'] = tied && !gemma ? tf.transpose(sd['embed.W_E']) : conv(tied ? 'model.embed_tokens.weight' : 'lm_head.weight', (t) => tf.transpose(t));
   sd['unembed.b_U'] = zeros([cfg.d_vocab_out]);
   return sd;
 }

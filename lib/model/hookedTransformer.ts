@@ -10,6 +10,7 @@ import {
 import { HookedTransformerConfig, HookedTransformerConfigInput, kvPrefix, makeConfig, nKvHeads, validateConfig } from './config';
 import { convertHfWeights, gpt2HfConfig, gpt2ToHfTensors, hfConfigToTl, modelFamily, trimVocab } from './hf';
 import { HookRun, selectorMatches, unknownHookError } from './hooks';
+import { fusedAttention, fusedLayerNorm } from '../backend/fusedOps';
 import { isTransformerLensTorchDir, readTransformerLensTorchDir } from './interpbench';
 import { officialModelName, openCheckpoint, readHfConfig, resolveModelDir } from './loading';
 import { loadTokenizerFromDir } from '../tokenizers/tokenizer';
@@ -488,6 +489,15 @@ export class HookedTransformer {
   private norm(prefix: string, x: tf.Tensor, run: HookRun, hookPrefix: string): tf.Tensor {
     const t = this.cfg.normalization_type;
     if (t === null) return x;
+    if (!run.hooked(`${hookPrefix}.hook_scale`)) {
+      // one pass per row where the backend can (inference); hook_scale is only read, so it can come out of the kernel
+      const fused = fusedLayerNorm(x, { eps: this.cfg.eps, center: t === 'LN' || t === 'LNPre', w: t === 'LN' ? this.p(`${prefix}.w`) : undefined, b: t === 'LN' ? this.p(`${prefix}.b`) : undefined });
+      if (fused) {
+        run.point(`${hookPrefix}.hook_scale`, fused.scale);
+        const hooked = run.point(`${hookPrefix}.hook_normalized`, fused.out);
+        return t === 'RMS' ? tf.mul(hooked, this.p(`${prefix}.w`)) : hooked;
+      }
+    }
     const centred = t === 'LN' || t === 'LNPre' ? tf.sub(x, tf.mean(x, -1, true)) : x;
     const scale = run.point(`${hookPrefix}.hook_scale`, tf.sqrt(tf.add(tf.mean(tf.square(centred), -1, true), this.cfg.eps)));
     const normed = tf.mul(centred, tf.reciprocal(scale)); // [b, p, d] * [b, p, 1]
@@ -536,6 +546,17 @@ export class HookedTransformer {
       k = run.point(`${a}.hook_rot_k`, applyRotary(k, ctx.rot.cos, ctx.rot.sin, rd, cfg.rotary_adjacent_pairs));
     }
     const group = h / kv;
+    const patternName = `${a}.hook_pattern`;
+    if (!run.active(`${a}.hook_attn_scores`) && !run.hooked(patternName)) {
+      // scores, mask, softmax and z per head in one kernel where the backend can (inference): no transposes
+      const fused = fusedAttention(q, k, v, {
+        scale: cfg.use_attn_scale ? 1 / cfg.attn_scale : 1, mask: ctx.maskNegBig, visible: ctx.maskFloat ?? undefined, pattern: run.active(patternName),
+      });
+      if (fused) {
+        if (fused.pattern) run.point(patternName, fused.pattern);
+        return this.attentionOut(l, run.point(`${a}.hook_z`, fused.z), run);
+      }
+    }
     // the 1/attn_scale factor is applied to q (half the elements of the scores)
     const qScaled = cfg.use_attn_scale ? tf.mul(q, 1 / cfg.attn_scale) : q;
     const qT = tf.transpose(qScaled, [0, 2, 1, 3]); // [b, h, p, dh]
@@ -555,8 +576,15 @@ export class HookedTransformer {
     }
     // rows with no visible key (left padding) give 0, as TransformerLens's NaN -> 0
     if (ctx.maskFloat) pattern = tf.mul(pattern, ctx.maskFloat);
-    pattern = run.point(`${a}.hook_pattern`, pattern);
-    const z = run.point(`${a}.hook_z`, tf.transpose(tf.matMul(pattern, vT), [0, 2, 1, 3])); // [b, p, h, dh]
+    pattern = run.point(patternName, pattern);
+    return this.attentionOut(l, run.point(`${a}.hook_z`, tf.transpose(tf.matMul(pattern, vT), [0, 2, 1, 3])), run); // z [b, p, h, dh]
+  }
+
+  /** The attention output from z [b, p, h, dh]: per head (attn.hook_result) when asked, else one matmul with W_O. */
+  private attentionOut(l: number, z: tf.Tensor, run: HookRun): tf.Tensor {
+    const cfg = this.cfg;
+    const a = `blocks.${l}.attn`;
+    const [B, P, h, dh] = z.shape;
     const W_O = this.p(`${a}.W_O`); // [h, dh, d]
     const resultName = `${a}.hook_result`;
     if (cfg.use_attn_result || run.active(resultName, true)) {

@@ -43,6 +43,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"sparseMatmul", nullptr, SparseMatmul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"saeTrainForward", nullptr, SaeTrainForward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"saeTrainBackward", nullptr, SaeTrainBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"layerNorm", nullptr, LayerNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"attention", nullptr, Attention, nullptr, nullptr, nullptr, napi_default, nullptr},
 #endif
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

@@ -10,7 +10,7 @@
 namespace saelab {
 
 // One row-major product C[M,N] = op(A) op(B) for small sizes, with plain loops (no BLAS call overhead).
-static void smallGemm(const float* A, const float* B, float* C, int64_t M, int64_t N, int64_t K, bool tA, bool tB) {
+void smallGemm(const float* A, const float* B, float* C, int64_t M, int64_t N, int64_t K, bool tA, bool tB) {
   for (int64_t i = 0; i < M; i++) {
     float* c = C + i * N;
     for (int64_t j = 0; j < N; j++) c[j] = 0.f;

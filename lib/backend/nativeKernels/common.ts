@@ -45,6 +45,11 @@ export interface NativeAddon {
   saeTrainBackward?(g: number, T: number, dIn: number, dSae: number, x: Float32Array, saeIn: Float32Array | null, acts: Float32Array, recon: Float32Array,
     wEnc: Float32Array, wDec: Float32Array, norms: Float32Array | null, colSums: Float32Array, l1Coef: number, applyBDec: number,
     dWEnc: Float32Array, dBEnc: Float32Array, dWDec: Float32Array, dBDec: Float32Array, scratch: Float32Array): void;
+  /** Per row of x [rows, cols]: scale = sqrt(mean((x - mean)^2) + eps) (mean 0 without center), out = (x - mean) / scale * w + b. */
+  layerNorm?(x: Float32Array, rows: number, cols: number, w: Float32Array | null, b: Float32Array | null, eps: number, center: number, out: Float32Array, scale: Float32Array): void;
+  /** Attention per (sequence, head) from q [B, P, H, dh], k, v [B, P, Hk, dh] into z [B, P, H, dh] (native/src/transformer.cc). */
+  attention?(q: Float32Array, k: Float32Array, v: Float32Array, B: number, P: number, H: number, Hk: number, dh: number, scale: number,
+    mask: Float32Array | null, maskBatch: number, visible: Float32Array | null, z: Float32Array, pattern: Float32Array | null): void;
   /** out[i] = cond[i / inner] ? a[i] : b[i] (4-byte elements). */
   select?(cond: Uint8Array, a: Float32Array | Int32Array, b: Float32Array | Int32Array, out: Float32Array | Int32Array, inner: number): void;
 }

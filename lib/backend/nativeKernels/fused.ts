@@ -8,6 +8,8 @@ export const GELU_GRAD_KERNEL = 'SaelabGeluGrad';
 export const ADAM_KERNEL = 'SaelabAdam';
 export const SPARSE_MATMUL_KERNEL = 'SaelabSparseMatMul';
 export const SAE_TRAIN_FORWARD_KERNEL = 'SaelabSaeTrainForward';
+export const LAYER_NORM_KERNEL = 'SaelabLayerNorm';
+export const ATTENTION_KERNEL = 'SaelabAttention';
 export const SAE_TRAIN_BACKWARD_KERNEL = 'SaelabSaeTrainBackward';
 
 /** Cast codes of the addon (native/src/fused.cc), by `from>to`. */
@@ -258,6 +260,46 @@ function saeTrainBackwardKernel(addon: NativeAddon): NativeKernel {
   };
 }
 
+/** SaelabLayerNorm(x [..., d], w? [d], b? [d]; eps, center) -> [out [..., d], scale [..., 1]] in one pass per row. */
+function layerNormKernel(addon: NativeAddon): NativeKernel {
+  const K = LAYER_NORM_KERNEL;
+  return (args: KernelArgs) => {
+    const { x, w, b } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+    const { eps, center } = args.attrs as unknown as { eps: number; center: boolean };
+    const cols = x!.shape[x!.shape.length - 1];
+    const rows = cols === 0 ? 0 : sizeOf(x!.shape) / cols;
+    const xv = need(args, K, 'x', rows * cols);
+    const out = new Float32Array(rows * cols);
+    const scale = new Float32Array(rows);
+    if (out.length > 0) addon.layerNorm!(xv, rows, cols, w ? need(args, K, 'w', cols) : null, b ? need(args, K, 'b', cols) : null, eps, center ? 1 : 0, out, scale);
+    return [args.backend.makeTensorInfo(x!.shape, 'float32', out), args.backend.makeTensorInfo([...x!.shape.slice(0, -1), 1], 'float32', scale)];
+  };
+}
+
+/**
+ * SaelabAttention(q [B, P, H, dh], k, v [B, P, Hk, dh], mask? [Bm, 1, P, P], visible? [Bm, 1, P, P]; scale, pattern)
+ *   -> [z [B, P, H, dh]] (+ pattern [B, H, P, P] when asked): softmax(scale q k^T + mask) (* visible) v per head.
+ */
+function attentionKernel(addon: NativeAddon): NativeKernel {
+  const K = ATTENTION_KERNEL;
+  return (args: KernelArgs) => {
+    const { q, k, mask, visible } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+    const { scale, pattern } = args.attrs as unknown as { scale: number; pattern: boolean };
+    const [B, P, H, dh] = q!.shape;
+    const Hk = k!.shape[2];
+    const maskBatch = mask ? mask.shape[0] : visible ? visible.shape[0] : 1;
+    const z = new Float32Array(B * P * H * dh);
+    const pat = pattern ? new Float32Array(B * H * P * P) : null;
+    if (z.length > 0) {
+      addon.attention!(need(args, K, 'q', B * P * H * dh), need(args, K, 'k', B * P * Hk * dh), need(args, K, 'v', B * P * Hk * dh), B, P, H, Hk, dh, scale,
+        mask ? need(args, K, 'mask', maskBatch * P * P) : null, maskBatch, visible ? need(args, K, 'visible', maskBatch * P * P) : null, z, pat);
+    }
+    const out = [args.backend.makeTensorInfo([B, P, H, dh], 'float32', z)];
+    if (pat) out.push(args.backend.makeTensorInfo([B, H, P, P], 'float32', pat));
+    return out;
+  };
+}
+
 /** The tfjs kernels replaced natively (Cast, Tile, Select). */
 export function fusedReplacementKernels(addon: NativeAddon): Record<string, NativeKernel> {
   if (!addon.cast) return {};
@@ -269,6 +311,8 @@ export function saelabKernels(addon: NativeAddon): Record<string, NativeKernel> 
   if (!addon.gelu) return {};
   const out: Record<string, NativeKernel> = { [GELU_KERNEL]: geluKernel(addon), [GELU_GRAD_KERNEL]: geluGradKernel(addon), [ADAM_KERNEL]: adamKernel(addon) };
   if (addon.sparseMatmul) out[SPARSE_MATMUL_KERNEL] = sparseMatMulKernel(addon);
+  if (addon.layerNorm) out[LAYER_NORM_KERNEL] = layerNormKernel(addon);
+  if (addon.attention) out[ATTENTION_KERNEL] = attentionKernel(addon);
   if (addon.saeTrainForward && addon.saeTrainBackward) {
     out[SAE_TRAIN_FORWARD_KERNEL] = saeTrainForwardKernel(addon);
     out[SAE_TRAIN_BACKWARD_KERNEL] = saeTrainBackwardKernel(addon);
