@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import {
   ADAM_KERNEL, ATTENTION_KERNEL, GELU_GRAD_KERNEL, GELU_KERNEL, LAYER_NORM_KERNEL, SAE_TRAIN_BACKWARD_KERNEL, SAE_TRAIN_FORWARD_KERNEL, SPARSE_MATMUL_KERNEL, releaseSaeTrainScratch,
 } from './nativeKernels/fused';
+import { IN_PLACE_BINARY_KERNEL } from './nativeKernels/elementwise';
 
 export { releaseSaeTrainScratch };
 
@@ -211,4 +212,15 @@ export function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, opts: {
   if (opts.visible) inputs.visible = opts.visible;
   const outs = tf.engine().runKernel(ATTENTION_KERNEL, inputs, { scale: opts.scale, pattern: !!opts.pattern } as unknown as tf.NamedAttrMap) as tf.Tensor[];
   return { z: outs[0], pattern: outs[1] };
+}
+
+/**
+ * a op b (b broadcast to a's shape; op Sub, Multiply, Add or RealDiv) for code that owns `a` and replaces it with the
+ * result (weight processing): written into a's own buffer where the backend can and nothing else shares it, so no
+ * second copy of a large matrix is made; the same values as tf.sub / tf.mul / ... Returns undefined on other
+ * backends or while a gradient is recorded (then run the tfjs op). The caller must not use `a` afterwards.
+ */
+export function inPlaceBinary(a: tf.Tensor, b: tf.Tensor, op: 'Sub' | 'Multiply' | 'Add' | 'RealDiv'): tf.Tensor | undefined {
+  if (!inferenceKernel(IN_PLACE_BINARY_KERNEL) || a.dtype !== 'float32' || b.dtype !== 'float32') return undefined;
+  return tf.engine().runKernel(IN_PLACE_BINARY_KERNEL, { a, b }, { op } as unknown as tf.NamedAttrMap) as tf.Tensor;
 }

@@ -33,6 +33,12 @@ export interface FromPretrainedOptions {
   processing?: boolean;
   /** keep only the first dVocab tokens of the vocabulary (finetunes that add tokens) */
   dVocab?: number;
+  /**
+   * load only the first nLayers blocks: a model of nLayers layers (the embedding, those blocks, the final norm and
+   * unembedding), for work that stops there (stopAtLayer <= nLayers, hooks of those blocks); the later blocks'
+   * weights are never read
+   */
+  nLayers?: number;
   /** make the parameters trainable tf.Variables (for tf.variableGrads) */
   trainable?: boolean;
   /** override default_prepend_bos */
@@ -161,6 +167,10 @@ export class HookedTransformer {
     const configFile = path.join(resolved.dir, 'config.json');
     const family = modelFamily(hf, configFile);
     const input = hfConfigToTl(hf, nameOrDir, configFile);
+    if (opts.nLayers !== undefined) {
+      if (!Number.isInteger(opts.nLayers) || opts.nLayers < 0) throw new Error(`fromPretrained(${nameOrDir}): nLayers must be a non-negative integer, got ${opts.nLayers}`);
+      input.n_layers = Math.min(input.n_layers, opts.nLayers);
+    }
     input.tokenizer_name = fs.existsSync(nameOrDir) ? nameOrDir : officialModelName(nameOrDir);
     if (opts.defaultPrependBos !== undefined) input.default_prepend_bos = opts.defaultPrependBos;
     let cfg = makeConfig(input);
@@ -460,7 +470,8 @@ export class HookedTransformer {
     const ctx: AttnContext = { maskNegBig: masks.negBig, maskNegInf: masks.negInf, maskFloat: masks.visible, rot };
     const stop = this.resolveStop(opts.stopAtLayer);
     const nRun = stop ?? cfg.n_layers;
-    for (let l = 0; l < nRun; l++) resid = this.block(l, resid, run, ctx);
+    // each block in its own scope: its intermediates are freed before the next block runs (kept where a gradient needs them)
+    for (let l = 0; l < nRun; l++) { const input = resid; resid = tf.tidy(() => this.block(l, input, run, ctx)); }
     if (stop !== null || returnType === 'none') return {};
     const normed = this.norm('ln_final', resid, run, 'ln_final');
     const logits = linear(normed, this.W_U, this.b_U) as tf.Tensor3D;

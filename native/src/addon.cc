@@ -45,6 +45,9 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"saeTrainBackward", nullptr, SaeTrainBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"layerNorm", nullptr, LayerNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attention", nullptr, Attention, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"pairInsert", nullptr, PairInsert, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"pairRehash", nullptr, PairRehash, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"pairSortBlocks", nullptr, PairSortBlocks, nullptr, nullptr, nullptr, napi_default, nullptr},
 #endif
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

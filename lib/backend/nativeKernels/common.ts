@@ -50,6 +50,14 @@ export interface NativeAddon {
   /** Attention per (sequence, head) from q [B, P, H, dh], k, v [B, P, Hk, dh] into z [B, P, H, dh] (native/src/transformer.cc). */
   attention?(q: Float32Array, k: Float32Array, v: Float32Array, B: number, P: number, H: number, Hk: number, dh: number, scale: number,
     mask: Float32Array | null, maskBatch: number, visible: Float32Array | null, z: Float32Array, pattern: Float32Array | null): void;
+  /** Cross-layer pair tables (native/src/pairs.cc): insert grouped records block by block; blocks that must grow stop early. */
+  pairInsert?(tablesI32: Int32Array[], tablesF64: Float64Array[], caps: Int32Array, sizes: Int32Array, pos: Int32Array, ends: Int32Array,
+    recI: Int32Array, recJ: Int32Array, recXY: Float64Array, recFlags: Uint8Array, cross: Int8Array | null, alive: Float64Array | null): number;
+  /** Re-add each pair table's entries into a larger empty one (in parallel); sizes[k] = its entry count. */
+  pairRehash?(oldI32: Int32Array[], oldF64: Float64Array[], newI32: Int32Array[], newF64: Float64Array[], sizes: Int32Array): void;
+  /** Entries of several pair tables in row-major order into shared out arrays at start[b]. */
+  pairSortBlocks?(tablesI32: Int32Array[], tablesF64: Float64Array[], rowOffsets: Int32Array, dCols: number, outI: Int32Array, outJ: Int32Array,
+    outC: Int32Array, outCR: Int32Array, outS: Float64Array, start: Int32Array): void;
   /** out[i] = cond[i / inner] ? a[i] : b[i] (4-byte elements). */
   select?(cond: Uint8Array, a: Float32Array | Int32Array, b: Float32Array | Int32Array, out: Float32Array | Int32Array, inner: number): void;
 }

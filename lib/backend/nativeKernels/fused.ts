@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { KernelArgs, NativeAddon, NativeKernel, cpuKernel, f32, nativeKernel, sizeOf } from './common';
-import { stridesOf } from './elementwise';
+import { IN_PLACE_BINARY_KERNEL, inPlaceBinaryKernel, stridesOf } from './elementwise';
 
 /** Names of saelab's own fused kernels (registered for the native backend only; see lib/backend/fusedOps.ts). */
 export const GELU_KERNEL = 'SaelabGelu';
@@ -311,6 +311,7 @@ export function saelabKernels(addon: NativeAddon): Record<string, NativeKernel> 
   if (!addon.gelu) return {};
   const out: Record<string, NativeKernel> = { [GELU_KERNEL]: geluKernel(addon), [GELU_GRAD_KERNEL]: geluGradKernel(addon), [ADAM_KERNEL]: adamKernel(addon) };
   if (addon.sparseMatmul) out[SPARSE_MATMUL_KERNEL] = sparseMatMulKernel(addon);
+  if (addon.binary) out[IN_PLACE_BINARY_KERNEL] = inPlaceBinaryKernel(addon);
   if (addon.layerNorm) out[LAYER_NORM_KERNEL] = layerNormKernel(addon);
   if (addon.attention) out[ATTENTION_KERNEL] = attentionKernel(addon);
   if (addon.saeTrainForward && addon.saeTrainBackward) {

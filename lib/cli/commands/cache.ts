@@ -75,7 +75,9 @@ export const command: CliCommand = {
     const out = required<string>(o.out, 'out', USAGE);
     const withLogits = !o['no-logits'];
     await initBackend();
-    const model = await HookedTransformer.fromPretrained(modelName, { revision: o.revision, processing: !o['no-processing'] });
+    // without logits, the blocks after the last one a hook needs are never loaded (nor run)
+    const blocks = withLogits ? undefined : stopLayerFor(hooks, Infinity);
+    const model = await HookedTransformer.fromPretrained(modelName, { revision: o.revision, processing: !o['no-processing'], nLayers: blocks });
     let writer: SafetensorsPositionalWriter | undefined;
     try {
       model.resolveCacheNames(hooks); // unknown hook names fail before any work
