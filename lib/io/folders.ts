@@ -20,8 +20,9 @@ function isEmptyFolder(dir: string): boolean {
   return fs.readdirSync(dir).length === 0;
 }
 
-function writeMarker(dir: string, purpose: string): void {
-  fs.writeFileSync(path.join(dir, FOLDER_MARKER), JSON.stringify({ created_by: 'saelab', purpose }) + '\n');
+/** `adopted`: the folder existed (empty) before saelab marked it, so removing it later keeps the folder itself. */
+function writeMarker(dir: string, purpose: string, adopted: boolean): void {
+  fs.writeFileSync(path.join(dir, FOLDER_MARKER), JSON.stringify({ created_by: 'saelab', purpose, ...(adopted ? { adopted } : {}) }) + '\n');
 }
 
 export interface ClaimOptions {
@@ -39,7 +40,8 @@ export interface ClaimOptions {
  * Returns `dir`.
  */
 export function claimFolder(dir: string, purpose: string, opts: ClaimOptions = {}): string {
-  if (fs.existsSync(dir)) {
+  const existed = fs.existsSync(dir);
+  if (existed) {
     if (!fs.statSync(dir).isDirectory()) throw new FolderError(`${dir}: ${purpose} must be a folder, but this is a file`);
     if (isSaelabFolder(dir)) return dir;
     if (!isEmptyFolder(dir) && !(opts.recognize?.(dir) ?? false)) {
@@ -50,16 +52,29 @@ export function claimFolder(dir: string, purpose: string, opts: ClaimOptions = {
   } else {
     fs.mkdirSync(dir, { recursive: true });
   }
-  writeMarker(dir, purpose);
+  writeMarker(dir, purpose, existed);
   return dir;
 }
 
-/** Delete a folder saelab created (recursively); refuses (FolderError) a non-empty folder without the marker. */
+/**
+ * Delete a folder saelab created (recursively); refuses (FolderError) a non-empty folder without the
+ * marker. A folder that existed (empty) before saelab marked it is emptied but kept.
+ */
 export function removeSaelabFolder(dir: string): void {
   if (!fs.existsSync(dir)) return;
   if (!fs.statSync(dir).isDirectory()) throw new FolderError(`${dir}: not a folder; saelab only removes folders it created`);
   if (!isSaelabFolder(dir) && !isEmptyFolder(dir)) throw new FolderError(`${dir}: not removed: it was not created by saelab (no ${FOLDER_MARKER} marker)`);
-  fs.rmSync(dir, { recursive: true, force: true });
+  let adopted = false;
+  try {
+    adopted = (JSON.parse(fs.readFileSync(path.join(dir, FOLDER_MARKER), 'utf8')) as { adopted?: unknown }).adopted === true;
+  } catch {
+    adopted = false;
+  }
+  if (!adopted) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    return;
+  }
+  for (const f of fs.readdirSync(dir)) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
 }
 
 /** `name.tmp-PID-xxxxxx` (files from writeFileAtomic and stream writers, folders from writeDirAtomic, with `.old` while swapping). */

@@ -28,6 +28,8 @@ test('claimFolder: a new or empty folder is marked; a marked one is accepted; a 
   assert.ok(fs.existsSync(user.file));
   removeSaelabFolder(fresh);
   assert.ok(!fs.existsSync(fresh), 'a marked folder is removed');
+  removeSaelabFolder(path.join(dir, 'empty'));
+  assert.deepStrictEqual(fs.readdirSync(path.join(dir, 'empty')), [], 'a folder that existed before saelab marked it is emptied, not removed');
   // a file where a folder is wanted
   assert.throws(() => claimFolder(user.file, 'the --out folder'), (e: Error) => e instanceof FolderError && e.message.includes(user.file));
 });
