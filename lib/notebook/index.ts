@@ -4,3 +4,4 @@ export * from './progress';
 export * from './schema';
 export * from './config';
 export * from './stage';
+export * from './interrupt';

@@ -6,6 +6,7 @@ import { writeJsonAtomic } from '../io/atomic';
 import { compareTokenizers, comparisonRows, writeTokenizerComparison, TokenizerComparison } from '../tokenizers/compare';
 import { StageContext, reusableStage, writeManifest, invalidateStage } from '../notebook/stage';
 import { Progress } from '../notebook/progress';
+import { interruptible } from '../notebook/interrupt';
 import { Row } from '../notebook/table';
 import { PipelineModels, hookActivations, loadPipelineModels, sampleContexts, saveTokens, tokenBatches } from './common';
 import { collectAlignedActivations } from './alignment';
@@ -74,12 +75,14 @@ export async function writeActivationFiles(m: PipelineModels, config: StageConte
     if (config.tokenAlignment === 'text') {
       alignment = await collectAlignedActivations(m, tokens, ctxLen, batchSize, writers, progress);
     } else {
+      const stopPoint = interruptible(label);
       for (const [i, model] of [m.base, m.finetune!].entries()) {
         for (const b of tokenBatches(tokens, ctxLen, batchSize)) {
           const act = hookActivations(model, b.tokens, m.hook, m.layer);
           writers[i].append(act.dataSync() as Float32Array);
           tf.dispose([act, b.tokens]);
           progress.tick();
+          await stopPoint();
         }
       }
     }

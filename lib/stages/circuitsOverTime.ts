@@ -13,6 +13,7 @@ import { StageContext, reusableStage, writeManifest, invalidateStage } from '../
 import { ExperimentConfig } from '../notebook/config';
 import { Row } from '../notebook/table';
 import { Progress } from '../notebook/progress';
+import { interruptible } from '../notebook/interrupt';
 import { HookedTransformer } from '../model/hookedTransformer';
 import { loadTokenizer } from '../tokenizers/tokenizer';
 import { SAELAB_ROOT } from '../version';
@@ -80,7 +81,9 @@ export async function circuitsOverTimeStage(ctx: StageContext): Promise<Circuits
   const pairs = await circuitPromptPairs(config);
   const circuits: CheckpointCircuit[] = [];
   const progress = new Progress('circuit per checkpoint', spec.checkpoints.length);
+  const stopPoint = interruptible('circuits over time');
   for (const cp of spec.checkpoints) {
+    await stopPoint(`before checkpoint ${cp.label}`);
     const model = await HookedTransformer.fromPretrained(c.model, { revision: cp.revision ?? cp.label });
     const sae = await loadSweepSAE(sweepDirOf(sweepStage), spec, cp);
     try {

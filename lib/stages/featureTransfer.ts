@@ -11,6 +11,7 @@ import { histogramSpec, scatterRegressionSpec } from '../plots/specs';
 import { StageContext, reusableStage, writeManifest, invalidateStage } from '../notebook/stage';
 import { Row } from '../notebook/table';
 import { Progress } from '../notebook/progress';
+import { interruptible } from '../notebook/interrupt';
 import { PipelineModels, hookActivations, loadPipelineModels, sampleContexts, saveTokens, tokenBatches } from './common';
 import { STAGE_SAE_EVAL, saeEvalInputs } from './saeEval';
 
@@ -83,9 +84,10 @@ export function emptyTransferAccumulators(groups: FamilyGroups): TransferAccumul
 }
 
 /** Run base and finetune over token rows [N, ctx] batch by batch, accumulating the families' SAE activations. */
-export function transferAccumulators(m: PipelineModels, groups: FamilyGroups, tokens: Int32Array, ctxLen: number, batchSize: number): TransferAccumulators {
+export async function transferAccumulators(m: PipelineModels, groups: FamilyGroups, tokens: Int32Array, ctxLen: number, batchSize: number): Promise<TransferAccumulators> {
   const acc = emptyTransferAccumulators(groups);
   const progress = new Progress('feature transfer', Math.ceil(tokens.length / ctxLen / batchSize));
+  const stopPoint = interruptible('feature transfer');
   for (const b of tokenBatches(tokens, ctxLen, batchSize)) {
     tf.tidy(() => {
       const fb = m.sae.encode(hookActivations(m.base, b.tokens, m.hook, m.layer));
@@ -100,6 +102,7 @@ export function transferAccumulators(m: PipelineModels, groups: FamilyGroups, to
     });
     b.tokens.dispose();
     progress.tick();
+    await stopPoint();
   }
   progress.done();
   return acc;
@@ -126,7 +129,7 @@ export async function featureTransferStage(ctx: StageContext, opts: { merged?: T
     const nSeq = t.nBatches * t.batchSize;
     const tokens = await sampleContexts(config, m.tokenizer, nSeq, 5);
     saveTokens(path.join(stageDir, 'tokens.safetensors'), tokens, config.contextSize);
-    const { pearson, errors } = opts.merged ?? transferAccumulators(m, groups, tokens, config.contextSize, t.batchSize);
+    const { pearson, errors } = opts.merged ?? (await transferAccumulators(m, groups, tokens, config.contextSize, t.batchSize));
     const wDec = m.sae.weights.W_dec as tf.Tensor2D;
     const families = {} as Record<FamilyName, FamilyScores>;
     const scores: Record<string, Float64Array> = {};

@@ -12,6 +12,7 @@ import { histogramSpec } from '../plots/specs';
 import { StageContext, reusableStage, writeManifest, invalidateStage } from '../notebook/stage';
 import { Row } from '../notebook/table';
 import { Progress } from '../notebook/progress';
+import { interruptible } from '../notebook/interrupt';
 import { readActRows, readTokens } from './common';
 import { STAGE_ACTIVATIONS, activationsInputs } from './activations';
 import { loadTokenizer } from '../tokenizers/tokenizer';
@@ -61,7 +62,9 @@ export async function findOutlierNormsStage(ctx: StageContext): Promise<Outliers
     const batch = config.activations.batchSize;
     const progress = new Progress('outlier norms', 3 * Math.ceil(n / batch));
     const scalar = new NormScalarAccumulator();
+    const stopPoint = interruptible('outlier norms');
     for (let s = 0; s < n; s += batch) {
+      await stopPoint();
       const a = readActRows(files.base, s, Math.min(batch, n - s));
       scalar.add(a);
       a.dispose();
@@ -79,6 +82,7 @@ export async function findOutlierNormsStage(ctx: StageContext): Promise<Outliers
       const counter = new OutlierCounter(rule);
       const all = new Float32Array(n * ctxLen);
       for (let s = 0; s < n; s += batch) {
+        await stopPoint();
         const count = Math.min(batch, n - s);
         const a = readActRows(files[which], s, count);
         const t = tokens.subarray(s * ctxLen, (s + count) * ctxLen);

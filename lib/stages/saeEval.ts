@@ -10,6 +10,7 @@ import { histogramSpec } from '../plots/specs';
 import { StageContext, reusableStage, writeManifest, invalidateStage } from '../notebook/stage';
 import { Row } from '../notebook/table';
 import { Progress } from '../notebook/progress';
+import { interruptible } from '../notebook/interrupt';
 import { HookedTransformer } from '../model/hookedTransformer';
 import { SAE } from '../sae/sae';
 import { loadPipelineModels, sampleContexts, saveTokens, tokenBatches } from './common';
@@ -63,11 +64,12 @@ export interface EvalAccumulators {
  * (the SAE output spliced at non-outlier positions only; outlier positions keep the original activation).
  * `firstBatch`: the number of the first batch in the whole sample (a shard's offset), for batch ids in CE reports.
  */
-export function evaluateSae(model: HookedTransformer, sae: SAE, hook: string, tokens: Int32Array, ctx: number, batchSize: number, rule: OutlierRule, progress: Progress, firstBatch = 0): EvalAccumulators {
+export async function evaluateSae(model: HookedTransformer, sae: SAE, hook: string, tokens: Int32Array, ctx: number, batchSize: number, rule: OutlierRule, progress: Progress, firstBatch = 0): Promise<EvalAccumulators> {
   const acc: EvalAccumulators = {
     l0: new L0Accumulator(), density: new FeatureDensityAccumulator(sae.cfg.d_sae), recon: new ReconstructionAccumulator(sae.cfg.d_in),
     ce: new CeAccumulator(), logHist: new LogActivationHistogramAccumulator([-10.5, 3], 100), outlierTokens: 0,
   };
+  const stopPoint = interruptible('SAE evaluation');
   for (const b of tokenBatches(tokens, ctx, batchSize)) {
     let x: tf.Tensor | null = null;
     let clean: tf.Tensor | null = null;
@@ -90,6 +92,7 @@ export function evaluateSae(model: HookedTransformer, sae: SAE, hook: string, to
     acc.ce.addTokenLosses(clean, spliced, zero, b.index + firstBatch);
     tf.dispose([x, clean, f, xHat, outliers, keep, keep3, spliced, zero, b.tokens]);
     progress.tick();
+    await stopPoint();
   }
   return acc;
 }
@@ -125,15 +128,15 @@ export async function saeEvalStage(ctx: StageContext, opts: { merged?: { base: E
     const nSeq = config.eval.nBatches * config.eval.batchSize;
     const tokens = await sampleContexts(config, m.tokenizer, nSeq, 4);
     saveTokens(path.join(stageDir, 'tokens.safetensors'), tokens, config.contextSize);
-    const accs = opts.merged ?? (() => {
+    const accs = opts.merged ?? (await (async () => {
       const progress = new Progress('SAE eval', 2 * config.eval.nBatches);
       const a = {
-        base: evaluateSae(m.base, m.sae, m.hook, tokens, config.contextSize, config.eval.batchSize, rule, progress),
-        finetune: evaluateSae(m.finetune!, m.sae, m.hook, tokens, config.contextSize, config.eval.batchSize, rule, progress),
+        base: await evaluateSae(m.base, m.sae, m.hook, tokens, config.contextSize, config.eval.batchSize, rule, progress),
+        finetune: await evaluateSae(m.finetune!, m.sae, m.hook, tokens, config.contextSize, config.eval.batchSize, rule, progress),
       };
       progress.done();
       return a;
-    })();
+    })());
     const res = { base: summarize(accs.base), finetune: summarize(accs.finetune) };
     writeSafetensors(path.join(stageDir, 'feature_densities.safetensors'), {
       base: { dtype: 'F32', shape: [m.sae.cfg.d_sae], data: accs.base.density.densities() },

@@ -149,7 +149,7 @@ async function similaritiesShard(ctx: StageContext, s: ShardSpec) {
   const baseFile = SafetensorsFile.open(path.join(actDir, 'base_acts.safetensors'));
   const ftFile = SafetensorsFile.open(path.join(actDir, 'finetune_acts.safetensors'));
   try {
-    const acc = similaritiesOverRows(baseFile, ftFile, rows.start, rows.end, bs);
+    const acc = await similaritiesOverRows(baseFile, ftFile, rows.start, rows.end, bs);
     const state = writeShardState(dir, acc.toJSON());
     const record = finishShard(ctx.stageDir, { stage: STAGE_SIMILARITIES, index: s.index, count: s.count, range, totalBatches: config.activations.nBatches, batchSize: bs, provenance: {}, files: [state] }, inputs);
     return { record, reused: false };
@@ -190,8 +190,8 @@ async function saeEvalShard(ctx: StageContext, s: ShardSpec) {
     const tokens = (await sampleContexts(config, m.tokenizer, nSeq, 4)).slice(rows.start * ctxLen, rows.end * ctxLen);
     const progress = new Progress(`SAE eval shard ${s.index}/${s.count}`, 2 * range.count);
     const state = {
-      base: evalToJSON(evaluateSae(m.base, m.sae, m.hook, tokens, ctxLen, bs, rule, progress, range.first)),
-      finetune: evalToJSON(evaluateSae(m.finetune!, m.sae, m.hook, tokens, ctxLen, bs, rule, progress, range.first)),
+      base: evalToJSON(await evaluateSae(m.base, m.sae, m.hook, tokens, ctxLen, bs, rule, progress, range.first)),
+      finetune: evalToJSON(await evaluateSae(m.finetune!, m.sae, m.hook, tokens, ctxLen, bs, rule, progress, range.first)),
     };
     progress.done();
     const file = writeShardState(dir, state);
@@ -231,7 +231,7 @@ async function featureTransferShard(ctx: StageContext, s: ShardSpec) {
   try {
     const ctxLen = config.contextSize;
     const tokens = (await sampleContexts(config, m.tokenizer, nSeq, 5)).slice(rows.start * ctxLen, rows.end * ctxLen);
-    const file = writeShardState(dir, transferToJSON(transferAccumulators(m, groups, tokens, ctxLen, t.batchSize)));
+    const file = writeShardState(dir, transferToJSON(await transferAccumulators(m, groups, tokens, ctxLen, t.batchSize)));
     const record = finishShard(ctx.stageDir, { stage: STAGE_FEATURE_TRANSFER, index: s.index, count: s.count, range, totalBatches: t.nBatches, batchSize: t.batchSize, provenance: { revisions: m.revisions, hook: m.hook }, files: [file] }, inputs);
     return { record, reused: false };
   } finally {
