@@ -84,6 +84,16 @@ test('the cross-layer graph browser stays readable at 4 layers x 512 features', 
     assert.strictEqual(first.overlaps, 0, 'no two labels overlap');
     assert.match(first.showing, new RegExp(`community ${largest[0]} \\(#1 by size\\): ${largest[1]} features`));
     await page.screenshot(path.join(PAGE_CHECK_DIR, 'graph-4x512-community.png'), { width: 1400 });
+    // clicking a feature shows its links
+    const clicked = await page.evaluate<{ id: string; heading: string; links: number }>(`(() => {
+      const c = document.querySelector('#graph circle');
+      const id = c.querySelector('title').textContent.split(' ')[0];
+      c.dispatchEvent(new MouseEvent('click', { bubbles: true }));
+      return { id, heading: document.querySelector('#info h3').textContent, links: document.querySelectorAll('#info a.node').length - 1 };
+    })()`);
+    const [cl, cf] = clicked.id.split('/').map(Number);
+    assert.strictEqual(clicked.heading, `Layer ${cl}, feature ${cf}`);
+    assert.strictEqual(clicked.links, g.edges.filter((e) => e.source === clicked.id || e.target === clicked.id).length, 'the side panel lists every link of the clicked feature');
 
     await page.evaluate(`(location.hash = '#top=100', location.reload(), 0)`);
     await browser.waitFor('Page.loadEventFired', page.sessionId, 30_000);

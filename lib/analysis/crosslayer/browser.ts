@@ -1,5 +1,6 @@
 import { writeFileAtomic } from '../../io/atomic';
 import { FeatureGraph } from './graph';
+import { communityRanks, laneLayout } from './graphLayout';
 
 /** One top-activating context of a feature: token strings, the position that fired, the activation. */
 export interface BrowserContext {
@@ -88,72 +89,35 @@ text.layer{font-size:13px;font-weight:bold}
   var D = JSON.parse(document.getElementById('data').textContent);
   var byId = {}; D.nodes.forEach(function (n) { byId[n.id] = n; n.out = []; n.inn = []; });
   D.edges.forEach(function (e) { byId[e.source].out.push(e); byId[e.target].inn.push(e); });
-  // communities by size (largest first): members, layers spanned, summed link weight
+  // the same layout and community order as the notebook's plot (lib/analysis/crosslayer/graphLayout.ts, embedded)
+  var communityRanks = ${communityRanks.toString()};
+  var laneLayout = ${laneLayout.toString()};
+  // communities, largest first: members and layers spanned
+  var commRank = communityRanks(D.nodes, D.edges);
   var comms = {};
-  D.nodes.forEach(function (n) { (comms[n.community] = comms[n.community] || { id: n.community, nodes: [], weight: 0, layers: {} }).nodes.push(n.id); comms[n.community].layers[n.layer] = 1; });
-  D.edges.forEach(function (e) { var a = byId[e.source], b = byId[e.target]; if (a.community === b.community) comms[a.community].weight += Math.abs(e.weight); });
-  var commList = Object.keys(comms).map(function (k) { return comms[k]; }).sort(function (a, b) { return b.nodes.length - a.nodes.length || b.weight - a.weight || a.id - b.id; });
-  var commRank = {}; commList.forEach(function (c, i) { commRank[c.id] = i; });
+  D.nodes.forEach(function (n) { (comms[n.community] = comms[n.community] || { id: n.community, nodes: [], layers: {} }).nodes.push(n.id); comms[n.community].layers[n.layer] = 1; });
+  var commList = Object.keys(comms).map(function (k) { return comms[k]; }).sort(function (a, b) { return commRank[a.id] - commRank[b.id]; });
   function color(c) { return 'hsl(' + ((commRank[c] * 137.508) % 360).toFixed(1) + ',65%,50%)'; }
   var NS = 'http://www.w3.org/2000/svg';
   function el(tag, text, cls) { var x = document.createElement(tag); if (text != null) x.textContent = text; if (cls) x.className = cls; return x; }
   function sv(tag, attrs) { var x = document.createElementNS(NS, tag); for (var k in attrs) x.setAttribute(k, String(attrs[k])); return x; }
 
-  // columns per layer, ordered by community then by the mean position of each node's neighbours (fewer crossings)
-  function layout(ids, only, lanes) {
-    var set = {}; ids.forEach(function (id) { set[id] = 1; });
-    var edges = only || D.edges.filter(function (e) { return set[e.source] && set[e.target]; });
-    var inView = {}; edges.forEach(function (e) { inView[e.source + '>' + e.target] = 1; });
-    var byLayer = {}; ids.forEach(function (id) { var n = byId[id]; (byLayer[n.layer] = byLayer[n.layer] || []).push(n); });
-    var layers = Object.keys(byLayer).map(Number).sort(function (a, b) { return a - b; });
-    var cols = layers.map(function (l) { return byLayer[l].sort(function (a, b) { return commRank[a.community] - commRank[b.community] || a.feature - b.feature; }); });
-    var pos = {};
-    function index() { cols.forEach(function (c) { c.forEach(function (n, i) { pos[n.id] = c.length > 1 ? i / (c.length - 1) : 0.5; }); }); }
-    index();
-    function sweep(ci, nb) {
-      var key = {};
-      cols[ci].forEach(function (n) {
-        var s = 0, k = 0;
-        (nb === 'inn' ? n.inn : n.out).forEach(function (e) { var o = nb === 'inn' ? e.source : e.target; if (pos[o] !== undefined && inView[e.source + '>' + e.target]) { s += pos[o]; k++; } });
-        key[n.id] = k ? s / k : pos[n.id];
-      });
-      cols[ci].sort(function (a, b) { return (lanes ? commRank[a.community] - commRank[b.community] : 0) || key[a.id] - key[b.id] || commRank[a.community] - commRank[b.community] || a.feature - b.feature; });
-      index();
-    }
-    for (var it = 0; it < 6; it++) {
-      for (var ci = 1; ci < cols.length; ci++) sweep(ci, 'inn');
-      for (ci = cols.length - 2; ci >= 0; ci--) sweep(ci, 'out');
-    }
-    return { layers: layers, cols: cols, edges: edges };
-  }
-
   var circles = {}, current = null, view = null;
-  // how: { labels, lanes (one horizontal band per community), edges (only these links), text }
+  // how: { labels, edges (only these links), text }
   function draw(ids, how) {
-    var L = layout(ids, how.edges, how.lanes), labels = how.labels, pad = 40, top = pad + 20;
-    var maxRows = Math.max.apply(null, L.cols.map(function (c) { return c.length; }).concat([1]));
-    var lane = {}, count = {}, rows = maxRows;
-    if (how.lanes) {
-      L.cols.forEach(function (c) { c.forEach(function (n) { var k = n.community; count[k] = count[k] || {}; count[k][n.layer] = (count[k][n.layer] || 0) + 1; }); });
-      rows = 0;
-      Object.keys(count).map(Number).sort(function (a, b) { return commRank[a] - commRank[b]; }).forEach(function (k) {
-        var h = Math.max.apply(null, Object.keys(count[k]).map(function (l) { return count[k][l]; }));
-        lane[k] = { start: rows, height: h }; rows += h + 1;
-      });
-    }
-    var colW = labels ? 230 : 150, rowH = labels ? 22 : Math.max(2, Math.min(14, Math.floor(2000 / Math.max(1, rows))));
+    var nodes = ids.map(function (id) { return byId[id]; });
+    var set = {}; ids.forEach(function (id) { set[id] = 1; });
+    var edges = how.edges || D.edges.filter(function (e) { return set[e.source] && set[e.target]; });
+    var LL = laneLayout(nodes, edges, commRank);
+    var labels = how.labels, pad = 40, top = pad + 20, rows = Math.max(1, LL.rows + 1);
+    var colW = labels ? 230 : 150, rowH = labels ? 22 : Math.max(2, Math.min(14, Math.floor(2000 / rows)));
     var r = labels ? 6 : Math.max(1, Math.min(5, rowH / 2 - 0.25));
-    L.cols.forEach(function (c, ci) {
-      var at = {};
-      c.forEach(function (n, i) {
-        n.x = pad + ci * colW;
-        if (how.lanes) { var k = n.community, ln = lane[k]; at[k] = (at[k] || 0); n.y = top + (ln.start + (ln.height - count[k][n.layer]) / 2 + at[k]++) * rowH; }
-        else n.y = top + ((maxRows - c.length) / 2 + i) * rowH;
-      });
-    });
+    nodes.forEach(function (n) { var p = LL.pos[n.id]; n.x = pad + p.col * colW; n.y = top + p.row * rowH; });
+    var L = { layers: LL.layers, edges: edges, cols: LL.layers };
+    var lane = {}; LL.lanes.forEach(function (ln) { lane[ln.community] = ln; });
     var width = pad * 2 + colW * Math.max(L.cols.length - 1, 0) + (labels ? 120 : 40);
     var svg = sv('svg', { width: width, height: top + pad + rowH * rows });
-    if (how.lanes) Object.keys(lane).forEach(function (k) {
+    if (LL.lanes.length > 1) Object.keys(lane).forEach(function (k) {
       var ln = lane[k];
       var bg = sv('rect', { x: pad - 12, y: top + (ln.start - 0.5) * rowH, width: colW * Math.max(L.cols.length - 1, 0) + 24, height: ln.height * rowH, fill: color(Number(k)), 'fill-opacity': 0.09 });
       var tt = sv('title', {}); tt.textContent = 'community ' + k; bg.appendChild(tt);
@@ -168,13 +132,13 @@ text.layer{font-size:13px;font-weight:bold}
       svg.appendChild(ln);
     });
     circles = {};
-    L.cols.forEach(function (c) { c.forEach(function (n) {
+    nodes.forEach(function (n) {
       var ci = sv('circle', { cx: n.x, cy: n.y, r: r, fill: color(n.community) });
       var tt = sv('title', {}); tt.textContent = n.id + ' (community ' + n.community + ')'; ci.appendChild(tt);
       ci.addEventListener('click', function () { show(n.id); });
       svg.appendChild(ci); circles[n.id] = ci;
       if (labels) { var t = sv('text', { x: n.x + r + 3, y: n.y + 4, 'class': 'label' }); t.textContent = n.id; t.addEventListener('click', function () { show(n.id); }); svg.appendChild(t); }
-    }); });
+    });
     var g = document.getElementById('graph'); g.textContent = ''; g.appendChild(svg);
     document.getElementById('showing').textContent = how.text + ': ' + ids.length + ' features, ' + L.edges.length + ' links.';
     if (current && circles[current]) circles[current].setAttribute('class', 'sel');
@@ -205,9 +169,9 @@ text.layer{font-size:13px;font-weight:bold}
       opts.appendChild(sel);
       var top = D.edges.slice().sort(function (a, b) { return Math.abs(b.weight) - Math.abs(a.weight); }).slice(0, n);
       var ids = {}; top.forEach(function (e) { ids[e.source] = 1; ids[e.target] = 1; });
-      draw(Object.keys(ids), { edges: top, lanes: true, labels: Object.keys(ids).length <= 400, text: 'the ' + n + ' strongest links and their features (one band per community)' });
+      draw(Object.keys(ids), { edges: top, labels: Object.keys(ids).length <= 400, text: 'the ' + n + ' strongest links and their features (one band per community)' });
     } else {
-      draw(D.nodes.map(function (x) { return x.id; }), { lanes: true, labels: D.nodes.length <= 120, text: 'everything (one band per community)' });
+      draw(D.nodes.map(function (x) { return x.id; }), { labels: D.nodes.length <= 120, text: 'everything (one band per community)' });
     }
     if (!keepHash) history.replaceState(null, '', '#' + (v === 'all' ? 'all' : v + '=' + view.arg));
   }
