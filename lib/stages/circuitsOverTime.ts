@@ -87,7 +87,7 @@ export async function circuitsOverTimeStage(ctx: StageContext): Promise<Circuits
     const model = await HookedTransformer.fromPretrained(c.model, { revision: cp.revision ?? cp.label });
     const sae = await loadSweepSAE(sweepDirOf(sweepStage), spec, cp);
     try {
-      circuits.push(checkpointCircuit(model, saeSet([sae]), pairs, cp, {
+      circuits.push(await checkpointCircuit(model, saeSet([sae]), pairs, cp, {
         method: c.circuit.method, igSteps: c.circuit.igSteps, nodeThreshold: c.circuit.nodeThreshold, edgeThreshold: c.circuit.edgeThreshold, thresholds: c.circuit.thresholds,
       }));
     } finally {

@@ -13,6 +13,8 @@ import { InterruptedError, interruptible, isInterrupted, listenForInterrupts, re
 import { SAETrainer, trainSAE } from '../../lib/train/trainer';
 import { SyntheticSparseData } from '../../lib/train/synthetic';
 import { TrainSAEConfigInput } from '../../lib/train/config';
+import { attributeNodes, saeSet } from '../../lib/circuits';
+import { tinyModel, randomSAE, HOOKS, PAIRS } from '../circuits/tiny';
 
 before(setupBackend);
 
@@ -94,4 +96,19 @@ test('interrupted SAE training keeps its last checkpoint, writes no final SAE, f
   assert.ok((await c.fit()).completed);
   c.dispose();
   assert.ok(fs.readFileSync(path.join(full, 'sae_weights.safetensors')).equals(fs.readFileSync(path.join(part, 'sae_weights.safetensors'))), 'resumed weights equal the uninterrupted run');
+});
+
+test('an interrupted attribution (exact, ig) stops at a batch boundary and frees every tensor it made', async () => {
+  const model = tinyModel();
+  const set = saeSet(HOOKS.slice(0, 2).map((h, i) => randomSAE(h, 12, 10 + i)));
+  const before = tf.memory().numTensors;
+  for (const method of ['exact', 'ig'] as const) {
+    // one forward pass per batch: hundreds of batches, so the interrupt lands in the middle
+    const timer = setTimeout(requestInterrupt, 10);
+    await assert.rejects(attributeNodes(model, set, PAIRS, { method, steps: 2000, stepsPerPass: 1, rowsPerPass: 1 }), new RegExp(`${method} attribution interrupted`));
+    clearTimeout(timer);
+    assert.strictEqual(tf.memory().numTensors, before, `${method}: no tensor left behind`);
+  }
+  for (const s of set.values()) s.dispose();
+  model.dispose();
 });
