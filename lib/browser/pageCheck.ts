@@ -51,6 +51,12 @@ const INSPECT = String.raw`(async () => {
   const imgs = Array.from(document.querySelectorAll('img'));
   await Promise.all(imgs.map((i) => (i.complete ? Promise.resolve() : new Promise((r) => { i.onload = i.onerror = r; }))));
   await Promise.all(imgs.map((i) => (i.decode ? i.decode().catch(() => {}) : null)));
+  // nbconvert pages typeset markdown with MathJax: let it finish (its status box would be in the screenshot)
+  if (window.MathJax && window.MathJax.Hub && window.MathJax.Hub.Queue) {
+    await Promise.race([new Promise((r) => window.MathJax.Hub.Queue(r)), new Promise((r) => setTimeout(r, 10000))]);
+    const box = document.getElementById('MathJax_Message');
+    if (box) await new Promise((r) => { const t0 = Date.now(); const poll = () => (box.style.display === 'none' || Date.now() - t0 > 5000 ? r() : setTimeout(poll, 50)); poll(); });
+  }
   await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
   const notebook = !!document.querySelector('.jp-OutputArea-output, .output_area');
   const cells = Array.from(document.querySelectorAll('.jp-Cell, .cell'));
