@@ -86,7 +86,7 @@ test('a live Jupyter server runs a notebook cell by cell, stops an interrupted s
 const ctx10 = await saelab.setupStage('10_checkpoint_saes');
 (globalThis as any).__stopped = null;
 try { await saelab.checkpointSaesStage(ctx10); }
-catch (e) { (globalThis as any).__stopped = { name: (e as Error).name, message: (e as Error).message, at: Date.now() }; throw e; }`);
+catch (e) { (globalThis as any).__stopped = { name: (e as Error).name, message: (e as Error).message, at: Date.now() }; throw e; }`, 120_000);
     // let it get into the SAE training (the kernel stays busy: the cell would run for hours)
     const started = await Promise.race([long.done.then(() => 'finished'), new Promise((r) => setTimeout(() => r('running'), 15_000))]);
     assert.strictEqual(started, 'running', 'the long cell was still running after 15 s');
