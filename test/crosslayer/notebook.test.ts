@@ -7,7 +7,7 @@ import { SafetensorsFile } from '../../lib/io/safetensors';
 import { SAELAB_ROOT } from '../../lib/version';
 import { assertPagesLookRight } from '../notebooks/pages';
 import { ACTIVATION_STATS, DECODER_STAT } from '../../lib/analysis/crosslayer';
-import { loadConfig } from '../../lib/notebook/config';
+import { loadConfig } from '../../lib/stages/config';
 import { crossLayerStage, STAGE_CROSSLAYER } from '../../lib/stages/crosslayer';
 import { initBackend } from '../../lib/backend';
 

@@ -15,7 +15,7 @@ import { assertPagesLookRight } from './pages';
 import { setupStage } from '../../lib/notebook/stage';
 import { featureCircuitsStage, ablationGraphStage, readTokens } from '../../lib/stages';
 import { loadModelAndSAEs } from '../../lib/circuits';
-import { DEFAULT_CIRCUITS_CONFIG } from '../../lib/notebook/config';
+import { DEFAULT_CIRCUITS_CONFIG } from '../../lib/stages/config';
 import { setupBackend } from '../helpers';
 
 before(setupBackend);
