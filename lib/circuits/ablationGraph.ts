@@ -199,7 +199,8 @@ export async function ablationGraph(model: CircuitModel, saes: SAESet, tokens: n
 
 /** Graph spec of an ablation graph: one row per hook (a column each when rows are wide), edges blue (increase) / red (decrease). */
 export function ablationGraphSpec(g: AblationGraph, title?: string): GraphSpec {
-  const fmt = (t: TokenEffect) => `${JSON.stringify(t.token)} ${t.effect >= 0 ? '+' : ''}${t.effect.toFixed(3)}`;
+  // a token that is part of a multi-byte character decodes to U+FFFD alone: name it by id instead of printing '"?"'
+  const fmt = (t: TokenEffect) => `${t.token.includes('\uFFFD') ? `<token ${t.id}>` : JSON.stringify(t.token)} ${t.effect >= 0 ? '+' : ''}${t.effect.toFixed(3)}`;
   const widest = Math.max(0, ...g.hooks.map((h) => g.nodes.filter((n) => n.hook === h).length));
   return {
     title,

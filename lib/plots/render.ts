@@ -1,6 +1,8 @@
 /** Vega-Lite spec -> static SVG, rendered by vega in Node (no canvas, no browser); SVG -> PNG by resvg. */
 // vega 5 / vega-lite 5 ship CommonJS builds (v6 are ESM-only); keep them required lazily so
 // importing saelab stays cheap.
+import * as fs from 'fs';
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
 
@@ -79,9 +81,27 @@ export function svgSize(svg: string): { width: number; height: number } {
   return { width, height };
 }
 
+let families: { sansSerifFamily: string; serifFamily: string; monospaceFamily: string; defaultFontFamily: string } | undefined;
+
 /**
- * Rasterise an SVG to PNG with resvg, on a white background, text in the system's DejaVu fonts (Debian's
- * fonts-dejavu-core). Returns null when @resvg/resvg-js is not installed for this platform.
+ * The fonts that stand in for generic and missing families: Liberation (metric-compatible with Helvetica,
+ * Times and Courier, which Graphviz and Vega measure text with; Debian's fonts-liberation2) when present,
+ * else DejaVu (fonts-dejavu-core).
+ */
+function fontFamilies(): NonNullable<typeof families> {
+  if (!families) {
+    const dirs = ['/usr/share/fonts/truetype/liberation2', '/usr/share/fonts/truetype/liberation', '/usr/share/fonts/liberation'];
+    const liberation = dirs.some((d) => fs.existsSync(`${d}/LiberationSans-Regular.ttf`));
+    families = liberation
+      ? { sansSerifFamily: 'Liberation Sans', serifFamily: 'Liberation Serif', monospaceFamily: 'Liberation Mono', defaultFontFamily: 'Liberation Sans' }
+      : { sansSerifFamily: 'DejaVu Sans', serifFamily: 'DejaVu Serif', monospaceFamily: 'DejaVu Sans Mono', defaultFontFamily: 'DejaVu Sans' };
+  }
+  return families;
+}
+
+/**
+ * Rasterise an SVG to PNG with resvg, on a white background, with the system's fonts (fontFamilies for
+ * generic or missing ones). Returns null when @resvg/resvg-js is not installed for this platform.
  */
 export function svgToPng(svg: string, opts: PngOptions = {}): PngImage | null {
   const mod = loadResvg();
@@ -92,7 +112,7 @@ export function svgToPng(svg: string, opts: PngOptions = {}): PngImage | null {
   const r = new mod.Resvg(svg, {
     fitTo: { mode: 'width', value: Math.max(1, Math.round(width * scale)) },
     background: 'white',
-    font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans', sansSerifFamily: 'DejaVu Sans', serifFamily: 'DejaVu Serif', monospaceFamily: 'DejaVu Sans Mono' },
+    font: { loadSystemFonts: true, ...fontFamilies() },
   });
   return { png: r.render().asPng(), width: Math.round(width), height: Math.round(height), scale };
 }
