@@ -3,6 +3,7 @@ import * as path from 'path';
 import { DTYPE_SIZES, Dtype } from './dtypes';
 import { TensorToWrite, TypedArrayLike, encodeData } from './safetensors';
 import { StreamTensorSpec } from './safetensorsStream';
+import { tempNameFor } from './atomic';
 
 /**
  * The bytes of `data` as `dtype`: a view of the same memory when `data` already is that dtype's typed array
@@ -36,12 +37,6 @@ function headerFor(specs: StreamTensorSpec[], metadata?: Record<string, string>)
   return { bytes: Buffer.concat([len, h]), sizes };
 }
 
-/** A temporary sibling of `file` (renamed over it when complete). */
-function tempName(file: string): string {
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  return `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-}
-
 /**
  * Write a safetensors file whose tensors arrive in pieces, in any order (rows of several tensors per batch):
  * `write(name, offset, values)` puts values at element `offset` of a tensor with an asynchronous positional write
@@ -66,7 +61,8 @@ export class SafetensorsPositionalWriter {
       offset += sizes[i];
     });
     this.written = specs.map(() => 0);
-    this.tmp = tempName(file);
+    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    this.tmp = tempNameFor(file);
     this.fd = fs.openSync(this.tmp, 'w');
     let off = 0;
     while (off < bytes.byteLength) off += fs.writeSync(this.fd, bytes, off, bytes.byteLength - off);
