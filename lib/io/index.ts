@@ -6,3 +6,4 @@ export * from './pickle';
 export * from './torch';
 export * from './zip';
 export * from './safetensorsStream';
+export * from './npz';

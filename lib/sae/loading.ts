@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { SAEConfig, parseSAEConfig } from './config';
 import { SafetensorsFile } from '../io/safetensors';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../io/dtypes';
-import { readNpz } from './npz';
+import { readNpz } from '../io/npz';
 import { resolveRelease } from './registry';
 import { resolveRepo } from '../hub/resolve';
 

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ActivationSource } from './sources';
 import type { RunWithCacheOptions } from '../model/types';
+import { stopAtLayerFor } from '../model/hookNames';
 
 /** What the model source needs from a model: TransformerLens's run_with_cache with stopAtLayer. */
 export interface CachingModel {
@@ -19,13 +20,6 @@ export interface ModelActivationSourceOptions {
   loop?: boolean;
 }
 
-/** The layer after which a hook's value is known: blocks.L.* -> L + 1; embeddings -> 0; otherwise run every layer. */
-export function stopAtLayerFor(hookName: string): number | undefined {
-  const m = /^blocks\.(\d+)\./.exec(hookName);
-  if (m) return Number(m[1]) + 1;
-  if (hookName === 'hook_embed' || hookName === 'hook_pos_embed' || hookName === 'hook_tokens') return 0;
-  return undefined;
-}
 
 /**
  * Activations streamed from a model: contexts from the stream are run to the hook (stopAtLayer = layer + 1)

@@ -6,7 +6,6 @@ export * from './pairTable';
 export * from './collector';
 export * from './finalize';
 export * from './decoder';
-export * from './npz';
 export * from './storage';
 export * from './louvain';
 export * from './graph';

@@ -1,8 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
+import { hookLayer } from '../../model/hookNames';
 import { HookedTransformer } from '../../model/hookedTransformer';
 import { SAE } from '../../sae/sae';
 import { ActivationSource } from './driver';
 import { SparseCodes, denseToSparse, sliceTokens } from './sparse';
+
+/** The layer of an SAE hook (the cross-layer study pairs SAEs of consecutive blocks). */
+const blockOf = (hook: string) => hookLayer(hook, 'the cross-layer study (SAEs of consecutive blocks)');
 
 /** Token contexts in a fixed order: `contexts(skip)` yields the stream from context number `skip` on. */
 export type ContextStream = (skip: number) => AsyncIterable<Int32Array> | Iterable<Int32Array>;
@@ -24,12 +28,6 @@ export interface ModelSourceOptions {
   onTokens?: (start: number, ids: Int32Array) => void;
 }
 
-/** The layer of a `blocks.L.…` hook. */
-function blockOf(hook: string): number {
-  const m = /^blocks\.(\d+)\./.exec(hook);
-  if (!m) throw new Error(`SAE hook '${hook}' is not a per-block hook (blocks.L....); the cross-layer study pairs SAEs of consecutive blocks`);
-  return Number(m[1]);
-}
 
 /** Concatenate per-chunk SparseCodes of the same d into one batch. */
 export function concatSparse(parts: SparseCodes[]): SparseCodes {
