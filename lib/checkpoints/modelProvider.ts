@@ -55,7 +55,10 @@ export function collectHookActivations(model: HookedTransformer, hook: string, w
   const total = parts.reduce((n, p) => n + p.length, 0);
   const out = new Float32Array(total);
   let off = 0;
-  for (const p of parts) (out.set(p, off), (off += p.length));
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
   return out;
 }
 

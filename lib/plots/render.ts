@@ -1,16 +1,16 @@
 /** Vega-Lite spec -> static SVG, rendered by vega in Node (no canvas, no browser). */
 // vega 5 / vega-lite 5 ship CommonJS builds (v6 are ESM-only); keep them required lazily so
 // importing saelab stays cheap.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 type Json = any;
 
 export const VEGALITE_MIME = 'application/vnd.vegalite.v5+json';
 
 /** Render a Vega-Lite v5 spec to an SVG string. */
 export async function renderSvg(spec: Json): Promise<string> {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+   
   const vega = require('vega');
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+   
   const vegaLite = require('vega-lite');
   const compiled = vegaLite.compile(spec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });

@@ -51,7 +51,7 @@ export class ModelActivationSource implements ActivationSource {
       const s = this.contexts();
       this.iter = Symbol.asyncIterator in (s as object) ? (s as AsyncIterable<Int32Array>)[Symbol.asyncIterator]() : (s as Iterable<Int32Array>)[Symbol.iterator]();
     }
-    let r = await this.iter.next();
+    const r = await this.iter.next();
     if (r.done) {
       if (this.opts.loop === false || this.consumed === 0) return null;
       this.iter = null;

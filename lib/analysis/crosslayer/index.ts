@@ -12,4 +12,4 @@ export * from './graph';
 export * from './topk';
 export * from './browser';
 export * from './driver';
-export * from './modelSource';
+export * from './featureCodeSource';
