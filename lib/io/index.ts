@@ -7,3 +7,6 @@ export * from './torch';
 export * from './zip';
 export * from './safetensorsStream';
 export * from './npz';
+export * from './errors';
+export * from './folders';
+export * from './finite';

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Adam } from '../optim/adam';
 import { clipFactor, globalGradNorm } from '../optim/clip';
 import { ProgressReporter, NO_PROGRESS } from '../notebook/progress';
+import { interruptible } from '../notebook/interrupt';
 
 /** What the LM trainer needs of a model: named trainable variables and a differentiable loss. */
 export interface TrainableLM {
@@ -64,8 +65,10 @@ export async function trainLanguageModel(model: TrainableLM, nextBatch: (step: n
   if (checkpoints.has(0) && opts.onCheckpoint) await opts.onCheckpoint(0);
   const opt = new Adam(Object.fromEntries(model.params), opts.beta1 ?? 0.9, opts.beta2 ?? 0.95, 1e-8, { rate: opts.weightDecay ?? 0.1, applies: decays });
   let running = NaN;
+  const stopPoint = interruptible('language-model training');
   try {
     for (let step = 1; step <= opts.steps; step++) {
+      await stopPoint(`before step ${step} of ${opts.steps}`);
       const lr = cosineWithWarmup(step, opts.steps, opts.lr, opts.warmupSteps, opts.minLrFactor ?? 0.1);
       const { ids, shape } = nextBatch(step);
       const tokens = tf.tensor2d(ids, shape, 'int32');

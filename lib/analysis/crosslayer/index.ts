@@ -9,6 +9,7 @@ export * from './decoder';
 export * from './storage';
 export * from './louvain';
 export * from './graph';
+export * from './graphLayout';
 export * from './topk';
 export * from './browser';
 export * from './driver';
