@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { HookedTransformer } from '../lib/model';
-import { Adam } from '../lib/train/adam';
+import { Adam } from '../lib/optim/adam';
 import { releaseSaeTrainScratch } from '../lib/backend/fusedOps';
 import { SAE } from '../lib/sae';
 import { resolveTrainConfig } from '../lib/train/config';
@@ -66,7 +66,7 @@ export function makeSaeForward(s: SaeShape): { step: () => void; dispose: () => 
 
 /**
  * SAE training step as lib/train runs it (trainingForward's loss: MSE + L1 weighted by decoder row norms, with
- * x - b_dec as the encoder input; the gradients of all four parameters; one update of lib/train's Adam), at
+ * x - b_dec as the encoder input; the gradients of all four parameters; one update of lib/optim's Adam), at
  * initialisation (about half the features active). bench/torch/workloads.py (sae-train) does the same in torch.
  */
 export function makeSaeTrainStep(s: SaeShape): { step: () => void; dispose: () => void } {

@@ -8,6 +8,7 @@ import { parseOptions, required } from '../args';
 import { initBackend } from '../../backend';
 import { SafetensorsPositionalWriter } from '../../io/safetensorsPositional';
 import { HookedTransformer } from '../../model';
+import { hookPointsText, stopAtLayerFor } from '../../model/hookNames';
 
 const USAGE = `usage: saelab cache --model <name-or-dir> [--revision R] --tokens "<ids>;<ids>" --hooks <h1,h2,...> [--no-processing] [--no-logits] --out <file.safetensors>
 
@@ -24,7 +25,10 @@ options:
   --no-processing    load without TransformerLens weight processing (from_pretrained_no_processing)
   --no-logits        do not write the logits (d_vocab floats per token) and stop the forward pass after
                      the last block a hook needs (TransformerLens's stop_at_layer)
-  --out <file>       output safetensors file (written atomically)`;
+  --out <file>       output safetensors file (written atomically)
+
+hook points (blocks.L. for every layer L; which exist depends on the model):
+${hookPointsText()}`;
 
 /** Parse "1,2,3;4,5,6" into equal-length rows of non-negative integers. */
 export function parseTokenRows(spec: string): number[][] {
@@ -43,15 +47,15 @@ export function parseTokenRows(spec: string): number[][] {
 }
 
 /**
- * The stopAtLayer that still runs every hook in `hooks` (blocks.L.* needs blocks 0..L; hook_embed and hook_pos_embed
- * none), or undefined when one needs the whole model (ln_final.*).
+ * The stopAtLayer that still runs every hook in `hooks` (the largest of their stopAtLayerFor), or undefined when one
+ * needs the whole model (ln_final.*).
  */
 export function stopLayerFor(hooks: string[], nLayers: number): number | undefined {
   let stop = 0;
   for (const h of hooks) {
-    const m = /^blocks\.(\d+)\./.exec(h);
-    if (m) stop = Math.max(stop, Number(m[1]) + 1);
-    else if (h !== 'hook_embed' && h !== 'hook_pos_embed') return undefined;
+    const s = stopAtLayerFor(h);
+    if (s === undefined) return undefined;
+    stop = Math.max(stop, s);
   }
   return Math.min(stop, nLayers);
 }
