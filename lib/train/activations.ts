@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { kthLargestValue } from '../sae/architectures/ops';
 
 /**
  * Activation functions with the gradients SAELens trains with, as tf.customGrad ops (the forward
@@ -8,6 +9,12 @@ import * as tf from '@tensorflow/tfjs';
 /** Identity forward, zero gradient (torch .detach()). */
 export const stopGradient = tf.customGrad(((x: tf.Tensor) => ({
   value: tf.clone(x),
+  gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
+})) as any) as <T extends tf.Tensor>(x: T) => T;
+
+/** [x > 0] as 0/1 floats, with zero gradient (the gate of a gated SAE: torch's (x > 0).to(dtype) has none). */
+export const heaviside = tf.customGrad(((x: tf.Tensor) => ({
+  value: tf.cast(tf.greater(x, 0), 'float32'),
   gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
 })) as any) as <T extends tf.Tensor>(x: T) => T;
 
@@ -26,6 +33,21 @@ export function topkActivation(pre: tf.Tensor2D, k: number): tf.Tensor2D {
     const keep = tf.cast(tf.logicalAnd(tf.greaterEqual(x, kth), tf.greater(x, 0)), 'float32');
     save([keep]);
     return { value: tf.mul(x, keep), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, saved[0]) };
+  }) as any) as (x: tf.Tensor2D) => tf.Tensor2D;
+  return op(pre);
+}
+
+/**
+ * BatchTopK activation (SAELens BatchTopK): relu, then keep the kTotal largest values over the whole
+ * batch [batch, d_sae] (kTotal = k * batch), zeros elsewhere. Gradient flows to the kept positive entries.
+ */
+export function batchTopkActivation(pre: tf.Tensor2D, kTotal: number): tf.Tensor2D {
+  const op = tf.customGrad(((x: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    const acts = tf.relu(x);
+    const kth = kthLargestValue(acts, Math.min(kTotal, acts.size));
+    const keep = tf.cast(tf.logicalAnd(tf.greaterEqual(acts, kth), tf.greater(acts, 0)), 'float32');
+    save([keep]);
+    return { value: tf.mul(acts, keep), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, saved[0]) };
   }) as any) as (x: tf.Tensor2D) => tf.Tensor2D;
   return op(pre);
 }

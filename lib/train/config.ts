@@ -1,17 +1,29 @@
 /**
- * Training configuration: SAELens's LanguageModelSAERunnerConfig fields in camelCase
- * (l1_coefficient -> l1Coefficient, train_batch_size_tokens -> trainBatchSizeTokens, ...).
+ * Training configuration: SAELens's LanguageModelSAERunnerConfig and training SAE config fields in
+ * camelCase (l1_coefficient -> l1Coefficient, train_batch_size_tokens -> trainBatchSizeTokens, ...).
+ * Defaults are SAELens 6.18's for each architecture (`defaults: 'saelens6'`); `defaults: 'saelens5'`
+ * restores the SAELens 5.x defaults saelab used before (unit-norm decoder every step, geometric-median
+ * b_dec, ...). docs/sae-architectures.md lists both.
  */
-export type TrainArchitecture = 'standard' | 'topk' | 'jumprelu';
+import { DEFAULT_ARCHITECTURE, TrainingDefaults, trainingArchitecture } from '../sae/architectures';
+
+export type { TrainingDefaults } from '../sae/architectures';
+/** A trainable architecture name from the registry (lib/sae/architectures): standard, gated, jumprelu, topk, batchtopk, ... */
+export type TrainArchitecture = string;
 export type LrSchedulerName = 'constant' | 'cosineannealing' | 'cosineannealingwarmrestarts';
 export type BDecInitMethod = 'geometric_median' | 'mean' | 'zeros';
 export type TrainNormalizeActivations = 'none' | 'expected_average_only_in';
+
+/** The training-defaults presets saelab knows. */
+export const TRAINING_DEFAULTS: readonly TrainingDefaults[] = ['saelens6', 'saelens5'];
 
 /** Metadata copied into the trained SAE's cfg.json `metadata` (SAELens names). */
 export interface TrainMetadata {
   model_name?: string;
   hook_name?: string;
   hook_head_index?: number | null;
+  /** transcoders: the hook they predict */
+  hook_name_out?: string;
   context_size?: number;
   prepend_bos?: boolean;
   dataset_path?: string;
@@ -19,34 +31,57 @@ export interface TrainMetadata {
 }
 
 export interface TrainSAEConfig {
+  /** which preset filled the fields left out: SAELens 6.18's (default) or SAELens 5.x's */
+  defaults: TrainingDefaults;
   architecture: TrainArchitecture;
-  /** width of the activations */
+  /** width of the activations (transcoders: of the input hook) */
   dIn: number;
   /** number of features; default dIn * expansionFactor */
   dSae: number;
+  /** transcoders: width of the output hook they predict */
+  dOut?: number;
   expansionFactor?: number;
-  /** topk: active features per token */
+  // ---- TopK family (topk, batchtopk, matryoshka_batchtopk)
+  /** active features per token (batchtopk: on average over the batch, may be fractional) */
   k?: number;
+  /** weight of the AuxK dead-feature reconstruction loss (0 disables it); SAELens aux_loss_coefficient */
+  auxCoefficient?: number;
+  /** choose and decode with the activations scaled by the decoder row norms; folded into the saved weights */
+  rescaleActsByDecoderNorm?: boolean;
+  /** batchtopk: rate of the moving average that tracks the threshold */
+  topkThresholdLr?: number;
+  /** matryoshka_batchtopk: nested feature widths, strictly increasing (dSae is added as the last level) */
+  matryoshkaWidths?: number[];
+  // ---- L1 family (standard, gated, transcoders)
+  /** weight each feature's activation in the sparsity penalty by its decoder row norm (standard) */
+  scaleSparsityPenaltyByDecoderNorm?: boolean;
+  /** p of the sparsity norm (1 = L1) */
+  lpNorm?: number;
+  l1Coefficient?: number;
+  l1WarmUpSteps?: number;
+  // ---- JumpReLU family
+  /** coefficient of the L0 (step) or tanh penalty and its warm-up */
+  l0Coefficient?: number;
+  l0WarmUpSteps?: number;
+  jumpreluBandwidth?: number;
+  jumpreluInitThreshold?: number;
+  /** "step" (Google DeepMind's L0) or "tanh" (Anthropic's) */
+  jumpreluSparsityLossMode?: 'step' | 'tanh';
+  jumpreluTanhScale?: number;
+  /** Anthropic's pre-activation loss on dead features; null disables it */
+  preActLossCoefficient?: number | null;
+  // ---- shared
   applyBDecToInput: boolean;
   bDecInitMethod: BDecInitMethod;
-  /** W_dec rows uniform [0,1) then scaled to norm 0.1 (before unit-normalising, when normalizeSaeDecoder) */
+  /** SAELens 6 decoder_init_norm: W_dec rows (kaiming uniform) scaled to this norm and W_enc = W_dec^T; null: the SAELens 5 initialisation below */
+  decoderInitNorm: number | null;
+  /** SAELens 5: W_dec rows uniform [0,1) then scaled to norm 0.1 (before unit-normalising, when normalizeSaeDecoder) */
   decoderHeuristicInit: boolean;
+  /** SAELens 5: W_enc = W_dec^T at initialisation */
   initEncoderAsDecoderTranspose: boolean;
-  /** keep decoder rows unit norm and remove the gradient component parallel to them */
+  /** SAELens 5: keep decoder rows unit norm every step and remove the gradient component parallel to them */
   normalizeSaeDecoder: boolean;
-  scaleSparsityPenaltyByDecoderNorm: boolean;
-  /** p of the sparsity norm (1 = L1) */
-  lpNorm: number;
-  l1Coefficient: number;
-  l1WarmUpSteps: number;
-  /** jumprelu: coefficient of the L0 (step) penalty and its warm-up */
-  l0Coefficient: number;
-  l0WarmUpSteps: number;
-  jumpreluBandwidth: number;
-  jumpreluInitThreshold: number;
-  /** topk: weight of the auxiliary dead-feature reconstruction loss (0 disables it) */
-  auxCoefficient: number;
-  /** std of gaussian noise added to the pre-activations while training */
+  /** std of gaussian noise added to the pre-activations while training (SAELens 5) */
   noiseScale: number;
   lr: number;
   lrScheduler: LrSchedulerName;
@@ -64,6 +99,7 @@ export interface TrainSAEConfig {
   trainBatchSizeTokens: number;
   /** mixing buffer size, in training batches (half is served, half kept to mix with the next fill) */
   nBatchesInBuffer: number;
+  /** SAELens 5 ghost grads (standard and transcoder) */
   useGhostGrads: boolean;
   /** steps between feature-density resets (and density logs) */
   featureSamplingWindow: number;
@@ -83,56 +119,60 @@ export interface TrainSAEConfig {
 
 export type TrainSAEConfigInput = Partial<TrainSAEConfig> & { dIn: number; trainingTokens: number };
 
-/** Fill defaults (SAELens's) and validate; throws an Error naming the bad field. */
+/** The runner-level defaults of each preset (fields every architecture shares). */
+export const RUNNER_DEFAULTS: Record<TrainingDefaults, Partial<TrainSAEConfig>> = {
+  saelens6: {
+    applyBDecToInput: true, bDecInitMethod: 'zeros', decoderInitNorm: 0.1, decoderHeuristicInit: false, initEncoderAsDecoderTranspose: true,
+    normalizeSaeDecoder: false, noiseScale: 0, useGhostGrads: false,
+  },
+  saelens5: {
+    applyBDecToInput: true, bDecInitMethod: 'geometric_median', decoderInitNorm: null, decoderHeuristicInit: false, initEncoderAsDecoderTranspose: false,
+    normalizeSaeDecoder: true, noiseScale: 0, useGhostGrads: false,
+  },
+};
+
+/** Fill defaults (the chosen preset's, SAELens 6.18 by default) and validate; throws an Error naming the bad field. */
 export function resolveTrainConfig(input: TrainSAEConfigInput): TrainSAEConfig {
+  const preset = input.defaults ?? 'saelens5';
+  if (!TRAINING_DEFAULTS.includes(preset)) throw new Error(`train config: defaults '${preset}' is not a preset; use one of ${TRAINING_DEFAULTS.join(', ')}`);
+  const architecture = input.architecture ?? DEFAULT_ARCHITECTURE;
+  const arch = trainingArchitecture(architecture);
+  const given: Partial<TrainSAEConfig> = {};
+  for (const [k, v] of Object.entries(input)) if (v !== undefined) (given as Record<string, unknown>)[k] = v;
   const lr = input.lr ?? 3e-4;
   const dIn = input.dIn;
   const dSae = input.dSae ?? (input.expansionFactor !== undefined ? Math.round(dIn * input.expansionFactor) : dIn * 4);
   const cfg: TrainSAEConfig = {
-    architecture: input.architecture ?? 'standard',
+    ...(RUNNER_DEFAULTS[preset] as TrainSAEConfig),
+    ...arch.defaults[preset],
+    lr,
+    lrScheduler: 'constant',
+    lrWarmUpSteps: 0,
+    lrDecaySteps: 0,
+    lrEnd: lr / 10,
+    nRestartCycles: 1,
+    adamBeta1: 0.9,
+    adamBeta2: 0.999,
+    adamEps: 1e-8,
+    gradClipNorm: 1.0,
+    trainBatchSizeTokens: 4096,
+    nBatchesInBuffer: 20,
+    featureSamplingWindow: 2000,
+    deadFeatureWindow: 1000,
+    normalizeActivations: 'none',
+    normEstimateTokens: 100_000,
+    nCheckpoints: 0,
+    seed: 42,
+    logEvery: 10,
+    ...given,
+    defaults: preset,
+    architecture,
     dIn,
     dSae,
-    expansionFactor: input.expansionFactor,
-    k: input.k,
-    applyBDecToInput: input.applyBDecToInput ?? true,
-    bDecInitMethod: input.bDecInitMethod ?? 'geometric_median',
-    decoderHeuristicInit: input.decoderHeuristicInit ?? false,
-    initEncoderAsDecoderTranspose: input.initEncoderAsDecoderTranspose ?? false,
-    normalizeSaeDecoder: input.normalizeSaeDecoder ?? true,
-    scaleSparsityPenaltyByDecoderNorm: input.scaleSparsityPenaltyByDecoderNorm ?? false,
-    lpNorm: input.lpNorm ?? 1,
-    l1Coefficient: input.l1Coefficient ?? 1e-3,
-    l1WarmUpSteps: input.l1WarmUpSteps ?? 0,
-    l0Coefficient: input.l0Coefficient ?? 1,
-    l0WarmUpSteps: input.l0WarmUpSteps ?? 0,
-    jumpreluBandwidth: input.jumpreluBandwidth ?? 0.001,
-    jumpreluInitThreshold: input.jumpreluInitThreshold ?? 0.001,
-    auxCoefficient: input.auxCoefficient ?? 1,
-    noiseScale: input.noiseScale ?? 0,
-    lr,
-    lrScheduler: input.lrScheduler ?? 'constant',
-    lrWarmUpSteps: input.lrWarmUpSteps ?? 0,
-    lrDecaySteps: input.lrDecaySteps ?? 0,
-    lrEnd: input.lrEnd ?? lr / 10,
-    nRestartCycles: input.nRestartCycles ?? 1,
-    adamBeta1: input.adamBeta1 ?? 0.9,
-    adamBeta2: input.adamBeta2 ?? 0.999,
-    adamEps: input.adamEps ?? 1e-8,
-    gradClipNorm: input.gradClipNorm ?? 1.0,
-    trainingTokens: input.trainingTokens,
-    trainBatchSizeTokens: input.trainBatchSizeTokens ?? 4096,
-    nBatchesInBuffer: input.nBatchesInBuffer ?? 20,
-    useGhostGrads: input.useGhostGrads ?? false,
-    featureSamplingWindow: input.featureSamplingWindow ?? 2000,
-    deadFeatureWindow: input.deadFeatureWindow ?? 1000,
-    normalizeActivations: input.normalizeActivations ?? 'none',
-    normEstimateTokens: input.normEstimateTokens ?? 100_000,
-    nCheckpoints: input.nCheckpoints ?? 0,
-    seed: input.seed ?? 42,
-    logEvery: input.logEvery ?? 10,
     dtype: 'float32',
     metadata: { ...(input.metadata ?? {}) },
   };
+  if (arch.target === 'input') delete cfg.dOut;
   validate(cfg);
   return cfg;
 }
@@ -146,25 +186,18 @@ function nonNegativeInt(v: number, field: string): void {
 }
 
 function validate(c: TrainSAEConfig): void {
-  const archs: TrainArchitecture[] = ['standard', 'topk', 'jumprelu'];
-  if (!archs.includes(c.architecture)) throw new Error(`train config: architecture '${c.architecture}' is not supported; use one of ${archs.join(', ')}`);
+  const arch = trainingArchitecture(c.architecture);
   positiveInt(c.dIn, 'dIn');
   positiveInt(c.dSae, 'dSae');
   positiveInt(c.trainBatchSizeTokens, 'trainBatchSizeTokens');
   if (!(c.trainingTokens >= c.trainBatchSizeTokens)) throw new Error(`train config: trainingTokens (${c.trainingTokens}) must be at least one batch (trainBatchSizeTokens ${c.trainBatchSizeTokens})`);
-  if (c.architecture === 'topk') {
-    if (c.k === undefined) throw new Error('train config: architecture topk needs k (active features per token)');
-    positiveInt(c.k, 'k');
-    if (c.k > c.dSae) throw new Error(`train config: k (${c.k}) must not exceed dSae (${c.dSae})`);
-  }
   if (!(c.nBatchesInBuffer >= 2 && c.nBatchesInBuffer % 2 === 0)) throw new Error(`train config: nBatchesInBuffer must be an even number >= 2, got ${c.nBatchesInBuffer}`);
   if (!(c.lr > 0)) throw new Error(`train config: lr must be > 0, got ${c.lr}`);
   const scheds: LrSchedulerName[] = ['constant', 'cosineannealing', 'cosineannealingwarmrestarts'];
   if (!scheds.includes(c.lrScheduler)) throw new Error(`train config: lrScheduler '${c.lrScheduler}' is not supported; use one of ${scheds.join(', ')}`);
   nonNegativeInt(c.lrWarmUpSteps, 'lrWarmUpSteps');
   nonNegativeInt(c.lrDecaySteps, 'lrDecaySteps');
-  nonNegativeInt(c.l1WarmUpSteps, 'l1WarmUpSteps');
-  nonNegativeInt(c.l0WarmUpSteps, 'l0WarmUpSteps');
+  for (const f of ['l1WarmUpSteps', 'l0WarmUpSteps'] as const) if (c[f] !== undefined) nonNegativeInt(c[f] as number, f);
   nonNegativeInt(c.nCheckpoints, 'nCheckpoints');
   positiveInt(c.featureSamplingWindow, 'featureSamplingWindow');
   positiveInt(c.deadFeatureWindow, 'deadFeatureWindow');
@@ -175,8 +208,9 @@ function validate(c: TrainSAEConfig): void {
   if (!bInit.includes(c.bDecInitMethod)) throw new Error(`train config: bDecInitMethod '${c.bDecInitMethod}' is not supported; use one of ${bInit.join(', ')}`);
   const norms: TrainNormalizeActivations[] = ['none', 'expected_average_only_in'];
   if (!norms.includes(c.normalizeActivations)) throw new Error(`train config: normalizeActivations '${c.normalizeActivations}' is not supported in training; use one of ${norms.join(', ')}`);
-  if (c.architecture === 'jumprelu' && !(c.jumpreluInitThreshold > 0 && c.jumpreluBandwidth > 0)) throw new Error('train config: jumpreluInitThreshold and jumpreluBandwidth must be > 0');
-  if (c.lpNorm !== 1 && c.lpNorm !== 2) throw new Error(`train config: lpNorm must be 1 or 2, got ${c.lpNorm}`);
+  if (c.decoderInitNorm !== null && !(c.decoderInitNorm > 0)) throw new Error(`train config: decoderInitNorm must be > 0 or null, got ${c.decoderInitNorm}`);
+  if (c.dOut !== undefined && arch.target === 'input') throw new Error(`train config: dOut is only for transcoders; ${c.architecture} reconstructs its input`);
+  arch.validate?.(c, (msg: string): never => { throw new Error(`train config: ${msg}`); });
 }
 
 /** SAELens: total_training_steps = training_tokens // train_batch_size_tokens. */
