@@ -133,7 +133,7 @@ export const RUNNER_DEFAULTS: Record<TrainingDefaults, Partial<TrainSAEConfig>> 
 
 /** Fill defaults (the chosen preset's, SAELens 6.18 by default) and validate; throws an Error naming the bad field. */
 export function resolveTrainConfig(input: TrainSAEConfigInput): TrainSAEConfig {
-  const preset = input.defaults ?? 'saelens5';
+  const preset = input.defaults ?? 'saelens6';
   if (!TRAINING_DEFAULTS.includes(preset)) throw new Error(`train config: defaults '${preset}' is not a preset; use one of ${TRAINING_DEFAULTS.join(', ')}`);
   const architecture = input.architecture ?? DEFAULT_ARCHITECTURE;
   const arch = trainingArchitecture(architecture);
