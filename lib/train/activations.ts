@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { kthLargestValue } from '../sae/architectures/ops';
+import { kthLargestValue, topkActivation as selectTopk } from '../sae/architectures/ops';
 
 /**
  * Activation functions with the gradients SAELens trains with, as tf.customGrad ops (the forward
@@ -25,14 +25,14 @@ function rectangle(z: tf.Tensor): tf.Tensor {
 
 /**
  * TopK activation of pre-activations [batch, d_sae]: keep each row's k largest values, relu them,
- * zero the rest. Gradient flows to the kept positive entries only.
+ * zero the rest (the same selection as inference, lib/sae/architectures/ops.ts: exactly k per row, ties
+ * to the lower index). Gradient flows to the kept positive entries only.
  */
 export function topkActivation(pre: tf.Tensor2D, k: number): tf.Tensor2D {
   const op = tf.customGrad(((x: tf.Tensor2D, save: tf.GradSaveFunc) => {
-    const kth = tf.slice(tf.topk(x, k, true).values, [0, k - 1], [x.shape[0], 1]); // [batch, 1]
-    const keep = tf.cast(tf.logicalAnd(tf.greaterEqual(x, kth), tf.greater(x, 0)), 'float32');
-    save([keep]);
-    return { value: tf.mul(x, keep), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, saved[0]) };
+    const value = selectTopk(x, k);
+    save([tf.cast(tf.greater(value, 0), 'float32')]);
+    return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, saved[0]) };
   }) as any) as (x: tf.Tensor2D) => tf.Tensor2D;
   return op(pre);
 }
