@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Architecture, TrainingArchitecture, TrainStepOutput } from './types';
-import { scaledFoldedWeights } from './training-parts';
+import { scaledFoldedWeights } from './trainingParts';
 import { linearParams } from './standard';
 import { TOPK_DEFAULTS, topkFamilyForward, validateTopk } from './topk';
 import { batchTopkActivation } from '../../train/activations';

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Architecture } from './types';
 import { decodeLinear, foldNorms, linear } from './ops';
-import { linearDecode, reconstructionLoss, scaledWeights, mseSumMean } from './training-parts';
+import { linearDecode, reconstructionLoss, scaledWeights, mseSumMean } from './trainingParts';
 import { rowNorm } from '../../backend/fusedOps';
 import { heaviside } from '../../train/activations';
 

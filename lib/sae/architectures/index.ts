@@ -10,10 +10,10 @@ import { gated } from './gated';
 import { jumprelu } from './jumprelu';
 import { topk } from './topk';
 import { batchtopk } from './batchtopk';
-import { matryoshkaBatchtopk } from './matryoshka-batchtopk';
+import { matryoshkaBatchtopk } from './matryoshkaBatchtopk';
 import { transcoder } from './transcoder';
-import { skipTranscoder } from './skip-transcoder';
-import { jumpreluTranscoder } from './jumprelu-transcoder';
+import { skipTranscoder } from './skipTranscoder';
+import { jumpreluTranscoder } from './jumpreluTranscoder';
 
 export * from './types';
 export { linear, decodeLinear, decoderNorms, topkActivation, topkActivationTf, topkRowsHost, kthLargest, kthLargestValue, foldNorms, onHostBackend } from './ops';

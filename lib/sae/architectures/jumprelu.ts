@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Architecture, InferenceArchitecture, TrainingArchitecture, Weights, TrainStepInput, TrainStepOutput } from './types';
 import { decodeLinear, foldNorms, linear } from './ops';
-import { encoderPre, linearDecode, reconstructionLoss, scaledWeights } from './training-parts';
+import { encoderPre, linearDecode, reconstructionLoss, scaledWeights } from './trainingParts';
 import { linearParams, linearWeightShapes } from './standard';
 import { jumpReLU, stepFunction } from '../../train/activations';
 import { rowNorm } from '../../backend/fusedOps';

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Architecture, TrainingArchitecture, InferenceArchitecture } from './types';
 import { decodeLinear, foldNorms, linear } from './ops';
-import { encoderPre, ghostGradLoss, linearDecode, reconstructionLoss, scaledWeights, sparsityPenalty } from './training-parts';
+import { encoderPre, ghostGradLoss, linearDecode, reconstructionLoss, scaledWeights, sparsityPenalty } from './trainingParts';
 
 /** W_enc [d_in, d_sae], W_dec [d_sae, d_in], b_enc [d_sae], b_dec [d_in]: the tensors of standard, topk and (with threshold) jumprelu. */
 export function linearWeightShapes(cfg: { d_in: number; d_sae: number }): Record<string, number[]> {

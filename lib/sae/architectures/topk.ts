@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Architecture, ArchitectureField, InferenceArchitecture, TrainingArchitecture, TrainStepInput, TrainStepOutput, Weights } from './types';
 import { decodeLinear, decoderNorms, foldNorms, linear, topkActivation } from './ops';
-import { encoderPre, reconstructionLoss, scaledFoldedWeights, topkAuxLoss } from './training-parts';
+import { encoderPre, reconstructionLoss, scaledFoldedWeights, topkAuxLoss } from './trainingParts';
 import { linearParams, linearWeightShapes } from './standard';
 import { topkActivation as topkTrainingActivation } from '../../train/activations';
 import { rowNorm } from '../../backend/fusedOps';

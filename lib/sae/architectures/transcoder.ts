@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Architecture, ArchitectureField, Fail, InferenceArchitecture, TrainingArchitecture, TrainStepInput, TrainStepOutput, Weights } from './types';
 import { decodeLinear, foldNorms, linear } from './ops';
-import { encoderPre, ghostGradLoss, linearDecode, reconstructionLoss, scaledWeights, sparsityPenalty } from './training-parts';
+import { encoderPre, ghostGradLoss, linearDecode, reconstructionLoss, scaledWeights, sparsityPenalty } from './trainingParts';
 import { L1_DEFAULTS, linearParams } from './standard';
 import type { SAEConfig } from '../config';
 import type { TrainSAEConfig } from '../../train/config';

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Architecture, TrainingArchitecture } from './types';
-import { reconstructionLoss } from './training-parts';
+import { reconstructionLoss } from './trainingParts';
 import { linearParams } from './standard';
 import { topkFamilyForward } from './topk';
 import { BATCHTOPK_DEFAULTS, exportAsJumpRelu, updateTopkThreshold, validateBatchTopk } from './batchtopk';

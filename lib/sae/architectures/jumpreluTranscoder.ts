@@ -6,7 +6,7 @@ import { Architecture } from './types';
 import { foldNorms, linear } from './ops';
 import { jumpReluMask, jumpreluTraining, JUMPRELU_DEFAULTS, validateJumpRelu } from './jumprelu';
 import { transcoderDefaults, transcoderExportConfig, transcoderInference, validateTranscoderTraining } from './transcoder';
-import { scaledWeights } from './training-parts';
+import { scaledWeights } from './trainingParts';
 
 export const jumpreluTranscoder: Architecture = {
   name: 'jumprelu_transcoder',
