@@ -11,7 +11,7 @@ import { DEFAULT_ARCHITECTURE, allArchitectures, inferenceArchitecture, listArch
 export type SAEArchitecture = string;
 export type NormalizeActivations = 'none' | 'expected_average_only_in' | 'constant_norm_rescale' | 'layer_norm';
 
-/** Architectures an SAE folder can have (the registry's inference architectures). */
+/** Architectures an SAE folder can have: the registry's built-in inference architectures (listArchitectures('inference') also lists registered ones). */
 export const SAE_ARCHITECTURES: readonly SAEArchitecture[] = listArchitectures('inference');
 export const NORMALIZE_ACTIVATIONS: readonly NormalizeActivations[] = ['none', 'expected_average_only_in', 'constant_norm_rescale', 'layer_norm'];
 
