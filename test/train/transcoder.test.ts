@@ -148,3 +148,24 @@ test('saelab train-sae --architecture transcoder --target-tensor trains on two t
   }
   assert.match(errors.join('\n'), /transcoder is a transcoder: give the output hook's activations too/);
 });
+
+test('a model source with hookNameOut streams [input | output] rows of one forward pass', async () => {
+  const { HookedTransformer } = await import('../../lib/model/hookedTransformer');
+  const { ModelActivationSource } = await import('../../lib/train/model-source');
+  const model = HookedTransformer.fromConfig({ n_layers: 2, d_model: 8, n_ctx: 16, d_head: 4, n_heads: 2, d_mlp: 16, d_vocab: 11, act_fn: 'gelu', normalization_type: 'LN' }, { seed: 1 });
+  const contexts = Array.from({ length: 4 }, (_, i) => Int32Array.from({ length: 5 }, (_, j) => (i * 3 + j * 7) % 11));
+  const inHook = 'blocks.1.ln2.hook_normalized';
+  const outHook = 'blocks.1.hook_mlp_out';
+  const src = await ModelActivationSource.create(model, () => contexts, { hookName: inHook, hookNameOut: outHook, contextsPerBatch: 4 });
+  assert.strictEqual(src.dIn, 8);
+  assert.strictEqual(src.dOut, 8);
+  const rows = (await src.next())!;
+  assert.deepStrictEqual(rows.shape, [20, 16]);
+  const { cache } = model.runWithCache(tf.tensor2d(contexts.flatMap((c) => Array.from(c)), [4, 5], 'int32'), { namesFilter: [inHook, outHook] });
+  const want = tf.concat([tf.reshape(cache.get(inHook), [20, 8]), tf.reshape(cache.get(outHook), [20, 8])], 1);
+  const close = tf.tidy(() => tf.max(tf.abs(tf.sub(rows, want))).dataSync()[0]);
+  assert.ok(close < 1e-5, `max difference ${close}`);
+  assert.match(src.describe(), /blocks\.1\.ln2\.hook_normalized -> blocks\.1\.hook_mlp_out/);
+  tf.dispose([rows, want]);
+  cache.dispose();
+});
