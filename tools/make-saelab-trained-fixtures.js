@@ -5,7 +5,7 @@
  * topk with its folded decoder norms; a skip transcoder). Then
  *   /usr/bin/python3 tools/make_saelens_arch_fixtures.py --saelens <SAELens checkout> --check-saelab
  * has SAELens 6.18 load each folder and writes its encode / forward of a probe input to expected.json,
- * which test/train/saelab-trained.test.ts compares with saelab's.
+ * which test/train/saelabTrained.test.ts compares with saelab's.
  *
  * usage: npm run build && node tools/make-saelab-trained-fixtures.js   (from the repository root; never run by tests)
  */

@@ -3,7 +3,7 @@ import { TrainSAEConfig } from './config';
 import { SAEParams } from './params';
 import { TrainStepInput, TrainStepOutput, trainingArchitecture } from '../sae/architectures';
 
-export { ghostGradLoss, topkAuxLoss, sparsityPenalty, reconstructionLoss } from '../sae/architectures/training-parts';
+export { ghostGradLoss, topkAuxLoss, sparsityPenalty, reconstructionLoss } from '../sae/architectures/trainingParts';
 export type { TrainStepInput } from '../sae/architectures';
 
 /** What one training forward pass needs besides the parameters (the architecture's TrainStepInput). */
