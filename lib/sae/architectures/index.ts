@@ -72,5 +72,5 @@ export function inferenceArchitecture(name: unknown, where = 'SAE config'): Infe
 export function trainingArchitecture(name: unknown, where = 'train config'): TrainingArchitecture {
   const arch = typeof name === 'string' ? getArchitecture(name) : undefined;
   if (arch?.training) return arch.training;
-  throw new ConfigError(`${where}: architecture ${describeValue(name)} is not supported for training; use one of ${listArchitectures('training').join(', ')}`);
+  throw new ConfigError(`${where}: architecture '${String(name)}' is not supported for training; use one of ${listArchitectures('training').join(', ')}`);
 }
