@@ -227,8 +227,11 @@ const FIELD_RANGES: Record<string, [string, (x: number) => boolean]> = {
 
 type FieldType = 'number' | 'boolean' | 'string' | 'object' | 'array';
 
-/** JSON types of the config's fields; [type, 'null'] where null is a value of its own (it switches the feature off). */
-const FIELD_TYPES: Record<string, FieldType | [FieldType, 'null']> = {
+/**
+ * JSON types of the config's fields; [type, 'null'] where null is a value of its own (it switches the feature
+ * off). Every TrainSAEConfig field needs an entry (a new field without one does not compile).
+ */
+const FIELD_TYPES: { [K in keyof Required<TrainSAEConfig>]: FieldType | [FieldType, 'null'] } = {
   defaults: 'string', architecture: 'string', dIn: 'number', dSae: 'number', dOut: 'number', expansionFactor: 'number',
   k: 'number', auxCoefficient: 'number', rescaleActsByDecoderNorm: 'boolean', topkThresholdLr: 'number', matryoshkaWidths: 'array',
   scaleSparsityPenaltyByDecoderNorm: 'boolean', lpNorm: 'number', l1Coefficient: 'number', l1WarmUpSteps: 'number',
@@ -253,7 +256,7 @@ function checkInputFields(input: object, cfg: TrainSAEConfig, arch: TrainingArch
   for (const [key, v] of Object.entries(input)) {
     if (v === undefined) continue;
     if (!known(key)) throw new ConfigError(`train config: unknown field '${key}' (fields: ${Object.keys(cfg).join(', ')})`);
-    const want = has(FIELD_TYPES, key) ? FIELD_TYPES[key] : undefined;
+    const want = has(FIELD_TYPES, key) ? FIELD_TYPES[key as keyof TrainSAEConfig] : undefined;
     const got = v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
     const ok = want === undefined || (Array.isArray(want) ? want.includes(got as FieldType) : got === want);
     if (!ok) {
