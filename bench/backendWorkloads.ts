@@ -83,7 +83,7 @@ export function makeSaeTrainStep(s: SaeShape): { step: () => void; dispose: () =
   const step = (): void => {
     let kept: tf.Tensor[] = [];
     const { value: loss, grads } = tf.variableGrads(() => {
-      const o = trainingForward(cfg, p, { x, sparsityCoefficient: 5 });
+      const o = trainingForward(cfg, p, { x, target: x, coefficients: { l1: 5 } });
       kept = [o.featureActs, o.saeOut, ...Object.values(o.losses)].map((t) => tf.keep(t));
       return o.loss;
     }, Object.values(vars));

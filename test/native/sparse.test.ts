@@ -82,7 +82,7 @@ function trainingStep(opts: { applyBDecToInput: boolean; scaleSparsityPenaltyByD
   const vars = [p.W_enc, p.b_enc, p.W_dec, p.b_dec];
   let kept: tf.Tensor[] = [];
   const { value, grads } = tf.variableGrads(() => {
-    const o = trainingForward(cfg, p, { x, sparsityCoefficient: 0.7, noise });
+    const o = trainingForward(cfg, p, { x, target: x, coefficients: { l1: 0.7 }, noise });
     kept = [o.losses.mse_loss, o.losses.l1_loss, o.featureActs, o.saeOut].map((t) => tf.keep(t));
     return o.loss;
   }, vars);

@@ -18,7 +18,8 @@ const USAGE = `usage: saelab sae --sae <release:saeId | folder> --in <file.safet
 Runs an SAE over the activations in one tensor of a safetensors file ([..., d_in], or
 [..., n_heads, d_head] for hook_z SAEs) and writes, as float32:
   feature_acts  [..., d_sae]
-  sae_out       same shape as the input
+  sae_out       same shape as the input; for a transcoder (transcoder, skip_transcoder,
+                jumprelu_transcoder) its prediction of the output hook, [..., d_out], skip term included
 
 options:
   --sae <spec>        a SAELens release and SAE id (gpt2-small-res-jb:blocks.8.hook_resid_pre),
@@ -59,7 +60,7 @@ export const command: CliCommand = {
       } finally {
         file.close();
       }
-      const inner = sae.cfg.reshape_activations === 'hook_z' ? 2 : 1;
+      const inner = sae.readsHookZ ? 2 : 1;
       if (shape.length < inner) throw new Error(`${input}:${name} has shape [${shape.join(', ')}], too few dimensions for this SAE`);
       const rowShape = shape.slice(shape.length - inner);
       const rowWidth = rowShape.reduce((a, d) => a * d, 1);
@@ -69,10 +70,14 @@ export const command: CliCommand = {
       const rows = data.length / rowWidth;
       const lead = shape.slice(0, shape.length - inner);
       const dSae = sae.cfg.d_sae;
+      const outWidth = sae.isTranscoder ? sae.dOut : rowWidth;
+      const outShape = sae.isTranscoder ? [...lead, sae.dOut] : shape;
+      const meta: Record<string, string> = { sae: spec, hook_name: sae.cfg.metadata.hook_name, source: `${input}:${name}` };
+      if (sae.isTranscoder && typeof sae.cfg.metadata.hook_name_out === 'string') meta.hook_name_out = sae.cfg.metadata.hook_name_out;
       const writer = new SafetensorsPositionalWriter(out, [
         { name: 'feature_acts', dtype: 'F32', shape: [...lead, dSae] },
-        { name: 'sae_out', dtype: 'F32', shape },
-      ], { sae: spec, hook_name: sae.cfg.metadata.hook_name, source: `${input}:${name}` });
+        { name: 'sae_out', dtype: 'F32', shape: outShape },
+      ], meta);
       try {
         let inFlight: Array<Promise<void>> = [];
         for (let r0 = 0; r0 < rows; r0 += batch) {
@@ -83,7 +88,7 @@ export const command: CliCommand = {
           await Promise.all(inFlight);
           inFlight = [
             writer.write('feature_acts', r0 * dSae, res.featureActs.dataSync() as Float32Array),
-            writer.write('sae_out', r0 * rowWidth, res.saeOut.dataSync() as Float32Array),
+            writer.write('sae_out', r0 * outWidth, res.saeOut.dataSync() as Float32Array),
           ];
           tf.dispose([x, res.featureActs, res.saeOut]);
         }
@@ -92,7 +97,7 @@ export const command: CliCommand = {
         await writer.abort();
         throw e;
       }
-      console.log(`wrote ${out}: feature_acts [${[...lead, dSae].join(', ')}], sae_out [${shape.join(', ')}] (${rows} rows)`);
+      console.log(`wrote ${out}: feature_acts [${[...lead, dSae].join(', ')}], sae_out [${outShape.join(', ')}] (${rows} rows)`);
       return 0;
     } finally {
       sae.dispose();
