@@ -20,7 +20,12 @@ import { E2E_SAE, E2E_TOKENS, e2eFixtures } from './e2eFixtures';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const TORCH_DIR = path.join(ROOT, 'bench', 'torch');
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** The middle value (the mean of the two middle values of an even count). */
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
 
 function python(): string | undefined {
   const py = process.env.SAELAB_BENCH_PYTHON ?? '/usr/bin/python3';
