@@ -12,6 +12,7 @@ import { HookedTransformerConfig } from './config';
 import { StateDict } from './params';
 import { isTransformerLensTorchDir, readTransformerLensTorchDir } from './interpbench';
 import { resolveRepo } from '../hub/resolve';
+import { MODEL_FILES, officialModelName } from './names';
 import { Tokenizer, loadTokenizerFromDir } from '../tokenizers/tokenizer';
 
 /** A model folder on disk and, when it came from the hub, the commit it holds. */
@@ -20,24 +21,7 @@ export interface ResolvedModel {
   commit?: string;
 }
 
-/** Files a model folder needs from the hub (weights, config, tokenizer). */
-export const MODEL_FILES = ['config.json', '*.json', '*.safetensors'];
-
-/**
- * TransformerLens model aliases -> Hugging Face repo ids (the names SAELens metadata uses, e.g.
- * gpt2-small, pythia-70m-deduped, gemma-2b, mistral-7b). Repo ids (owner/name) pass unchanged.
- */
-export function officialModelName(name: string): string {
-  if (name.includes('/')) return name;
-  const n = name.toLowerCase();
-  const gpt2: Record<string, string> = { gpt2: 'gpt2', 'gpt2-small': 'gpt2', 'gpt2-medium': 'gpt2-medium', 'gpt2-large': 'gpt2-large', 'gpt2-xl': 'gpt2-xl' };
-  if (gpt2[n]) return `openai-community/${gpt2[n]}`;
-  if (n.startsWith('pythia-')) return `EleutherAI/${n}`;
-  if (/^gemma-(2b|7b)(-it)?$/.test(n)) return `google/${n}`;
-  const mistral: Record<string, string> = { 'mistral-7b': 'mistralai/Mistral-7B-v0.1', 'mistral-7b-instruct': 'mistralai/Mistral-7B-Instruct-v0.1' };
-  if (mistral[n]) return mistral[n];
-  return name;
-}
+export { MODEL_FILES, officialModelName } from './names';
 
 /**
  * The one place model names become folders: a local folder as is, else a hub repo id (or a
