@@ -12,7 +12,7 @@ export { SAEConfig } from './sae/config';
 export { modelOptionsFromSAE, checkSAEFitsModel } from './sae/modelOptions';
 export { resolveRelease, listReleases } from './sae/registry';
 export { FeatureIntervention, SpliceOptions, spliceHooks, runWithSAE, runWithCacheAndSAE } from './sae/splice';
-export { Tokenizer, loadTokenizer, tokenizerFromJson } from './tokenizers/tokenizer';
+export { Tokenizer, loadTokenizer, tokenizerFromJson, tokenDisplayText } from './tokenizers/tokenizer';
 export { configureHub } from './hub/env.browser';
 export { hubFileUrl, joinUrl, fetchBytes, fetchJson } from './hub/http';
 export { SafetensorsBuffer, SafetensorsReader, serializeSafetensors, rawToFloat32, rawToTensor } from './io/safetensorsCore';

@@ -39,10 +39,28 @@ async function tryBackend(name: BrowserBackend): Promise<string | undefined> {
   }
 }
 
+/** The WebGL renderer's name when the browser tells it (e.g. "ANGLE (..., SwiftShader ...)"), else undefined. */
+export function webglRenderer(): string | undefined {
+  try {
+    const doc = (globalThis as { document?: { createElement(t: string): any } }).document;
+    const gl = doc?.createElement('canvas').getContext('webgl2') ?? doc?.createElement('canvas').getContext('webgl');
+    if (!gl) return undefined;
+    const info = gl.getExtension('WEBGL_debug_renderer_info');
+    return String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+  } catch {
+    return undefined;
+  }
+}
+
+/** True for CPU-emulated WebGL (SwiftShader, llvmpipe): slower than wasm on the same CPU. */
+export function isSoftwareRenderer(renderer: string | undefined): boolean {
+  return !!renderer && /swiftshader|llvmpipe|software|softpipe/i.test(renderer);
+}
+
 /**
  * Pick the first browser backend that works: `prefer` first when given, then WebGPU, WebGL, wasm,
  * cpu. WebGL must render to float32 textures (half-float WebGL would round activations to ~3
- * digits). `wasmPath` is the URL folder holding tfjs-backend-wasm*.wasm (ending in '/').
+ * digits), and a CPU-emulated WebGL is passed over for wasm unless asked for. `wasmPath` is the URL folder holding tfjs-backend-wasm*.wasm (ending in '/').
  */
 export async function initBrowserBackend(opts: { prefer?: BrowserBackend; wasmPath?: string } = {}): Promise<BrowserBackendInfo> {
   if (opts.wasmPath) setWasmPaths(opts.wasmPath);
@@ -50,9 +68,20 @@ export async function initBrowserBackend(opts: { prefer?: BrowserBackend; wasmPa
   const order: BrowserBackend[] = opts.prefer ? [opts.prefer, ...BROWSER_BACKEND_ORDER.filter((b) => b !== opts.prefer)] : [...BROWSER_BACKEND_ORDER];
   const skipped: BrowserBackendInfo['skipped'] = [];
   for (const name of order) {
-    if (name === 'webgl' && !tf.env().getBool('WEBGL_RENDER_FLOAT32_CAPABLE')) {
-      skipped.push({ name, reason: 'WebGL cannot render to float32 textures here' });
-      continue;
+    if (name === 'webgl') {
+      const renderer = webglRenderer();
+      if (opts.prefer !== 'webgl' && isSoftwareRenderer(renderer)) {
+        skipped.push({ name, reason: `software renderer (${renderer}): wasm is faster on this CPU` });
+        continue;
+      }
+      let f32 = false;
+      try {
+        f32 = tf.env().getBool('WEBGL_RENDER_FLOAT32_CAPABLE');
+      } catch { /* no WebGL */ }
+      if (!f32) {
+        skipped.push({ name, reason: 'WebGL cannot render to float32 textures here' });
+        continue;
+      }
     }
     const why = await tryBackend(name);
     if (why === undefined) return { name, skipped, tfjs: tf.version_core };

@@ -66,7 +66,7 @@ export async function bundleForBrowser(opts: BundleOptions): Promise<BundleResul
     format: opts.format ?? 'esm',
     target: ['es2022'],
     minify: opts.minify ?? true,
-    sourcemap: 'linked',
+    sourcemap: opts.minify === false ? 'linked' : false,
     metafile: true,
     logLevel: 'silent',
     absWorkingDir: SAELAB_ROOT,

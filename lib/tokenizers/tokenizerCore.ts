@@ -169,3 +169,34 @@ export function tokenizerFromJson(files: TokenizerFiles): Tokenizer {
   }
   return new Tokenizer(files.source, hf, files.tokenizerJson, config);
 }
+
+/** GPT-2's byte-level alphabet inverted: the character standing for each byte -> the byte. */
+let byteLevelInverse: Map<string, number> | undefined;
+function byteLevelDecoder(): Map<string, number> {
+  if (byteLevelInverse) return byteLevelInverse;
+  const printable = (b: number) => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+  const m = new Map<string, number>();
+  let n = 0;
+  for (let b = 0; b < 256; b++) m.set(String.fromCharCode(printable(b) ? b : 256 + n++), b);
+  byteLevelInverse = m;
+  return m;
+}
+
+/**
+ * One token's text for a person to read: the decoded text, or, when the token is only part of a
+ * multi-byte character (decoding gives U+FFFD), its bytes in hex, e.g. `<e2 80>`.
+ */
+export function tokenDisplayText(tokenizer: Tokenizer, id: number): string {
+  const s = tokenizer.decode([id]);
+  if (!s.includes('\uFFFD')) return s;
+  const piece = tokenizer.idToToken(id);
+  if (piece === undefined) return s;
+  const inv = byteLevelDecoder();
+  const bytes: number[] = [];
+  for (const ch of piece) {
+    const b = inv.get(ch);
+    if (b === undefined) return s;
+    bytes.push(b);
+  }
+  return `<${bytes.map((b) => b.toString(16).padStart(2, '0')).join(' ')}>`;
+}
