@@ -357,18 +357,17 @@ async function renderNext(): Promise<void> {
   );
   const { model, sae } = state.loaded!;
   state.intervened = await intervenedLastLogits(model, sae, a.tokens, f, state.scale);
-  let maxDelta = 0;
-  let arg = 0;
-  for (let i = 0; i < a.lastLogits.length; i++) {
-    const dlt = Math.abs(state.intervened[i] - a.lastLogits[i]);
-    if (dlt > maxDelta) { maxDelta = dlt; arg = i; }
-  }
+  // the tokens whose probability moved most
+  const pClean = softmax(a.lastLogits);
+  const pInt = softmax(state.intervened);
+  const moved = Array.from(pClean.keys()).sort((x, y) => Math.abs(pInt[y] - pClean[y]) - Math.abs(pInt[x] - pClean[x]) || x - y).slice(0, 3);
   const barMax = topProb(a.lastLogits, state.intervened);
   box.append(el('p', { class: 'hint' }, `Most likely tokens after “${tailText()}”`),
     el('div', { class: 'nextcols' }, nextList('clean', a.lastLogits, barMax), nextList(`feature #${f} ${scaleLabel(state.scale)}`, state.intervened, barMax, a.lastLogits)));
   const fires = a.acts[(a.tokens.length - 1) * a.dSae + f] > 0 || a.tokens.some((_, p) => a.acts[p * a.dSae + f] > 0);
+  const shift = (i: number) => { const pp = 100 * (pInt[i] - pClean[i]); return `“${decode(i)}” ${pp >= 0 ? '+' : ''}${pp.toFixed(2)} pp`; };
   box.append(el('p', { class: 'summary' }, fires
-    ? `Largest logit change: ${JSON.stringify(decode(arg))} ${state.intervened[arg] >= a.lastLogits[arg] ? '+' : ''}${(state.intervened[arg] - a.lastLogits[arg]).toFixed(3)}.`
+    ? `Biggest shifts in probability: ${moved.map(shift).join(' · ')}`
     : `Feature #${f} does not fire on this text, so scaling it changes nothing.`));
 }
 

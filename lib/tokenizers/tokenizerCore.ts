@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+import { bytesToUnicode } from './trainBpe';
 
 /** Options for TransformerLens-style batch tokenization (`model.to_tokens`). */
 export interface ToTokensOptions {
@@ -173,13 +174,8 @@ export function tokenizerFromJson(files: TokenizerFiles): Tokenizer {
 /** GPT-2's byte-level alphabet inverted: the character standing for each byte -> the byte. */
 let byteLevelInverse: Map<string, number> | undefined;
 function byteLevelDecoder(): Map<string, number> {
-  if (byteLevelInverse) return byteLevelInverse;
-  const printable = (b: number) => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-  const m = new Map<string, number>();
-  let n = 0;
-  for (let b = 0; b < 256; b++) m.set(String.fromCharCode(printable(b) ? b : 256 + n++), b);
-  byteLevelInverse = m;
-  return m;
+  if (!byteLevelInverse) byteLevelInverse = new Map(bytesToUnicode().map((ch, b) => [ch, b]));
+  return byteLevelInverse;
 }
 
 /**

@@ -1,12 +1,14 @@
 /**
  * `saelab explorer` (npm run explorer:build): write the static feature-explorer site.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import { CliCommand } from '../types';
 import { parseOptions } from '../args';
 import { initBackend, describeBackend } from '../../backend';
 import { SAELAB_ROOT } from '../../version';
 import { DEMO_EXPLORER, buildExplorerSite } from '../../explorer/site';
+import { serveStatic } from '../../explorer/serve';
 
 const USAGE = `usage: saelab explorer [--out DIR] [--hub-url URL] [--model ID ...] [--sae release:id ...] [options]
 
@@ -27,7 +29,9 @@ options:
   --examples K         top examples per feature (default 8)
   --effect-examples E  examples per feature the logit effects are measured at (default 2; 0 = none)
   --no-dashboards      no precomputed feature dashboards
-  --no-minify          readable bundle`;
+  --no-minify          readable bundle (with a source map)
+  --serve PORT         then serve the site on http://127.0.0.1:PORT/ until interrupted
+  --serve-only         serve the existing --out folder without building (with --serve)`;
 
 export const command: CliCommand = {
   name: 'explorer',
@@ -38,7 +42,13 @@ export const command: CliCommand = {
       out: { type: 'string' }, model: { type: 'string', multiple: true }, sae: { type: 'string', multiple: true },
       'default-sae': { type: 'string' }, text: { type: 'string' }, 'hub-url': { type: 'string' }, contexts: { type: 'string' },
       examples: { type: 'string' }, 'effect-examples': { type: 'string' }, 'no-dashboards': { type: 'boolean' }, 'no-minify': { type: 'boolean' },
+      serve: { type: 'string' }, 'serve-only': { type: 'boolean' },
     }, USAGE);
+    const out = path.resolve(o.out ?? path.join(SAELAB_ROOT, 'explorer', 'dist'));
+    const port = o.serve === undefined ? undefined : Number(o.serve);
+    if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) throw new Error(`--serve takes a port number, got '${o.serve}'`);
+    if (o['serve-only'] && port === undefined) throw new Error('--serve-only needs --serve PORT');
+    if (o['serve-only']) return serve(out, port!);
     const int = (v: string | undefined, flag: string, def: number) => {
       if (v === undefined) return def;
       if (!/^\d+$/.test(v)) throw new Error(`--${flag} must be a non-negative integer, got '${v}'`);
@@ -51,8 +61,7 @@ export const command: CliCommand = {
     const saes = (o.sae as string[] | undefined) ?? DEMO_EXPLORER.saes;
     console.error(describeBackend(await initBackend()));
     const r = await buildExplorerSite({
-      out: path.resolve(o.out ?? path.join(SAELAB_ROOT, 'explorer', 'dist')),
-      models, saes,
+      out, models, saes,
       defaultSae: o['default-sae'] ?? (saes.includes(DEMO_EXPLORER.defaultSae) ? DEMO_EXPLORER.defaultSae : saes[0]),
       defaultText: o.text ?? DEMO_EXPLORER.defaultText,
       hubUrl: o['hub-url'],
@@ -62,7 +71,18 @@ export const command: CliCommand = {
     });
     if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
     console.log(`wrote ${r.out}: ${r.files} files, ${(r.bytes / 1e6).toFixed(1)} MB (page bundle ${(r.bundleBytes / 1e6).toFixed(2)} MB) in ${r.seconds.toFixed(1)} s`);
-    console.log(`serve it: python3 -m http.server 8000 --bind 127.0.0.1 --directory ${path.relative(process.cwd(), r.out) || '.'}  ->  http://127.0.0.1:8000/`);
+    if (port !== undefined) return serve(out, port);
+    console.log(`serve it: saelab explorer --serve 8000 --serve-only (or any static server, e.g. python3 -m http.server 8000 --directory ${path.relative(process.cwd(), r.out) || '.'})`);
     return 0;
   },
 };
+
+/** Serve the site on loopback until SIGINT / SIGTERM. */
+async function serve(dir: string, port: number): Promise<number> {
+  if (!fs.existsSync(path.join(dir, 'explorer.json'))) throw new Error(`${dir} has no explorer.json: build the site first (npm run explorer:build)`);
+  const server = await serveStatic(dir, { port });
+  console.log(`serving ${dir} at ${server.url}/ (Ctrl+C stops)`);
+  await new Promise<void>((resolve) => { process.once('SIGINT', resolve); process.once('SIGTERM', resolve); });
+  await server.close();
+  return 0;
+}
