@@ -46,3 +46,8 @@ export function tokenText(s: string): Node[] {
   if (!out.length) out.push(document.createTextNode('∅'));
   return out;
 }
+
+/** tokenText as a plain string (· for a space, ↵ newline, → tab), e.g. inside a sentence. */
+export function visibleText(s: string): string {
+  return s.replace(/ /g, '·').replace(/\n/g, '↵').replace(/\t/g, '→') || '∅';
+}

@@ -12,7 +12,7 @@ import { analyseTokens, intervenedLastLogits, softmax, topNextTokens, TextAnalys
 import { decoderLogitEffects, TokenEffects } from '../../lib/features/logitEffects';
 import { ExplorerManifest, ExplorerQuery, ExplorerResult, dashboardKey, explorerQueryString, parseExplorerQuery, parseSAESpec } from '../../lib/explorer/manifest';
 import type { DashboardJson, DashboardFeature } from '../../lib/explorer/dashboard';
-import { el, clear, featureColor, heat, tokenText } from './dom';
+import { el, clear, featureColor, heat, tokenText, visibleText } from './dom';
 
 interface Loaded {
   model: HookedTransformer;
@@ -271,7 +271,7 @@ async function renderFeature(): Promise<void> {
     const t = el('span', { class: 'htt' });
     t.append(...tokenText(decode(id)));
     t.style.background = heat(values[p] / max);
-    s.append(t, el('span', { class: 'htv' }, values[p] > 0 ? values[p].toFixed(2) : ''));
+    s.append(t, el('span', { class: 'htv' }, values[p] > 0 ? values[p].toFixed(values[p] < 10 ? 2 : 1) : ''));
     heatLine.append(s);
   });
   box.append(heatLine);
@@ -295,7 +295,7 @@ function topProb(...rows: Float32Array[]): number {
   return Math.max(1e-9, ...rows.map((l) => topNextTokens(l, 1)[0][2]));
 }
 
-function nextList(title: string, logits: Float32Array, barMax: number, compare?: Float32Array): HTMLElement {
+function nextList(title: string, logits: Float32Array, barMax: number, compare?: Float32Array, compact = false): HTMLElement {
   const top = topNextTokens(logits, 10);
   const col = el('div', {}, el('div', { class: 'coltitle' }, title));
   const ref = compare ? topNextTokens(compare, 10).map(([i]) => i) : undefined;
@@ -304,7 +304,7 @@ function nextList(title: string, logits: Float32Array, barMax: number, compare?:
     const t = el('span', { class: 't', title: `token ${id}` });
     t.append(...tokenText(decode(id)));
     const bar = el('div', { class: 'bar' });
-    bar.style.width = `${Math.max(2, ((compare ? 68 : 90) * p) / barMax)}px`;
+    bar.style.width = `${Math.max(2, ((compact ? 40 : 90) * p) / barMax)}px`;
     let mv = el('span', { class: 'mv' });
     let changed = false;
     if (ref) {
@@ -319,7 +319,7 @@ function nextList(title: string, logits: Float32Array, barMax: number, compare?:
       const pp = 100 * (p - before);
       delta = el('span', { class: `d ${pp > 0.05 ? 'upv' : pp < -0.05 ? 'downv' : ''}`, title: `clean ${(100 * before).toFixed(2)}%` }, `${pp >= 0 ? '+' : ''}${pp.toFixed(1)}`);
     }
-    col.append(el('div', { class: `nt${compare ? ' cmp' : ''}${changed ? ' changed' : ''}` }, el('span', { class: 'r' }, String(r + 1)), t, bar, el('span', { class: 'p' }, `${(100 * p).toFixed(1)}%`), delta, mv));
+    col.append(el('div', { class: `nt${changed ? ' changed' : ''}` }, el('span', { class: 'r' }, String(r + 1)), t, bar, el('span', { class: 'p' }, `${(100 * p).toFixed(1)}%`), delta, mv));
   });
   return col;
 }
@@ -363,9 +363,9 @@ async function renderNext(): Promise<void> {
   const moved = Array.from(pClean.keys()).sort((x, y) => Math.abs(pInt[y] - pClean[y]) - Math.abs(pInt[x] - pClean[x]) || x - y).slice(0, 3);
   const barMax = topProb(a.lastLogits, state.intervened);
   box.append(el('p', { class: 'hint' }, `Most likely tokens after “${tailText()}”`),
-    el('div', { class: 'nextcols' }, nextList('clean', a.lastLogits, barMax), nextList(`feature #${f} ${scaleLabel(state.scale)}`, state.intervened, barMax, a.lastLogits)));
+    el('div', { class: 'nextcols' }, nextList('clean', a.lastLogits, barMax, undefined, true), nextList(`feature #${f} ${scaleLabel(state.scale)}`, state.intervened, barMax, a.lastLogits, true)));
   const fires = a.acts[(a.tokens.length - 1) * a.dSae + f] > 0 || a.tokens.some((_, p) => a.acts[p * a.dSae + f] > 0);
-  const shift = (i: number) => { const pp = 100 * (pInt[i] - pClean[i]); return `“${decode(i)}” ${pp >= 0 ? '+' : ''}${pp.toFixed(2)} pp`; };
+  const shift = (i: number) => { const pp = 100 * (pInt[i] - pClean[i]); return `${visibleText(decode(i))} ${pp >= 0 ? '+' : ''}${pp.toFixed(2)} pp`; };
   box.append(el('p', { class: 'summary' }, fires
     ? `Biggest shifts in probability: ${moved.map(shift).join(' · ')}`
     : `Feature #${f} does not fire on this text, so scaling it changes nothing.`));
@@ -443,6 +443,9 @@ async function boot(): Promise<void> {
   saeSel.value = state.query.sae ?? m.defaults.sae;
   const text = $<HTMLTextAreaElement>('text');
   text.value = state.query.text ?? m.defaults.text;
+  const fit = () => { text.rows = Math.min(10, Math.max(2, text.value.split('\n').length)); };
+  fit();
+  text.addEventListener('input', fit);
   state.feature = state.query.feature;
   state.scale = state.query.scale ?? 0;
 
