@@ -1,0 +1,6 @@
+export * from './manifest';
+export * from './compute';
+export * from './dashboard';
+export * from './site';
+export * from './serve';
+export * from './chromium';
