@@ -116,12 +116,12 @@ export class HeadlessChromium {
     return this.consoleLines.slice();
   }
 
-  /** Navigate and wait for the load event. */
+  /** Navigate and wait until the new document has loaded (the old one is marked, so its state is never mistaken for the new one's). */
   async goto(url: string, timeoutMs = 30000): Promise<void> {
-    const loaded = this.evaluateUntil('document.readyState === "complete"', timeoutMs);
+    await this.evaluate('window.__saelabOldDocument = true');
     const r = await this.send('Page.navigate', { url });
     if (r.errorText) throw new Error(`navigating to ${url} failed: ${r.errorText}`);
-    await loaded;
+    await this.evaluateUntil('!window.__saelabOldDocument && document.readyState === "complete"', timeoutMs);
   }
 
   /** Evaluate an expression in the page (awaiting a promise) and return its JSON value. */

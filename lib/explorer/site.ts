@@ -2,8 +2,8 @@
  * `npm run explorer:build`: the static explorer site. Writes, atomically, a folder any static file
  * server can serve: index.html + assets (the page bundled with lib for the browser, tfjs's .wasm
  * files), explorer.json (the manifest), the models' and SAEs' files in the hub's URL layout under
- * hub/ (or nothing, when the page is to fetch them from a hub or mirror URL), and one feature
- * dashboard JSON per (model, SAE).
+ * hub/ (or nothing, when the page is to fetch them from a hub or mirror URL; models given as local
+ * folders are copied under models/), and one feature dashboard JSON per (model, SAE).
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -72,6 +72,11 @@ const SAE_FILES = ['cfg.json', 'sae_weights.safetensors', 'sparsity.safetensors'
 /** A file name made of the id's safe characters (dashboards/<model>/<sae>.json). */
 function slug(s: string): string {
   return s.replace(/[^A-Za-z0-9._-]+/g, '_');
+}
+
+/** The id the page loads a model by: its hub id, or for a local folder the URL of its copy in the site (./models/<name>). */
+function pageModelId(id: string): string {
+  return fs.existsSync(id) && fs.statSync(id).isDirectory() ? `./models/${slug(path.basename(path.resolve(id)))}` : id;
 }
 
 function copyInto(srcDir: string, names: string[], destDir: string): number {
@@ -148,17 +153,17 @@ export async function buildExplorerSite(opts: ExplorerSiteOptions): Promise<Expl
           copyInto(dir, rel, path.join(tmp, 'hub', r.repoId, 'resolve', encodeURIComponent(r.revision ?? 'main')));
         }
       }
-      // models: copy the files a browser fetches; dashboards per (model, SAEs loaded alike)
+      // models: copy the files a browser fetches (hub layout; a local folder under models/); dashboards per (model, SAEs loaded alike)
       const dashboards: Record<string, string> = {};
       for (const m of opts.models) {
-        if (!opts.hubUrl) {
-          const { dir } = await resolveRepo(officialModelName(m.id), { revision: m.revision, files: ['config.json'], optionalFiles: MODEL_FILES.slice(1) });
-          copyInto(dir, MODEL_FILES, path.join(tmp, 'hub', officialModelName(m.id), 'resolve', encodeURIComponent(m.revision ?? 'main')));
+        const pageId = pageModelId(m.id);
+        const local = pageId !== m.id;
+        if (local || !opts.hubUrl) {
+          const dir = local ? path.resolve(m.id) : (await resolveRepo(officialModelName(m.id), { revision: m.revision, files: ['config.json'], optionalFiles: MODEL_FILES.slice(1) })).dir;
+          const dest = local ? path.join(tmp, pageId) : path.join(tmp, 'hub', officialModelName(m.id), 'resolve', encodeURIComponent(m.revision ?? 'main'));
+          copyInto(dir, MODEL_FILES, dest);
           const index = path.join(dir, 'model.safetensors.index.json');
-          if (fs.existsSync(index)) {
-            const shards = new Set(Object.values(JSON.parse(fs.readFileSync(index, 'utf8')).weight_map as Record<string, string>));
-            copyInto(dir, [...shards], path.join(tmp, 'hub', officialModelName(m.id), 'resolve', encodeURIComponent(m.revision ?? 'main')));
-          }
+          if (fs.existsSync(index)) copyInto(dir, [...new Set(Object.values(JSON.parse(fs.readFileSync(index, 'utf8')).weight_map as Record<string, string>))], dest);
         }
         if (opts.dashboards === false) continue;
         // SAEs whose metadata asks for the same model processing share one model load
@@ -178,7 +183,7 @@ export async function buildExplorerSite(opts: ExplorerSiteOptions): Promise<Expl
               const rel = `dashboards/${slug(m.id)}/${slug(j.sae)}.json`;
               fs.mkdirSync(path.dirname(path.join(tmp, rel)), { recursive: true });
               fs.writeFileSync(path.join(tmp, rel), JSON.stringify(j));
-              dashboards[dashboardKey(m.id, j.sae)] = rel;
+              dashboards[dashboardKey(pageId, j.sae)] = rel;
             }
           } finally {
             model.dispose();
@@ -187,9 +192,9 @@ export async function buildExplorerSite(opts: ExplorerSiteOptions): Promise<Expl
       }
       const manifest: ExplorerManifest = {
         generator: 'saelab explorer', saelabVersion: SAELAB_VERSION, hub: opts.hubUrl ?? 'hub', wasmPath: 'assets/',
-        models: opts.models,
+        models: opts.models.map((m) => ({ ...m, id: pageModelId(m.id) })),
         saes: opts.saes.map((spec) => ({ spec, label: saes.get(spec)!.cfg.metadata.hook_name, hook: saes.get(spec)!.cfg.metadata.hook_name })),
-        defaults: { model: defaultModel, sae: defaultSae, text: opts.defaultText },
+        defaults: { model: pageModelId(defaultModel), sae: defaultSae, text: opts.defaultText },
         dashboards,
       };
       fs.writeFileSync(path.join(tmp, 'explorer.json'), JSON.stringify(manifest, null, 2) + '\n');

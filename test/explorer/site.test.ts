@@ -180,3 +180,26 @@ test('the builder refuses to replace a folder it did not write', async () => {
   await assert.rejects(buildExplorerSite({ out: dir, models: DEMO_EXPLORER.models, saes: SAES, defaultText: 'x', dashboards: false }), /was not written by saelab's explorer build/);
   assert.strictEqual(fs.readFileSync(path.join(dir, 'notes.txt'), 'utf8'), 'mine');
 });
+
+test('a model given as a local folder is copied under models/ and the page loads it from there', async () => {
+  const snapshot = path.join(REPO_ROOT, 'data', 'hub', 'models--saelab--demo-base', 'snapshots', fs.readFileSync(path.join(REPO_ROOT, 'data', 'hub', 'models--saelab--demo-base', 'refs', 'main'), 'utf8').trim());
+  const out = path.join(tmpDir(), 'site');
+  await buildExplorerSite({ out, models: [{ id: snapshot, label: 'my model' }], saes: [SAES[1]], defaultText: 'x', dashboards: false });
+  const m = JSON.parse(fs.readFileSync(path.join(out, 'explorer.json'), 'utf8')) as ExplorerManifest;
+  const id = `./models/${path.basename(snapshot)}`;
+  assert.deepStrictEqual(m.models, [{ id, label: 'my model' }]);
+  assert.strictEqual(m.defaults.model, id);
+  assert.ok(fs.existsSync(path.join(out, id, 'model.safetensors')) && fs.existsSync(path.join(out, id, 'tokenizer.json')));
+  const local = await serveStatic(out);
+  try {
+    const text = 'The old man walked to the market and bought some bread for his family.';
+    await browser.goto(`${local.url}/index.html?${explorerQueryString({ text })}`);
+    await browser.evaluateUntil('document.body.dataset.state === "ready"', 60000);
+    const page = JSON.parse(await browser.evaluate<string>('document.getElementById("saelab-result").textContent')) as ExplorerResult;
+    assert.strictEqual(page.model, id);
+    assert.ok(local.requests.includes(`/models/${path.basename(snapshot)}/model.safetensors`));
+    compareTop(page, await cliFeatures('saelab/demo-base', SAES[1], text));
+  } finally {
+    await local.close();
+  }
+});
