@@ -449,6 +449,15 @@ async function boot(): Promise<void> {
   state.feature = state.query.feature;
   state.scale = state.query.scale ?? 0;
 
+  const backendSel = $<HTMLSelectElement>('backend-select');
+  backendSel.value = prefer ?? '';
+  backendSel.addEventListener('change', () => {
+    // the address bar holds the current state; reload it with the new backend
+    const p = new URLSearchParams(location.search);
+    if (backendSel.value) p.set('backend', backendSel.value);
+    else p.delete('backend');
+    location.search = p.toString();
+  });
   modelSel.addEventListener('change', runSafely);
   saeSel.addEventListener('change', () => { state.feature = undefined; runSafely(); });
   $('run').addEventListener('click', runSafely);
