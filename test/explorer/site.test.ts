@@ -174,6 +174,15 @@ test('clicking a feature selects it: the dashboard shows, and the result carries
   if (shots) await browser.screenshot(path.join(shots, 'explorer-clicked.png'));
 });
 
+test('--hub-url: the site copies no model or SAE files and points the page at the hub base URL', async () => {
+  const out = path.join(tmpDir(), 'site');
+  await buildExplorerSite({ out, models: DEMO_EXPLORER.models.slice(0, 1), saes: [SAES[1]], defaultText: 'x', dashboards: false, hubUrl: 'https://mirror.example/hf' });
+  const m = JSON.parse(fs.readFileSync(path.join(out, 'explorer.json'), 'utf8')) as ExplorerManifest;
+  assert.strictEqual(m.hub, 'https://mirror.example/hf');
+  assert.deepStrictEqual(m.dashboards, {});
+  assert.ok(!fs.existsSync(path.join(out, 'hub')) && fs.existsSync(path.join(out, 'assets', 'explorer.js')));
+});
+
 test('the builder refuses to replace a folder it did not write', async () => {
   const dir = tmpDir();
   fs.writeFileSync(path.join(dir, 'notes.txt'), 'mine');
