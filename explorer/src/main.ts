@@ -7,7 +7,7 @@
 import {
   HookedTransformer, SAE, Tokenizer, tokenDisplayText, BrowserBackendInfo, configureHub, initBrowserBackend, isBrowserBackend, modelOptionsFromSAE,
   checkSAEFitsModel, FromPretrainedOptions, SAELAB_VERSION,
-} from '../../lib/browser';
+} from '../../lib/web';
 import { analyseTokens, intervenedLastLogits, softmax, topNextTokens, TextAnalysis } from '../../lib/explorer/compute';
 import { decoderLogitEffects, TokenEffects } from '../../lib/features/logitEffects';
 import { ExplorerManifest, ExplorerQuery, ExplorerResult, dashboardKey, explorerQueryString, parseExplorerQuery, parseSAESpec } from '../../lib/explorer/manifest';

@@ -24,9 +24,9 @@ function twinPairs(): Array<[string, string]> {
   return out;
 }
 
-test('lib/browser.ts bundles for browsers: twins swapped in, no Node file-access module or builtin inside', async () => {
+test('lib/web.ts (the browser build of lib) bundles for browsers: twins swapped in, no Node file-access module or builtin inside', async () => {
   const dir = tmpDir();
-  const r = await bundleForBrowser({ entry: path.join(REPO_ROOT, 'lib', 'browser.ts'), outfile: path.join(dir, 'saelab.js') });
+  const r = await bundleForBrowser({ entry: path.join(REPO_ROOT, 'lib', 'web.ts'), outfile: path.join(dir, 'saelab.js') });
   const rel = (p: string) => path.relative(REPO_ROOT, p);
   const pairs = twinPairs();
   assert.ok(pairs.length >= 6, `twins found: ${pairs.map(([, b]) => rel(b)).join(', ')}`);

@@ -1,7 +1,8 @@
 /**
- * saelab in a browser: the parts of lib that need no Node (model, SAEs, splicing, tokenizers, hub
- * over fetch, safetensors from bytes) plus the browser's TensorFlow.js backends. Bundle this entry
- * with lib/explorer's bundler (it swaps each Node file-access module for its `.browser.ts` twin).
+ * The browser build of lib (saelab in a web page): the parts of lib that need no Node (model, SAEs,
+ * splicing, tokenizers, hub over fetch, safetensors from bytes) plus the browser's TensorFlow.js
+ * backends. Bundle this entry with lib/explorer's bundler (it swaps each Node file-access module
+ * for its `.browser.ts` twin).
  */
 export * as tf from '@tensorflow/tfjs';
 export { HookedTransformer, FromPretrainedOptions, TokenizerLike } from './model/hookedTransformer';
