@@ -3,4 +3,3 @@ export * from './compute';
 export * from './dashboard';
 export * from './site';
 export * from './serve';
-export * from './chromium';

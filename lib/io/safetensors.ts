@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomic } from './atomic';
-import { SafetensorsError, SafetensorsReader, RawTensor, TensorToWrite, headerLength, parseHeaderJson, serializeSafetensors } from './safetensorsCore';
+import { SafetensorsError, SafetensorsReader, RawTensor, TensorToWrite, decodeHeader, headerLength, parseHeaderJson, serializeSafetensors } from './safetensorsCore';
 
 export * from './safetensorsCore';
 
@@ -19,15 +19,23 @@ export class SafetensorsFile extends SafetensorsReader {
 
   /** Open and validate the header. Throws SafetensorsError naming the file and the problem. */
   static open(file: string): SafetensorsFile {
-    const fd = fs.openSync(file, 'r');
+    let fd: number;
+    try {
+      if (fs.statSync(file).isDirectory()) throw new SafetensorsError(file, 'is a folder, not a safetensors file');
+      fd = fs.openSync(file, 'r');
+    } catch (e) {
+      if (e instanceof SafetensorsError) throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new SafetensorsError(file, code === 'ENOENT' ? 'file does not exist' : `cannot open (${(e as Error).message})`);
+    }
     try {
       const size = fs.fstatSync(fd).size;
       const lenBuf = Buffer.alloc(8);
       if (size >= 8) fs.readSync(fd, lenBuf, 0, 8, 0);
       const n = headerLength(file, lenBuf, size);
       const hbuf = Buffer.alloc(n);
-      readFully(fd, hbuf, 8);
-      const { tensors, metadata } = parseHeaderJson(file, hbuf.toString('utf8'), 8 + n, size - 8 - n);
+      readFully(fd, hbuf, 8, file);
+      const { tensors, metadata } = parseHeaderJson(file, decodeHeader(file, hbuf), 8 + n, size - 8 - n);
       return new SafetensorsFile(file, fd, tensors, metadata);
     } catch (e) {
       fs.closeSync(fd);
@@ -39,7 +47,7 @@ export class SafetensorsFile extends SafetensorsReader {
     if (this.fd === null) throw new SafetensorsError(this.file, 'file is closed');
     // uninitialised memory (no zero-fill): readFully overwrites every byte or throws
     const ab = Buffer.allocUnsafeSlow(byteLength).buffer as ArrayBuffer;
-    readFully(this.fd, new Uint8Array(ab, 0, byteLength), start);
+    readFully(this.fd, new Uint8Array(ab, 0, byteLength), start, this.file);
     return ab;
   }
 
@@ -49,12 +57,12 @@ export class SafetensorsFile extends SafetensorsReader {
   }
 }
 
-function readFully(fd: number, target: Uint8Array, position: number): void {
+function readFully(fd: number, target: Uint8Array, position: number, file: string): void {
   let off = 0;
   const CHUNK = 1 << 30;
   while (off < target.byteLength) {
     const n = fs.readSync(fd, target, off, Math.min(CHUNK, target.byteLength - off), position + off);
-    if (n === 0) throw new Error(`unexpected end of file at byte ${position + off}`);
+    if (n === 0) throw new SafetensorsError(file, `unexpected end of file at byte ${position + off} (truncated while open?)`);
     off += n;
   }
 }

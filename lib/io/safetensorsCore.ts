@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { DTYPE_SIZES, Dtype, isDtype, bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './dtypes';
+import { SaelabError } from './errors';
 
 /** Where one tensor lives inside a safetensors file. Offsets are absolute file positions. */
 export interface TensorInfo {
@@ -33,9 +34,10 @@ export interface TensorToWrite {
   data: ArrayLike<number> | BigInt64Array | TypedArrayLike;
 }
 
-const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+/** The reference reader's limit (huggingface/safetensors MAX_HEADER_SIZE). */
+const MAX_HEADER_BYTES = 100_000_000;
 
-export class SafetensorsError extends Error {
+export class SafetensorsError extends SaelabError {
   constructor(file: string, message: string) {
     super(`${file}: ${message}`);
     this.name = 'SafetensorsError';
@@ -48,7 +50,38 @@ function product(shape: number[]): number {
   return n;
 }
 
-/** Parse and validate a safetensors header from its JSON bytes. `dataBytes` is the size of the byte buffer after the header. */
+/**
+ * The numbers of a header must be plain non-negative integers (the reference reader deserialises shapes
+ * and offsets as usize and metadata values are strings): find the first number token outside strings
+ * that is not, e.g. `2.0`, `8e0` or `-1`.
+ */
+function firstNonIntegerNumber(json: string): string | null {
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      let j = i;
+      while (j < json.length && /[-+0-9.eE]/.test(json[j])) j++;
+      const token = json.slice(i, j);
+      if (!/^\d+$/.test(token)) return token;
+      i = j - 1;
+    }
+  }
+  return null;
+}
+
+/**
+ * Parse and validate a safetensors header from its JSON text, as strictly as the reference reader
+ * (huggingface/safetensors `read_metadata` + `Metadata::validate`): an object of tensor entries
+ * {dtype, shape, data_offsets} and an optional `__metadata__` of strings; integers only; the tensors'
+ * byte ranges, sorted, must tile the data section exactly from 0 to its end (no gap, no overlap, no
+ * trailing bytes); each range's size equals shape x dtype size. `dataBytes` is the size of the data section.
+ */
 export function parseHeaderJson(file: string, json: string, dataStart: number, dataBytes: number): { tensors: Map<string, TensorInfo>; metadata: Record<string, string> } {
   let parsed: unknown;
   try {
@@ -59,12 +92,15 @@ export function parseHeaderJson(file: string, json: string, dataStart: number, d
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new SafetensorsError(file, 'header JSON must be an object of tensor entries');
   }
+  const odd = firstNonIntegerNumber(json);
+  if (odd !== null) throw new SafetensorsError(file, `header has the number ${odd.slice(0, 40)}; shapes and data_offsets must be non-negative integers`);
   const tensors = new Map<string, TensorInfo>();
   let metadata: Record<string, string> = {};
   const spans: Array<[number, number, string]> = [];
   for (const [name, entry] of Object.entries(parsed as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) throw new SafetensorsError(file, '__metadata__ must be an object of strings');
+      if (entry === null) continue;
+      if (typeof entry !== 'object' || Array.isArray(entry)) throw new SafetensorsError(file, '__metadata__ must be an object of strings');
       for (const [k, v] of Object.entries(entry as Record<string, unknown>)) {
         if (typeof v !== 'string') throw new SafetensorsError(file, `__metadata__.${k} must be a string, got ${typeof v}`);
       }
@@ -87,12 +123,28 @@ export function parseHeaderJson(file: string, json: string, dataStart: number, d
     spans.push([begin, end, name]);
   }
   spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  for (let i = 1; i < spans.length; i++) {
-    if (spans[i][0] < spans[i - 1][1]) throw new SafetensorsError(file, `tensors '${spans[i - 1][2]}' and '${spans[i][2]}' have overlapping data_offsets`);
+  let at = 0;
+  let prev = '';
+  for (const [begin, end, name] of spans) {
+    if (begin < at) throw new SafetensorsError(file, `tensors '${prev}' and '${name}' have overlapping data_offsets ('${name}' starts at ${begin}, '${prev}' ends at ${at})`);
+    if (begin > at) throw new SafetensorsError(file, `tensor '${name}': data_offsets [${begin}, ${end}] leave a gap of ${begin - at} bytes after offset ${at}; tensors must be stored back to back from offset 0`);
+    at = end;
+    prev = name;
   }
+  if (at !== dataBytes) throw new SafetensorsError(file, `${dataBytes - at} trailing bytes after the last tensor (the data section has ${dataBytes} bytes, the tensors cover ${at}); the file is corrupt or was appended to`);
   return { tensors, metadata };
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The header's bytes as text; not valid UTF-8 is an error naming the file. */
+export function decodeHeader(file: string, bytes: Uint8Array): string {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    throw new SafetensorsError(file, 'header is not valid UTF-8; the file is corrupt or not a safetensors file');
+  }
+}
 
 /** Reads the 8-byte little-endian header length and checks it against the byte count. */
 export function headerLength(file: string, first8: Uint8Array, size: number): number {
@@ -173,13 +225,7 @@ export class SafetensorsBuffer extends SafetensorsReader {
   static parse(bytes: ArrayBuffer | Uint8Array, file = 'safetensors bytes'): SafetensorsBuffer {
     const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
     const n = headerLength(file, u8.subarray(0, 8), u8.byteLength);
-    let json: string;
-    try {
-      json = new TextDecoder('utf-8', { fatal: true }).decode(u8.subarray(8, 8 + n));
-    } catch {
-      throw new SafetensorsError(file, 'header is not valid UTF-8; the file is corrupt or not a safetensors file');
-    }
-    const { tensors, metadata } = parseHeaderJson(file, json, 8 + n, u8.byteLength - 8 - n);
+    const { tensors, metadata } = parseHeaderJson(file, decodeHeader(file, u8.subarray(8, 8 + n)), 8 + n, u8.byteLength - 8 - n);
     return new SafetensorsBuffer(file, u8, tensors, metadata);
   }
 

@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type * as NodeLoading from './loading';
 import { SafetensorsBuffer, SafetensorsReader, rawToTensor } from '../io/safetensorsCore';
+import { assertFinite } from '../io/finite';
 import { fetchBytes, fetchJson, joinUrl } from '../hub/http';
 import { hubToken } from '../hub/env';
 import { resolveRepo } from '../hub/resolve';
@@ -30,7 +31,9 @@ function readerSource(where: Map<string, SafetensorsReader>, location: string): 
     get: (name): tf.Tensor => {
       const f = where.get(name);
       if (!f) throw new Error(`${location}: checkpoint has no tensor '${name}' (has ${[...where.keys()].slice(0, 10).join(', ')} ...)`);
-      const t = rawToTensor(f.readRaw(name), `${f.file}:${name}`);
+      const raw = f.readRaw(name);
+      assertFinite(raw, `${f.file}:${name}`, 'the checkpoint is corrupt or was saved from a diverged run');
+      const t = rawToTensor(raw, `${f.file}:${name}`);
       return t.dtype === 'float32' ? t : tf.tidy(() => { const c = tf.cast(t, 'float32'); t.dispose(); return c; });
     },
     close: () => { for (const f of new Set(where.values())) f.close(); },

@@ -5,6 +5,7 @@
  */
 import type * as NodeLoading from './loading';
 import { SafetensorsBuffer } from '../io/safetensorsCore';
+import { ConfigError } from '../io/errors';
 import { fetchBytes, fetchJson, joinUrl } from '../hub/http';
 import { hubToken } from '../hub/env';
 import { resolveRepo } from '../hub/resolve';
@@ -21,11 +22,11 @@ export const loadSAEFolder: typeof NodeLoading.loadSAEFolder = async (dir, opts 
     fetchBytes(joinUrl(dir, SAE_WEIGHTS_FILENAME), { token, optional: true }),
     fetchBytes(joinUrl(dir, SPARSITY_FILENAME), { token, optional: true }),
   ]);
-  if (!raw) throw new Error(`${dir}: no ${SAE_CFG_FILENAME} (HTTP 404); a browser reads SAELens folders (cfg.json + ${SAE_WEIGHTS_FILENAME}), not Gemma Scope params.npz`);
-  if (!weights) throw new Error(`${dir}: no ${SAE_WEIGHTS_FILENAME} (HTTP 404)`);
+  if (!raw) throw new ConfigError(`${dir}: no ${SAE_CFG_FILENAME} (HTTP 404); a browser reads SAELens folders (cfg.json + ${SAE_WEIGHTS_FILENAME}), not Gemma Scope params.npz`);
+  if (!weights) throw new ConfigError(`${dir}: no ${SAE_WEIGHTS_FILENAME} (HTTP 404)`);
   const w = SafetensorsBuffer.parse(weights, joinUrl(dir, SAE_WEIGHTS_FILENAME));
   const s = sparsity ? SafetensorsBuffer.parse(sparsity, joinUrl(dir, SPARSITY_FILENAME)) : undefined;
-  return saeLensFromFiles(cfgUrl, raw, opts.configOverrides ?? {}, w, s);
+  return saeLensFromFiles(cfgUrl, raw, opts.configOverrides ?? {}, w, s, dir);
 };
 
 export const loadPretrainedSAE: typeof NodeLoading.loadPretrainedSAE = async (release, saeId) => {

@@ -9,6 +9,8 @@ import * as tf from '@tensorflow/tfjs';
 import { parseSAEConfig } from './config';
 import { SafetensorsFile, TensorToWrite, writeSafetensors } from '../io/safetensors';
 import { writeDirAtomic } from '../io/atomic';
+import { ConfigError } from '../io/errors';
+import { assertFinite } from '../io/finite';
 import { readNpz } from './npz';
 import { resolveRelease } from './registry';
 import { resolveRepo } from '../hub/resolve';
@@ -25,22 +27,22 @@ export interface FolderLoadOptions {
 
 /** Load a folder: cfg.json + sae_weights.safetensors (+ sparsity.safetensors), or a Gemma Scope params.npz folder. */
 export async function loadSAEFolder(dir: string, opts: FolderLoadOptions = {}): Promise<LoadedSAE> {
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`SAE folder ${dir} does not exist`);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new ConfigError(`SAE folder ${dir} does not exist`);
   if (fs.existsSync(path.join(dir, 'cfg.json'))) return loadSAELensFolder(dir, opts.configOverrides ?? {});
   if (fs.existsSync(path.join(dir, 'params.npz'))) return loadGemmaScopeFolder(dir, opts.repoId ?? inferGemmaScopeRepo(dir), opts.configOverrides ?? {});
-  throw new Error(`${dir}: not an SAE folder (no cfg.json for a SAELens SAE, no params.npz for Gemma Scope); found ${fs.readdirSync(dir).join(', ') || 'nothing'}`);
+  throw new ConfigError(`${dir}: not an SAE folder (no cfg.json for a SAELens SAE, no params.npz for Gemma Scope); found ${fs.readdirSync(dir).join(', ') || 'nothing'}`);
 }
 
 function loadSAELensFolder(dir: string, overrides: Record<string, unknown>): LoadedSAE {
   const cfgFile = path.join(dir, SAE_CFG_FILENAME);
   const raw = parseCfgJson(fs.readFileSync(cfgFile, 'utf8'), cfgFile);
   const weightsFile = path.join(dir, SAE_WEIGHTS_FILENAME);
-  if (!fs.existsSync(weightsFile)) throw new Error(`${dir}: missing ${SAE_WEIGHTS_FILENAME} (found ${fs.readdirSync(dir).join(', ')})`);
+  if (!fs.existsSync(weightsFile)) throw new ConfigError(`${dir}: missing ${SAE_WEIGHTS_FILENAME} (found ${fs.readdirSync(dir).join(', ')})`);
   const sparsityFile = path.join(dir, SPARSITY_FILENAME);
   const weights = SafetensorsFile.open(weightsFile);
   const sparsity = fs.existsSync(sparsityFile) ? SafetensorsFile.open(sparsityFile) : undefined;
   try {
-    return saeLensFromFiles(cfgFile, raw, overrides, weights, sparsity);
+    return saeLensFromFiles(cfgFile, raw, overrides, weights, sparsity, dir);
   } finally {
     weights.close();
     sparsity?.close();
@@ -96,6 +98,7 @@ function loadGemmaScopeFolder(dir: string, repoId: string, overrides: Record<str
   const weights: Record<string, tf.Tensor> = {};
   for (const [key, a] of Object.entries(arrays)) {
     const name = key.startsWith('w_') ? `W_${key.slice(2)}` : key;
+    assertFinite({ dtype: 'F32', data: a.data }, `${file}:${key}`, 'the SAE weights are corrupt');
     weights[name] = tf.tensor(a.data, a.shape, 'float32');
   }
   if (raw.d_sae === undefined && weights.W_enc) raw.d_sae = weights.W_enc.shape[1];
@@ -111,7 +114,7 @@ function loadGemmaScopeFolder(dir: string, repoId: string, overrides: Record<str
     w.W_enc = enc;
     w.W_dec = dec;
   }
-  return { cfg, weights: w, rawCfg: raw };
+  return { cfg, weights: w, rawCfg: raw, source: dir };
 }
 
 // ---- hub resolution: the one call site of lib/hub ----

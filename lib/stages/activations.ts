@@ -5,6 +5,7 @@ import { SafetensorsStreamWriter } from '../io/safetensorsStream';
 import { compareTokenizers, comparisonRows, writeTokenizerComparison, TokenizerComparison } from '../tokenizers/compare';
 import { StageContext } from '../notebook/stage';
 import { Progress } from '../notebook/progress';
+import { interruptible } from '../notebook/interrupt';
 import { Row } from '../plots/table';
 import { PipelineModels, hookActivations, loadPipelineModels, readTokens, sampleContexts, saveTokens, tokenBatches } from './common';
 import { collectAlignedActivations } from './alignment';
@@ -70,12 +71,14 @@ export async function writeActivationFiles(m: PipelineModels, config: StageConte
     if (config.tokenAlignment === 'text') {
       alignment = await collectAlignedActivations(m, tokens, ctxLen, batchSize, writers, progress);
     } else {
+      const stopPoint = interruptible(label);
       for (const [i, model] of [m.base, m.finetune!].entries()) {
         for (const b of tokenBatches(tokens, ctxLen, batchSize)) {
           const act = hookActivations(model, b.tokens, m.hook, m.layer);
           writers[i].append(act.dataSync() as Float32Array);
           tf.dispose([act, b.tokens]);
           progress.tick();
+          await stopPoint();
         }
       }
     }

@@ -9,6 +9,7 @@ import { histogramSpec, scatterRegressionSpec } from '../plots/specs';
 import { StageContext } from '../notebook/stage';
 import { Row } from '../plots/table';
 import { Progress } from '../notebook/progress';
+import { interruptible } from '../notebook/interrupt';
 import { PipelineModels, hookActivations, loadPipelineModels, sampleContexts, saveTokens, tokenBatches } from './common';
 import { saeEvalInputs, saeEvalStage } from './saeEval';
 import { StageOutput, defineStage, requireStage } from './define';
@@ -83,9 +84,10 @@ export function emptyTransferAccumulators(groups: FamilyGroups): TransferAccumul
 }
 
 /** Run base and finetune over token rows [N, ctx] batch by batch, accumulating the families' SAE activations. */
-export function transferAccumulators(m: PipelineModels, groups: FamilyGroups, tokens: Int32Array, ctxLen: number, batchSize: number): TransferAccumulators {
+export async function transferAccumulators(m: PipelineModels, groups: FamilyGroups, tokens: Int32Array, ctxLen: number, batchSize: number): Promise<TransferAccumulators> {
   const acc = emptyTransferAccumulators(groups);
   const progress = new Progress('feature transfer', Math.ceil(tokens.length / ctxLen / batchSize));
+  const stopPoint = interruptible('feature transfer');
   for (const b of tokenBatches(tokens, ctxLen, batchSize)) {
     tf.tidy(() => {
       const fb = m.sae.encode(hookActivations(m.base, b.tokens, m.hook, m.layer));
@@ -100,6 +102,7 @@ export function transferAccumulators(m: PipelineModels, groups: FamilyGroups, to
     });
     b.tokens.dispose();
     progress.tick();
+    await stopPoint();
   }
   progress.done();
   return acc;
@@ -161,7 +164,7 @@ export const featureTransferStage = defineStage<FeatureTransferResult, { merged:
       try {
         const ctxLen = config.contextSize;
         const tokens = (await sampleContexts(config, m.tokenizer, nSeq, 5)).slice(rows.start * ctxLen, rows.end * ctxLen);
-        return { files: [], state: transferToJSON(transferAccumulators(m, groups, tokens, ctxLen, t.batchSize)), provenance: { revisions: m.revisions, hook: m.hook } };
+        return { files: [], state: transferToJSON(await transferAccumulators(m, groups, tokens, ctxLen, t.batchSize)), provenance: { revisions: m.revisions, hook: m.hook } };
       } finally {
         m.dispose();
       }
@@ -184,7 +187,7 @@ async function transferStage(ctx: StageContext, opts?: { merged: TransferAccumul
     const nSeq = t.nBatches * t.batchSize;
     const tokens = await sampleContexts(config, m.tokenizer, nSeq, 5);
     saveTokens(path.join(stageDir, 'tokens.safetensors'), tokens, config.contextSize);
-    const { pearson, errors } = opts?.merged ?? transferAccumulators(m, groups, tokens, config.contextSize, t.batchSize);
+    const { pearson, errors } = opts?.merged ?? (await transferAccumulators(m, groups, tokens, config.contextSize, t.batchSize));
     const wDec = m.sae.weights.W_dec as tf.Tensor2D;
     const families = {} as Record<FamilyName, FamilyScores>;
     const scores: Record<string, Float64Array> = {};

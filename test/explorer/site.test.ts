@@ -14,7 +14,7 @@ import { promisify } from 'util';
 import * as tf from '@tensorflow/tfjs';
 import { buildExplorerSite, DEMO_EXPLORER } from '../../lib/explorer/site';
 import { serveStatic, StaticServer } from '../../lib/explorer/serve';
-import { HeadlessChromium } from '../../lib/explorer/chromium';
+import { BrowserPage, Chromium } from '../../lib/browser/chromium';
 import { ExplorerManifest, ExplorerResult, explorerQueryString } from '../../lib/explorer/manifest';
 import { SafetensorsFile } from '../../lib/io/safetensors';
 import { HookedTransformer } from '../../lib/model';
@@ -28,7 +28,9 @@ const SAES = ['saelab-demo-res:blocks.1.hook_resid_pre', 'saelab-demo-res:blocks
 
 let site = '';
 let server: StaticServer;
-let browser: HeadlessChromium;
+let browser: Chromium;
+/** the page last opened (closed when the next one opens) */
+let page: BrowserPage | undefined;
 const shots = process.env.SAELAB_EXPLORER_SHOTS;
 
 before(async () => {
@@ -39,21 +41,28 @@ before(async () => {
     dashboards: { texts: [{ ...DEMO_EXPLORER.texts[0], contexts: 8 }], examples: 4, effectExamples: 1 },
   });
   server = await serveStatic(site);
-  browser = await HeadlessChromium.launch({ width: 1280, height: 1000 });
+  browser = await Chromium.launch({ windowSize: [1280, 1000] });
 });
 
 after(async () => {
+  await page?.close();
   await browser?.close();
   await server?.close();
 });
 
-/** Open the page with a query and wait until it has computed; returns its #saelab-result. */
-async function openPage(query: Record<string, string | number>, shot?: string): Promise<ExplorerResult> {
-  await browser.goto(`${server.url}/index.html?${explorerQueryString(query as never)}`);
-  const state = await browser.evaluateUntil<string>('["ready", "error"].includes(document.body.dataset.state) && document.body.dataset.state', 120000);
-  if (state === 'error') assert.fail(`the page failed: ${await browser.evaluate('document.body.dataset.error')}\n${browser.console().slice(-10).join('\n')}`);
-  if (shots && shot) await browser.screenshot(path.join(shots, shot));
-  return JSON.parse(await browser.evaluate<string>('document.getElementById("saelab-result").textContent'));
+/** Open `url` in a new tab (closing the last one) and wait until the explorer has computed; returns its #saelab-result. */
+async function openUrl(url: string, shot?: string): Promise<ExplorerResult> {
+  await page?.close();
+  page = await browser.open(url, { width: 1280, height: 1000 });
+  const state = await page.evaluateUntil<string>('["ready", "error"].includes(document.body.dataset.state) && document.body.dataset.state', 120000);
+  if (state === 'error') assert.fail(`the page failed: ${await page.evaluate('document.body.dataset.error')}\n${page.errors.slice(-10).join('\n')}`);
+  if (shots && shot) await page.screenshot(path.join(shots, shot));
+  return JSON.parse(await page.evaluate<string>('document.getElementById("saelab-result").textContent'));
+}
+
+/** The site's page with a query. */
+function openPage(query: Record<string, string | number>, shot?: string): Promise<ExplorerResult> {
+  return openUrl(`${server.url}/index.html?${explorerQueryString(query as never)}`, shot);
 }
 
 /** The CLI on the same text: token ids with BOS, then the hook's activations, then the SAE's features [pos, d_sae]. */
@@ -118,38 +127,38 @@ test('the built site has the page, wasm binaries, manifest, hub-layout files and
 
 test('the page computes the default SAE\'s features on a text as the CLI does (tokens, top 5 per token, activations within 1e-3)', async () => {
   const text = 'The old man walked to the market and bought some bread for his family.';
-  const [page, cli] = await Promise.all([openPage({ text }, 'explorer-default.png'), cliFeatures('saelab/demo-base', 'saelab-demo-res:blocks.2.hook_resid_pre', text)]);
-  assert.strictEqual(page.model, 'saelab/demo-base');
-  assert.strictEqual(page.sae, 'saelab-demo-res:blocks.2.hook_resid_pre');
-  assert.ok(['webgpu', 'webgl', 'wasm', 'cpu'].includes(page.backend));
-  compareTop(page, cli);
-  assert.strictEqual(page.next.length, 10);
-  assert.ok(await browser.evaluate<boolean>('document.getElementById("backend").textContent.includes(JSON.parse(document.getElementById("saelab-result").textContent).backend)'), 'the page shows its backend');
+  const [result, cli] = await Promise.all([openPage({ text }, 'explorer-default.png'), cliFeatures('saelab/demo-base', 'saelab-demo-res:blocks.2.hook_resid_pre', text)]);
+  assert.strictEqual(result.model, 'saelab/demo-base');
+  assert.strictEqual(result.sae, 'saelab-demo-res:blocks.2.hook_resid_pre');
+  assert.ok(['webgpu', 'webgl', 'wasm', 'cpu'].includes(result.backend));
+  compareTop(result, cli);
+  assert.strictEqual(result.next.length, 10);
+  assert.ok(await page!.evaluate<boolean>('document.getElementById("backend").textContent.includes(JSON.parse(document.getElementById("saelab-result").textContent).backend)'), 'the page shows its backend');
 });
 
 test('model and sae query parameters: the finetune with the layer-1 SAE on code text matches the CLI', async () => {
   const text = 'const café = (xs) => xs.map((x) => x * 2); // naïve';
   const sae = 'saelab-demo-res:blocks.1.hook_resid_pre';
-  const [page, cli] = await Promise.all([openPage({ text, model: 'saelab/demo-finetune', sae }, 'explorer-finetune-layer1.png'), cliFeatures('saelab/demo-finetune', sae, text)]);
-  assert.strictEqual(page.model, 'saelab/demo-finetune');
-  assert.strictEqual(page.sae, sae);
-  compareTop(page, cli);
+  const [result, cli] = await Promise.all([openPage({ text, model: 'saelab/demo-finetune', sae }, 'explorer-finetune-layer1.png'), cliFeatures('saelab/demo-finetune', sae, text)]);
+  assert.strictEqual(result.model, 'saelab/demo-finetune');
+  assert.strictEqual(result.sae, sae);
+  compareTop(result, cli);
 });
 
 test('ablating a feature in the page changes the next-token logits as the Node lib computes them', async () => {
   const text = 'The old man walked to the market and bought some bread for his family.';
   const clean = await openPage({ text });
   const feature = clean.top[clean.top.length - 1][0][0]; // the strongest feature on the last token
-  const page = await openPage({ text, feature, scale: 0 }, 'explorer-ablated.png');
-  const iv = page.intervention!;
+  const result = await openPage({ text, feature, scale: 0 }, 'explorer-ablated.png');
+  const iv = result.intervention!;
   assert.ok(iv, 'the result has the intervention');
   assert.strictEqual(iv.feature, feature);
   assert.strictEqual(iv.scale, 0);
   // Node: the same model and SAE, the SAE spliced in with its error term and the feature zeroed
   const model = await HookedTransformer.fromPretrained('saelab/demo-base');
   const sae = await SAE.fromPretrained('saelab-demo-res', 'blocks.2.hook_resid_pre');
-  const tokens = tf.tensor2d([page.tokens], undefined, 'int32');
-  const last = (l: tf.Tensor3D) => (l.arraySync() as number[][][])[0][page.tokens.length - 1];
+  const tokens = tf.tensor2d([result.tokens], undefined, 'int32');
+  const last = (l: tf.Tensor3D) => (l.arraySync() as number[][][])[0][result.tokens.length - 1];
   const nodeClean = last(model.forward(tokens).logits!);
   const nodeAblated = last(runWithSAE(model, sae, tokens, { includeError: true, interventions: [{ feature, op: 'zero' }] }).logits!);
   iv.ids.forEach((id, i) => {
@@ -165,13 +174,14 @@ test('ablating a feature in the page changes the next-token logits as the Node l
 
 test('clicking a feature selects it: the dashboard shows, and the result carries its ablation', async () => {
   await openPage({ text: 'She opened the door and the cat ran out.' });
-  const feature = await browser.evaluate<number>('Number(document.querySelector(".tok:nth-child(4) .feat").dataset.feature)');
-  await browser.click('.tok:nth-child(4) .feat');
-  const r = JSON.parse(await browser.evaluateUntil<string>(`(() => { const t = document.getElementById("saelab-result").textContent; return JSON.parse(t).intervention?.feature === ${feature} && t; })()`, 30000)) as ExplorerResult;
+  const p = page!;
+  const feature = await p.evaluate<number>('Number(document.querySelector(".tok:nth-child(4) .feat").dataset.feature)');
+  await p.clickSelector('.tok:nth-child(4) .feat');
+  const r = JSON.parse(await p.evaluateUntil<string>(`(() => { const t = document.getElementById("saelab-result").textContent; return JSON.parse(t).intervention?.feature === ${feature} && t; })()`, 30000)) as ExplorerResult;
   assert.strictEqual(r.intervention!.scale, 0);
-  assert.ok(await browser.evaluate<boolean>(`document.querySelector("#feature .fid").textContent === "#${feature}"`));
-  assert.ok(await browser.evaluate<boolean>('location.search.includes("feature=")'), 'the address bar carries the selection');
-  if (shots) await browser.screenshot(path.join(shots, 'explorer-clicked.png'));
+  assert.ok(await p.evaluate<boolean>(`document.querySelector("#feature .fid").textContent === "#${feature}"`));
+  assert.ok(await p.evaluate<boolean>('location.search.includes("feature=")'), 'the address bar carries the selection');
+  if (shots) await p.screenshot(path.join(shots, 'explorer-clicked.png'));
 });
 
 test('--hub-url: the site copies no model or SAE files and points the page at the hub base URL', async () => {
@@ -202,12 +212,10 @@ test('a model given as a local folder is copied under models/ and the page loads
   const local = await serveStatic(out);
   try {
     const text = 'The old man walked to the market and bought some bread for his family.';
-    await browser.goto(`${local.url}/index.html?${explorerQueryString({ text })}`);
-    await browser.evaluateUntil('document.body.dataset.state === "ready"', 60000);
-    const page = JSON.parse(await browser.evaluate<string>('document.getElementById("saelab-result").textContent')) as ExplorerResult;
-    assert.strictEqual(page.model, id);
+    const result = await openUrl(`${local.url}/index.html?${explorerQueryString({ text })}`);
+    assert.strictEqual(result.model, id);
     assert.ok(local.requests.includes(`/models/${path.basename(snapshot)}/model.safetensors`));
-    compareTop(page, await cliFeatures('saelab/demo-base', SAES[1], text));
+    compareTop(result, await cliFeatures('saelab/demo-base', SAES[1], text));
   } finally {
     await local.close();
   }
