@@ -57,8 +57,9 @@ export class Chromium {
       '--headless=new', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', '--disable-background-networking',
       '--disable-component-update', '--no-first-run', '--no-default-browser-check', '--disable-extensions',
       '--disable-dev-shm-usage', '--mute-audio', `--window-size=${w},${h}`, `--user-data-dir=${profile}`,
-      // offline by construction: no host name resolves (pages' CDN scripts fail at once instead of timing out)
-      '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost',
+      // offline by construction: no host name resolves (pages' CDN scripts fail at once instead of timing out);
+      // loopback stays reachable (pages served by a test's local server)
+      '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1',
       '--remote-debugging-pipe', 'about:blank',
     ];
     // its own process group, so that close() ends the renderers and helpers with it
@@ -148,7 +149,11 @@ export class Chromium {
     await page.setViewport(opts.width ?? 1280, opts.height ?? 2000);
     const loaded = this.waitFor('Page.loadEventFired', sessionId, opts.timeoutMs ?? 60_000);
     const nav = (await this.send('Page.navigate', { url }, sessionId)) as { errorText?: string };
-    if (nav.errorText) throw new Error(`cannot open ${url}: ${nav.errorText}`);
+    if (nav.errorText) {
+      loaded.catch(() => { /* no load event will come */ });
+      await page.close().catch(() => { /* tab already gone */ });
+      throw new Error(`cannot open ${url}: ${nav.errorText}`);
+    }
     await loaded;
     return page;
   }
