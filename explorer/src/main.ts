@@ -36,6 +36,8 @@ const state = {
   scale: 0,
   intervened: undefined as Float32Array | undefined,
   runId: 0,
+  /** a note on how the query was read (shown in the footer) */
+  notice: '',
 };
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -49,9 +51,21 @@ function setStatus(text: string, error = false): void {
 function fail(e: unknown): void {
   const msg = (e as Error)?.message ?? String(e);
   console.error(e);
-  setStatus(msg, true);
+  setStatus('failed (see below)', true);
+  // nothing computed earlier stays on screen beside the error, as if it were this input's
+  clear($('tokens')).append(el('div', { class: 'panel error', role: 'alert' }, el('strong', {}, 'Could not compute: '), msg));
+  clear($('feature'));
+  clear($('intervene')).style.display = 'none';
+  clear($('next'));
+  $('feature-empty').style.display = 'none';
+  document.getElementById('saelab-result')?.remove();
   document.body.dataset.state = 'error';
   document.body.dataset.error = msg;
+}
+
+/** The tokens card while the model and SAE load (the first time they are downloaded). */
+function showLoading(what: string): void {
+  clear($('tokens')).append(el('div', { class: 'panel loading' }, el('span', { class: 'spinner' }), what));
 }
 
 // ------------------------------------------------------------------ loading
@@ -111,6 +125,10 @@ async function run(): Promise<void> {
   const text = $<HTMLTextAreaElement>('text').value;
   document.body.dataset.state = 'computing';
   setStatus(`loading ${modelId} and ${saeSpec}…`);
+  if (!state.analysis || document.body.dataset.error) {
+    showLoading(`Loading ${modelId} and the SAE ${saeSpec} into the page (downloaded once, then cached by the browser)…`);
+  }
+  delete document.body.dataset.error;
   const t0 = performance.now();
   const loaded = await loadPair(modelId, saeSpec);
   if (id !== state.runId) return;
@@ -317,7 +335,8 @@ function nextList(title: string, logits: Float32Array, barMax: number, compare?:
     if (refProbs) {
       const before = refProbs[id];
       const pp = 100 * (p - before);
-      delta = el('span', { class: `d ${pp > 0.05 ? 'upv' : pp < -0.05 ? 'downv' : ''}`, title: `clean ${(100 * before).toFixed(2)}%` }, `${pp >= 0 ? '+' : ''}${pp.toFixed(1)}`);
+      const shown = Math.abs(pp) < 0.05 ? '0.0' : `${pp > 0 ? '+' : ''}${pp.toFixed(1)}`;
+      delta = el('span', { class: `d ${pp >= 0.05 ? 'upv' : pp <= -0.05 ? 'downv' : ''}`, title: `clean ${(100 * before).toFixed(2)}%` }, shown);
     }
     col.append(el('div', { class: `nt${changed ? ' changed' : ''}` }, el('span', { class: 'r' }, String(r + 1)), t, bar, el('span', { class: 'p' }, `${(100 * p).toFixed(1)}%`), delta, mv));
   });
@@ -365,7 +384,7 @@ async function renderNext(): Promise<void> {
   box.append(el('p', { class: 'hint' }, `Most likely tokens after “${tailText()}”`),
     el('div', { class: 'nextcols' }, nextList('clean', a.lastLogits, barMax, undefined, true), nextList(`feature #${f} ${scaleLabel(state.scale)}`, state.intervened, barMax, a.lastLogits, true)));
   const fires = a.acts[(a.tokens.length - 1) * a.dSae + f] > 0 || a.tokens.some((_, p) => a.acts[p * a.dSae + f] > 0);
-  const shift = (i: number) => { const pp = 100 * (pInt[i] - pClean[i]); return `${visibleText(decode(i))} ${pp >= 0 ? '+' : ''}${pp.toFixed(2)} pp`; };
+  const shift = (i: number) => { const pp = 100 * (pInt[i] - pClean[i]); return `${visibleText(decode(i))} ${Math.abs(pp) < 0.005 ? '0.00' : `${pp > 0 ? '+' : ''}${pp.toFixed(2)}`} pp`; };
   box.append(el('p', { class: 'summary' }, fires
     ? `Biggest shifts in probability: ${moved.map(shift).join(' · ')}`
     : `Feature #${f} does not fire on this text, so scaling it changes nothing.`));
@@ -418,6 +437,9 @@ function renderRuntime(): void {
       b.skipped.length ? `Not used: ${b.skipped.map((s) => `${s.name} (${s.reason})`).join('; ')}.` : ''),
     el('div', {}, 'Share this state: the address bar holds ?text=…&model=…&sae=release:id&feature=…&scale=…'),
   );
+  const notice = $('notice');
+  notice.textContent = state.notice;
+  notice.hidden = !state.notice;
 }
 
 async function boot(): Promise<void> {
@@ -426,10 +448,11 @@ async function boot(): Promise<void> {
   if (!res.ok) throw new Error(`explorer.json: HTTP ${res.status} (serve the folder npm run explorer:build wrote)`);
   const m = (state.manifest = (await res.json()) as ExplorerManifest);
   configureHub({ endpoint: new URL(state.query.hub ?? m.hub, location.href).href });
-  const prefer = state.query.backend;
-  if (prefer !== undefined && !isBrowserBackend(prefer)) throw new Error(`backend=${prefer} is not one of webgpu, webgl, wasm, cpu`);
-  state.backend = await initBrowserBackend({ prefer, wasmPath: new URL(m.wasmPath, location.href).href });
-  renderRuntime();
+  let prefer = state.query.backend;
+  if (prefer !== undefined && !isBrowserBackend(prefer)) {
+    state.notice = `backend=${prefer} is not one of webgpu, webgl, wasm, cpu: the backend was chosen automatically.`;
+    prefer = state.query.backend = undefined;
+  }
 
   const modelSel = $<HTMLSelectElement>('model');
   const models = [...m.models];
@@ -443,9 +466,11 @@ async function boot(): Promise<void> {
   saeSel.value = state.query.sae ?? m.defaults.sae;
   const text = $<HTMLTextAreaElement>('text');
   text.value = state.query.text ?? m.defaults.text;
-  const fit = () => { text.rows = Math.min(10, Math.max(2, text.value.split('\n').length)); };
+  // as tall as its text (wrapped lines included), up to about ten lines
+  const fit = () => { text.style.height = 'auto'; text.style.height = `${Math.min(text.scrollHeight + 2, 240)}px`; };
   fit();
   text.addEventListener('input', fit);
+  window.addEventListener('resize', fit);
   state.feature = state.query.feature;
   state.scale = state.query.scale ?? 0;
 
@@ -462,6 +487,10 @@ async function boot(): Promise<void> {
   saeSel.addEventListener('change', () => { state.feature = undefined; runSafely(); });
   $('run').addEventListener('click', runSafely);
   text.addEventListener('keydown', (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); runSafely(); } });
+
+  showLoading('Starting TensorFlow.js…');
+  state.backend = await initBrowserBackend({ prefer, wasmPath: new URL(m.wasmPath, location.href).href });
+  renderRuntime();
   await run();
 }
 

@@ -22,7 +22,7 @@ export const loadSAEFolder: typeof NodeLoading.loadSAEFolder = async (dir, opts 
     fetchBytes(joinUrl(dir, SAE_WEIGHTS_FILENAME), { token, optional: true }),
     fetchBytes(joinUrl(dir, SPARSITY_FILENAME), { token, optional: true }),
   ]);
-  if (!raw) throw new ConfigError(`${dir}: no ${SAE_CFG_FILENAME} (HTTP 404); a browser reads SAELens folders (cfg.json + ${SAE_WEIGHTS_FILENAME}), not Gemma Scope params.npz`);
+  if (!raw) throw new ConfigError(`${dir}: no ${SAE_CFG_FILENAME} (HTTP 404): no SAELens SAE there (check the SAE id; a SAELens folder holds ${SAE_CFG_FILENAME} and ${SAE_WEIGHTS_FILENAME})`);
   if (!weights) throw new ConfigError(`${dir}: no ${SAE_WEIGHTS_FILENAME} (HTTP 404)`);
   const w = SafetensorsBuffer.parse(weights, joinUrl(dir, SAE_WEIGHTS_FILENAME));
   const s = sparsity ? SafetensorsBuffer.parse(sparsity, joinUrl(dir, SPARSITY_FILENAME)) : undefined;
