@@ -184,6 +184,41 @@ test('clicking a feature selects it: the dashboard shows, and the result carries
   if (shots) await p.screenshot(path.join(shots, 'explorer-clicked.png'));
 });
 
+/** Open `url` and wait until the page is ready or failed; returns the state and what #tokens shows. */
+async function openState(url: string, shot?: string): Promise<{ state: string; error: string; shown: string; hasResult: boolean }> {
+  await page?.close();
+  page = await browser.open(url, { width: 1280, height: 1000 });
+  const state = await page.evaluateUntil<string>('["ready", "error"].includes(document.body.dataset.state) && document.body.dataset.state', 120000);
+  if (shots && shot) await page.screenshot(path.join(shots, shot));
+  return {
+    state, error: await page.evaluate<string>('document.body.dataset.error ?? ""'),
+    shown: await page.evaluate<string>('document.getElementById("tokens").textContent'),
+    hasResult: await page.evaluate<boolean>('!!document.getElementById("saelab-result")'),
+  };
+}
+
+test('a bad input is an error the page shows in place of the results: a missing SAE names its URL; a selection elsewhere clears what was shown', async () => {
+  const missing = await openState(`${server.url}/index.html?${explorerQueryString({ text: 'Hello there.', sae: 'saelab-demo-res:blocks.9.hook_resid_pre' })}`, 'explorer-error.png');
+  assert.strictEqual(missing.state, 'error');
+  assert.match(missing.error, /\/hub\/saelab\/demo-saes\/resolve\/main\/blocks\.9\.hook_resid_pre: no cfg\.json \(HTTP 404\)/);
+  assert.ok(missing.shown.includes(missing.error), `the tokens card shows the error, not: ${missing.shown}`);
+  assert.ok(!missing.hasResult);
+  // a good page, then a text too long for the model: the earlier tokens and result do not stay beside the error
+  await openPage({ text: 'Hello there.' });
+  await page!.evaluate(`(() => { const t = document.getElementById("text"); t.value = "word ".repeat(300); document.getElementById("run").click(); })()`);
+  const error = await page!.evaluateUntil<string>('document.body.dataset.state === "error" && document.body.dataset.error', 30000);
+  const m = /^the text has (\d+) tokens; saelab\/demo-base reads at most 128$/.exec(error);
+  assert.ok(m && Number(m[1]) > 300, `the error names the token count and the model's context: ${error}`);
+  assert.strictEqual(await page!.evaluate<number>('document.querySelectorAll("#tokens .tok").length'), 0);
+  assert.ok(!(await page!.evaluate<boolean>('!!document.getElementById("saelab-result")')));
+});
+
+test('opened as a file instead of served, the page says how to serve it', async () => {
+  const opened = await openState(`file://${path.join(site, 'index.html')}`, 'explorer-file-url.png');
+  assert.strictEqual(opened.state, 'error');
+  assert.match(opened.shown, /must be served over http\(s\), not opened as a file.*saelab explorer --serve 8000 --serve-only/s);
+});
+
 test('--hub-url: the site copies no model or SAE files and points the page at the hub base URL', async () => {
   const out = path.join(tmpDir(), 'site');
   await buildExplorerSite({ out, models: DEMO_EXPLORER.models.slice(0, 1), saes: [SAES[1]], defaultText: 'x', dashboards: false, hubUrl: 'https://mirror.example/hf' });
