@@ -4,7 +4,7 @@
  * Node and in a browser. File-backed reading and atomic writes are in ./safetensors.
  */
 import * as tf from '@tensorflow/tfjs';
-import { DTYPE_SIZES, Dtype, isDtype, bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './dtypes';
+import { DTYPE_SIZES, Dtype, isDtype, f16ToF32, f32ToBf16, f32ToF16 } from './dtypes';
 import { SaelabError } from './errors';
 
 /** Where one tensor lives inside a safetensors file. Offsets are absolute file positions. */
