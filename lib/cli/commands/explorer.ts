@@ -72,7 +72,10 @@ export const command: CliCommand = {
     if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
     console.log(`wrote ${r.out}: ${r.files} files, ${(r.bytes / 1e6).toFixed(1)} MB (page bundle ${(r.bundleBytes / 1e6).toFixed(2)} MB) in ${r.seconds.toFixed(1)} s`);
     if (port !== undefined) return serve(out, port);
-    console.log(`serve it: saelab explorer --serve 8000 --serve-only (or any static server, e.g. python3 -m http.server 8000 --directory ${path.relative(process.cwd(), r.out) || '.'})`);
+    const rel = path.relative(process.cwd(), r.out);
+    const shown = rel === '' ? '.' : rel.startsWith('..') || path.isAbsolute(rel) ? r.out : rel;
+    const outFlag = o.out === undefined ? '' : ` --out ${shown}`;
+    console.log(`serve it: saelab explorer --serve 8000 --serve-only${outFlag} (or any static server, e.g. python3 -m http.server 8000 --directory ${shown})`);
     return 0;
   },
 };
