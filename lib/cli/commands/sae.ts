@@ -10,7 +10,7 @@ import { ArgumentError } from '../../io/errors';
 import { initBackend } from '../../backend';
 import { SafetensorsFile, rawToFloat32, writeSafetensors } from '../../io/safetensors';
 import { assertFinite } from '../../io/finite';
-import { SAE } from '../../sae';
+import { loadSAEFromSpec } from '../../circuits/load';
 
 const USAGE = `usage: saelab sae --sae <release:saeId | folder> --in <file.safetensors> --tensor <name> --out <file.safetensors>
 
@@ -27,14 +27,6 @@ options:
   --out <file>        output safetensors file (written atomically)
   --repo-id <id>      Gemma Scope folders: the repo id telling model and hook (e.g. google/gemma-scope-2b-pt-res)
   --batch <rows>      rows per step (default 4096)`;
-
-/** Load an SAE from `release:saeId`, `owner/repo:folder` or a folder path. */
-export async function loadSAEFromSpec(spec: string, repoId?: string): Promise<SAE> {
-  if (fs.existsSync(spec) && fs.statSync(spec).isDirectory()) return SAE.load(spec, { repoId });
-  const i = spec.indexOf(':');
-  if (i <= 0 || i === spec.length - 1) throw new Error(`--sae '${spec}' is neither a folder nor release:saeId (e.g. gpt2-small-res-jb:blocks.8.hook_resid_pre)`);
-  return SAE.fromPretrained(spec.slice(0, i), spec.slice(i + 1));
-}
 
 export const command: CliCommand = {
   name: 'sae',
