@@ -25,4 +25,5 @@ export * from './features';
 export * from './stages';
 export * from './demo/world';
 export * from './circuits';
+export * from './crosscoder';
 export * as checkpoints from './checkpoints';

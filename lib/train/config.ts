@@ -52,6 +52,9 @@ export interface TrainSAEConfig {
   topkThresholdLr?: number;
   /** matryoshka_batchtopk: nested feature widths, strictly increasing (dSae is added as the last level) */
   matryoshkaWidths?: number[];
+  // ---- crosscoders (crosscoder, batchtopk_crosscoder): rows are n models' activations side by side
+  /** number of models (or layers) whose activations are concatenated in each row; dIn = nModels x d_model */
+  nModels?: number;
   // ---- L1 family (standard, gated, transcoders)
   /** weight each feature's activation in the sparsity penalty by its decoder row norm (standard) */
   scaleSparsityPenaltyByDecoderNorm?: boolean;
