@@ -72,6 +72,11 @@ export function decoderDiff(cc: Crosscoder, opts: { a?: number; b?: number; thre
   return { normA: nA, normB: nB, relativeNorm, cosine, classes, thresholds };
 }
 
+/** The classes with latents that never fired on the data (density 0) marked 'dead': their decoders are untrained. */
+export function markNeverFired(classes: readonly LatentClass[], density: ArrayLike<number>): LatentClass[] {
+  return classes.map((c, j) => (density[j] > 0 ? c : 'dead'));
+}
+
 /** How many latents fall in each class. */
 export function countClasses(classes: readonly LatentClass[]): Record<LatentClass, number> {
   const c: Record<LatentClass, number> = { shared: 0, base_only: 0, finetune_only: 0, other: 0, dead: 0 };

@@ -5,3 +5,4 @@ export * from './train';
 export * from './diff';
 export * from './synthetic';
 export { latentDecoderNormSum, crosscoderExport } from '../sae/architectures/crosscoder';
+export * from './settings';

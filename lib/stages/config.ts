@@ -7,6 +7,7 @@ import * as path from 'path';
 import { SAELAB_ROOT } from '../version';
 import { mergeWithDefaults } from '../config/schema';
 import { CheckpointsConfig, DEFAULT_CHECKPOINTS_CONFIG, checkCheckpointsConfig } from '../checkpoints/config';
+import { CrosscoderSettings, DEFAULT_CROSSCODER_CONFIG, checkCrosscoderSettings } from '../crosscoder/settings';
 
 export { configHash } from '../config/hash';
 
@@ -144,6 +145,8 @@ export interface ExperimentConfig {
   interpbench: Record<string, unknown>;
   circuits: CircuitsConfig;
   checkpoints: CheckpointsConfig;
+  /** crosscoder model diffing (notebook 13) */
+  crosscoder: CrosscoderSettings;
 }
 
 export const DEFAULT_CONFIG: ExperimentConfig = {
@@ -166,6 +169,7 @@ export const DEFAULT_CONFIG: ExperimentConfig = {
   interpbench: {},
   circuits: DEFAULT_CIRCUITS_CONFIG,
   checkpoints: DEFAULT_CHECKPOINTS_CONFIG,
+  crosscoder: DEFAULT_CROSSCODER_CONFIG,
 };
 
 /** Where the config comes from: an explicit path, $SAELAB_CONFIG, or configs/demo.json. */
@@ -189,6 +193,7 @@ export function loadConfig(explicit?: string): ExperimentConfig {
   if (cfg.tokenAlignment !== 'ids' && cfg.tokenAlignment !== 'text') throw new Error(`${file}: tokenAlignment must be "ids" or "text", got '${cfg.tokenAlignment}'`);
   validateCrossLayerSettings(cfg.crosslayer, file);
   checkCheckpointsConfig(cfg.checkpoints, file);
+  checkCrosscoderSettings(cfg.crosscoder, file);
   return cfg;
 }
 

@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Architecture, TrainingArchitecture, TrainStepOutput, Weights } from './types';
 import { kthLargestValue } from './ops';
-import { encoderPre, linearDecode, reconstructionLoss, scaledWeights } from './trainingParts';
+import { encoderPre, linearDecode, reconstructionLoss, scaledWeights, topkAuxLoss } from './trainingParts';
 import { linearParams } from './standard';
 import { updateTopkThreshold } from './batchtopk';
 import type { TrainSAEConfig } from '../../train/config';
@@ -117,8 +117,8 @@ function batchTopkByNorm(acts: tf.Tensor2D, weighted: tf.Tensor2D, kTotal: numbe
 export const batchtopkCrosscoderTraining: TrainingArchitecture = {
   target: 'input',
   defaults: {
-    saelens6: { ...SHARED_DEFAULTS, k: 32, topkThresholdLr: 0.01, auxCoefficient: 0 },
-    saelens5: { ...SHARED_DEFAULTS, k: 32, topkThresholdLr: 0.01, auxCoefficient: 0 },
+    saelens6: { ...SHARED_DEFAULTS, k: 32, topkThresholdLr: 0.01, auxCoefficient: 1 / 32 },
+    saelens5: { ...SHARED_DEFAULTS, k: 32, topkThresholdLr: 0.01, auxCoefficient: 1 / 32 },
   },
   validate(cfg, fail) {
     validateCrosscoder(cfg, fail);
@@ -126,19 +126,30 @@ export const batchtopkCrosscoderTraining: TrainingArchitecture = {
     if (!(k > 0) || Math.floor(k * cfg.trainBatchSizeTokens) < 1) fail(`k must be > 0 and keep at least one activation per batch (k x trainBatchSizeTokens >= 1), got k=${cfg.k}`);
     const lr = cfg.topkThresholdLr as number;
     if (!(lr > 0 && lr <= 1)) fail(`topkThresholdLr must be in (0, 1], got ${cfg.topkThresholdLr}`);
+    if (!((cfg.auxCoefficient as number) >= 0)) fail(`auxCoefficient must be >= 0, got ${cfg.auxCoefficient}`);
   },
   initParams: (_cfg, init) => linearParams(init),
   coefficients: {},
-  usesDeadFeatures: () => false,
+  usesDeadFeatures: (cfg) => (cfg.auxCoefficient as number) > 0,
   initState: () => ({ topk_threshold: 0 }),
-  /** featureActs are the decoder-norm-weighted activations (what the threshold is tracked on) */
+  /**
+   * featureActs are the decoder-norm-weighted activations (what the threshold is tracked on). With
+   * auxCoefficient > 0, the AuxK loss (Gao et al., as SAELens's TopK) lets the top dead latents
+   * reconstruct the residual, so latents do not stay dead.
+   */
   forward(cfg, p, inp): TrainStepOutput {
-    const relu = tf.relu(encoderPre(cfg, p, inp.x, inp.noise)) as tf.Tensor2D;
+    const pre = encoderPre(cfg, p, inp.x, inp.noise);
+    const relu = tf.relu(pre) as tf.Tensor2D;
     const normSum = latentDecoderNormSum(p.W_dec, cfg.nModels as number);
     const acts = batchTopkByNorm(relu, tf.mul(relu, normSum) as tf.Tensor2D, Math.floor((cfg.k as number) * inp.x.shape[0]));
     const saeOut = linearDecode(p, acts);
     const { mse } = reconstructionLoss(saeOut, inp.target);
-    return { losses: { mse_loss: mse }, featureActs: tf.mul(acts, normSum) as tf.Tensor2D, saeOut };
+    const losses: Record<string, tf.Scalar> = { mse_loss: mse };
+    const aux = cfg.auxCoefficient as number;
+    if (aux > 0 && inp.dead && inp.dead.count > 0) {
+      losses.auxiliary_reconstruction_loss = tf.mul(topkAuxLoss(inp.target, saeOut, pre, inp.dead, (a) => linearDecode(p, a), inp.x.shape[1]), aux);
+    }
+    return { losses, featureActs: tf.mul(acts, normSum) as tf.Tensor2D, saeOut };
   },
   afterStep: updateTopkThreshold,
   export: exportFlat,
