@@ -27,7 +27,10 @@ const CASES: Case[] = [
   { name: 'topk-saelens5-lr3e-3', lr: 3e-3, slow: false, cfg: { architecture: 'topk', k: 3, defaults: 'saelens5' } },
   { name: 'topk-saelens6-lr3e-3', lr: 3e-3, slow: false, cfg: { architecture: 'topk', k: 3 } },
   { name: 'batchtopk-lr3e-3', lr: 3e-3, slow: false, cfg: { architecture: 'batchtopk', k: 3 } },
+  // inner levels narrower than the 192 true features must hold mixtures of them (the nested losses' point)
   { name: 'matryoshka-lr3e-3', lr: 3e-3, slow: false, cfg: { architecture: 'matryoshka_batchtopk', k: 3, matryoshkaWidths: [48, 192] } },
+  // a first level as wide as the ground truth
+  { name: 'matryoshka-w192-lr3e-3', lr: 3e-3, slow: false, cfg: { architecture: 'matryoshka_batchtopk', k: 3, matryoshkaWidths: [192] } },
 ];
 
 export async function run(): Promise<void> {

@@ -135,22 +135,20 @@ class _SafeOpen:
         return self._t[name]
 
 
-# ---- TransformerLens hook points ----
+# ---- TransformerLens hook points (the SAE classes only pass activations through them) ----
 class HookPoint(nn.Module):
+    """An identity module standing in for TransformerLens's hook point."""
+
     def forward(self, x):
         return x
 
 
 class HookedRootModule(nn.Module):
+    """Only what the SAE classes use: setup() indexes the submodules by name, and the HookPoints among them."""
+
     def setup(self):
-        self.mod_dict = {}
-        self.hook_dict = {}
-        for name, module in self.named_modules():
-            if name == "":
-                continue
-            self.mod_dict[name] = module
-            if isinstance(module, HookPoint):
-                self.hook_dict[name] = module
+        self.mod_dict = {name: m for name, m in self.named_modules() if name}
+        self.hook_dict = {name: m for name, m in self.mod_dict.items() if isinstance(m, HookPoint)}
 
 
 class _GradScaler:

@@ -6,6 +6,7 @@
  */
 import { DenseMatrix, checkMatrix } from './assignment';
 import { matchBySimilarity } from './match';
+import { mean } from '../analysis/stats';
 
 export interface ChainOptions {
   /** a matched pair at or above this similarity continues a feature (default 0.7) */
@@ -83,10 +84,6 @@ export interface ChainAnalysis {
   options: Required<ChainOptions>;
 }
 
-function mean(xs: number[]): number {
-  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
-}
-
 /** Follow features through checkpoints: links, chains, births, deaths, splits, merges, drift. */
 export function analyzeChains(input: ChainInput, opts: ChainOptions = {}): ChainAnalysis {
   const options = { matchThreshold: opts.matchThreshold ?? 0.7, strongThreshold: opts.strongThreshold ?? 0.5 };
@@ -161,14 +158,14 @@ export function analyzeChains(input: ChainInput, opts: ChainOptions = {}): Chain
       if (!alive[t][i]) continue;
       const partners: number[] = [];
       const sims: number[] = [];
-      for (let j = 0; j < m.cols; j++) if (alive[t + 1][j] && m.values[i * m.cols + j] >= options.strongThreshold) (partners.push(j), sims.push(m.values[i * m.cols + j]));
+      for (let j = 0; j < m.cols; j++) if (alive[t + 1][j] && m.values[i * m.cols + j] >= options.strongThreshold) { partners.push(j); sims.push(m.values[i * m.cols + j]); }
       if (partners.length >= 2) splits.push({ from: t, feature: i, partners, similarities: sims });
     }
     for (let j = 0; j < m.cols; j++) {
       if (!alive[t + 1][j]) continue;
       const partners: number[] = [];
       const sims: number[] = [];
-      for (let i = 0; i < m.rows; i++) if (alive[t][i] && m.values[i * m.cols + j] >= options.strongThreshold) (partners.push(i), sims.push(m.values[i * m.cols + j]));
+      for (let i = 0; i < m.rows; i++) if (alive[t][i] && m.values[i * m.cols + j] >= options.strongThreshold) { partners.push(i); sims.push(m.values[i * m.cols + j]); }
       if (partners.length >= 2) merges.push({ from: t, feature: j, partners, similarities: sims });
     }
   }

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { SyntheticSparseData } from '../train/synthetic';
 import { GeneratorSource } from '../train/sources';
-import { Rng, hashSeed } from '../train/rng';
+import { Rng, hashSeed } from '../data/random';
 import type { LatentClass } from './diff';
 
 export interface PairedSyntheticOptions {

@@ -6,7 +6,6 @@ export {
   registerArchitecture, getArchitecture, listArchitectures, allArchitectures, inferenceArchitecture, trainingArchitecture, DEFAULT_ARCHITECTURE,
 } from './architectures';
 export { loadSAEFolder, loadPretrainedSAE, LoadedSAE, FolderLoadOptions, gemmaScopeRawConfig } from './loading';
-export { readNpz, parseNpy, NpyArray } from './npz';
 export { parsePep440, comparePep440 } from './pep440';
 export * from './splice';
 export * from './modelOptions';

@@ -5,7 +5,8 @@
  * restores the SAELens 5.x defaults saelab used before (unit-norm decoder every step, geometric-median
  * b_dec, ...). docs/sae-architectures.md lists both.
  */
-import { DEFAULT_ARCHITECTURE, TrainingDefaults, trainingArchitecture } from '../sae/architectures';
+import { DEFAULT_ARCHITECTURE, TrainingArchitecture, TrainingDefaults, trainingArchitecture } from '../sae/architectures';
+import { ConfigError, describeValue } from '../io/errors';
 
 export type { TrainingDefaults } from '../sae/architectures';
 /** A trainable architecture name from the registry (lib/sae/architectures): standard, gated, jumprelu, topk, batchtopk, ... */
@@ -137,7 +138,7 @@ export const RUNNER_DEFAULTS: Record<TrainingDefaults, Partial<TrainSAEConfig>> 
 /** Fill defaults (the chosen preset's, SAELens 6.18 by default) and validate; throws an Error naming the bad field. */
 export function resolveTrainConfig(input: TrainSAEConfigInput): TrainSAEConfig {
   const preset = input.defaults ?? 'saelens6';
-  if (!TRAINING_DEFAULTS.includes(preset)) throw new Error(`train config: defaults '${preset}' is not a preset; use one of ${TRAINING_DEFAULTS.join(', ')}`);
+  if (!TRAINING_DEFAULTS.includes(preset)) throw new ConfigError(`train config: defaults '${preset}' is not a preset; use one of ${TRAINING_DEFAULTS.join(', ')}`);
   const architecture = input.architecture ?? DEFAULT_ARCHITECTURE;
   const arch = trainingArchitecture(architecture);
   const given: Partial<TrainSAEConfig> = {};
@@ -175,17 +176,18 @@ export function resolveTrainConfig(input: TrainSAEConfigInput): TrainSAEConfig {
     dtype: 'float32',
     metadata: { ...(input.metadata ?? {}) },
   };
+  checkInputFields(input, cfg, arch);
   if (arch.target === 'input') delete cfg.dOut;
   validate(cfg);
   return cfg;
 }
 
 function positiveInt(v: number, field: string): void {
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`train config: ${field} must be a positive integer, got ${v}`);
+  if (!Number.isInteger(v) || v <= 0) throw new ConfigError(`train config: ${field} must be a positive integer, got ${v}`);
 }
 
 function nonNegativeInt(v: number, field: string): void {
-  if (!Number.isInteger(v) || v < 0) throw new Error(`train config: ${field} must be a non-negative integer, got ${v}`);
+  if (!Number.isInteger(v) || v < 0) throw new ConfigError(`train config: ${field} must be a non-negative integer, got ${v}`);
 }
 
 function validate(c: TrainSAEConfig): void {
@@ -193,11 +195,11 @@ function validate(c: TrainSAEConfig): void {
   positiveInt(c.dIn, 'dIn');
   positiveInt(c.dSae, 'dSae');
   positiveInt(c.trainBatchSizeTokens, 'trainBatchSizeTokens');
-  if (!(c.trainingTokens >= c.trainBatchSizeTokens)) throw new Error(`train config: trainingTokens (${c.trainingTokens}) must be at least one batch (trainBatchSizeTokens ${c.trainBatchSizeTokens})`);
-  if (!(c.nBatchesInBuffer >= 2 && c.nBatchesInBuffer % 2 === 0)) throw new Error(`train config: nBatchesInBuffer must be an even number >= 2, got ${c.nBatchesInBuffer}`);
-  if (!(c.lr > 0)) throw new Error(`train config: lr must be > 0, got ${c.lr}`);
+  if (!(c.trainingTokens >= c.trainBatchSizeTokens)) throw new ConfigError(`train config: trainingTokens (${c.trainingTokens}) must be at least one batch (trainBatchSizeTokens ${c.trainBatchSizeTokens})`);
+  if (!(c.nBatchesInBuffer >= 2 && c.nBatchesInBuffer % 2 === 0)) throw new ConfigError(`train config: nBatchesInBuffer must be an even number >= 2, got ${c.nBatchesInBuffer}`);
+  if (!(c.lr > 0)) throw new ConfigError(`train config: lr must be > 0, got ${c.lr}`);
   const scheds: LrSchedulerName[] = ['constant', 'cosineannealing', 'cosineannealingwarmrestarts'];
-  if (!scheds.includes(c.lrScheduler)) throw new Error(`train config: lrScheduler '${c.lrScheduler}' is not supported; use one of ${scheds.join(', ')}`);
+  if (!scheds.includes(c.lrScheduler)) throw new ConfigError(`train config: lrScheduler '${c.lrScheduler}' is not supported; use one of ${scheds.join(', ')}`);
   nonNegativeInt(c.lrWarmUpSteps, 'lrWarmUpSteps');
   nonNegativeInt(c.lrDecaySteps, 'lrDecaySteps');
   for (const f of ['l1WarmUpSteps', 'l0WarmUpSteps'] as const) if (c[f] !== undefined) nonNegativeInt(c[f] as number, f);
@@ -205,15 +207,72 @@ function validate(c: TrainSAEConfig): void {
   positiveInt(c.featureSamplingWindow, 'featureSamplingWindow');
   positiveInt(c.deadFeatureWindow, 'deadFeatureWindow');
   positiveInt(c.logEvery, 'logEvery');
-  if (c.lrDecaySteps > 0 && c.lrEnd === 0) throw new Error('train config: lrDecaySteps > 0 needs lrEnd > 0 (the decay starts from lrEnd)');
-  if (totalSteps(c) < c.lrWarmUpSteps + c.lrDecaySteps) throw new Error(`train config: lrWarmUpSteps + lrDecaySteps (${c.lrWarmUpSteps + c.lrDecaySteps}) exceed the ${totalSteps(c)} training steps`);
+  if (c.lrDecaySteps > 0 && c.lrEnd === 0) throw new ConfigError('train config: lrDecaySteps > 0 needs lrEnd > 0 (the decay starts from lrEnd)');
+  if (totalSteps(c) < c.lrWarmUpSteps + c.lrDecaySteps) throw new ConfigError(`train config: lrWarmUpSteps + lrDecaySteps (${c.lrWarmUpSteps + c.lrDecaySteps}) exceed the ${totalSteps(c)} training steps`);
   const bInit: BDecInitMethod[] = ['geometric_median', 'mean', 'zeros'];
-  if (!bInit.includes(c.bDecInitMethod)) throw new Error(`train config: bDecInitMethod '${c.bDecInitMethod}' is not supported; use one of ${bInit.join(', ')}`);
+  if (!bInit.includes(c.bDecInitMethod)) throw new ConfigError(`train config: bDecInitMethod '${c.bDecInitMethod}' is not supported; use one of ${bInit.join(', ')}`);
   const norms: TrainNormalizeActivations[] = ['none', 'expected_average_only_in'];
-  if (!norms.includes(c.normalizeActivations)) throw new Error(`train config: normalizeActivations '${c.normalizeActivations}' is not supported in training; use one of ${norms.join(', ')}`);
-  if (c.decoderInitNorm !== null && !(c.decoderInitNorm > 0)) throw new Error(`train config: decoderInitNorm must be > 0 or null, got ${c.decoderInitNorm}`);
-  if (c.dOut !== undefined && arch.target === 'input') throw new Error(`train config: dOut is only for transcoders; ${c.architecture} reconstructs its input`);
-  arch.validate?.(c, (msg: string): never => { throw new Error(`train config: ${msg}`); });
+  if (!norms.includes(c.normalizeActivations)) throw new ConfigError(`train config: normalizeActivations '${c.normalizeActivations}' is not supported in training; use one of ${norms.join(', ')}`);
+  if (c.decoderInitNorm !== null && !(c.decoderInitNorm > 0)) throw new ConfigError(`train config: decoderInitNorm must be > 0 or null, got ${c.decoderInitNorm}`);
+  if (c.dOut !== undefined && arch.target === 'input') throw new ConfigError(`train config: dOut is only for transcoders; ${c.architecture} reconstructs its input`);
+  arch.validate?.(c, (msg: string): never => { throw new ConfigError(`train config: ${msg}`); });
+}
+
+/** Ranges of numeric fields beyond their type (every number must be finite). */
+const FIELD_RANGES: Record<string, [string, (x: number) => boolean]> = {
+  lr: ['> 0', (x) => x > 0], lrEnd: ['>= 0', (x) => x >= 0], l1Coefficient: ['>= 0', (x) => x >= 0], l0Coefficient: ['>= 0', (x) => x >= 0],
+  auxCoefficient: ['>= 0', (x) => x >= 0], noiseScale: ['>= 0', (x) => x >= 0], gradClipNorm: ['>= 0', (x) => x >= 0], expansionFactor: ['> 0', (x) => x > 0],
+  adamBeta1: ['in [0, 1)', (x) => x >= 0 && x < 1], adamBeta2: ['in [0, 1)', (x) => x >= 0 && x < 1], adamEps: ['> 0', (x) => x > 0],
+  seed: ['a non-negative integer', (x) => Number.isSafeInteger(x) && x >= 0], trainingTokens: ['a positive integer', (x) => Number.isSafeInteger(x) && x > 0],
+  normEstimateTokens: ['a positive integer', (x) => Number.isSafeInteger(x) && x > 0], nRestartCycles: ['a positive integer', (x) => Number.isSafeInteger(x) && x > 0],
+  dOut: ['a positive integer', (x) => Number.isSafeInteger(x) && x > 0], k: ['> 0', (x) => x > 0], jumpreluTanhScale: ['> 0', (x) => x > 0],
+};
+
+type FieldType = 'number' | 'boolean' | 'string' | 'object' | 'array';
+
+/**
+ * JSON types of the config's fields; [type, 'null'] where null is a value of its own (it switches the feature
+ * off). Every TrainSAEConfig field needs an entry (a new field without one does not compile).
+ */
+const FIELD_TYPES: { [K in keyof Required<TrainSAEConfig>]: FieldType | [FieldType, 'null'] } = {
+  defaults: 'string', architecture: 'string', dIn: 'number', dSae: 'number', dOut: 'number', expansionFactor: 'number',
+  k: 'number', auxCoefficient: 'number', rescaleActsByDecoderNorm: 'boolean', topkThresholdLr: 'number', matryoshkaWidths: 'array', nModels: 'number',
+  scaleSparsityPenaltyByDecoderNorm: 'boolean', lpNorm: 'number', l1Coefficient: 'number', l1WarmUpSteps: 'number',
+  l0Coefficient: 'number', l0WarmUpSteps: 'number', jumpreluBandwidth: 'number', jumpreluInitThreshold: 'number', jumpreluSparsityLossMode: 'string',
+  jumpreluTanhScale: 'number', preActLossCoefficient: ['number', 'null'],
+  applyBDecToInput: 'boolean', bDecInitMethod: 'string', decoderInitNorm: ['number', 'null'], decoderHeuristicInit: 'boolean',
+  initEncoderAsDecoderTranspose: 'boolean', normalizeSaeDecoder: 'boolean', noiseScale: 'number', lr: 'number', lrScheduler: 'string', lrWarmUpSteps: 'number',
+  lrDecaySteps: 'number', lrEnd: 'number', nRestartCycles: 'number', adamBeta1: 'number', adamBeta2: 'number', adamEps: 'number', gradClipNorm: 'number',
+  trainingTokens: 'number', trainBatchSizeTokens: 'number', nBatchesInBuffer: 'number', useGhostGrads: 'boolean', featureSamplingWindow: 'number',
+  deadFeatureWindow: 'number', normalizeActivations: 'string', normEstimateTokens: 'number', nCheckpoints: 'number', seed: 'number', logEvery: 'number',
+  dtype: 'string', metadata: 'object',
+};
+
+/**
+ * The input's own fields: each must be a field of the config (a typo such as l1_coefficient is an error,
+ * so are "constructor" or "toString"; an architecture registered from outside may add fields through its
+ * defaults), of its JSON type (no "64" for 64), finite, and in range.
+ */
+function checkInputFields(input: object, cfg: TrainSAEConfig, arch: TrainingArchitecture): void {
+  const has = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+  const known = (k: string) => has(FIELD_TYPES, k) || has(arch.defaults.saelens6, k) || has(arch.defaults.saelens5, k);
+  for (const [key, v] of Object.entries(input)) {
+    if (v === undefined) continue;
+    if (!known(key)) throw new ConfigError(`train config: unknown field '${key}' (fields: ${Object.keys(cfg).join(', ')})`);
+    const want = has(FIELD_TYPES, key) ? FIELD_TYPES[key as keyof TrainSAEConfig] : undefined;
+    const got = v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+    const ok = want === undefined || (Array.isArray(want) ? want.includes(got as FieldType) : got === want);
+    if (!ok) {
+      const type = Array.isArray(want) ? want[0] : want!;
+      throw new ConfigError(`train config: ${key} must be ${type === 'object' || type === 'array' ? `an ${type}` : `a ${type}`}${Array.isArray(want) ? ' or null' : ''}, got ${describeValue(v)}`);
+    }
+    if (Array.isArray(v) && !v.every((x) => typeof x === 'number' && Number.isFinite(x))) throw new ConfigError(`train config: ${key} must be an array of finite numbers, got ${describeValue(v)}`);
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) throw new ConfigError(`train config: ${key} must be a finite number, got ${v}`);
+      const range = FIELD_RANGES[key];
+      if (range && !range[1](v)) throw new ConfigError(`train config: ${key} must be ${range[0]}, got ${v}`);
+    }
+  }
 }
 
 /** SAELens: total_training_steps = training_tokens // train_batch_size_tokens. */

@@ -6,6 +6,7 @@ import { SAEParams } from './params';
 import { SAE } from '../sae/sae';
 import { SAEConfig, defaultSAEConfig } from '../sae/config';
 import { TrainedExport, trainingArchitecture } from '../sae/architectures';
+import { tempNameFor } from '../io/atomic';
 
 /**
  * The inference cfg fields and weights of the trained SAE, as SAELens's save_inference_model writes them:
@@ -55,7 +56,7 @@ export function toSAE(cfg: TrainSAEConfig, params: SAEParams, normScale = 1, sta
  */
 export async function saveSAEInto(sae: SAE, dir: string, sparsity?: Float32Array): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });
-  const tmp = path.join(path.dirname(path.resolve(dir)), `.${path.basename(dir)}.sae-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+  const tmp = tempNameFor(path.join(path.dirname(path.resolve(dir)), `.${path.basename(dir)}`));
   await sae.save(tmp, { sparsity });
   try {
     for (const f of fs.readdirSync(tmp)) fs.renameSync(path.join(tmp, f), path.join(dir, f));

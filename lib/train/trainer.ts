@@ -2,12 +2,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { TrainSAEConfig, TrainSAEConfigInput, checkpointThresholds, resolveTrainConfig, totalSteps } from './config';
-import { SAEParams, clipGradNorm, initParams, namedVariable, normalizeDecoderRows, paramList, removeParallelComponent } from './params';
+import { SAEParams, initParams, namedVariable, normalizeDecoderRows, paramList, removeParallelComponent } from './params';
 import { TrainingArchitecture, trainingArchitecture } from '../sae/architectures';
-import { Adam } from './adam';
+import { Adam } from '../optim/adam';
+import { clipGradNorm } from '../optim/clip';
 import { ActivationSource } from './sources';
 import { ActivationStore } from './store';
-import { Rng, hashSeed } from './rng';
+import { Rng, hashSeed } from '../data/random';
 import { learningRateAt, sparsityCoefficientAt } from './schedules';
 import { StepOutputs, explainedVariance, trainingForward } from './losses';
 import { geometricMedian } from './geometric-median';
@@ -15,6 +16,7 @@ import { exportTrained, saveSAEInto, toSAE } from './export';
 import { SAE } from '../sae/sae';
 import { TrainProgressReporter, TrainProgress, makeProgressReporter } from './progress';
 import { writeDirAtomic, writeFileAtomic } from '../io/atomic';
+import { NonFiniteError } from '../io/errors';
 import { loadSafetensors, rawToTensor, writeTensorsSafetensors } from '../io/safetensors';
 import { interruptible } from '../notebook/interrupt';
 
@@ -85,6 +87,8 @@ export class SAETrainer {
   private startTime = Date.now();
   private elapsedBefore = 0;
   private lastMetrics: TrainMetrics | undefined;
+  /** the last checkpoint folder written (named when training diverges) */
+  private lastCheckpoint: string | undefined;
   readonly history: TrainMetrics[] = [];
   /** the architecture's training pieces (lib/sae/architectures) */
   readonly arch: TrainingArchitecture;
@@ -204,7 +208,9 @@ export class SAETrainer {
         if (m) reporter.update(this.progressInfo(m));
         if (this.opts.outDir) {
           while (this.thresholds.length && this.tokens > this.thresholds[0]) {
-            await this.saveCheckpoint(path.join(this.opts.outDir, 'checkpoints', String(this.tokens)));
+            const ck = path.join(this.opts.outDir, 'checkpoints', String(this.tokens));
+            await this.saveCheckpoint(ck);
+            this.lastCheckpoint = ck;
             this.thresholds.shift();
           }
         }
@@ -285,6 +291,14 @@ export class SAETrainer {
       return o.loss;
     }, Object.values(vars));
     const o = out!;
+    // stop at the first non-finite loss, before the update: the parameters (and the architecture's state) stay those of the last good step
+    const lossValue = value.dataSync()[0];
+    if (!Number.isFinite(lossValue)) {
+      tf.dispose([batch, x, target, value, o.featureActs, o.saeOut, ...Object.values(o.losses), ...Object.values(rawGrads)]);
+      if (dead) dead.mask.dispose();
+      noise?.dispose();
+      throw this.divergedError(`non-finite loss (${lossValue})`);
+    }
     this.arch.afterStep?.(cfg, this.archState, o);
     const isLogStep = (this.step + 1) % cfg.logEvery === 0 || this.step + 1 === this.totalSteps;
 
@@ -380,8 +394,21 @@ export class SAETrainer {
     return sae;
   }
 
+  /** The error of a run that went non-finite at the current step: names the step, the last good checkpoint and what to try. */
+  private divergedError(what: string, step = this.step + 1): NonFiniteError {
+    const last = this.lastCheckpoint ? `the last good checkpoint is ${this.lastCheckpoint} (resume from it with a lower lr)` : 'no checkpoint was written before it';
+    return new NonFiniteError(`training diverged: ${what} at step ${step} of ${this.totalSteps} (lr ${this.cfg.lr}); no SAE was written; ${last}`);
+  }
+
+  /** Refuse to save parameters that hold NaN or inf (an update can overflow before the next loss shows it). */
+  private assertParamsFinite(): void {
+    const bad = Object.entries(paramList(this.params)).filter(([, v]) => tf.tidy(() => tf.any(tf.logicalNot(tf.isFinite(v))).dataSync()[0] === 1)).map(([k]) => k);
+    if (bad.length) throw this.divergedError(`non-finite parameters (${bad.join(', ')}) after the update`, this.step);
+  }
+
   /** Write the current SAE (SAELens folder: cfg.json, sae_weights.safetensors, sparsity.safetensors) into dir, keeping other files there. */
   async saveSAE(dir: string): Promise<void> {
+    this.assertParamsFinite();
     if (this.arch.save) {
       await this.arch.save(this.cfg, this.params, this.archState, this.store.scale, dir, this.log10FeatureDensity());
       return;
@@ -396,6 +423,7 @@ export class SAETrainer {
 
   /** Write a checkpoint folder: the SAE as it is now plus everything needed to resume exactly. */
   async saveCheckpoint(dir: string): Promise<void> {
+    this.assertParamsFinite();
     const storeState = this.store.getState();
     const tensors: Record<string, tf.Tensor> = {
       n_forward_passes_since_fired: this.nSinceFired,

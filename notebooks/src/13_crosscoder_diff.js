@@ -38,8 +38,10 @@ The most frequent finetune-only and base-only latents with their densities on ea
 ratio and their top contexts (the firing token in [brackets]). The column "top examples in JavaScript"
 is the share of each latent's 10 strongest examples that come from the JavaScript text: the finetune-only
 latents should be code.` },
-  { code: `saelab.showTable(r.finetuneOnlyTable, { title: 'finetune-only latents' });
-saelab.showTable(r.baseOnlyTable, { title: 'base-only latents' });` },
+  { code: `for (const [name, rows] of [['finetune-only', r.finetuneOnlyTable], ['base-only', r.baseOnlyTable]]) {
+  if (rows.length) saelab.showTable(rows, { title: \`\${name} latents\` });
+  else saelab.showMarkdown(\`*No \${name} latents at these thresholds.*\`);
+}` },
   { md: `## Compared with the transfer metrics of notebook 05
 Notebook 05 scores how well the *base SAE's* features carry over to the finetune; the crosscoder measures
 the same question on a dictionary trained on both models.` },
@@ -48,7 +50,8 @@ const live = r.dSae - r.classCounts.dead;
 const pct = (x) => (100 * x).toFixed(0) + '%';
 saelab.showMarkdown(\`**What the crosscoder found.** Of \${live} live latents, \${r.classCounts.shared} (\${pct(r.classCounts.shared / Math.max(1, live))}) are shared, \` +
   \`\${r.classCounts.finetune_only} finetune-only and \${r.classCounts.base_only} base-only; the median decoder cosine of the shared latents is \${(r.sharedCosineMedian ?? 0).toFixed(2)}. \` +
-  (r.finetuneOnlyTopExamplesInFinetuneDomain === null ? 'No latent is finetune-only at these thresholds.' :
+  (r.finetuneOnlyTopExamplesInFinetuneDomain === null ? 'No latent is finetune-only at these thresholds' :
     \`\${pct(r.finetuneOnlyTopExamplesInFinetuneDomain)} of the finetune-only latents' top examples are JavaScript\`) +
-  (r.baseOnlyTopExamplesInFinetuneDomain === null ? '.' : \` (base-only latents: \${pct(r.baseOnlyTopExamplesInFinetuneDomain)}).\`));` },
+  (r.baseOnlyTopExamplesInFinetuneDomain === null ? '.' : \` (base-only latents: \${pct(r.baseOnlyTopExamplesInFinetuneDomain)}).\`) +
+  ' On the demo world the finetune (100 steps on JavaScript) keeps the base\'s dictionary: its latents are shared by norm, and what changed shows as rotation (decoder cosines well below 1), not as exclusive latents.');` },
 ];

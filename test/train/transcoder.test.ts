@@ -12,7 +12,7 @@ import { setupBackend, tmpDir } from '../helpers';
 import { SAETrainer } from '../../lib/train/trainer';
 import { GeneratorSource, PairedActivationSource } from '../../lib/train/sources';
 import { SyntheticSparseData, bestCosineRecovery } from '../../lib/train/synthetic';
-import { Rng } from '../../lib/train/rng';
+import { Rng } from '../../lib/data/random';
 import { TrainSAEConfigInput } from '../../lib/train/config';
 import { SAE } from '../../lib/sae';
 import { writeSafetensors } from '../../lib/io/safetensors';

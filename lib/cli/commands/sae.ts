@@ -5,10 +5,12 @@
 import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
 import { CliCommand } from '../types';
-import { parseOptions, required } from '../args';
+import { parseIntegerArg, parseOptions, required } from '../args';
+import { ArgumentError } from '../../io/errors';
 import { initBackend } from '../../backend';
-import { SafetensorsFile, writeSafetensors } from '../../io/safetensors';
-import { SAE } from '../../sae';
+import { SafetensorsFile, rawToFloat32, writeSafetensors } from '../../io/safetensors';
+import { assertFinite } from '../../io/finite';
+import { loadSAEFromSpec } from '../../circuits/load';
 
 const USAGE = `usage: saelab sae --sae <release:saeId | folder> --in <file.safetensors> --tensor <name> --out <file.safetensors>
 
@@ -27,14 +29,6 @@ options:
   --repo-id <id>      Gemma Scope folders: the repo id telling model and hook (e.g. google/gemma-scope-2b-pt-res)
   --batch <rows>      rows per step (default 4096)`;
 
-/** Load an SAE from `release:saeId`, `owner/repo:folder` or a folder path. */
-export async function loadSAEFromSpec(spec: string, repoId?: string): Promise<SAE> {
-  if (fs.existsSync(spec) && fs.statSync(spec).isDirectory()) return SAE.load(spec, { repoId });
-  const i = spec.indexOf(':');
-  if (i <= 0 || i === spec.length - 1) throw new Error(`--sae '${spec}' is neither a folder nor release:saeId (e.g. gpt2-small-res-jb:blocks.8.hook_resid_pre)`);
-  return SAE.fromPretrained(spec.slice(0, i), spec.slice(i + 1));
-}
-
 export const command: CliCommand = {
   name: 'sae',
   summary: 'encode activations from a safetensors file with an SAE (feature_acts, sae_out)',
@@ -48,8 +42,8 @@ export const command: CliCommand = {
     const input = required<string>(o.in, 'in', USAGE);
     const name = required<string>(o.tensor, 'tensor', USAGE);
     const out = required<string>(o.out, 'out', USAGE);
-    const batch = o.batch === undefined ? 4096 : Number(o.batch);
-    if (!Number.isInteger(batch) || batch <= 0) throw new Error(`--batch must be a positive integer, got '${o.batch}'`);
+    const batch = parseIntegerArg(o.batch, 'batch', { min: 1, dflt: 4096 });
+    if (fs.existsSync(out) && fs.statSync(out).isDirectory()) throw new ArgumentError(`--out ${out} is a folder; give the output safetensors file's path`);
     await initBackend();
     const sae = await loadSAEFromSpec(spec, o['repo-id']);
     try {
@@ -59,7 +53,9 @@ export const command: CliCommand = {
       try {
         if (!file.has(name)) throw new Error(`${input}: no tensor '${name}' (found: ${file.names().join(', ')})`);
         shape = file.info(name).shape;
-        data = file.readFloat32(name);
+        const raw = file.readRaw(name);
+        assertFinite(raw, `${input}:${name}`, 'activations must be finite');
+        data = rawToFloat32(raw);
       } finally {
         file.close();
       }

@@ -1,7 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { CliCommand } from '../types';
-import { parseOptions, required } from '../args';
+import { parseIntegerArg, parseNumberArg, parseOptions, required } from '../args';
+import { claimFolder } from '../../io/folders';
+import { ArgumentError, ConfigError } from '../../io/errors';
 import { initBackend, describeBackend } from '../../backend';
 import { SAETrainer, TrainerOptions } from '../../train/trainer';
 import { ActivationSource, SafetensorsActivationSource } from '../../train/sources';
@@ -61,12 +63,8 @@ export interface TrainCrosscoderConfigFile {
   contextsPerBatch?: number;
 }
 
-function num(v: string | undefined, flag: string, integer = false): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (!Number.isFinite(x) || (integer && !Number.isInteger(x))) throw new Error(`--${flag} must be ${integer ? 'an integer' : 'a number'}, got '${v}'\n\n${usage}`);
-  return x;
-}
+const int = (v: string | undefined, flag: string, min: number): number | undefined => (v === undefined ? undefined : parseIntegerArg(v, flag, { min }));
+const positive = (v: string | undefined, flag: string, min = 0, exclusiveMin = true): number | undefined => (v === undefined ? undefined : parseNumberArg(v, flag, { min, exclusiveMin }));
 
 /** Cached activations: one source per tensor, side by side. */
 function cachedSource(files: string[], tensors: string[]): ActivationSource {
@@ -126,12 +124,12 @@ export const command: CliCommand = {
     let nModels: number;
     if (o.config) {
       const file = o.config as string;
-      if (!fs.existsSync(file)) throw new Error(`--config ${file}: no such file`);
+      if (!fs.existsSync(file)) throw new ConfigError(`--config ${file}: no such file`);
       let parsed: TrainCrosscoderConfigFile;
       try {
         parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
       } catch (e) {
-        throw new Error(`--config ${file}: not valid JSON (${(e as Error).message})`);
+        throw new ConfigError(`--config ${file}: not valid JSON (${(e as Error).message})`);
       }
       if (!parsed.training || typeof parsed.training !== 'object') throw new Error(`--config ${file}: needs a "training" object of trainer fields (dSae, activation, k, trainingTokens, ...)`);
       const { activation, ...rest } = parsed.training;
@@ -143,6 +141,7 @@ export const command: CliCommand = {
         nModels = tensors.length;
         training.metadata = { model_names: tensors, ...(training.metadata ?? {}) };
       } else {
+        claimFolder(out, 'the --out folder');
         await initBackend();
         const s = await streamingSource(parsed, file);
         source = s.source;
@@ -152,28 +151,29 @@ export const command: CliCommand = {
     } else {
       const files = required(o.activations as string[] | undefined, 'activations', usage);
       const tensors = required(o.tensors as string | undefined, 'tensors', usage).split(',').map((t) => t.trim());
-      const steps = num(required(o.steps as string | undefined, 'steps', usage), 'steps', true)!;
-      const batch = num(required(o.batch as string | undefined, 'batch', usage), 'batch', true)!;
+      const steps = parseIntegerArg(required(o.steps as string | undefined, 'steps', usage), 'steps', { min: 1 });
+      const batch = parseIntegerArg(required(o.batch as string | undefined, 'batch', usage), 'batch', { min: 1 });
       const activation = (o.architecture as string | undefined) ?? 'relu';
-      if (activation !== 'relu' && activation !== 'batchtopk') throw new Error(`--architecture must be relu or batchtopk, got '${activation}'\n\n${usage}`);
+      if (activation !== 'relu' && activation !== 'batchtopk') throw new ArgumentError(`--architecture must be relu or batchtopk, got '${activation}'\n\n${usage}`);
       source = cachedSource(files, tensors);
       nModels = tensors.length;
       training = {
         architecture: crosscoderArchitecture(activation),
-        dSae: num(required(o['d-sae'] as string | undefined, 'd-sae', usage), 'd-sae', true),
+        dSae: parseIntegerArg(required(o['d-sae'] as string | undefined, 'd-sae', usage), 'd-sae', { min: 1 }),
         trainingTokens: steps * batch,
         trainBatchSizeTokens: batch,
-        k: num(o.k as string | undefined, 'k'),
-        l1Coefficient: num(o.l1 as string | undefined, 'l1'),
-        lr: num(o.lr as string | undefined, 'lr'),
-        seed: num(o.seed as string | undefined, 'seed', true),
-        nCheckpoints: num(o.checkpoints as string | undefined, 'checkpoints', true),
+        k: positive(o.k as string | undefined, 'k'),
+        l1Coefficient: positive(o.l1 as string | undefined, 'l1', 0, false),
+        lr: positive(o.lr as string | undefined, 'lr'),
+        seed: int(o.seed as string | undefined, 'seed', 0),
+        nCheckpoints: int(o.checkpoints as string | undefined, 'checkpoints', 0),
         metadata: { model_names: tensors, ...(o['hook-name'] ? { hook_name: o['hook-name'] as string } : {}) },
       };
-      if (activation === 'relu' && training.k !== undefined) throw new Error('--k is for --architecture batchtopk');
-      if (activation === 'batchtopk' && training.l1Coefficient !== undefined) throw new Error('--l1 is for --architecture relu (batchtopk is sparse by construction)');
+      if (activation === 'relu' && training.k !== undefined) throw new ArgumentError('--k is for --architecture batchtopk');
+      if (activation === 'batchtopk' && training.l1Coefficient !== undefined) throw new ArgumentError('--l1 is for --architecture relu (batchtopk is sparse by construction)');
       for (const k of Object.keys(training) as Array<keyof TrainSAEConfigInput>) if (training[k] === undefined) delete training[k];
     }
+    claimFolder(out, 'the --out folder');
     const info = await initBackend();
     if (!o.quiet) console.error(describeBackend(info));
     const opts: TrainerOptions = { outDir: out, progress: o.quiet ? 'none' : 'auto' };

@@ -110,7 +110,7 @@ function batchTopkByNorm(acts: tf.Tensor2D, weighted: tf.Tensor2D, kTotal: numbe
     const keep = tf.cast(tf.logicalAnd(tf.greaterEqual(w, kth), tf.greater(w, 0)), 'float32');
     save([keep]);
     return { value: tf.mul(a, keep), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(dy, saved[0]), tf.zerosLike(w)] };
-  }) as any) as (a: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor2D; // eslint-disable-line @typescript-eslint/no-explicit-any
+  }) as any) as (a: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor2D;
   return op(acts, weighted);
 }
 

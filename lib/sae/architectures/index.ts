@@ -5,6 +5,7 @@
  * (docs/sae-architectures.md).
  */
 import { Architecture, InferenceArchitecture, TrainingArchitecture } from './types';
+import { ConfigError, describeValue } from '../../io/errors';
 import { standard } from './standard';
 import { gated } from './gated';
 import { jumprelu } from './jumprelu';
@@ -65,14 +66,14 @@ export function inferenceArchitecture(name: unknown, where = 'SAE config'): Infe
   if (arch?.inference) return arch.inference;
   const known = listArchitectures('inference').join(', ');
   if (arch?.savedAs) {
-    throw new Error(`${where}: unknown architecture ${JSON.stringify(name)} for an SAE to run: ${name} is a training architecture, which SAELens saves as "${arch.savedAs}"; saelab runs ${known}`);
+    throw new ConfigError(`${where}: unknown architecture ${describeValue(name)} for an SAE to run: ${name} is a training architecture, which SAELens saves as "${arch.savedAs}"; saelab runs ${known}`);
   }
-  throw new Error(`${where}: unknown architecture ${JSON.stringify(name)}; saelab supports ${known}`);
+  throw new ConfigError(`${where}: unknown architecture ${describeValue(name)}; saelab supports ${known}`);
 }
 
 /** The training part of an architecture; throws naming the name and the trainable ones. */
 export function trainingArchitecture(name: unknown, where = 'train config'): TrainingArchitecture {
   const arch = typeof name === 'string' ? getArchitecture(name) : undefined;
   if (arch?.training) return arch.training;
-  throw new Error(`${where}: architecture '${String(name)}' is not supported for training; use one of ${listArchitectures('training').join(', ')}`);
+  throw new ConfigError(`${where}: architecture '${String(name)}' is not supported for training; use one of ${listArchitectures('training').join(', ')}`);
 }

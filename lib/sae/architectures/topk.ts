@@ -15,8 +15,8 @@ import type { TrainSAEConfig } from '../../train/config';
 
 /** TopKSAEConfig's fields: k (default 100) and rescale_acts_by_decoder_norm (default false). */
 export const TOPK_FIELDS: ArchitectureField[] = [
-  { name: 'k', default: 100, parse: (v) => Number(v) },
-  { name: 'rescale_acts_by_decoder_norm', default: false, parse: (v) => Boolean(v) },
+  { name: 'k', default: 100, type: 'number' },
+  { name: 'rescale_acts_by_decoder_norm', default: false, type: 'boolean' },
 ];
 
 /** The TopK training fields and their defaults (SAELens 6: TopKTrainingSAEConfig; SAELens 5: k required, no rescaling). */

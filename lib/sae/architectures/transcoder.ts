@@ -14,7 +14,7 @@ import type { SAEConfig } from '../config';
 import type { TrainSAEConfig } from '../../train/config';
 
 /** TranscoderConfig's field d_out (SAELens's dataclass default 768). */
-export const TRANSCODER_FIELDS: ArchitectureField[] = [{ name: 'd_out', default: 768, parse: (v) => Number(v) }];
+export const TRANSCODER_FIELDS: ArchitectureField[] = [{ name: 'd_out', default: 768, type: 'number' }];
 
 /** W_enc [d_in, d_sae], W_dec [d_sae, d_out], b_enc [d_sae], b_dec [d_out]. */
 export function transcoderWeightShapes(cfg: SAEConfig): Record<string, number[]> {

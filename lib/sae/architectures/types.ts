@@ -19,8 +19,8 @@ export interface ArchitectureField {
   name: string;
   /** SAELens's dataclass default when a cfg.json leaves the field out; undefined: none (validate decides) */
   default?: unknown;
-  /** coerce a raw cfg.json value (null counts as absent) */
-  parse(value: unknown): unknown;
+  /** its JSON type in cfg.json (values are not coerced: "64" is not 64; null counts as absent) */
+  type: 'number' | 'string' | 'boolean';
 }
 
 /** The inference half: an SAE folder with this `architecture` in cfg.json. */
