@@ -53,5 +53,7 @@ saelab.showMarkdown(\`**What the crosscoder found.** Of \${live} live latents, \
   (r.finetuneOnlyTopExamplesInFinetuneDomain === null ? 'No latent is finetune-only at these thresholds' :
     \`\${pct(r.finetuneOnlyTopExamplesInFinetuneDomain)} of the finetune-only latents' top examples are JavaScript\`) +
   (r.baseOnlyTopExamplesInFinetuneDomain === null ? '.' : \` (base-only latents: \${pct(r.baseOnlyTopExamplesInFinetuneDomain)}).\`) +
-  ' On the demo world the finetune (100 steps on JavaScript) keeps the base\'s dictionary: its latents are shared by norm, and what changed shows as rotation (decoder cosines well below 1), not as exclusive latents.');` },
+  (r.classCounts.finetune_only + r.classCounts.base_only === 0
+    ? " Here the finetune keeps the base model's dictionary: every live latent is shared by norm, and what finetuning changed shows as rotated decoder directions (cosines well below 1), not as exclusive latents."
+    : ''));` },
 ];
