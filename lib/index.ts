@@ -28,3 +28,4 @@ export * from './demo/world';
 export * from './circuits';
 export * from './crosscoder';
 export * as checkpoints from './checkpoints';
+export * as explorer from './explorer';
