@@ -121,6 +121,11 @@ export interface TrainingArchitecture {
   afterStep?(cfg: TrainSAEConfig, state: Record<string, number>, out: TrainStepOutput): void;
   /** inference cfg fields and weights from the parameters, with the activation scaling factor s folded in */
   export(cfg: TrainSAEConfig, p: Weights, state: Record<string, number>, scale: number): TrainedExport;
+  /**
+   * Architectures whose trained model is not an SAE folder (crosscoders) write their own files into dir
+   * (the final folder and every checkpoint); absent: the trainer writes a SAELens SAE folder from `export`.
+   */
+  save?(cfg: TrainSAEConfig, p: Weights, state: Record<string, number>, scale: number, dir: string, log10Density: Float32Array): Promise<void>;
 }
 
 /** One SAE architecture: its SAELens name and its inference and/or training halves. */
