@@ -2,6 +2,7 @@
 // vega 5 / vega-lite 5 ship CommonJS builds (v6 are ESM-only); keep them required lazily so
 // importing saelab stays cheap.
 import * as fs from 'fs';
+import { vegaTextWidth } from './textWidth';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
@@ -14,6 +15,8 @@ export async function renderSvg(spec: Json): Promise<string> {
   const vega = require('vega');
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const vegaLite = require('vega-lite');
+  // measure text with Helvetica/Liberation metrics instead of vega's 0.8 em per character (textWidth.ts)
+  if (vega.textMetrics.width !== vegaTextWidth) vega.textMetrics.width = vegaTextWidth;
   const compiled = vegaLite.compile(spec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {
