@@ -74,8 +74,11 @@ export function buildCircuit(attr: AttributionResult, edges: EdgeBlock[], opts: 
 /** Graph spec of a circuit: a row per hook, nodes filled by effect sign and size, y on top. */
 export function circuitGraphSpec(c: Circuit, opts: { title?: string; describe?: (n: CircuitNode) => string[] } = {}): GraphSpec {
   const maxAbs = c.nodes.reduce((m, n) => Math.max(m, Math.abs(n.effect)), 0);
+  const widest = Math.max(0, ...c.hooks.map((h) => c.nodes.filter((n) => n.hook === h).length));
   return {
     title: opts.title,
+    // hooks as columns (left to right, y last) when a row would be too wide to read
+    rankdir: widest > 12 ? 'LR' : 'BT',
     groups: [...c.hooks, 'y'],
     nodes: c.nodes.map((n) => ({
       id: n.id,
