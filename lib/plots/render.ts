@@ -4,16 +4,13 @@
 import * as fs from 'fs';
 import { vegaTextWidth } from './textWidth';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
 
 export const VEGALITE_MIME = 'application/vnd.vegalite.v5+json';
 
 /** Render a Vega-Lite v5 spec to an SVG string. */
 export async function renderSvg(spec: Json): Promise<string> {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   const vega = require('vega');
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   const vegaLite = require('vega-lite');
   // measure text with Helvetica/Liberation metrics instead of vega's 0.8 em per character (textWidth.ts)
   if (vega.textMetrics.width !== vegaTextWidth) vega.textMetrics.width = vegaTextWidth;
@@ -55,7 +52,6 @@ let resvg: ResvgModule | null | undefined;
 function loadResvg(): ResvgModule | null {
   if (resvg === undefined) {
     try {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
       resvg = require('@resvg/resvg-js') as ResvgModule;
     } catch {
       resvg = null;
