@@ -95,13 +95,19 @@ export function histogramSpec(hist: { edges: ArrayLike<number>; counts: ArrayLik
     const sorted = Array.from(hist.counts).sort((p, q) => q - p);
     if (sorted[1] > 0) yScale = { domain: [0, sorted[1] * scale * o.clipToSecondLargest] };
   }
+  // small whole counts get whole ticks: a bin of 2 features would otherwise be read off 0.2, 0.4, ...
+  // (Vega-Lite 5 drops axis.tickMinStep)
+  let wholeTicks: number[] | undefined;
+  if (wholeCounts) {
+    const top = Math.ceil((yScale?.domain as number[] | undefined)?.[1] ?? Math.max(0, ...Array.from(hist.counts)));
+    if (top <= 10) wholeTicks = Array.from({ length: top + 1 }, (_, i) => i);
+  }
   const bars = {
     mark: { type: 'bar', clip: true, tooltip: true },
     encoding: {
       x: { field: 'bin_start', type: 'quantitative', bin: { binned: true }, title: o.xTitle ?? 'value' },
       x2: { field: 'bin_end' },
-      // whole counts get whole ticks (a bin of 2 features would otherwise be read off 0.2, 0.4, ...)
-      y: { field: 'count', type: 'quantitative', title: yTitle, ...(yScale ? { scale: yScale } : {}), ...(wholeCounts ? { axis: { tickMinStep: 1 } } : {}) },
+      y: { field: 'count', type: 'quantitative', title: yTitle, ...(yScale ? { scale: yScale } : {}), ...(wholeTicks ? { axis: { values: wholeTicks } } : {}) },
       color: o.annotate
         ? { field: 'annotated', type: 'nominal', scale: { domain: [false, true], range: ['#4c78a8', '#e45756'] }, legend: null }
         : { value: '#4c78a8' },

@@ -112,7 +112,7 @@ async function findOutlierNorms(ctx: StageContext): Promise<StageOutput<Outliers
           encoding: {
             // binned: bars from 0 up to each count (unbinned x/x2 bars are drawn as thin dashes at the count)
             x: { field: 'start', type: 'quantitative', bin: { binned: true }, title: '|x|' }, x2: { field: 'end' },
-            y: { field: 'count', type: 'quantitative', title: 'tokens', stack: null, axis: { tickMinStep: 1 } },
+            y: { field: 'count', type: 'quantitative', title: 'tokens', stack: null },
             color: { field: 'model', type: 'nominal' },
           },
         },
