@@ -12,6 +12,7 @@
  */
 import * as fs from 'fs';
 import { SaelabError } from './errors';
+import { f16ToF32 } from './dtypes';
 
 export class PickleError extends SaelabError {
   constructor(readonly file: string, message: string) {
@@ -177,7 +178,7 @@ function decodeNumpyScalar(ctx: PickleContext, dt: NumpyDtype, raw: Uint8Array):
   switch (`${kind}${size}`) {
     case 'f8': return v.getFloat64(0, le);
     case 'f4': return v.getFloat32(0, le);
-    case 'f2': return halfBits(v.getUint16(0, le));
+    case 'f2': return f16ToF32(v.getUint16(0, le));
     case 'i8': return big(v.getBigInt64(0, le));
     case 'i4': return v.getInt32(0, le);
     case 'i2': return v.getInt16(0, le);
@@ -189,15 +190,6 @@ function decodeNumpyScalar(ctx: PickleContext, dt: NumpyDtype, raw: Uint8Array):
     case 'b1': return v.getUint8(0) !== 0;
     default: return ctx.fail(`numpy scalars of dtype ${dt.name} are not supported`);
   }
-}
-
-function halfBits(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
 /** `_codecs.encode(str, 'latin1')`: how protocol 2 stores bytes objects (numpy scalars' payloads). */
