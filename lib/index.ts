@@ -27,3 +27,4 @@ export * from './stages';
 export * from './demo/world';
 export * from './circuits';
 export * as checkpoints from './checkpoints';
+export * as explorer from './explorer';

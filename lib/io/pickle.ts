@@ -306,7 +306,7 @@ function dictSet(ctx: PickleContext, d: PyDict, k: unknown, v: unknown): void {
 }
 
 /** Pickle opcodes by name (Python's pickletools names). */
-const OP = {
+export const PICKLE_OPCODES = {
   MARK: 0x28, EMPTY_TUPLE: 0x29, STOP: 0x2e, POP: 0x30, POP_MARK: 0x31, DUP: 0x32, BINBYTES: 0x42,
   SHORT_BINBYTES: 0x43, FLOAT: 0x46, BINFLOAT: 0x47, INT: 0x49, BININT: 0x4a, BININT1: 0x4b, LONG: 0x4c,
   BININT2: 0x4d, NONE: 0x4e, PERSID: 0x50, BINPERSID: 0x51, REDUCE: 0x52, STRING: 0x53, BINSTRING: 0x54,
@@ -318,6 +318,7 @@ const OP = {
   BINBYTES8: 0x8e, EMPTY_SET: 0x8f, ADDITEMS: 0x90, FROZENSET: 0x91, NEWOBJ_EX: 0x92, STACK_GLOBAL: 0x93,
   MEMOIZE: 0x94, FRAME: 0x95, BYTEARRAY8: 0x96, NEXT_BUFFER: 0x97, READONLY_BUFFER: 0x98,
 } as const;
+const OP = PICKLE_OPCODES;
 
 const OPNAMES: Record<number, string> = Object.fromEntries(Object.entries(OP).map(([name, code]) => [code, name]));
 
