@@ -26,5 +26,6 @@ export * from './features';
 export * from './stages';
 export * from './demo/world';
 export * from './circuits';
+export * from './crosscoder';
 export * as checkpoints from './checkpoints';
 export * as explorer from './explorer';

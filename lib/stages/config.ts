@@ -10,6 +10,7 @@ import { mergeWithDefaults } from '../config/schema';
 import { ConfigError, describeValue } from '../io/errors';
 import { validatePathName } from '../io/folders';
 import { CheckpointsConfig, DEFAULT_CHECKPOINTS_CONFIG, checkCheckpointsConfig } from '../checkpoints/config';
+import { CrosscoderSettings, DEFAULT_CROSSCODER_CONFIG, checkCrosscoderSettings } from '../crosscoder/settings';
 
 export { configHash } from '../config/hash';
 
@@ -147,6 +148,8 @@ export interface ExperimentConfig {
   interpbench: Record<string, unknown>;
   circuits: CircuitsConfig;
   checkpoints: CheckpointsConfig;
+  /** crosscoder model diffing (notebook 13) */
+  crosscoder: CrosscoderSettings;
 }
 
 export const DEFAULT_CONFIG: ExperimentConfig = {
@@ -169,6 +172,7 @@ export const DEFAULT_CONFIG: ExperimentConfig = {
   interpbench: {},
   circuits: DEFAULT_CIRCUITS_CONFIG,
   checkpoints: DEFAULT_CHECKPOINTS_CONFIG,
+  crosscoder: DEFAULT_CROSSCODER_CONFIG,
 };
 
 /** Where the config comes from: an explicit path, $SAELAB_CONFIG, or configs/demo.json. */
@@ -267,6 +271,7 @@ export function loadConfig(explicit?: string): ExperimentConfig {
   validateExperimentValues(cfg, file);
   validateCrossLayerSettings(cfg.crosslayer, file);
   checkCheckpointsConfig(cfg.checkpoints, file);
+  checkCrosscoderSettings(cfg.crosscoder, file);
   return cfg;
 }
 
