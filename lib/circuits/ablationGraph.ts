@@ -198,10 +198,17 @@ export async function ablationGraph(model: CircuitModel, saes: SAESet, tokens: n
   return { hooks, nodes, edges, levels };
 }
 
+/**
+ * A next-token effect as a person reads it: the token quoted (a token that is part of a multi-byte
+ * character decodes to U+FFFD: named by id, `<token 166>`, instead of '"?"') and the signed effect.
+ */
+export function tokenEffectText(t: TokenEffect, digits: number): string {
+  return `${t.token.includes('\uFFFD') ? `<token ${t.id}>` : JSON.stringify(t.token)} ${t.effect >= 0 ? '+' : ''}${t.effect.toFixed(digits)}`;
+}
+
 /** Graph spec of an ablation graph: one row per hook (a column each when rows are wide), edges blue (increase) / red (decrease). */
 export function ablationGraphSpec(g: AblationGraph, title?: string): GraphSpec {
-  // a token that is part of a multi-byte character decodes to U+FFFD alone: name it by id instead of printing '"?"'
-  const fmt = (t: TokenEffect) => `${t.token.includes('\uFFFD') ? `<token ${t.id}>` : JSON.stringify(t.token)} ${t.effect >= 0 ? '+' : ''}${t.effect.toFixed(3)}`;
+  const fmt = (t: TokenEffect) => tokenEffectText(t, 3);
   const widest = Math.max(0, ...g.hooks.map((h) => g.nodes.filter((n) => n.hook === h).length));
   return {
     title,

@@ -71,11 +71,15 @@ export function buildCircuit(attr: AttributionResult, edges: EdgeBlock[], opts: 
   return { nodeThreshold: opts.nodeThreshold, edgeThreshold: opts.edgeThreshold, nodes, edges: out, hooks: [...attr.hooks] };
 }
 
-/** Graph spec of a circuit: a row per hook, nodes filled by effect sign and size, y on top. */
+/** Graph spec of a circuit: a box per hook (rows of at most 12 nodes), nodes filled by effect sign and size, y on top. */
 export function circuitGraphSpec(c: Circuit, opts: { title?: string; describe?: (n: CircuitNode) => string[] } = {}): GraphSpec {
   const maxAbs = c.nodes.reduce((m, n) => Math.max(m, Math.abs(n.effect)), 0);
   return {
     title: opts.title,
+    rankdir: 'BT',
+    // a hook with many nodes wraps into rows of 12 inside its box (one row of 49 was a 4000 px strip, and
+    // hooks as columns made it a 4000 px column)
+    maxPerRow: 12,
     groups: [...c.hooks, 'y'],
     nodes: c.nodes.map((n) => ({
       id: n.id,

@@ -31,6 +31,11 @@ export interface GraphSpec {
   groups?: string[];
   /** default 'BT' (inputs at the bottom, as feature-circuits draws) */
   rankdir?: 'TB' | 'BT' | 'LR' | 'RL';
+  /**
+   * a group with more nodes is drawn as several rows of at most this many (stacked inside its box, in
+   * the order given), so that one hook with 50 nodes is a block, not a 50-node strip; default: one row
+   */
+  maxPerRow?: number;
   title?: string;
 }
 
@@ -66,13 +71,34 @@ export function toDot(g: GraphSpec): string {
     if (n.tooltip) attrs.push(`tooltip=${dotString(n.tooltip)}`);
     return `${dotString(n.id)} [${attrs.join(', ')}];`;
   };
+  const perRow = g.maxPerRow && g.maxPerRow > 0 ? Math.floor(g.maxPerRow) : Infinity;
+  // the rows of each group, in drawing order; invisible edges stack the rows of a wrapped group and keep
+  // the groups around it in order
+  const rowsOf: string[][][] = [];
   groups.forEach((grp, i) => {
     const members = g.nodes.filter((n) => n.group === grp);
     if (!members.length) return;
-    lines.push(`  subgraph cluster_${i} {`, `    label=${dotString(grp)}; style=dashed; color="#bbbbbb"; fontsize=9;`, '    { rank=same;');
-    for (const n of members) lines.push(`      ${nodeLine(n)}`);
-    lines.push('    }', '  }');
+    lines.push(`  subgraph cluster_${i} {`, `    label=${dotString(grp)}; style=dashed; color="#bbbbbb"; fontsize=9;`);
+    const rows: string[][] = [];
+    for (let r = 0; r < members.length; r += perRow) {
+      const row = members.slice(r, r + perRow);
+      lines.push('    { rank=same;');
+      for (const n of row) lines.push(`      ${nodeLine(n)}`);
+      lines.push('    }');
+      rows.push(row.map((n) => n.id));
+    }
+    lines.push('  }');
+    rowsOf.push(rows);
   });
+  const wrapped = rowsOf.some((rows) => rows.length > 1);
+  if (wrapped) {
+    // newrank: rank constraints hold across the group boxes (without it the last row and y shared a rank);
+    // concentrate: the edges of lower rows run up to the next box as bundles instead of each curving
+    // around the rows above (which made a 12-wide block 2.4 times as wide)
+    lines.splice(1, 0, '  newrank=true; concentrate=true;');
+    const order = rowsOf.flat();
+    for (let r = 0; r + 1 < order.length; r++) lines.push(`  ${dotString(order[r][0])} -> ${dotString(order[r + 1][0])} [style=invis];`);
+  }
   for (const n of g.nodes) if (!n.group || !groups.includes(n.group)) lines.push(`  ${nodeLine(n)}`);
   const maxAbs = g.edges.reduce((m, e) => Math.max(m, Math.abs(e.weight)), 0);
   for (const e of g.edges) {
@@ -93,11 +119,20 @@ let vizInstance: Promise<{ renderString(dot: string, opts: { format: string; eng
 export async function renderDotSvg(dot: string, engine = 'dot'): Promise<string> {
   vizInstance ??= (require('@viz-js/viz') as { instance(): Promise<{ renderString(dot: string, opts: { format: string; engine?: string }): string }> }).instance();
   const viz = await vizInstance;
-  try {
-    const svg = viz.renderString(dot, { format: 'svg', engine });
+  const render = (text: string) => {
+    const svg = viz.renderString(text, { format: 'svg', engine });
     const at = svg.indexOf('<svg');
     return at > 0 ? svg.slice(at) : svg;
+  };
+  try {
+    return render(dot);
   } catch (e) {
+    // Graphviz's concentrate=true fails on some graphs: the same graph with every edge drawn on its own
+    if (dot.includes('concentrate=true')) {
+      try {
+        return render(dot.replace(/\s*concentrate=true;/, ''));
+      } catch { /* report the first error */ }
+    }
     throw new Error(`Graphviz could not render the graph: ${(e as Error).message}`);
   }
 }

@@ -2,6 +2,7 @@
 // vega 5 / vega-lite 5 ship CommonJS builds (v6 are ESM-only); keep them required lazily so
 // importing saelab stays cheap.
 import * as fs from 'fs';
+import { vegaTextWidth } from './textWidth';
 
 type Json = any;
 
@@ -11,6 +12,8 @@ export const VEGALITE_MIME = 'application/vnd.vegalite.v5+json';
 export async function renderSvg(spec: Json): Promise<string> {
   const vega = require('vega');
   const vegaLite = require('vega-lite');
+  // measure text with Helvetica/Liberation metrics instead of vega's 0.8 em per character (textWidth.ts)
+  if (vega.textMetrics.width !== vegaTextWidth) vega.textMetrics.width = vegaTextWidth;
   const compiled = vegaLite.compile(spec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {
@@ -95,9 +98,35 @@ function fontFamilies(): NonNullable<typeof families> {
   return families;
 }
 
+const SERIF = new Set(['serif', 'times', 'times new roman', 'times-roman', 'georgia']);
+const SANS = new Set(['sans-serif', 'helvetica', 'arial', 'helvetica neue', 'verdana', 'system-ui']);
+const MONO = new Set(['monospace', 'courier', 'courier new', 'menlo', 'consolas']);
+
 /**
- * Rasterise an SVG to PNG with resvg, on a white background, with the system's fonts (fontFamilies for
- * generic or missing ones). Returns null when @resvg/resvg-js is not installed for this platform.
+ * The SVG with every font-family list naming installed fonts: Times / serif, Helvetica / Arial /
+ * sans-serif and Courier / monospace become the Liberation (or DejaVu) family that stands in for them.
+ * resvg-js 2.6 resolves every generic family to the first font it loaded, whatever serifFamily says
+ * (Graphviz's Times titles came out sans-serif, wider than Graphviz measured them, and were clipped).
+ */
+export function withInstalledFonts(svg: string): string {
+  const f = fontFamilies();
+  const mapList = (list: string): string => {
+    const names = list.split(',').map((n) => n.trim().replace(/^(&quot;|["'])|(&quot;|["'])$/g, '')).filter(Boolean);
+    const mapped = names.map((n) => {
+      const k = n.toLowerCase();
+      return SERIF.has(k) ? f.serifFamily : SANS.has(k) ? f.sansSerifFamily : MONO.has(k) ? f.monospaceFamily : n;
+    });
+    return [...new Set(mapped)].map((n) => (/[\s,]/.test(n) ? `'${n}'` : n)).join(', ');
+  };
+  return svg
+    .replace(/font-family="([^"]*)"/g, (_, list: string) => `font-family="${mapList(list)}"`)
+    .replace(/font-family:\s*([^;"}]*)/g, (_, list: string) => `font-family: ${mapList(list)}`);
+}
+
+/**
+ * Rasterise an SVG to PNG with resvg, on a white background, with the system's fonts (installed stand-ins
+ * for generic or missing families, see withInstalledFonts). Returns null when @resvg/resvg-js is not
+ * installed for this platform.
  */
 export function svgToPng(svg: string, opts: PngOptions = {}): PngImage | null {
   const mod = loadResvg();
@@ -105,7 +134,7 @@ export function svgToPng(svg: string, opts: PngOptions = {}): PngImage | null {
   const { width, height } = svgSize(svg);
   const maxSide = opts.maxSide ?? 8192;
   const scale = Math.max(0.05, Math.min(opts.scale ?? 2, maxSide / width, maxSide / height));
-  const r = new mod.Resvg(svg, {
+  const r = new mod.Resvg(withInstalledFonts(svg), {
     fitTo: { mode: 'width', value: Math.max(1, Math.round(width * scale)) },
     background: 'white',
     font: { loadSystemFonts: true, ...fontFamilies() },

@@ -88,36 +88,44 @@ export function histogramSpec(hist: { edges: ArrayLike<number>; counts: ArrayLik
   for (let i = 0; i < n; i++) {
     values.push({ bin_start: num(hist.edges[i]), bin_end: num(hist.edges[i + 1]), count: num(hist.counts[i] * scale), annotated: o.annotate?.index === i });
   }
+  const wholeCounts = scale === 1 && Array.from(hist.counts).every(Number.isInteger);
   const yTitle = o.yTitle ?? (o.normalize ? 'fraction' : 'count');
   let yScale: Record<string, unknown> | undefined;
   if (o.clipToSecondLargest && n >= 2) {
     const sorted = Array.from(hist.counts).sort((p, q) => q - p);
     if (sorted[1] > 0) yScale = { domain: [0, sorted[1] * scale * o.clipToSecondLargest] };
   }
+  // small whole counts get whole ticks: a bin of 2 features would otherwise be read off 0.2, 0.4, ...
+  // (Vega-Lite 5 drops axis.tickMinStep)
+  let wholeTicks: number[] | undefined;
+  if (wholeCounts) {
+    const top = Math.ceil((yScale?.domain as number[] | undefined)?.[1] ?? Math.max(0, ...Array.from(hist.counts)));
+    if (top <= 10) wholeTicks = Array.from({ length: top + 1 }, (_, i) => i);
+  }
   const bars = {
     mark: { type: 'bar', clip: true, tooltip: true },
     encoding: {
       x: { field: 'bin_start', type: 'quantitative', bin: { binned: true }, title: o.xTitle ?? 'value' },
       x2: { field: 'bin_end' },
-      y: { field: 'count', type: 'quantitative', title: yTitle, ...(yScale ? { scale: yScale } : {}) },
+      y: { field: 'count', type: 'quantitative', title: yTitle, ...(yScale ? { scale: yScale } : {}), ...(wholeTicks ? { axis: { values: wholeTicks } } : {}) },
       color: o.annotate
         ? { field: 'annotated', type: 'nominal', scale: { domain: [false, true], range: ['#4c78a8', '#e45756'] }, legend: null }
         : { value: '#4c78a8' },
     },
   };
-  const layers: unknown[] = [bars];
   let subtitle: string | undefined;
   if (o.annotate) {
     const i = o.annotate.index;
     if (!(i >= 0 && i < n)) throw new Error(`histogramSpec: annotate.index ${i} is outside [0, ${n})`);
-    subtitle = `${o.annotate.label}: ${fmt(hist.counts[i] * scale)}`;
-    layers.push({
-      data: { values: [{}] },
-      mark: { type: 'text', align: 'right', baseline: 'top', color: '#e45756', fontSize: 12 },
-      encoding: { x: { value: (o.width ?? 480) - 4 }, y: { value: 4 }, text: { value: subtitle } },
-    });
+    const v = hist.counts[i] * scale;
+    // whole counts with thousands separators (4,077,123 reads better than 4.08e+6)
+    subtitle = `${o.annotate.label}: ${Number.isInteger(v) ? v.toLocaleString('en-US') : fmt(v)}`;
   }
-  return { ...base(o, 'Histogram', subtitle), data: { values }, layer: layers } as TopLevelSpec;
+  // the annotation is the subtitle, in the highlighted bar's colour (text inside the plot would collide with
+  // tall bars at its corner)
+  const spec = { ...base(o, 'Histogram', subtitle), data: { values }, layer: [bars] } as Record<string, unknown>;
+  if (subtitle) spec.title = { ...(spec.title as object), subtitleColor: '#e45756' };
+  return spec as unknown as TopLevelSpec;
 }
 
 // ------------------------------------------------------------------------------------------------------ heatmap
@@ -232,11 +240,13 @@ export function lineSpec(series: LineSeries | LineSeries[], o: LineSpecOptions =
   return {
     ...base(o, 'Line', downsampleNote(down)),
     data: { values: rows },
-    mark: { type: 'line', tooltip: true, ...(multi ? {} : { point: list[0].x.length <= 50 }) },
+    // points on short series: a series of one point (a cohort born at the last checkpoint) is otherwise invisible
+    mark: { type: 'line', tooltip: true, point: list.every((l) => l.x.length <= 50) },
     encoding: {
       x: { field: 'x', type: 'quantitative', title: o.xTitle ?? 'x' },
       y: { field: 'y', type: 'quantitative', title: o.yTitle ?? 'y', scale: o.logY ? { type: 'log' } : { zero: false } },
-      ...(multi ? { color: { field: 'series', type: 'nominal', title: o.seriesTitle ?? 'series' } } : {}),
+      // the legend lists the series in the order given ('born at 40' before 'born at 150'), not sorted as text
+      ...(multi ? { color: { field: 'series', type: 'nominal', title: o.seriesTitle ?? 'series', scale: { domain: [...new Set(rows.map((r) => r.series))] } } } : {}),
     },
     ...(down ? { usermeta: { downsampled: down } } : {}),
   } as TopLevelSpec;
@@ -309,7 +319,7 @@ export function scatterRegressionSpec(
     layer: [
       {
         data: { values: points },
-        mark: { type: 'point', filled: true, size: 12, opacity: o.opacity ?? 0.5, tooltip: true },
+        mark: { type: 'point', filled: true, size: 20, opacity: o.opacity ?? 0.6, tooltip: true },
         encoding: {
           x: { field: 'x', type: 'quantitative', title: o.xTitle ?? 'x', scale: { zero: false } },
           y: { field: 'y', type: 'quantitative', title: o.yTitle ?? 'y', scale: { zero: false } },
@@ -317,7 +327,8 @@ export function scatterRegressionSpec(
       },
       {
         data: { values: lineRows },
-        mark: { type: 'line', color: '#e45756', strokeWidth: 2 },
+        // thin and see-through: points lying on the line (methods that agree) stay visible under it
+        mark: { type: 'line', color: '#e45756', strokeWidth: 1.5, opacity: 0.6 },
         encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } },
       },
     ],
@@ -344,7 +355,9 @@ export interface BarSpecOptions extends PlotOptions {
 export function barSpec(bars: Bar[], o: BarSpecOptions = {}): TopLevelSpec {
   const grouped = bars.some((b) => b.group !== undefined);
   const values = bars.map((b) => ({ label: b.label, value: num(b.value), group: b.group ?? '' }));
-  const cat = { field: 'label', type: 'nominal', title: o.xTitle ?? '', sort: null };
+  // short labels under vertical bars read level (Vega-Lite turns band labels on their side)
+  const level = !o.horizontal && bars.every((b) => b.label.length <= 8);
+  const cat = { field: 'label', type: 'nominal', title: o.xTitle ?? '', sort: null, ...(level ? { axis: { labelAngle: 0 } } : {}) };
   const val = { field: 'value', type: 'quantitative', title: o.yTitle ?? 'value' };
   const offset = grouped ? { [o.horizontal ? 'yOffset' : 'xOffset']: { field: 'group', type: 'nominal' } } : {};
   return {

@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic';
 import { TensorToWrite, writeSafetensors } from '../io/safetensors';
-import { AblationGraph, ablationGraph, ablationGraphDot } from '../circuits/ablationGraph';
+import { AblationGraph, TokenEffect, ablationGraph, ablationGraphDot, tokenEffectText } from '../circuits/ablationGraph';
 import { renderDotSvg } from '../circuits/graphviz';
 import { StageContext } from '../notebook/stage';
 import { StageOutput, defineStage } from './define';
@@ -77,7 +77,7 @@ function strongestRows(g: AblationGraph, k: number): Row[] {
 }
 
 function nodeRows(g: AblationGraph): Row[] {
-  const toks = (ts: Array<{ token: string; effect: number }>) => ts.map((t) => `${JSON.stringify(t.token)} ${t.effect >= 0 ? '+' : ''}${t.effect.toFixed(4)}`).join(', ');
+  const toks = (ts: TokenEffect[]) => ts.map((t) => tokenEffectText(t, 4)).join(', ');
   return g.nodes.map((n) => ({
     node: n.id, hook: n.hook, feature: n.feature,
     'top contexts': (n.contexts ?? []).map((c) => c.text).join(' | '),

@@ -102,7 +102,7 @@ async function circuitsOverTimeRun(ctx: StageContext): Promise<StageOutput<Circu
   progress.done();
   const overTime = circuitsOverTime(circuits, assignments, { appearThreshold: c.circuit.appearThreshold, minModelEffect: c.circuit.minModelEffect });
   const last = circuits[circuits.length - 1];
-  const title = `${c.model} ${last.label}: SVA circuit at ${c.hook} (faithfulness ${last.faithfulness.toFixed(2)})`;
+  const title = `${c.model} ${last.label}: circuit at ${c.hook} (faithfulness ${last.faithfulness.toFixed(2)})`;
   const dot = circuitDot(last.circuit, { title });
   // without the XML declaration and doctype, so the SVG can sit inside HTML (notebook export)
   const svg = (await circuitSvg(last.circuit, { title })).replace(/^\s*<\?xml[^>]*>\s*/, '').replace(/<!DOCTYPE[^>]*>\s*/, '');

@@ -217,6 +217,8 @@ export function crossLayerReport(outDir: string, settings: CrossLayerSettings, p
     // colour by layer pair, dashed for the part explained by single dead features
     plots.deadPairs = {
       ...pairSpec,
+      // plain lines: with points the legend shows dots and loses the dashed / solid key
+      mark: { type: 'line', tooltip: true },
       transform: [{ calculate: "split(datum.series, ' ')[0]", as: 'pair' }, { calculate: "indexof(datum.series, 'from') >= 0 ? 'from dead features' : 'dead pairs'", as: 'kind' }],
       encoding: { ...pairSpec.encoding, color: { field: 'pair', type: 'nominal', title: 'layer pair' }, strokeDash: { field: 'kind', type: 'nominal', title: '' }, detail: { field: 'series' } },
     };

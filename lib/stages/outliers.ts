@@ -110,7 +110,8 @@ async function findOutlierNorms(ctx: StageContext): Promise<StageOutput<Outliers
           data: { values: [...Array.from(hb.counts, (c, i) => ({ model: config.base.label, start: hb.edges[i], end: hb.edges[i + 1], count: c })), ...Array.from(hf.counts, (c, i) => ({ model: config.finetune.label, start: hf.edges[i], end: hf.edges[i + 1], count: c }))] },
           mark: { type: 'bar', opacity: 0.6 },
           encoding: {
-            x: { field: 'start', type: 'quantitative', title: '|x|' }, x2: { field: 'end' },
+            // binned: bars from 0 up to each count (unbinned x/x2 bars are drawn as thin dashes at the count)
+            x: { field: 'start', type: 'quantitative', bin: { binned: true }, title: '|x|' }, x2: { field: 'end' },
             y: { field: 'count', type: 'quantitative', title: 'tokens', stack: null },
             color: { field: 'model', type: 'nominal' },
           },

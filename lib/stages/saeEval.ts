@@ -225,10 +225,10 @@ async function evaluateStage(ctx: StageContext, opts?: { merged: ModelPair<EvalA
       const h = accs[w].logHist.result();
       // inactive features (a = 0) sit at log10(1e-10) = -10: the bin holding -10, not necessarily the first
       const zeroBin = Math.max(0, Array.from(h.edges).findIndex((e, i) => i + 1 < h.edges.length && e <= -10 && -10 < h.edges[i + 1]));
-      plots.activations[w] = histogramSpec(h, { title: `${label[w]}: feature activations log10(|a| + 1e-10)`, xTitle: 'log10 activation', yTitle: 'count', annotate: { index: zeroBin, label: `zero bin (a = 0), of ${h.total}` }, clipToSecondLargest: 2 });
+      plots.activations[w] = histogramSpec(h, { title: `${label[w]}: feature activations log10(|a| + 1e-10)`, xTitle: 'log10 activation', yTitle: 'count', annotate: { index: zeroBin, label: `inactive (a = 0) of ${h.total.toLocaleString('en-US')} feature activations` }, clipToSecondLargest: 2 });
       const ld = logDensity(accs[w].density.densities());
       const hd = histogram(ld, { bins: 100 });
-      plots.densities[w] = histogramSpec(hd, { title: `${label[w]}: feature density log10(d + 1e-10)`, xTitle: 'log10 density', yTitle: 'features', annotate: { index: 0, label: `dead (density 0): ${(100 * res[w].dead_fraction).toFixed(1)}%` } });
+      plots.densities[w] = histogramSpec(hd, { title: `${label[w]}: feature density log10(d + 1e-10)`, xTitle: 'log10 density', yTitle: 'features', annotate: { index: 0, label: `dead (density 0), ${(100 * res[w].dead_fraction).toFixed(1)}% of features` } });
     }
     return { result: { ...res, table, plots }, artifacts: ['results.json', 'feature_densities.safetensors', 'tokens.safetensors'], provenance: { revisions: m.revisions } };
   } finally {

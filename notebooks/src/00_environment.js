@@ -34,7 +34,7 @@ await saelab.showPlot({
   data: { values },
   mark: 'bar',
   encoding: {
-    x: { field: 'start', type: 'quantitative', bin: { binned: true, step: (hi - lo) / bins }, title: 'value' },
+    x: { field: 'start', type: 'quantitative', bin: { binned: true }, title: 'value' },
     x2: { field: 'end' },
     y: { field: 'count', type: 'quantitative' },
   },

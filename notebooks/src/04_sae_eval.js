@@ -22,8 +22,8 @@ annotated with its count. A finetune that drifted from the base shifts mass betw
   { code: `await saelab.showPlot(r.plots.activations.base);
 await saelab.showPlot(r.plots.activations.finetune);` },
   { md: `## Feature densities
-The fraction of tokens on which each feature fires, as log10(d + 1e-10); dead features (density 0) sit at
--10. Stage 05 compares these two distributions feature by feature.` },
+The fraction of tokens on which each feature fires, as log10(d + 1e-10); dead features (density 0) sit
+at -10. Stage 05 compares these two distributions feature by feature.` },
   { code: `await saelab.showPlot(r.plots.densities.base);
 await saelab.showPlot(r.plots.densities.finetune);` },
 ];

@@ -11,7 +11,10 @@ scored on fresh tokens (the same ids for both models):
 - **logit similarity**: the feature's direct effect on the logits, W_dec[i] W_U, correlated over the
   vocabulary between the two models' unembeddings.
 
-Published: Gemma dense activation similarity 0.39 and logit similarity 0.95; Mistral 0.96 and 0.9996.` },
+Published: Gemma dense activation similarity 0.39 and logit similarity 0.95; Mistral 0.96 and 0.9996.
+
+The first plot puts every feature's log density in the finetune against the base (dead features at -10) with
+the least-squares line in red and the Pearson r in its title; features on the diagonal fire as often in both.` },
   { code: `import * as saelab from '../dist/lib';
 const ctx = await saelab.setupStage('05_features_transfer');
 const r = await saelab.featureTransferStage(ctx);

@@ -25,7 +25,8 @@ saelab.showTable([{
 }], { title: 'ablation graph setup' });
 saelab.showTable(r.picks.map((p) => ({ hook: p.hook, 'features ablated': p.features.length, ids: p.features.join(', ') })), { title: 'features ablated per hook' });` },
   { md: `## The graph
-One row (dashed box) per hook, the first hook at the bottom. A node "L.j" is feature j of the SAE at
+One dashed box per hook: a row each with the first hook at the bottom, or, when a hook has more than 8
+features, a column each with the first hook at the left. A node "L.j" is feature j of the SAE at
 \`blocks.L\`; its label lists its top activating contexts (the token where it fires most in brackets, with the
 tokens before it) and the next tokens whose log-probability goes **up** and **down** most when it is ablated.
 An edge L.j -> (L+1).k means that ablating L.j changed feature k of the next SAE: **blue** = the feature's

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { HookedTransformer } from '../../lib/model';
 import { SAE } from '../../lib/sae';
 import { ablateFeatures, singleFeatureKeepMask, ablationEffects, saeSet, parseTokenList } from '../../lib/circuits';
+import { tokenEffectText } from '../../lib/circuits/ablationGraph';
 import { SafetensorsFile } from '../../lib/io/safetensors';
 import { command as ablateCommand } from '../../lib/cli/commands/ablate';
 import { setupBackend, assertClose, tmpDir } from '../helpers';
@@ -126,4 +127,10 @@ test('saelab ablate writes feature_effects.<B> and logprob_effects as the librar
   assertClose(fe, r.featureEffects, 1e-6, 1e-5, 'feature_effects');
   assertClose(le, r.logprobEffects, 1e-6, 1e-5, 'logprob_effects');
   await assert.rejects(ablateCommand.run(['--model', modelDir, '--sae', `${A}=${path.join(dir, 'saeB')}`, '--tokens', '1 2', '--layer-hook', A, '--downstream-hook', B, '--features', '0', '--out', out]), /reads blocks.1.hook_resid_pre/);
+});
+
+test('token effects read as a person reads them: a partial-byte token by id, others quoted, signed', () => {
+  assert.strictEqual(tokenEffectText({ id: 166, token: '\uFFFD', effect: -0.1234 }, 3), '<token 166> -0.123');
+  assert.strictEqual(tokenEffectText({ id: 7, token: ' the', effect: 0.05 }, 4), '" the" +0.0500');
+  assert.strictEqual(tokenEffectText({ id: 1, token: '\u0001', effect: 0 }, 2), '"\\u0001" +0.00');
 });

@@ -12,6 +12,7 @@ import {
   methodAgreement, methodAgreementSpec, faithfulnessSpec,
 } from '../../lib/circuits';
 import { setupBackend, assertClose } from '../helpers';
+import type { GraphSpec } from '../../lib/circuits/graphviz';
 import { tinyModel, randomSAE, refEncode, TOKENS, HOOKS, PAIRS } from './tiny';
 
 before(setupBackend);
@@ -208,4 +209,26 @@ test('method agreement pairs effects hook by hook (r by hand); faithfulness spec
   const fs = JSON.stringify(faithfulnessSpec(curve));
   assert.match(fs, /"series":"faithfulness"/);
   assert.match(fs, /"series":"completeness"/);
+});
+
+test('a hook with many circuit nodes wraps into rows inside its box, y above them', async () => {
+  const nodes: GraphSpec['nodes'] = Array.from({ length: 25 }, (_, j) => ({ id: `1.${j}`, label: `1.${j}`, group: 'blocks.1.hook_resid_pre' }));
+  nodes.push({ id: 'y', label: 'y', group: 'y' });
+  const spec: GraphSpec = { nodes, edges: nodes.slice(0, 25).map((n, j) => ({ from: n.id, to: 'y', weight: j - 12 })), groups: ['blocks.1.hook_resid_pre', 'y'], maxPerRow: 12 };
+  const dot = toDot(spec);
+  assert.strictEqual(dot.match(/rank=same/g)?.length, 4, '25 nodes in rows of 12, 12, 1, and y');
+  const svg = await renderDotSvg(dot);
+  // node centres from the SVG: one distinct height per row, rows stacked (BT: later rows higher up)
+  const centre = new Map<string, { x: number; y: number }>();
+  for (const m of svg.matchAll(/<title>([^<]+)<\/title>\s*<path[^>]*d="M([-\d.]+),([-\d.]+)/g)) centre.set(m[1], { x: Number(m[2]), y: Number(m[3]) });
+  for (const m of svg.matchAll(/<title>([^<]+)<\/title>\s*<polygon[^>]*points="([-\d.]+),([-\d.]+)/g)) centre.set(m[1], { x: Number(m[2]), y: Number(m[3]) });
+  const rowY = (ids: string[]) => new Set(ids.map((id) => Math.round(centre.get(id)!.y)));
+  const ids = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => `1.${from + k}`);
+  assert.strictEqual(rowY(ids(0, 12)).size, 1, 'the first 12 share a row');
+  assert.strictEqual(rowY(ids(12, 24)).size, 1, 'the next 12 share a row');
+  const [y0, y1, y2, yy] = [centre.get('1.0')!.y, centre.get('1.12')!.y, centre.get('1.24')!.y, centre.get('y')!.y];
+  assert.ok(y0 > y1 && y1 > y2 && y2 > yy, `rows stacked upwards, y on top (SVG y: ${y0}, ${y1}, ${y2}, ${yy})`);
+  const width = Number(/<svg width="([\d.]+)pt"/.exec(svg)![1]);
+  const oneRow = Number(/<svg width="([\d.]+)pt"/.exec(await renderDotSvg(toDot({ ...spec, maxPerRow: undefined })))![1]);
+  assert.ok(width < oneRow / 1.8 && width < 12 * 72 + 200, `wrapped ${width} pt wide vs ${oneRow} pt in one row`);
 });

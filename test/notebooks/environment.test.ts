@@ -6,7 +6,7 @@ import { runPipeline } from '../../lib/pipeline/run';
 import { SAELAB_ROOT } from '../../lib/version';
 import { assertPagesLookRight } from './pages';
 
-test('00_environment executes headless and shows a plot as Vega-Lite + SVG in one bundle', async () => {
+test('00_environment executes headless and shows a plot as Vega-Lite + PNG in one bundle', async () => {
   const runName = `test-env-${process.pid}`;
   const runDir = path.join(SAELAB_ROOT, 'runs', runName);
   try {

@@ -39,11 +39,18 @@ test('histogram from precomputed bins, zero bin annotated, normalised and clippe
   assert.deepStrictEqual(bars.encoding.x.bin, { binned: true });
   assert.strictEqual(bars.encoding.x2.field, 'bin_end');
   assert.deepStrictEqual(bars.encoding.y.scale.domain, [0, 105]); // 1.5 x second-largest (70)
-  assert.strictEqual(spec.layer[1].encoding.text.value, 'zero bin: 900');
+  assert.strictEqual(spec.layer.length, 1, 'the count is the subtitle, not text drawn over the bars');
   assert.strictEqual(spec.title.subtitle, 'zero bin: 900');
+  assert.strictEqual(spec.title.subtitleColor, '#e45756');
+  assert.strictEqual((histogramSpec({ edges: [0, 1, 2], counts: [1234567, 1] }, { annotate: { index: 0, label: 'a' } }) as Any).title.subtitle, 'a: 1,234,567');
   const norm: Any = histogramSpec(hist, { normalize: true });
   assert.deepStrictEqual(norm.data.values.map((v: Any) => v.count), [0.9, 0.03, 0.07]);
   assert.strictEqual(norm.layer[0].encoding.y.title, 'fraction');
+  assert.strictEqual(bars.encoding.y.axis, undefined, 'counts up to 105: Vega picks whole steps itself');
+  assert.strictEqual(norm.layer[0].encoding.y.axis, undefined);
+  const few: Any = histogramSpec({ edges: [0, 1, 2, 3], counts: [1, 2, 0] });
+  assert.deepStrictEqual(few.layer[0].encoding.y.axis.values, [0, 1, 2], 'small whole counts: ticks at 0, 1, 2, not 0.2, 0.4, ...');
+  assert.deepStrictEqual(await compileAndRender(few), []);
   assert.deepStrictEqual(await compileAndRender(norm), []);
   assert.throws(() => histogramSpec({ edges: [0, 1], counts: [1, 2] }), /n \+ 1 edges/);
 });
@@ -85,6 +92,10 @@ test('line (one or several series) with striding beyond maxPoints', async () => 
   const baseRows = many.data.values.filter((r: Any) => r.series === 'base');
   assert.deepStrictEqual(baseRows.map((r: Any) => r.x), [0, 11, 22, 33, 44, 55, 66, 77, 88, 99, 100]); // stride 11, last kept
   assert.strictEqual(many.usermeta.downsampled.stride, 11);
+  const cohorts: Any = lineSpec([{ name: 'born at 40', x: [40, 150, 300], y: [9, 5, 2] }, { name: 'born at 150', x: [150, 300], y: [7, 3] }, { name: 'born at 300', x: [300], y: [4] }]);
+  assert.deepStrictEqual(cohorts.encoding.color.scale.domain, ['born at 40', 'born at 150', 'born at 300'], 'legend in the given order');
+  assert.strictEqual(cohorts.mark.point, true, 'short series carry points (a one-point series is drawn)');
+  assert.strictEqual(many.mark.point, false);
 });
 
 test('loss curves: multi-series line over step', async () => {
@@ -123,6 +134,8 @@ test('bar chart, plain and grouped', async () => {
   assert.deepStrictEqual(plain.data.values[0], { label: 'base', value: 0.0076, group: '' });
   assert.strictEqual(plain.encoding.x.field, 'label');
   assert.strictEqual(plain.encoding.y.field, 'value');
+  assert.strictEqual(plain.encoding.x.axis.labelAngle, 0, 'short labels under vertical bars read level');
+  assert.strictEqual((barSpec([{ label: 'a much longer label', value: 1 }]) as Any).encoding.x.axis, undefined, 'long labels keep Vega-Lite\'s angle');
   const grouped: Any = barSpec([
     { label: 'clean', value: 1.78, group: 'base' }, { label: 'clean', value: 1.94, group: 'finetune' },
     { label: 'spliced', value: 1.93, group: 'base' }, { label: 'spliced', value: 2.1, group: 'finetune' },
