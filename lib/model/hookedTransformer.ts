@@ -343,6 +343,11 @@ export class HookedTransformer {
     }
     const wantLoss = returnType === 'loss' || returnType === 'both';
     if (wantLoss && P < 2) throw new Error('a loss needs at least 2 positions per sequence');
+    const keep = opts.logitsToKeep;
+    if (keep !== undefined) {
+      if (!Number.isInteger(keep) || keep < 1 || keep > P) throw new Error(`logitsToKeep must be an integer in [1, ${P}] (the sequence length), got ${keep}`);
+      if (wantLoss) throw new Error('logitsToKeep cannot be combined with a loss (the loss needs the logits at every position)');
+    }
     const budget = opts.maxBatchTokens ?? this.maxBatchTokens;
     const rows = budget && budget > 0 ? Math.max(1, Math.floor(budget / P)) : B;
     const chunks: Array<[number, number]> = [];
@@ -461,7 +466,10 @@ export class HookedTransformer {
     const nRun = stop ?? cfg.n_layers;
     for (let l = 0; l < nRun; l++) resid = this.block(l, resid, run, ctx);
     if (stop !== null || returnType === 'none') return {};
-    const normed = this.norm('ln_final', resid, run, 'ln_final');
+    // logitsToKeep: the final norm and unembedding see only the last positions (both act per position)
+    const keep = opts.logitsToKeep;
+    const kept = keep !== undefined && keep < P ? tf.slice(resid, [0, P - keep, 0], [B, keep, -1]) : resid;
+    const normed = this.norm('ln_final', kept, run, 'ln_final');
     const logits = linear(normed, this.W_U, this.b_U) as tf.Tensor3D;
     const out: CoreOutput = { logits };
     if (returnType === 'loss' || returnType === 'both') out.nll = this.nextTokenNll(logits, tokens, mask);

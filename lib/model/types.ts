@@ -34,6 +34,11 @@ export interface ForwardOptions {
   attentionMask?: tf.Tensor2D;
   /** split the batch so one pass sees at most this many tokens (rows are kept whole) */
   maxBatchTokens?: number;
+  /**
+   * transformers' logits_to_keep: unembed only the last N positions, so logits are [batch, N, d_vocab_out]
+   * (ln_final's hooks see those positions only). Not with a loss. Default: every position.
+   */
+  logitsToKeep?: number;
 }
 
 export interface ForwardResult {
