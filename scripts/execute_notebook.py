@@ -39,9 +39,18 @@ class TrackingPreprocessor(ExecutePreprocessor):
     """Remembers the index of the cell being executed, to name the failing one."""
     current = None
 
+    count = 0
+
     def preprocess_cell(self, cell, resources, index):
         self.current = index
-        return super().preprocess_cell(cell, resources, index)
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        if cell.cell_type == "code" and cell.source.strip():
+            # tslab's execute_reply carries no execution_count: number the cells as Jupyter would, so the
+            # exported page shows In [1], In [2], ... instead of In [ ] (which reads as "never run")
+            self.count += 1
+            if cell.get("execution_count") is None:
+                cell.execution_count = self.count
+        return cell, resources
 
 
 def main(argv):

@@ -6,6 +6,7 @@
  * sequences, on every downstream feature and on log-softmax of the logits.
  */
 import * as tf from '@tensorflow/tfjs';
+import { interruptible } from '../notebook/interrupt';
 import { HookFn } from '../model/types';
 import { SAE } from '../sae/sae';
 import { CircuitModel, SAESet, orderHooks, saeAt } from './common';
@@ -106,7 +107,7 @@ function lastPositionReadout(model: CircuitModel, down: SAE | undefined, downHoo
  * Effects of ablating each feature of `opts.features` at layerHook, on the downstream SAE's
  * features and on next-token log-probabilities (rows in feature order). tokens [N, T].
  */
-export function ablationEffects(model: CircuitModel, saes: SAESet, tokens: tf.Tensor2D, opts: AblationOptions): AblationEffects {
+export async function ablationEffects(model: CircuitModel, saes: SAESet, tokens: tf.Tensor2D, opts: AblationOptions): Promise<AblationEffects> {
   const up = saeAt(saes, opts.layerHook);
   const down = opts.downstreamHook === undefined ? undefined : saeAt(saes, opts.downstreamHook);
   if (opts.downstreamHook !== undefined) {
@@ -139,13 +140,16 @@ export function ablationEffects(model: CircuitModel, saes: SAESet, tokens: tf.Te
     // sums over sequences of ablated - clean, in float64, then / N
     const feSum = new Float64Array(nF * dB);
     const leSum = new Float64Array(nF * V);
+    const stopPoint = interruptible('feature ablation');
     for (let s = 0; s < nF; s += per) {
+      await stopPoint(`${s} of ${nF} features ablated`);
       const ids = opts.features.slice(s, s + per);
       const G = ids.length;
       const keep = singleFeatureKeepMask(ids, up.cfg.d_sae);
       const ablate: HookFn = (x) => ablateFeatures(up, x, keep);
       try {
-        chunks.forEach(([, n], c) => {
+        for (let c = 0; c < chunks.length; c++) {
+          const n = chunks[c][1];
           const tiled = tf.tile(chunkTokens[c], [G, 1]) as tf.Tensor2D;
           const r = lastPositionReadout(model, down, opts.downstreamHook, tiled, [[opts.layerHook, ablate]]);
           const [fe, le] = tf.tidy(() => {
@@ -158,7 +162,7 @@ export function ablationEffects(model: CircuitModel, saes: SAESet, tokens: tf.Te
           for (let k = 0; k < fv.length; k++) feSum[s * dB + k] += fv[k];
           for (let k = 0; k < lv.length; k++) leSum[s * V + k] += lv[k];
           tf.dispose([tiled, r.feats, r.logprobs, fe, le]);
-        });
+        }
       } finally {
         keep.dispose();
       }

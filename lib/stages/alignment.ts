@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { SafetensorsStreamWriter } from '../io/safetensorsStream';
 import { ProgressReporter } from '../notebook/progress';
+import { interruptible } from '../notebook/interrupt';
 import { Tokenizer } from '../tokenizers/tokenizer';
 import { PipelineModels, hookActivations, tokenBatches } from './common';
 import { alignByText } from '../analysis/alignment';
@@ -58,6 +59,7 @@ export async function collectAlignedActivations(m: PipelineModels, tokens: Int32
   const d = m.base.cfg.d_model;
   let aligned = 0;
   let total = 0;
+  const stopPoint = interruptible('activations (text-aligned)');
   for (const b of tokenBatches(tokens, ctx, batchSize)) {
     const act = hookActivations(m.base, b.tokens, m.hook, m.layer);
     writers[0].append(act.dataSync() as Float32Array);
@@ -97,6 +99,7 @@ export async function collectAlignedActivations(m: PipelineModels, tokens: Int32
     }
     writers[1].append(out);
     progress.tick();
+    await stopPoint();
   }
   return { aligned, total };
 }

@@ -16,9 +16,10 @@ import { CircuitExamples, circuitExamples, circuitFromAttribution, nodeEffects }
 import { faithfulnessCurvesSpec, methodAgreement, methodAgreementSpec } from '../circuits/plots';
 import { SvaRecord, SvaTokenizer, generateSvaPairs, readSvaJsonl, svaToJsonl } from '../circuits/svaData';
 import { EdgeBlock } from '../circuits/edges';
-import { StageContext, invalidateStage, reusableStage, writeManifest } from '../notebook/stage';
-import { Row } from '../notebook/table';
-import { ExperimentConfig } from '../notebook/config';
+import { StageContext } from '../notebook/stage';
+import { StageOutput, defineStage } from './define';
+import { Row } from '../plots/table';
+import { ExperimentConfig } from './config';
 import { SAELAB_ROOT } from '../version';
 import { circuitWorldInputs, loadCircuitWorld, validateCircuitsConfig } from './circuitsCommon';
 
@@ -163,15 +164,15 @@ const FILES = ['results.json', 'node_effects.safetensors', 'edges.safetensors', 
  * edges.safetensors (`edges.<up>.<down>` [K, d_sae_up + 1], `edge_down_nodes.<up>.<down>` [K]), circuit.json,
  * circuit.dot, circuit.svg, examples.jsonl and results.json; reused when its inputs are unchanged.
  */
-export async function featureCircuitsStage(ctx: StageContext): Promise<FeatureCircuitsStageResult> {
+export const featureCircuitsStage = defineStage<FeatureCircuitsStageResult>({
+  name: STAGE_FEATURE_CIRCUITS,
+  inputs: featureCircuitsInputs,
+  run: featureCircuitsRun,
+  load: (saved, ctx) => ({ ...(saved as Omit<FeatureCircuitsStageResult, 'svg'>), svg: fs.readFileSync(path.join(ctx.stageDir, 'circuit.svg'), 'utf8'), reused: true }),
+});
+
+async function featureCircuitsRun(ctx: StageContext): Promise<StageOutput<FeatureCircuitsStageResult>> {
   const { config, stageDir } = ctx;
-  const inputs = featureCircuitsInputs(config);
-  const resultFile = path.join(stageDir, 'results.json');
-  if (reusableStage(stageDir, inputs) && fs.existsSync(resultFile)) {
-    const r = JSON.parse(fs.readFileSync(resultFile, 'utf8')) as Omit<FeatureCircuitsStageResult, 'svg'>;
-    return { ...r, svg: fs.readFileSync(path.join(stageDir, 'circuit.svg'), 'utf8'), reused: true };
-  }
-  invalidateStage(stageDir);
   const at = config.circuits.attribution;
   validateCircuitsConfig(config, ctx.configFile);
   const main = at.method as AttributionMethod;
@@ -184,18 +185,18 @@ export async function featureCircuitsStage(ctx: StageContext): Promise<FeatureCi
     const seconds: Record<string, { seconds: number }> = {};
     for (const k of methods) {
       const t0 = performance.now();
-      m[k] = attributeNodes(w.model, w.saes, ex, { method: k, steps: at.igSteps, keepTensors: k === main });
+      m[k] = await attributeNodes(w.model, w.saes, ex, { method: k, steps: at.igSteps, keepTensors: k === main });
       seconds[k] = { seconds: (performance.now() - t0) / 1000 };
     }
     const opts = { method: main as "atp" | "ig", igSteps: at.igSteps, nodeThreshold: at.nodeThreshold, edgeThreshold: at.edgeThreshold, thresholds: at.thresholds };
     const t0 = performance.now();
-    const fc = circuitFromAttribution(w.model, w.saes, ex, m[main]!, opts);
+    const fc = await circuitFromAttribution(w.model, w.saes, ex, m[main]!, opts);
     seconds.circuit = { seconds: (performance.now() - t0) / 1000 };
     disposeAttribution(m[main]!);
     // faithfulness over the thresholds for every method, and the two ends (all nodes / none), through the same code
     const curves: Record<string, FaithfulnessCurve> = { [main]: { ...fc.curve, points: fc.curve.points.filter((p) => at.thresholds.includes(p.threshold)) } };
-    for (const k of methods) if (k !== main) curves[k] = faithfulnessCurve(w.model, w.saes, ex, nodeEffects(m[k]!), at.thresholds);
-    const ends = faithfulnessCurve(w.model, w.saes, ex, fc.nodes, [-1, Number.MAX_VALUE]);
+    for (const k of methods) if (k !== main) curves[k] = await faithfulnessCurve(w.model, w.saes, ex, nodeEffects(m[k]!), at.thresholds);
+    const ends = await faithfulnessCurve(w.model, w.saes, ex, fc.nodes, [-1, Number.MAX_VALUE]);
     const labels = positionTokens(ex, (id) => w.tokenizer.decode([id]));
     const describe = (n: CircuitNode) => (n.id === 'y' ? ['total effect m_patch - m_clean', 'm = logit(patch answer) - logit(clean answer)'] : [dominantPosition(m[main]!, n.hook, n.feature, labels)]);
     const title = `Feature circuit (${main}, |node| > ${at.nodeThreshold}, |edge| > ${at.edgeThreshold}): ${config.base.model}, ${ex.clean.length} agreement pairs`;
@@ -234,8 +235,7 @@ export async function featureCircuitsStage(ctx: StageContext): Promise<FeatureCi
     writeFileAtomic(path.join(stageDir, 'circuit.dot'), dot);
     writeFileAtomic(path.join(stageDir, 'circuit.svg'), svg);
     writeFileAtomic(path.join(stageDir, 'examples.jsonl'), svaToJsonl(ex.records));
-    const result: FeatureCircuitsStageResult = {
-      reused: false,
+    const result = {
       examples: { n: ex.clean.length, tokens: ex.length, source, cases, skipped: ex.skipped, otherLengths: ex.otherLengths },
       metric: { clean_mean: metricClean, patch_mean: metricPatch, total_effect: metricPatch - metricClean },
       methods: seconds, effectSums, agreement: ag.rows, topNodes: topNodeRows(m, main, labels, 5),
@@ -249,9 +249,7 @@ export async function featureCircuitsStage(ctx: StageContext): Promise<FeatureCi
       svg, files: FILES,
     };
     const { svg: _svg, ...saved } = result;
-    writeJsonAtomic(resultFile, saved);
-    writeManifest(stageDir, STAGE_FEATURE_CIRCUITS, inputs, FILES, { revision: w.revision, per_position_effects: nt.perPosition });
-    return result;
+    return { result, saved, artifacts: FILES, provenance: { revision: w.revision, per_position_effects: nt.perPosition } };
   } finally {
     for (const a of Object.values(m)) disposeAttribution(a!);
     w.dispose();

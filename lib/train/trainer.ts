@@ -15,6 +15,7 @@ import { SAE } from '../sae/sae';
 import { TrainProgressReporter, TrainProgress, makeProgressReporter } from './progress';
 import { writeDirAtomic, writeFileAtomic } from '../io/atomic';
 import { loadSafetensors, rawToTensor, writeTensorsSafetensors } from '../io/safetensors';
+import { interruptible } from '../notebook/interrupt';
 
 /** One metrics record (a line of metrics.jsonl); loss names follow SAELens's wandb keys. */
 export interface TrainMetrics {
@@ -182,8 +183,10 @@ export class SAETrainer {
     const reporter: TrainProgressReporter = makeProgressReporter(this.opts, this.totalSteps);
     this.startTime = Date.now();
     const stopAt = Math.min(this.totalSteps, this.opts.stopAfterSteps ?? Infinity);
+    const stopPoint = interruptible('SAE training');
     try {
       while (this.step < stopAt) {
+        await stopPoint(`at step ${this.step} of ${this.totalSteps}; the last checkpoint is kept`);
         const m = await this.trainStep();
         if (m) reporter.update(this.progressInfo(m));
         if (this.opts.outDir) {
@@ -416,6 +419,10 @@ function initBDec(cfg: TrainSAEConfig, params: SAEParams, store: ActivationStore
 /** Train an SAE end to end: create a trainer over `source`, fit, and return the result and the trainer. */
 export async function trainSAE(input: TrainSAEConfigInput, source: ActivationSource, opts: TrainerOptions = {}): Promise<{ trainer: SAETrainer; result: TrainResult }> {
   const trainer = await SAETrainer.create(input, source, opts);
-  const result = await trainer.fit();
-  return { trainer, result };
+  try {
+    return { trainer, result: await trainer.fit() };
+  } catch (e) {
+    trainer.dispose(); // interrupted or failed: free the parameters and optimizer state now
+    throw e;
+  }
 }

@@ -46,7 +46,7 @@ test('chunked ablation passes equal a hand-written hook over the whole batch', a
   const [N, T] = [TOKENS.length, TOKENS[0].length];
   const features = [1, 4, 6, 9, 10];
   // 2 rows per pass: 2 features x 1 sequence, so three sequence chunks and three feature groups
-  const r = ablationEffects(model, saeSet([saeA, saeB]), tokens, { layerHook: A, downstreamHook: B, features, maxRowsPerPass: 2 });
+  const r = await ablationEffects(model, saeSet([saeA, saeB]), tokens, { layerHook: A, downstreamHook: B, features, maxRowsPerPass: 2 });
   const readout = (hooks: Array<[string, (x: tf.Tensor) => tf.Tensor | void]>) => {
     let fb: tf.Tensor | undefined;
     const logits = model.forward(tokens, { fwdHooks: [...hooks, [B, (y) => { fb = tf.keep(refEncode(saeB, tf.slice(y, [0, T - 1], [-1, 1]))); }]] }).logits!;
@@ -87,13 +87,13 @@ test('top activating contexts read in row chunks match the encoder over all cont
   }
 });
 
-test('an ablation graph built in 1-row passes equals one built in whole-batch passes', () => {
+test("an ablation graph built in 1-row passes equals one built in whole-batch passes", async () => {
   const model = tinyModel();
   const hooks = ['blocks.0.hook_resid_pre', 'blocks.1.hook_resid_pre', 'blocks.2.hook_resid_pre'];
   const saes = saeSet(hooks.map((h, i) => randomSAE(h, 10, 1000 + 10 * i)));
   const opts = { hooks, pinned: [2, 7], branching: 2, contexts: TOKENS, contextsPerNode: 2 };
-  const whole = ablationGraph(model, saes, TOKENS, opts);
-  const split = ablationGraph(model, saes, TOKENS, { ...opts, maxRowsPerPass: 1 });
+  const whole = await ablationGraph(model, saes, TOKENS, opts);
+  const split = await ablationGraph(model, saes, TOKENS, { ...opts, maxRowsPerPass: 1 });
   assert.deepStrictEqual(split.nodes.map((n) => n.id), whole.nodes.map((n) => n.id));
   assert.deepStrictEqual(split.edges.map((e) => [e.from, e.to]), whole.edges.map((e) => [e.from, e.to]));
   whole.levels.forEach((l, i) => {

@@ -64,7 +64,7 @@ export const command: CliCommand = {
     const { model, saes } = await loadModelAndSAEs(modelDir, saeArgs.map(parseSaeArg));
     const tokens = tokensTensor(rows);
     try {
-      const r = ablationEffects(model, saes, tokens, { layerHook, downstreamHook, features, featuresPerPass: per });
+      const r = await ablationEffects(model, saes, tokens, { layerHook, downstreamHook, features, featuresPerPass: per });
       writeSafetensors(out, {
         [`feature_effects.${downstreamHook}`]: { dtype: 'F32', shape: [features.length, r.dSaeDownstream], data: r.featureEffects },
         logprob_effects: { dtype: 'F32', shape: [features.length, r.dVocab], data: r.logprobEffects },

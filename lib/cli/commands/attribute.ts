@@ -70,7 +70,7 @@ export const command: CliCommand = {
     await initBackend();
     const { model, saes } = await loadModelAndSAEs(modelDir, saeArgs.map(parseSaeArg));
     try {
-      const r = attributeNodes(model, saes, { clean, patch, cleanAnswers, patchAnswers }, { method, steps });
+      const r = await attributeNodes(model, saes, { clean, patch, cleanAnswers, patchAnswers }, { method, steps });
       const tensors: Record<string, TensorToWrite> = {};
       for (const h of r.hooks) {
         const a = r.byHook.get(h)!;
