@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 export { tf };
 export * from './version';
+export * from './config';
 export * from './backend';
 export * from './io';
 export * from './hub';

@@ -49,9 +49,9 @@ if [ "$NOTEBOOKS" = 1 ]; then
   NB=()
 else
   # the stages with a headless function in the range, each in one process (the functions the notebooks call)
-  stages=$(node -e 'const { STAGE_FUNCTIONS } = require("./dist/lib/stages/shard/stages.js");
+  stages=$(node -e 'const { STAGES } = require("./dist/lib/stages/registry.js");
     const lo = Number(process.argv[1] || -Infinity), hi = Number(process.argv[2] || Infinity);
-    console.log(Object.keys(STAGE_FUNCTIONS).filter((n) => { const k = Number(n.split("_")[0]); return k >= lo && k <= hi; }).sort().join(" "));' "$FROM" "$TO")
+    console.log(STAGES.map((s) => s.name).filter((n) => { const k = Number(n.split("_")[0]); return k >= lo && k <= hi; }).sort().join(" "));' "$FROM" "$TO")
   echo "ci-slurm: local run (stages $stages) into runs/$LOCAL"
   for s in $stages; do
     node bin/saelab.js stage "$s" --run-name "$LOCAL"

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadConfig } from '../lib/notebook/config';
+import { loadConfig } from '../lib/stages/config';
 import { resolveRelease } from '../lib/sae/registry';
 import { REPO_ROOT, tmpDir } from './helpers';
 

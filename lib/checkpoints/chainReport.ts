@@ -1,6 +1,6 @@
 /** Tables and Vega-Lite plots of feature chains across checkpoints. */
 import type { TopLevelSpec } from 'vega-lite';
-import { Row } from '../notebook/table';
+import { Row } from '../plots/table';
 import { lineSpec, LineSpecOptions } from '../plots/specs';
 import { ChainAnalysis, FeatureChain } from './chains';
 

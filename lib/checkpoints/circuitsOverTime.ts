@@ -13,7 +13,7 @@ import { circuitEdges } from '../circuits/edges';
 import { Circuit, CircuitNode, buildCircuit, circuitNodeId } from '../circuits/circuit';
 import { FaithfulnessCurve, faithfulnessCurve } from '../circuits/faithfulness';
 import type { TopLevelSpec } from 'vega-lite';
-import { Row } from '../notebook/table';
+import { Row } from '../plots/table';
 import { lineSpec, LineSpecOptions } from '../plots/specs';
 
 export interface CheckpointCircuitOptions {

@@ -21,7 +21,7 @@ import { ActivationSource } from '../train/sources';
 import { L0Accumulator, FeatureDensityAccumulator, ReconstructionAccumulator, CeSummary } from '../analysis/saeMetrics';
 import { writeJsonAtomic } from '../io/atomic';
 import { writeSafetensors } from '../io/safetensors';
-import { configHash } from '../notebook/config';
+import { configHash } from '../config/hash';
 
 /** One model checkpoint: a label (folder name), its training step and its hub revision. */
 export interface SweepCheckpoint {

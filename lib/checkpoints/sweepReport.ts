@@ -1,6 +1,6 @@
 /** The sweep's summary table and its plots of SAE quality against training step. */
 import type { TopLevelSpec } from 'vega-lite';
-import { Row } from '../notebook/table';
+import { Row } from '../plots/table';
 import { lineSpec, LineSpecOptions } from '../plots/specs';
 import { SweepJobSummary } from './sweep';
 

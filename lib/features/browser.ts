@@ -7,7 +7,8 @@ import type { TopLevelSpec } from 'vega-lite';
 import { writeFileAtomic } from '../io/atomic';
 import { renderSvg, withSchema } from '../plots/render';
 import { histogramSpec } from '../plots/specs';
-import { Row, showTable, tableHtml } from '../notebook/table';
+import { Row, tableHtml } from '../plots/table';
+import { showTable } from '../notebook/table';
 import { showPlot } from '../notebook/display';
 import { FeatureExample, TopExamples } from './topExamples';
 

@@ -1,6 +1,4 @@
 export * from './display';
 export * from './table';
 export * from './progress';
-export * from './schema';
-export * from './config';
 export * from './stage';

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadConfig, configPath } from '../notebook/config';
+import { loadConfig, configPath } from '../stages/config';
 import { SAELAB_ROOT } from '../version';
 import { executeNotebook, findJupyterPython, listNotebooks, PipelineNotebook } from './notebooks';
 

@@ -3,10 +3,10 @@ import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { SAELAB_ROOT } from '../version';
-import { configPath, loadConfig } from '../notebook/config';
+import { configPath, loadConfig } from '../stages/config';
 import { listNotebooks } from './notebooks';
 import { selectStages } from './run';
-import { SHARDABLE_STAGES, STAGE_FUNCTIONS } from '../stages/shard/stages';
+import { STAGES, findStage } from '../stages/registry';
 
 /** One sbatch submission: a single job, or a job array of shards. */
 export interface SlurmJob {
@@ -39,7 +39,7 @@ export interface SlurmPlanOptions {
 }
 
 /**
- * The jobs for the selected stages (names of lib/stages/shard STAGE_FUNCTIONS, in order), in submission order: a check that runs/ is visible from the nodes,
+ * The jobs for the selected stages (names of stages in lib/stages/registry.ts, in order), in submission order: a check that runs/ is visible from the nodes,
  * then per stage either a job array of `--shards` shards plus a merge job (data-parallel stages), or one
  * stage job; each waits (afterok) for the previous one. Last, optionally, a job that executes the
  * notebooks, which find every stage complete and only render it.
@@ -53,8 +53,9 @@ export function planSlurmJobs(stages: string[], o: SlurmPlanOptions): SlurmJob[]
   let prev = 'check';
   const push = (j: SlurmJob) => { jobs.push(j); prev = j.key; };
   for (const name of stages) {
-    if (!STAGE_FUNCTIONS[name]) throw new Error(`stage ${name} has no headless function (lib/stages/shard STAGE_FUNCTIONS); stages: ${Object.keys(STAGE_FUNCTIONS).join(', ')}`);
-    if (SHARDABLE_STAGES[name] && o.shards > 1) {
+    const stage = findStage(name);
+    if (!stage) throw new Error(`stage ${name} has no headless function (it is not registered in lib/stages/registry.ts); stages: ${STAGES.map((s) => s.name).join(', ')}`);
+    if (stage.sharding && o.shards > 1) {
       push({ key: `${name}.shards`, stage: name, kind: 'shards', array: o.shards, after: [prev], argv: [node, cli, 'stage', name, ...common, '--shard', `$TASK/${o.shards}`], gpu: true });
       push({ key: `${name}.merge`, stage: name, kind: 'merge', after: [prev], argv: [node, cli, 'merge', name, ...common, '--shards', String(o.shards)], gpu: false });
     } else {
@@ -83,7 +84,7 @@ export interface SlurmStageSelection {
 }
 
 /**
- * Split the --from/--to range into stages that run as jobs (every stage registered in STAGE_FUNCTIONS,
+ * Split the --from/--to range into stages that run as jobs (every stage in lib/stages/registry.ts,
  * shardable or not) and notebooks that have no headless function and can only run in the final
  * notebooks job. `headless`: the registered stage names; `notebooks`: the numbered notebooks' names.
  */
@@ -437,7 +438,7 @@ export async function runPipelineSlurm(opts: SlurmPipelineOptions = {}): Promise
   const runDir = path.join(SAELAB_ROOT, 'runs', runName);
   const logDir = path.join(runDir, 'logs');
   const allNotebooks = listNotebooks(opts.notebooksDir).map((n) => n.name);
-  const { jobs: stages, notebookOnly } = selectSlurmStages(Object.keys(STAGE_FUNCTIONS), allNotebooks, opts.from, opts.to);
+  const { jobs: stages, notebookOnly } = selectSlurmStages(STAGES.map((s) => s.name), allNotebooks, opts.from, opts.to);
   const notebooks = (opts.notebooks ?? true) && selectStages(listNotebooks(opts.notebooksDir), opts.from, opts.to).length > 0;
   if (!stages.length && !notebooks) throw new Error(`no stages selected (from ${opts.from ?? 'start'} to ${opts.to ?? 'end'})`);
 

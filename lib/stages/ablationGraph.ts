@@ -10,9 +10,10 @@ import { writeFileAtomic, writeJsonAtomic } from '../io/atomic';
 import { TensorToWrite, writeSafetensors } from '../io/safetensors';
 import { AblationGraph, ablationGraph, ablationGraphDot } from '../circuits/ablationGraph';
 import { renderDotSvg } from '../circuits/graphviz';
-import { StageContext, invalidateStage, reusableStage, writeManifest } from '../notebook/stage';
-import { Row } from '../notebook/table';
-import { ExperimentConfig } from '../notebook/config';
+import { StageContext } from '../notebook/stage';
+import { StageOutput, defineStage } from './define';
+import { Row } from '../plots/table';
+import { ExperimentConfig } from './config';
 import { sampleContexts, saveTokens } from './common';
 import { circuitWorldInputs, loadCircuitWorld } from './circuitsCommon';
 
@@ -90,15 +91,15 @@ function nodeRows(g: AblationGraph): Row[] {
  * effects.safetensors (ablationEffectTensors), tokens.safetensors and results.json; reused when its
  * inputs are unchanged.
  */
-export async function ablationGraphStage(ctx: StageContext): Promise<AblationGraphStageResult> {
+export const ablationGraphStage = defineStage<AblationGraphStageResult>({
+  name: STAGE_ABLATION_GRAPH,
+  inputs: ablationGraphInputs,
+  run: ablationGraphRun,
+  load: (saved, ctx) => ({ ...(saved as Omit<AblationGraphStageResult, 'svg'>), svg: fs.readFileSync(path.join(ctx.stageDir, 'graph.svg'), 'utf8'), reused: true }),
+});
+
+async function ablationGraphRun(ctx: StageContext): Promise<StageOutput<AblationGraphStageResult>> {
   const { config, stageDir } = ctx;
-  const inputs = ablationGraphInputs(config);
-  const resultFile = path.join(stageDir, 'results.json');
-  if (reusableStage(stageDir, inputs) && fs.existsSync(resultFile)) {
-    const r = JSON.parse(fs.readFileSync(resultFile, 'utf8')) as Omit<AblationGraphStageResult, 'svg'>;
-    return { ...r, svg: fs.readFileSync(path.join(stageDir, 'graph.svg'), 'utf8'), reused: true };
-  }
-  invalidateStage(stageDir);
   const a = config.circuits.ablation;
   const w = await loadCircuitWorld(config);
   try {
@@ -120,15 +121,13 @@ export async function ablationGraphStage(ctx: StageContext): Promise<AblationGra
     writeSafetensors(path.join(stageDir, 'effects.safetensors'), ablationEffectTensors(g), {
       hooks: JSON.stringify(g.hooks), model: config.base.model, sae_release: config.circuits.saeRelease, sequences: String(a.nSequences),
     });
-    const result: AblationGraphStageResult = {
-      reused: false, hooks: g.hooks, picks: g.levels.map((l) => ({ hook: l.hook, features: l.features })),
+    const result = {
+      hooks: g.hooks, picks: g.levels.map((l) => ({ hook: l.hook, features: l.features })),
       sequences: a.nSequences, contextSize: ctxLen, nodes: g.nodes.length, edges: g.edges.length,
       strongest: strongestRows(g, 15), nodeTable: nodeRows(g), svg, files: FILES,
     };
     const { svg: _svg, ...saved } = result;
-    writeJsonAtomic(resultFile, saved);
-    writeManifest(stageDir, STAGE_ABLATION_GRAPH, inputs, FILES, { revision: w.revision });
-    return result;
+    return { result, saved, artifacts: FILES, provenance: { revision: w.revision } };
   } finally {
     w.dispose();
   }

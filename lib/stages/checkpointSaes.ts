@@ -6,10 +6,9 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { writeJsonAtomic } from '../io/atomic';
-import { StageContext, reusableStage, writeManifest, invalidateStage } from '../notebook/stage';
-import { ExperimentConfig, configHash } from '../notebook/config';
-import { Row } from '../notebook/table';
+import { StageContext } from '../notebook/stage';
+import { ExperimentConfig, configHash } from './config';
+import { Row } from '../plots/table';
 import { Progress } from '../notebook/progress';
 import { Tokenizer, loadTokenizer } from '../tokenizers/tokenizer';
 import { textsFromDataset } from '../data/sources';
@@ -19,6 +18,7 @@ import { SweepJobResult, SweepJobSummary, SweepSpec, runSweepJob, sweepSummaries
 import { modelCheckpointProvider, sampleWindows } from '../checkpoints/modelProvider';
 import { sweepTable, sweepSpecs } from '../checkpoints/sweepReport';
 import { saveTokens } from './common';
+import { StageOutput, defineStage, requireStage } from './define';
 
 export const STAGE_CHECKPOINT_SAES = '10_checkpoint_saes';
 export const SWEEP_FOLDER = 'sweep';
@@ -136,29 +136,39 @@ async function writeEvalTokens(ctx: StageContext): Promise<void> {
   saveTokens(path.join(ctx.stageDir, EVAL_TOKENS_FILE), all, config.contextSize);
 }
 
-/** Stage 10 (see the module comment). */
-export async function checkpointSaesStage(ctx: StageContext): Promise<CheckpointSaesResult> {
+/**
+ * Stage 10 (see the module comment). Data-parallel over checkpoints: each shard runs the jobs of a
+ * contiguous range of checkpoints into the shared sweep folder; the merge then finds every job finished
+ * and writes the summary.
+ */
+export const checkpointSaesStage = defineStage<CheckpointSaesResult>({
+  name: STAGE_CHECKPOINT_SAES,
+  inputs: checkpointSaesInputs,
+  run: checkpointSaesRun,
+  shard: {
+    totalBatches: (c) => checkpointsConfig(c).checkpoints.length,
+    async run(ctx, { range }) {
+      const jobs = await runCheckpointJobs(ctx, Array.from({ length: range.count }, (_, k) => range.first + k));
+      return { files: [], state: { checkpoints: jobs.map((j) => j.label) } };
+    },
+  },
+});
+
+async function checkpointSaesRun(ctx: StageContext): Promise<StageOutput<CheckpointSaesResult>> {
   const { config, stageDir } = ctx;
-  const inputs = checkpointSaesInputs(config);
-  const resultFile = path.join(stageDir, 'results.json');
-  if (reusableStage(stageDir, inputs) && fs.existsSync(resultFile)) return { ...(JSON.parse(fs.readFileSync(resultFile, 'utf8')) as CheckpointSaesResult), reused: true };
-  invalidateStage(stageDir);
   const c = checkpointsConfig(config);
   await runCheckpointJobs(ctx);
   await writeEvalTokens(ctx);
   const summaries = sweepSummaries(sweepDirOf(stageDir), checkpointSweepSpec(config));
   if (summaries.length !== c.checkpoints.length) throw new Error(`stage ${STAGE_CHECKPOINT_SAES}: ${summaries.length} of ${c.checkpoints.length} checkpoints finished`);
   const opts = { width: 360, height: 200 };
-  const result: CheckpointSaesResult = { reused: false, hook: c.hook, model: c.model, summaries, table: sweepTable(summaries), plots: sweepSpecs(summaries, opts) };
-  writeJsonAtomic(resultFile, result);
+  const result = { hook: c.hook, model: c.model, summaries, table: sweepTable(summaries), plots: sweepSpecs(summaries, opts) };
   const artifacts = ['results.json', EVAL_TOKENS_FILE, ...c.checkpoints.flatMap((x) => [`${SWEEP_FOLDER}/${x.label}/summary.json`, `${SWEEP_FOLDER}/${x.label}/sae/cfg.json`])];
-  writeManifest(stageDir, STAGE_CHECKPOINT_SAES, inputs, artifacts, { revisions: Object.fromEntries(c.checkpoints.map((x) => [x.label, x.revision])) });
-  return result;
+  return { result, artifacts, provenance: { revisions: Object.fromEntries(c.checkpoints.map((x) => [x.label, x.revision])) } };
 }
 
 /** Reusable stage 10 results, or an Error saying to run notebook 10 first. */
 export function requireCheckpointSaes(ctx: StageContext): { dir: string; spec: SweepSpec; result: CheckpointSaesResult } {
-  const dir = ctx.stageDirOf(STAGE_CHECKPOINT_SAES);
-  if (!reusableStage(dir, checkpointSaesInputs(ctx.config))) throw new Error(`stage ${STAGE_CHECKPOINT_SAES} has no results for this config in ${dir}: run notebook 10 (or saelab stage 10) first`);
+  const dir = requireStage(ctx, checkpointSaesStage);
   return { dir, spec: checkpointSweepSpec(ctx.config), result: JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8')) };
 }

@@ -6,7 +6,7 @@ import { HookedTransformer } from '../model/hookedTransformer';
 import { Tokenizer, loadTokenizer } from '../tokenizers/tokenizer';
 import { SAESet } from '../circuits/common';
 import { loadModelAndSAEs } from '../circuits/load';
-import { ExperimentConfig } from '../notebook/config';
+import { ExperimentConfig } from './config';
 import { resolveRelease } from '../sae/registry';
 
 export interface CircuitWorld {

@@ -9,9 +9,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeJsonAtomic, writeFileAtomic } from '../io/atomic';
-import { StageContext, reusableStage, writeManifest, invalidateStage } from '../notebook/stage';
-import { ExperimentConfig } from '../notebook/config';
-import { Row } from '../notebook/table';
+import { StageContext } from '../notebook/stage';
+import { StageOutput, defineStage } from './define';
+import { ExperimentConfig } from './config';
+import { Row } from '../plots/table';
 import { Progress } from '../notebook/progress';
 import { HookedTransformer } from '../model/hookedTransformer';
 import { loadTokenizer } from '../tokenizers/tokenizer';
@@ -68,12 +69,14 @@ export async function circuitPromptPairs(config: ExperimentConfig): Promise<Prom
 }
 
 /** Stage 12 (see the module comment). */
-export async function circuitsOverTimeStage(ctx: StageContext): Promise<CircuitsOverTimeResult> {
+export const circuitsOverTimeStage = defineStage<CircuitsOverTimeResult>({
+  name: STAGE_CIRCUITS_OVER_TIME,
+  inputs: circuitsOverTimeInputs,
+  run: circuitsOverTimeRun,
+});
+
+async function circuitsOverTimeRun(ctx: StageContext): Promise<StageOutput<CircuitsOverTimeResult>> {
   const { config, stageDir } = ctx;
-  const inputs = circuitsOverTimeInputs(config);
-  const resultFile = path.join(stageDir, 'results.json');
-  if (reusableStage(stageDir, inputs) && fs.existsSync(resultFile)) return { ...(JSON.parse(fs.readFileSync(resultFile, 'utf8')) as CircuitsOverTimeResult), reused: true };
-  invalidateStage(stageDir);
   const c = checkpointsConfig(config);
   const { dir: sweepStage, spec } = requireCheckpointSaes(ctx);
   const assignments = requireMatchings(ctx);
@@ -104,13 +107,11 @@ export async function circuitsOverTimeStage(ctx: StageContext): Promise<Circuits
   writeFileAtomic(path.join(stageDir, `circuit_${last.label}.dot`), dot);
   writeFileAtomic(path.join(stageDir, `circuit_${last.label}.svg`), svg);
   const opts = { width: 420, height: 220 };
-  const result: CircuitsOverTimeResult = {
-    reused: false, hook: c.hook, examples: pairs.clean.length, prefixLength: pairs.length,
+  const result = {
+    hook: c.hook, examples: pairs.clean.length, prefixLength: pairs.length,
     appearedAt: overTime.appearedAt, appearedAtStep: overTime.appearedAt === null ? null : overTime.steps[overTime.appearedAt],
     overTime, table: circuitsOverTimeTable(overTime), finalNodesTable: finalCircuitNodesTable(overTime),
     plots: circuitsOverTimeSpecs(overTime, opts), finalCircuitSvg: svg,
   };
-  writeJsonAtomic(resultFile, result);
-  writeManifest(stageDir, STAGE_CIRCUITS_OVER_TIME, inputs, ['results.json', 'circuits.json', `circuit_${last.label}.dot`, `circuit_${last.label}.svg`], { matching: STAGE_FEATURE_MATCHING });
-  return result;
+  return { result, artifacts: ['results.json', 'circuits.json', `circuit_${last.label}.dot`, `circuit_${last.label}.svg`], provenance: { matching: STAGE_FEATURE_MATCHING } };
 }

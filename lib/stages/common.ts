@@ -10,7 +10,7 @@ import { textsFromDataset } from '../data/sources';
 import { shuffleStream } from '../data/random';
 import { tokenizeAndConcatenate } from '../data/concat';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors';
-import { ExperimentConfig, ModelRef } from '../notebook/config';
+import { ExperimentConfig, ModelRef } from './config';
 
 /** The layer of a hook name `blocks.L.…` (TransformerLens numbering). */
 export function hookLayer(hook: string): number {

@@ -2,9 +2,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { TopLevelSpec } from 'vega-lite';
 import { writeJsonAtomic } from '../io/atomic';
-import { StageContext, reusableStage, writeManifest, invalidateStage } from '../notebook/stage';
-import { CrossLayerSettings, configHash } from '../notebook/config';
-import { Row } from '../notebook/table';
+import { StageContext } from '../notebook/stage';
+import { StageOutput, defineStage } from './define';
+import { CrossLayerSettings, configHash } from './config';
+import { Row } from '../plots/table';
 import { barSpec, lineSpec, VEGA_LITE_SCHEMA } from '../plots/specs';
 import { SparseMatrix, expectedDeadPairs, loadCrossLayerOutputs, pairFileName } from '../analysis/crosslayer/storage';
 import { PassThroughRow, FeatureGraph, featureGraph, passThrough } from '../analysis/crosslayer/graph';
@@ -235,13 +236,15 @@ export function crossLayerReport(outDir: string, settings: CrossLayerSettings, p
  * shares, the feature graph with Louvain communities (graph.json) and its static browser (graph.html,
  * top contexts per node, Neuronpedia links when configured), and returns plots and tables.
  */
-export async function crossLayerStage(ctx: StageContext): Promise<CrossLayerStageResult> {
+export const crossLayerStage = defineStage<CrossLayerStageResult>({
+  name: STAGE_CROSSLAYER,
+  inputs: crossLayerInputs,
+  run: crossLayer,
+});
+
+async function crossLayer(ctx: StageContext): Promise<StageOutput<CrossLayerStageResult>> {
   const { config, stageDir } = ctx;
   const settings = config.crosslayer;
-  const inputs = crossLayerInputs(config);
-  const resultFile = path.join(stageDir, 'results.json');
-  if (reusableStage(stageDir, inputs) && fs.existsSync(resultFile)) return { ...(JSON.parse(fs.readFileSync(resultFile, 'utf8')) as CrossLayerStageResult), reused: true };
-  invalidateStage(stageDir);
   const models = await loadCrossLayerModels(settings);
   try {
     const run = await collectOrReuse(stageDir, settings, models);
@@ -259,16 +262,14 @@ export async function crossLayerStage(ctx: StageContext): Promise<CrossLayerStag
     const report = crossLayerReport(stageDir, settings, passRows, graph);
     const pairFiles = Array.from({ length: summary.n_layers - 1 }, (_, P) => pairFileName(P));
     const files = [...pairFiles, ...CROSSLAYER_STAGE_FILES];
-    const result: CrossLayerStageResult = {
-      reused: false, statistics_reused: run.reused, hooks: run.hooks, n_layers: summary.n_layers, d_sae: summary.d_sae, tokens: summary.tokens, steps: summary.steps, resumed_from: run.resumedFrom,
+    const result = {
+      statistics_reused: run.reused, hooks: run.hooks, n_layers: summary.n_layers, d_sae: summary.d_sae, tokens: summary.tokens, steps: summary.steps, resumed_from: run.resumedFrom,
       seconds: { ...run.seconds, contexts: contextSeconds }, tokens_per_second: run.seconds.collect > 0 ? (summary.tokens - run.resumedFrom) / run.seconds.collect : 0,
       peak_pairs_in_memory: summary.peak_pairs_in_memory, spills: summary.spills, nnz: report.nnz, pass_through: passRows,
       graph: { nodes: graph.nodes.length, edges: graph.edges.length, communities: graph.communities, modularity: graph.modularity, html: 'graph.html' },
       tables: report.tables, plots: report.plots, files, revisions: models.revisions,
     };
-    writeJsonAtomic(resultFile, result);
-    writeManifest(stageDir, STAGE_CROSSLAYER, inputs, [...files, 'results.json'], { revisions: models.revisions, hooks: run.hooks });
-    return result;
+    return { result, artifacts: [...files, 'results.json'], provenance: { revisions: models.revisions, hooks: run.hooks } };
   } finally {
     models.dispose();
   }

@@ -14,7 +14,7 @@ import { officialModelName } from '../model/loading';
 import { textsFromDataset } from '../data/sources';
 import { tokenizeAndConcatenate } from '../data/concat';
 import { writeJsonAtomic } from '../io/atomic';
-import { CrossLayerSettings, configHash } from '../notebook/config';
+import { CrossLayerSettings, configHash } from './config';
 import { Progress } from '../notebook/progress';
 import { ContextStream, ModelActivationSource } from '../analysis/crosslayer/modelSource';
 import { runCrossLayer } from '../analysis/crosslayer/driver';

@@ -16,9 +16,10 @@ import { CircuitExamples, circuitExamples, circuitFromAttribution, nodeEffects }
 import { faithfulnessCurvesSpec, methodAgreement, methodAgreementSpec } from '../circuits/plots';
 import { SvaRecord, SvaTokenizer, generateSvaPairs, readSvaJsonl, svaToJsonl } from '../circuits/svaData';
 import { EdgeBlock } from '../circuits/edges';
-import { StageContext, invalidateStage, reusableStage, writeManifest } from '../notebook/stage';
-import { Row } from '../notebook/table';
-import { ExperimentConfig } from '../notebook/config';
+import { StageContext } from '../notebook/stage';
+import { StageOutput, defineStage } from './define';
+import { Row } from '../plots/table';
+import { ExperimentConfig } from './config';
 import { SAELAB_ROOT } from '../version';
 import { circuitWorldInputs, loadCircuitWorld, validateCircuitsConfig } from './circuitsCommon';
 
@@ -163,15 +164,15 @@ const FILES = ['results.json', 'node_effects.safetensors', 'edges.safetensors', 
  * edges.safetensors (`edges.<up>.<down>` [K, d_sae_up + 1], `edge_down_nodes.<up>.<down>` [K]), circuit.json,
  * circuit.dot, circuit.svg, examples.jsonl and results.json; reused when its inputs are unchanged.
  */
-export async function featureCircuitsStage(ctx: StageContext): Promise<FeatureCircuitsStageResult> {
+export const featureCircuitsStage = defineStage<FeatureCircuitsStageResult>({
+  name: STAGE_FEATURE_CIRCUITS,
+  inputs: featureCircuitsInputs,
+  run: featureCircuitsRun,
+  load: (saved, ctx) => ({ ...(saved as Omit<FeatureCircuitsStageResult, 'svg'>), svg: fs.readFileSync(path.join(ctx.stageDir, 'circuit.svg'), 'utf8'), reused: true }),
+});
+
+async function featureCircuitsRun(ctx: StageContext): Promise<StageOutput<FeatureCircuitsStageResult>> {
   const { config, stageDir } = ctx;
-  const inputs = featureCircuitsInputs(config);
-  const resultFile = path.join(stageDir, 'results.json');
-  if (reusableStage(stageDir, inputs) && fs.existsSync(resultFile)) {
-    const r = JSON.parse(fs.readFileSync(resultFile, 'utf8')) as Omit<FeatureCircuitsStageResult, 'svg'>;
-    return { ...r, svg: fs.readFileSync(path.join(stageDir, 'circuit.svg'), 'utf8'), reused: true };
-  }
-  invalidateStage(stageDir);
   const at = config.circuits.attribution;
   validateCircuitsConfig(config, ctx.configFile);
   const main = at.method as AttributionMethod;
@@ -234,8 +235,7 @@ export async function featureCircuitsStage(ctx: StageContext): Promise<FeatureCi
     writeFileAtomic(path.join(stageDir, 'circuit.dot'), dot);
     writeFileAtomic(path.join(stageDir, 'circuit.svg'), svg);
     writeFileAtomic(path.join(stageDir, 'examples.jsonl'), svaToJsonl(ex.records));
-    const result: FeatureCircuitsStageResult = {
-      reused: false,
+    const result = {
       examples: { n: ex.clean.length, tokens: ex.length, source, cases, skipped: ex.skipped, otherLengths: ex.otherLengths },
       metric: { clean_mean: metricClean, patch_mean: metricPatch, total_effect: metricPatch - metricClean },
       methods: seconds, effectSums, agreement: ag.rows, topNodes: topNodeRows(m, main, labels, 5),
@@ -249,9 +249,7 @@ export async function featureCircuitsStage(ctx: StageContext): Promise<FeatureCi
       svg, files: FILES,
     };
     const { svg: _svg, ...saved } = result;
-    writeJsonAtomic(resultFile, saved);
-    writeManifest(stageDir, STAGE_FEATURE_CIRCUITS, inputs, FILES, { revision: w.revision, per_position_effects: nt.perPosition });
-    return result;
+    return { result, saved, artifacts: FILES, provenance: { revision: w.revision, per_position_effects: nt.perPosition } };
   } finally {
     for (const a of Object.values(m)) disposeAttribution(a!);
     w.dispose();

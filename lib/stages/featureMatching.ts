@@ -5,13 +5,12 @@
  * top contexts on the held-out windows. Writes matching_<a>_<b>.safetensors per consecutive pair (the
  * `saelab match-features` layout: assignment int32 [d_sae_a], similarity float32 [d_sae_a]), results.json.
  */
-import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { writeJsonAtomic } from '../io/atomic';
-import { StageContext, reusableStage, writeManifest, invalidateStage } from '../notebook/stage';
-import { ExperimentConfig } from '../notebook/config';
-import { Row } from '../notebook/table';
+import { StageContext } from '../notebook/stage';
+import { StageOutput, defineStage, requireStage } from './define';
+import { ExperimentConfig } from './config';
+import { Row } from '../plots/table';
 import { loadTokenizer } from '../tokenizers/tokenizer';
 import { checkpointsConfig } from '../checkpoints/config';
 import { sweepChainInput } from '../checkpoints/sweepChains';
@@ -72,12 +71,14 @@ export function contextsText(examples: Array<{ sequence: number; position: numbe
 }
 
 /** Stage 11 (see the module comment). */
-export async function featureMatchingStage(ctx: StageContext): Promise<FeatureMatchingResult> {
+export const featureMatchingStage = defineStage<FeatureMatchingResult>({
+  name: STAGE_FEATURE_MATCHING,
+  inputs: featureMatchingInputs,
+  run: featureMatchingRun,
+});
+
+async function featureMatchingRun(ctx: StageContext): Promise<StageOutput<FeatureMatchingResult>> {
   const { config, stageDir } = ctx;
-  const inputs = featureMatchingInputs(config);
-  const resultFile = path.join(stageDir, 'results.json');
-  if (reusableStage(stageDir, inputs) && fs.existsSync(resultFile)) return { ...(JSON.parse(fs.readFileSync(resultFile, 'utf8')) as FeatureMatchingResult), reused: true };
-  invalidateStage(stageDir);
   const c = checkpointsConfig(config);
   const { dir: sweepStage, spec } = requireCheckpointSaes(ctx);
   const sweepDir = sweepDirOf(sweepStage);
@@ -108,8 +109,8 @@ export async function featureMatchingStage(ctx: StageContext): Promise<FeatureMa
   const decode = (ids: number[]) => (ids.length ? tok.decode(ids) : '');
   const contexts = (f: number) => contextsText(top.examples.get(f) ?? [], tokens, shape[1], decode);
   const opts = { width: 420, height: 220 };
-  const result: FeatureMatchingResult = {
-    reused: false, method: c.matchMethod, transitions, events: a.events, chains: a.chains.length,
+  const result = {
+    method: c.matchMethod, transitions, events: a.events, chains: a.chains.length,
     fullChains: a.chains.filter((ch) => ch.start === 0 && ch.end === T - 1).length,
     transitionTable: transitions.map((x) => ({ from: x.from, to: x.to, 'mean matched cosine': x.meanSimilarity, [`share >= ${c.matchThreshold}`]: x.matchedShare })),
     eventsTable: a.events.map((e, t) => ({ checkpoint: spec.checkpoints[t].label, step: e.step, alive: e.alive, births: e.births, deaths: e.deaths, splits: e.splits, merges: e.merges, 'sim to final': e.meanSimilarityToFinal, 'sim to next': e.meanSimilarityToNext })),
@@ -117,15 +118,12 @@ export async function featureMatchingStage(ctx: StageContext): Promise<FeatureMa
     latestBornTable: latestBornTable(a, { k: c.topFeatures, contexts }),
     plots: { events: chainEventsSpec(a, opts), drift: driftSpec(a, opts), age: chainAgeSpec(a, opts) },
   };
-  writeJsonAtomic(resultFile, result);
-  writeManifest(stageDir, STAGE_FEATURE_MATCHING, inputs, ['results.json', ...transitions.map((x) => x.file)], { sweep: STAGE_CHECKPOINT_SAES });
-  return result;
+  return { result, artifacts: ['results.json', ...transitions.map((x) => x.file)], provenance: { sweep: STAGE_CHECKPOINT_SAES } };
 }
 
 /** Per-hook feature assignments t -> t + 1 from stage 11 (the sweep has one hook). */
 export function requireMatchings(ctx: StageContext): Array<Record<string, Int32Array>> {
-  const dir = ctx.stageDirOf(STAGE_FEATURE_MATCHING);
-  if (!reusableStage(dir, featureMatchingInputs(ctx.config))) throw new Error(`stage ${STAGE_FEATURE_MATCHING} has no results for this config in ${dir}: run notebook 11 (or saelab stage 11) first`);
+  const dir = requireStage(ctx, featureMatchingStage);
   const c = checkpointsConfig(ctx.config);
   return c.checkpoints.slice(0, -1).map((x, t) => ({ [c.hook]: loadMatching(matchingFile(dir, x.label, c.checkpoints[t + 1].label)).assignment }));
 }

@@ -1,18 +1,19 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors';
-import { writeJsonAtomic } from '../io/atomic';
 import { logDensity } from '../analysis/saeMetrics';
 import { featureFamilies, selectFeatures, ColumnPearsonAccumulator, ActivationErrorAccumulator, logitSimilarity, unembedComparison, summarizeScores, ScoreSummary, FeatureFamilies } from '../analysis/transfer';
 import { linearRegression } from '../analysis/stats';
 import { histogram } from '../analysis/histogram';
 import { histogramSpec, scatterRegressionSpec } from '../plots/specs';
-import { StageContext, reusableStage, writeManifest, invalidateStage } from '../notebook/stage';
-import { Row } from '../notebook/table';
+import { StageContext } from '../notebook/stage';
+import { Row } from '../plots/table';
 import { Progress } from '../notebook/progress';
 import { PipelineModels, hookActivations, loadPipelineModels, sampleContexts, saveTokens, tokenBatches } from './common';
-import { STAGE_SAE_EVAL, saeEvalInputs } from './saeEval';
+import { saeEvalInputs, saeEvalStage } from './saeEval';
+import { StageOutput, defineStage, requireStage } from './define';
+import { batchRangeRows } from './shard/spec';
+import { readShardState } from './shard/store';
 
 export const STAGE_FEATURE_TRANSFER = '05_features_transfer';
 
@@ -57,8 +58,7 @@ export interface TransferAccumulators {
 /** Stage 04's densities and the seeded feature families sampled from them (the same in every shard). */
 export function transferFamilies(ctx: StageContext): { logBase: Float32Array; logFt: Float32Array; fam: FeatureFamilies; groups: FamilyGroups } {
   const { config } = ctx;
-  const evalDir = ctx.stageDirOf(STAGE_SAE_EVAL);
-  if (!reusableStage(evalDir, saeEvalInputs(config))) throw new Error(`stage ${STAGE_SAE_EVAL} has no results for this config in ${evalDir}: run notebook 04 first`);
+  const evalDir = requireStage(ctx, saeEvalStage);
   const dens = SafetensorsFile.open(path.join(evalDir, 'feature_densities.safetensors'));
   const logBase = logDensity(dens.readFloat32('base'));
   const logFt = logDensity(dens.readFloat32('finetune'));
@@ -105,19 +105,77 @@ export function transferAccumulators(m: PipelineModels, groups: FamilyGroups, to
   return acc;
 }
 
+/** Serialisable state of stage 05's per-family accumulators. */
+export interface TransferState {
+  pearson: Array<[FamilyName, ReturnType<ColumnPearsonAccumulator['toJSON']>]>;
+  errors: Array<[FamilyName, ReturnType<ActivationErrorAccumulator['toJSON']>]>;
+}
+
+export function transferToJSON(a: TransferAccumulators): TransferState {
+  return { pearson: [...a.pearson].map(([g, v]) => [g, v.toJSON()]), errors: [...a.errors].map(([g, v]) => [g, v.toJSON()]) };
+}
+
+export function transferFromJSON(s: TransferState): TransferAccumulators {
+  return {
+    pearson: new Map(s.pearson.map(([g, v]) => [g, ColumnPearsonAccumulator.fromJSON(v)])),
+    errors: new Map(s.errors.map(([g, v]) => [g, ActivationErrorAccumulator.fromJSON(v)])),
+  };
+}
+
+/** Merge `b` into `a` family by family; the families must be the same (same seeded sample). */
+export function mergeTransfer(a: TransferAccumulators, b: TransferAccumulators): TransferAccumulators {
+  for (const [g, acc] of b.pearson) {
+    const mine = a.pearson.get(g);
+    if (!mine) throw new Error(`feature transfer merge: family '${g}' is missing from the first shard`);
+    mine.merge(acc);
+  }
+  for (const [g, acc] of b.errors) {
+    const mine = a.errors.get(g);
+    if (!mine) throw new Error(`feature transfer merge: family '${g}' is missing from the first shard`);
+    mine.merge(acc);
+  }
+  return a;
+}
+
 /**
  * Stage 05: do features transfer? Log-density scatter of base vs finetune (stage 04's densities) with its
  * regression line and Pearson r; seeded samples of exclusively-dead and dense features; on fresh tokens
  * (the same ids for both models), per-feature activation Pearson, log-activation error for the dead
  * families, logit-vector (W_dec W_U) correlation between the models' unembeddings, and W_U norms.
- * `opts.merged`: accumulators merged from shards (lib/stages/shard), used instead of running the models here.
+ * Data-parallel: each shard accumulates a range of the token batches; the merge combines the accumulators.
  */
-export async function featureTransferStage(ctx: StageContext, opts: { merged?: TransferAccumulators } = {}): Promise<FeatureTransferResult> {
+export const featureTransferStage = defineStage<FeatureTransferResult, { merged: TransferAccumulators }>({
+  name: STAGE_FEATURE_TRANSFER,
+  inputs: featureTransferInputs,
+  run: transferStage,
+  shard: {
+    totalBatches: (c) => c.transfer.nBatches,
+    batchSize: (c) => c.transfer.batchSize,
+    async run(ctx, { range }) {
+      const { config } = ctx;
+      const t = config.transfer;
+      const nSeq = t.nBatches * t.batchSize;
+      const rows = batchRangeRows(range, t.batchSize, nSeq);
+      const { groups } = transferFamilies(ctx);
+      const m = await loadPipelineModels(config);
+      try {
+        const ctxLen = config.contextSize;
+        const tokens = (await sampleContexts(config, m.tokenizer, nSeq, 5)).slice(rows.start * ctxLen, rows.end * ctxLen);
+        return { files: [], state: transferToJSON(transferAccumulators(m, groups, tokens, ctxLen, t.batchSize)), provenance: { revisions: m.revisions, hook: m.hook } };
+      } finally {
+        m.dispose();
+      }
+    },
+  },
+  merge(ctx, shards) {
+    const merged = emptyTransferAccumulators(transferFamilies(ctx).groups);
+    for (const r of shards) mergeTransfer(merged, transferFromJSON(readShardState<TransferState>(ctx.stageDir, r)));
+    return { merged };
+  },
+});
+
+async function transferStage(ctx: StageContext, opts?: { merged: TransferAccumulators }): Promise<StageOutput<FeatureTransferResult>> {
   const { config, stageDir } = ctx;
-  const inputs = featureTransferInputs(config);
-  const resultFile = path.join(stageDir, 'results.json');
-  if (reusableStage(stageDir, inputs) && fs.existsSync(resultFile)) return { ...(JSON.parse(fs.readFileSync(resultFile, 'utf8')) as FeatureTransferResult), reused: true };
-  invalidateStage(stageDir);
   const { logBase, logFt, fam, groups } = transferFamilies(ctx);
   const t = config.transfer;
   const reg = linearRegression(logBase, logFt);
@@ -126,7 +184,7 @@ export async function featureTransferStage(ctx: StageContext, opts: { merged?: T
     const nSeq = t.nBatches * t.batchSize;
     const tokens = await sampleContexts(config, m.tokenizer, nSeq, 5);
     saveTokens(path.join(stageDir, 'tokens.safetensors'), tokens, config.contextSize);
-    const { pearson, errors } = opts.merged ?? transferAccumulators(m, groups, tokens, config.contextSize, t.batchSize);
+    const { pearson, errors } = opts?.merged ?? transferAccumulators(m, groups, tokens, config.contextSize, t.batchSize);
     const wDec = m.sae.weights.W_dec as tf.Tensor2D;
     const families = {} as Record<FamilyName, FamilyScores>;
     const scores: Record<string, Float64Array> = {};
@@ -158,15 +216,13 @@ export async function featureTransferStage(ctx: StageContext, opts: { merged?: T
       'NaN (constant)': families[g].activation_similarity.nanCount,
       'activation error': families[g].activation_error?.mean ?? null, 'logit similarity': families[g].logit_similarity.mean,
     }));
-    const result: FeatureTransferResult = {
-      reused: false, density_pearson_r: reg.r, density_regression: { slope: reg.slope, intercept: reg.intercept },
+    const result = {
+      density_pearson_r: reg.r, density_regression: { slope: reg.slope, intercept: reg.intercept },
       dead_base: fam.deadBase, dead_finetune: fam.deadFinetune,
       dense_activation_similarity_mean: families.dense.activation_similarity.mean, dense_logit_similarity_mean: families.dense.logit_similarity.mean,
       wu_frobenius_ratio: wu.frobeniusRatio, wu_frobenius_diff: wu.frobeniusDiff, families, table, plots,
     };
-    writeJsonAtomic(resultFile, result);
-    writeManifest(stageDir, STAGE_FEATURE_TRANSFER, inputs, ['results.json', 'feature_scores.safetensors', 'tokens.safetensors'], { revisions: m.revisions });
-    return result;
+    return { result, artifacts: ['results.json', 'feature_scores.safetensors', 'tokens.safetensors'], provenance: { revisions: m.revisions } };
   } finally {
     m.dispose();
   }

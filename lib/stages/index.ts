@@ -1,3 +1,6 @@
+export * from './config';
+export * from './define';
+export * from './registry';
 export * from './common';
 export * from './alignment';
 export * from './activations';

@@ -1,19 +1,17 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { SafetensorsFile } from '../io/safetensors';
-import { writeJsonAtomic } from '../io/atomic';
 import {
   NormScalarAccumulator, OutlierCounter, OutlierRule, OutlierSummary, absoluteOutlierRule, relativeOutlierRule, ruleThreshold,
   emptyOutlierCfg, setOutlierCfgEntry, writeOutlierCfg, tokenNormValues, OUTLIER_CFG_FILE,
 } from '../analysis/outliers';
 import { histogram } from '../analysis/histogram';
-import { histogramSpec } from '../plots/specs';
-import { StageContext, reusableStage, writeManifest, invalidateStage } from '../notebook/stage';
-import { Row } from '../notebook/table';
+import { StageContext } from '../notebook/stage';
+import { Row } from '../plots/table';
 import { Progress } from '../notebook/progress';
 import { readActRows, readTokens } from './common';
-import { STAGE_ACTIVATIONS, activationsInputs } from './activations';
+import { activationsInputs, computeActivationsStage } from './activations';
+import { StageOutput, defineStage, requireStage } from './define';
 import { loadTokenizer } from '../tokenizers/tokenizer';
 
 export const STAGE_OUTLIERS = '03_find_outlier_norms';
@@ -45,14 +43,16 @@ export function outlierModelName(c: StageContext['config']): string {
  * outlier rule (relative: |S x| > multiplier * sqrt(d_model); or an absolute threshold on |x|), outlier
  * fractions of base and finetune under the base's rule, the BOS check, and outlier_cfg.json.
  */
-export async function findOutlierNormsStage(ctx: StageContext): Promise<OutliersResult> {
+export const findOutlierNormsStage = defineStage<OutliersResult>({
+  name: STAGE_OUTLIERS,
+  inputs: outliersInputs,
+  run: findOutlierNorms,
+});
+
+
+async function findOutlierNorms(ctx: StageContext): Promise<StageOutput<OutliersResult>> {
   const { config, stageDir } = ctx;
-  const inputs = outliersInputs(config);
-  const resultFile = path.join(stageDir, 'results.json');
-  if (reusableStage(stageDir, inputs) && fs.existsSync(resultFile)) return { ...(JSON.parse(fs.readFileSync(resultFile, 'utf8')) as OutliersResult), reused: true };
-  invalidateStage(stageDir);
-  const actDir = ctx.stageDirOf(STAGE_ACTIVATIONS);
-  if (!reusableStage(actDir, activationsInputs(config))) throw new Error(`stage ${STAGE_ACTIVATIONS} has no results for this config in ${actDir}: run notebook 01 first`);
+  const actDir = requireStage(ctx, computeActivationsStage);
   const tok = await loadTokenizer(config.base.tokenizer ?? config.base.model, { revision: config.base.revision });
   const { tokens } = readTokens(path.join(actDir, 'tokens.safetensors'));
   const files = { base: SafetensorsFile.open(path.join(actDir, 'base_acts.safetensors')), finetune: SafetensorsFile.open(path.join(actDir, 'finetune_acts.safetensors')) };
@@ -118,10 +118,8 @@ export async function findOutlierNormsStage(ctx: StageContext): Promise<Outliers
       model: w === 'base' ? config.base.label : config.finetune.label, tokens: summaries[w].tokens, outliers: summaries[w].outliers,
       'outlier %': 100 * summaries[w].fraction, 'BOS outliers': summaries[w].bosOutliers,
     }));
-    const result: OutliersResult = { reused: false, norm_scalar: S, rule, norm_threshold: normThreshold, base: strip(summaries.base), finetune: strip(summaries.finetune), table, plots: { norms: spec } };
-    writeJsonAtomic(resultFile, result);
-    writeManifest(stageDir, STAGE_OUTLIERS, inputs, [OUTLIER_CFG_FILE, 'results.json']);
-    return result;
+    const result = { norm_scalar: S, rule, norm_threshold: normThreshold, base: strip(summaries.base), finetune: strip(summaries.finetune), table, plots: { norms: spec } };
+    return { result, artifacts: [OUTLIER_CFG_FILE, 'results.json'] };
   } finally {
     files.base.close();
     files.finetune.close();

@@ -1,19 +1,20 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { writeSafetensors } from '../io/safetensors';
-import { writeJsonAtomic } from '../io/atomic';
 import { readOutlierCfg, outlierRuleFromCfg, outlierMask, OutlierRule, OUTLIER_CFG_FILE } from '../analysis/outliers';
 import { L0Accumulator, FeatureDensityAccumulator, ReconstructionAccumulator, CeAccumulator, LogActivationHistogramAccumulator, logDensity, CeSummary, ReconstructionSummary } from '../analysis/saeMetrics';
 import { histogram } from '../analysis/histogram';
 import { histogramSpec } from '../plots/specs';
-import { StageContext, reusableStage, writeManifest, invalidateStage } from '../notebook/stage';
-import { Row } from '../notebook/table';
+import { StageContext } from '../notebook/stage';
+import { Row } from '../plots/table';
 import { Progress } from '../notebook/progress';
 import { HookedTransformer } from '../model/hookedTransformer';
 import { SAE } from '../sae/sae';
 import { loadPipelineModels, sampleContexts, saveTokens, tokenBatches } from './common';
-import { STAGE_OUTLIERS, outliersInputs, outlierModelName } from './outliers';
+import { outliersInputs, outlierModelName, findOutlierNormsStage } from './outliers';
+import { StageOutput, defineStage, requireStage } from './define';
+import { batchRangeRows } from './shard/spec';
+import { readShardState } from './shard/store';
 
 export const STAGE_SAE_EVAL = '04_sae_eval';
 
@@ -105,27 +106,95 @@ function summarize(acc: EvalAccumulators): SaeEvalModelResult {
   };
 }
 
+/** Serialisable state of stage 04's accumulators for one model. */
+export type EvalState = { [K in keyof EvalAccumulators]: EvalAccumulators[K] extends number ? number : ReturnType<Extract<EvalAccumulators[K], { toJSON(): unknown }>['toJSON']> };
+
+export function evalToJSON(a: EvalAccumulators): EvalState {
+  return { l0: a.l0.toJSON(), density: a.density.toJSON(), recon: a.recon.toJSON(), ce: a.ce.toJSON(), logHist: a.logHist.toJSON(), outlierTokens: a.outlierTokens };
+}
+
+export function evalFromJSON(s: EvalState): EvalAccumulators {
+  return {
+    l0: L0Accumulator.fromJSON(s.l0), density: FeatureDensityAccumulator.fromJSON(s.density), recon: ReconstructionAccumulator.fromJSON(s.recon),
+    ce: CeAccumulator.fromJSON(s.ce), logHist: LogActivationHistogramAccumulator.fromJSON(s.logHist), outlierTokens: s.outlierTokens,
+  };
+}
+
+/** Merge `b` into `a` (sums and counts combined; `a` is returned). */
+export function mergeEval(a: EvalAccumulators, b: EvalAccumulators): EvalAccumulators {
+  a.l0.merge(b.l0);
+  a.density.merge(b.density);
+  a.recon.merge(b.recon);
+  a.ce.merge(b.ce);
+  a.logHist.merge(b.logHist);
+  a.outlierTokens += b.outlierTokens;
+  return a;
+}
+
+type ModelPair<T> = { base: T; finetune: T };
+
 /**
  * Stage 04: evaluate the SAE on base and finetune activations (a fresh token sample, the same ids for
  * both), with stage 03's outlier rule of the base applied to both. Writes results.json,
  * feature_densities.safetensors (tensors `base`, `finetune`: fraction of tokens with f > 1e-10) and tokens.safetensors.
- * `opts.merged`: accumulators merged from shards (lib/stages/shard), used instead of evaluating here.
+ * Data-parallel: each shard evaluates a range of the token batches; the merge combines the accumulators.
  */
-export async function saeEvalStage(ctx: StageContext, opts: { merged?: { base: EvalAccumulators; finetune: EvalAccumulators } } = {}): Promise<SaeEvalResult> {
+export const saeEvalStage = defineStage<SaeEvalResult, { merged: ModelPair<EvalAccumulators> }>({
+  name: STAGE_SAE_EVAL,
+  inputs: saeEvalInputs,
+  run: evaluateStage,
+  shard: {
+    totalBatches: (c) => c.eval.nBatches,
+    batchSize: (c) => c.eval.batchSize,
+    async run(ctx, { spec, range }) {
+      const { config } = ctx;
+      const bs = config.eval.batchSize;
+      const nSeq = config.eval.nBatches * bs;
+      const rows = batchRangeRows(range, bs, nSeq);
+      const rule = outlierRule(ctx);
+      const m = await loadPipelineModels(config);
+      try {
+        const ctxLen = config.contextSize;
+        const tokens = (await sampleContexts(config, m.tokenizer, nSeq, 4)).slice(rows.start * ctxLen, rows.end * ctxLen);
+        const progress = new Progress(`SAE eval shard ${spec.index}/${spec.count}`, 2 * range.count);
+        const state = {
+          base: evalToJSON(evaluateSae(m.base, m.sae, m.hook, tokens, ctxLen, bs, rule, progress, range.first)),
+          finetune: evalToJSON(evaluateSae(m.finetune!, m.sae, m.hook, tokens, ctxLen, bs, rule, progress, range.first)),
+        };
+        progress.done();
+        return { files: [], state, provenance: { revisions: m.revisions, hook: m.hook } };
+      } finally {
+        m.dispose();
+      }
+    },
+  },
+  merge(ctx, shards) {
+    let merged: ModelPair<EvalAccumulators> | null = null;
+    for (const r of shards) {
+      const st = readShardState<ModelPair<EvalState>>(ctx.stageDir, r);
+      const a = { base: evalFromJSON(st.base), finetune: evalFromJSON(st.finetune) };
+      merged = merged ? { base: mergeEval(merged.base, a.base), finetune: mergeEval(merged.finetune, a.finetune) } : a;
+    }
+    return { merged: merged! };
+  },
+});
+
+/** Stage 03's outlier rule of the base model (outlier_cfg.json). */
+function outlierRule(ctx: StageContext): OutlierRule {
+  const outDir = requireStage(ctx, findOutlierNormsStage);
+  const file = path.join(outDir, OUTLIER_CFG_FILE);
+  return outlierRuleFromCfg(readOutlierCfg(file), outlierModelName(ctx.config), file);
+}
+
+async function evaluateStage(ctx: StageContext, opts?: { merged: ModelPair<EvalAccumulators> }): Promise<StageOutput<SaeEvalResult>> {
   const { config, stageDir } = ctx;
-  const inputs = saeEvalInputs(config);
-  const resultFile = path.join(stageDir, 'results.json');
-  if (reusableStage(stageDir, inputs) && fs.existsSync(resultFile)) return { ...(JSON.parse(fs.readFileSync(resultFile, 'utf8')) as SaeEvalResult), reused: true };
-  invalidateStage(stageDir);
-  const outDir = ctx.stageDirOf(STAGE_OUTLIERS);
-  if (!reusableStage(outDir, outliersInputs(config))) throw new Error(`stage ${STAGE_OUTLIERS} has no results for this config in ${outDir}: run notebook 03 first`);
-  const rule = outlierRuleFromCfg(readOutlierCfg(path.join(outDir, OUTLIER_CFG_FILE)), outlierModelName(config), path.join(outDir, OUTLIER_CFG_FILE));
+  const rule = outlierRule(ctx);
   const m = await loadPipelineModels(config);
   try {
     const nSeq = config.eval.nBatches * config.eval.batchSize;
     const tokens = await sampleContexts(config, m.tokenizer, nSeq, 4);
     saveTokens(path.join(stageDir, 'tokens.safetensors'), tokens, config.contextSize);
-    const accs = opts.merged ?? (() => {
+    const accs = opts?.merged ?? (() => {
       const progress = new Progress('SAE eval', 2 * config.eval.nBatches);
       const a = {
         base: evaluateSae(m.base, m.sae, m.hook, tokens, config.contextSize, config.eval.batchSize, rule, progress),
@@ -153,10 +222,7 @@ export async function saeEvalStage(ctx: StageContext, opts: { merged?: { base: E
       const hd = histogram(ld, { bins: 100 });
       plots.densities[w] = histogramSpec(hd, { title: `${label[w]}: feature density log10(d + 1e-10)`, xTitle: 'log10 density', yTitle: 'features', annotate: { index: 0, label: `dead (density 0): ${(100 * res[w].dead_fraction).toFixed(1)}%` } });
     }
-    const result: SaeEvalResult = { reused: false, ...res, table, plots };
-    writeJsonAtomic(resultFile, result);
-    writeManifest(stageDir, STAGE_SAE_EVAL, inputs, ['results.json', 'feature_densities.safetensors', 'tokens.safetensors'], { revisions: m.revisions });
-    return result;
+    return { result: { ...res, table, plots }, artifacts: ['results.json', 'feature_densities.safetensors', 'tokens.safetensors'], provenance: { revisions: m.revisions } };
   } finally {
     m.dispose();
   }

@@ -1,15 +1,15 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { SafetensorsFile } from '../io/safetensors';
-import { writeJsonAtomic } from '../io/atomic';
 import { SimilarityAccumulator, MetricSummary } from '../analysis/similarity';
 import { histogram } from '../analysis/histogram';
 import { heatmapSpec, histogramSpec, lineSpec } from '../plots/specs';
-import { StageContext, reusableStage, writeManifest, invalidateStage } from '../notebook/stage';
 import { Progress } from '../notebook/progress';
 import { readActRows } from './common';
-import { STAGE_ACTIVATIONS, activationsInputs } from './activations';
+import { STAGE_ACTIVATIONS, activationsInputs, computeActivationsStage } from './activations';
+import { defineStage, requireStage } from './define';
+import { batchRangeRows } from './shard/spec';
+import { readShardState } from './shard/store';
 
 export const STAGE_SIMILARITIES = '02_compute_similarities';
 
@@ -85,40 +85,63 @@ export function similaritiesOverRows(baseFile: SafetensorsFile, ftFile: Safetens
 
 /**
  * Stage 02: per-token cosine similarity and euclidean distance between base and finetune activations
- * (stage 01's files), their global means, and the four published plots for each.
- * `opts.merged`: the accumulator merged from shards (lib/stages/shard), used instead of reading stage 01.
+ * (stage 01's files), their global means, and the four published plots for each. Data-parallel: each
+ * shard accumulates a range of stage 01's rows; the merge combines the accumulators exactly.
  */
-export async function computeSimilaritiesStage(ctx: StageContext, opts: { merged?: SimilarityAccumulator } = {}): Promise<SimilaritiesResult> {
-  const { config, stageDir } = ctx;
-  const inputs = { activations: activationsInputs(config) };
-  const resultFile = path.join(stageDir, 'results.json');
-  if (reusableStage(stageDir, inputs) && fs.existsSync(resultFile)) return { ...(JSON.parse(fs.readFileSync(resultFile, 'utf8')) as SimilaritiesResult), reused: true };
-  invalidateStage(stageDir);
-  const actDir = ctx.stageDirOf(STAGE_ACTIVATIONS);
-  if (!reusableStage(actDir, activationsInputs(config))) throw new Error(`stage ${STAGE_ACTIVATIONS} has no results for this config in ${actDir}: run notebook 01 first (npm run pipeline -- --from 01)`);
-  const baseFile = SafetensorsFile.open(path.join(actDir, 'base_acts.safetensors'));
-  const ftFile = SafetensorsFile.open(path.join(actDir, 'finetune_acts.safetensors'));
-  try {
-    const [n, ctxLen] = baseFile.info('acts').shape;
-    const acc = opts.merged ?? similaritiesOverRows(baseFile, ftFile, 0, n, config.activations.batchSize);
-    if (acc.cosine.sequences !== n) throw new Error(`similarities: the merged shards hold ${acc.cosine.sequences} sequences but stage ${STAGE_ACTIVATIONS} has ${n}`);
-    const cos = acc.cosine.tokenValues();
-    const euc = acc.euclidean.tokenValues();
-    const shape: [number, number] = [n, ctxLen];
-    const aligned = config.tokenAlignment === 'text';
-    const sc = aligned ? nanSummary(cos, shape) : acc.summary().cosine;
-    const se = aligned ? nanSummary(euc, shape) : acc.summary().euclidean;
-    const tokens = aligned ? cos.filter((v) => !Number.isNaN(v)).length : n * ctxLen;
-    const result: SimilaritiesResult = {
-      reused: false, cosine_mean: sc.mean, euclidean_mean: se.mean, tokens,
-      cosine: metricReport('cosine similarity', 'cosine', sc, cos, shape),
-      euclidean: metricReport('euclidean distance', 'distance', se, euc, shape),
-    };
-    writeJsonAtomic(resultFile, result);
-    writeManifest(stageDir, STAGE_SIMILARITIES, inputs, ['results.json']);
-    return result;
-  } finally {
-    baseFile.close();
-    ftFile.close();
-  }
-}
+export const computeSimilaritiesStage = defineStage<SimilaritiesResult, { merged: SimilarityAccumulator }>({
+  name: STAGE_SIMILARITIES,
+  inputs: (c) => ({ activations: activationsInputs(c) }),
+  async run(ctx, opts) {
+    const { config } = ctx;
+    const actDir = requireStage(ctx, computeActivationsStage);
+    const baseFile = SafetensorsFile.open(path.join(actDir, 'base_acts.safetensors'));
+    const ftFile = SafetensorsFile.open(path.join(actDir, 'finetune_acts.safetensors'));
+    try {
+      const [n, ctxLen] = baseFile.info('acts').shape;
+      const acc = opts?.merged ?? similaritiesOverRows(baseFile, ftFile, 0, n, config.activations.batchSize);
+      if (acc.cosine.sequences !== n) throw new Error(`similarities: the merged shards hold ${acc.cosine.sequences} sequences but stage ${STAGE_ACTIVATIONS} has ${n}`);
+      const cos = acc.cosine.tokenValues();
+      const euc = acc.euclidean.tokenValues();
+      const shape: [number, number] = [n, ctxLen];
+      const aligned = config.tokenAlignment === 'text';
+      const sc = aligned ? nanSummary(cos, shape) : acc.summary().cosine;
+      const se = aligned ? nanSummary(euc, shape) : acc.summary().euclidean;
+      const tokens = aligned ? cos.filter((v) => !Number.isNaN(v)).length : n * ctxLen;
+      const result = {
+        cosine_mean: sc.mean, euclidean_mean: se.mean, tokens,
+        cosine: metricReport('cosine similarity', 'cosine', sc, cos, shape),
+        euclidean: metricReport('euclidean distance', 'distance', se, euc, shape),
+      };
+      return { result, artifacts: ['results.json'] };
+    } finally {
+      baseFile.close();
+      ftFile.close();
+    }
+  },
+  shard: {
+    totalBatches: (c) => c.activations.nBatches,
+    batchSize: (c) => c.activations.batchSize,
+    async run(ctx, { range }) {
+      const bs = ctx.config.activations.batchSize;
+      const actDir = requireStage(ctx, computeActivationsStage);
+      const rows = batchRangeRows(range, bs, ctx.config.activations.nBatches * bs);
+      const baseFile = SafetensorsFile.open(path.join(actDir, 'base_acts.safetensors'));
+      const ftFile = SafetensorsFile.open(path.join(actDir, 'finetune_acts.safetensors'));
+      try {
+        return { files: [], state: similaritiesOverRows(baseFile, ftFile, rows.start, rows.end, bs).toJSON() };
+      } finally {
+        baseFile.close();
+        ftFile.close();
+      }
+    },
+  },
+  merge(ctx, shards) {
+    let acc: SimilarityAccumulator | null = null;
+    for (const r of shards) {
+      const a = SimilarityAccumulator.fromJSON(readShardState(ctx.stageDir, r));
+      acc = acc ? acc.merge(a) : a;
+    }
+    return { merged: acc! };
+  },
+});
+

@@ -3,7 +3,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { REPO_ROOT, tmpDir } from '../helpers';
-import { loadConfig } from '../../lib/notebook/config';
+import { loadConfig } from '../../lib/stages/config';
 import { checkpointsConfig, DEFAULT_CHECKPOINTS_CONFIG, PYTHIA_70M_DEDUPED_CHECKPOINTS, sweepSpecFromConfig } from '../../lib/checkpoints/config';
 
 test('checkpoints config: demo defaults, overrides, and errors naming the key', () => {

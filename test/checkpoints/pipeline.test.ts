@@ -11,7 +11,7 @@ import * as path from 'path';
 import { runPipeline } from '../../lib/pipeline/run';
 import { SafetensorsFile } from '../../lib/io/safetensors';
 import { loadMatching } from '../../lib/checkpoints/match';
-import { loadConfig } from '../../lib/notebook/config';
+import { loadConfig } from '../../lib/stages/config';
 import { headlessStage } from '../../lib/stages/shard/context';
 import { checkpointSaesStage } from '../../lib/stages/checkpointSaes';
 import { SAELAB_ROOT } from '../../lib/version';

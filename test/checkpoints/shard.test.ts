@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { setupBackend, tmpDir } from '../helpers';
 import { headlessStage } from '../../lib/stages/shard/context';
-import { SHARDABLE_STAGES, STAGE_FUNCTIONS, resolveStageName } from '../../lib/stages/shard/stages';
+import { SHARDABLE_STAGES, STAGE_FUNCTIONS, resolveStageName } from '../../lib/stages/registry';
 import { STAGE_CHECKPOINT_SAES, CheckpointSaesResult } from '../../lib/stages/checkpointSaes';
 import { SAELAB_ROOT } from '../../lib/version';
 

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import {
   featureCircuitForModel, circuitExamples, saeSet, PromptPairs, readSvaJsonl, svaPromptPairs, answerLogitDiff,
 } from '../../lib/circuits';
-import { loadConfig } from '../../lib/notebook/config';
+import { loadConfig } from '../../lib/stages/config';
 import { validateCircuitsConfig, featureCircuitsInputs, ablationGraphInputs } from '../../lib/stages';
 import { resolveRelease } from '../../lib/sae/registry';
 import { loadTokenizerFromDir } from '../../lib/tokenizers/tokenizer';

@@ -3,7 +3,7 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { REPO_ROOT, tmpDir } from '../helpers';
-import { loadConfig, DEFAULT_CROSSLAYER_CONFIG } from '../../lib/notebook/config';
+import { loadConfig, DEFAULT_CROSSLAYER_CONFIG } from '../../lib/stages/config';
 import { resolveRelease } from '../../lib/sae/registry';
 import { crossLayerBatches } from '../../lib/stages/crosslayerRun';
 

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend, tmpDir } from '../helpers';
-import { DEFAULT_CROSSLAYER_CONFIG, CrossLayerSettings } from '../../lib/notebook/config';
+import { DEFAULT_CROSSLAYER_CONFIG, CrossLayerSettings } from '../../lib/stages/config';
 import { CrossLayerModels, loadCrossLayerModels, runCrossLayerFromModel } from '../../lib/stages/crosslayerRun';
 import { hookActivations } from '../../lib/stages/common';
 import { textsFromDataset } from '../../lib/data/sources';

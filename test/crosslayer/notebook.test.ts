@@ -6,7 +6,7 @@ import { runPipeline } from '../../lib/pipeline/run';
 import { SafetensorsFile } from '../../lib/io/safetensors';
 import { SAELAB_ROOT } from '../../lib/version';
 import { ACTIVATION_STATS, DECODER_STAT } from '../../lib/analysis/crosslayer';
-import { loadConfig } from '../../lib/notebook/config';
+import { loadConfig } from '../../lib/stages/config';
 import { crossLayerStage, STAGE_CROSSLAYER } from '../../lib/stages/crosslayer';
 import { initBackend } from '../../lib/backend';
 

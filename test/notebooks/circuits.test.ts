@@ -14,7 +14,7 @@ import { SAELAB_ROOT } from '../../lib/version';
 import { setupStage } from '../../lib/notebook/stage';
 import { featureCircuitsStage, ablationGraphStage, readTokens } from '../../lib/stages';
 import { loadModelAndSAEs } from '../../lib/circuits';
-import { DEFAULT_CIRCUITS_CONFIG } from '../../lib/notebook/config';
+import { DEFAULT_CIRCUITS_CONFIG } from '../../lib/stages/config';
 import { setupBackend } from '../helpers';
 
 before(setupBackend);

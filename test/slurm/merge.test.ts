@@ -5,9 +5,9 @@ import { setupBackend, assertClose } from '../helpers';
 import { SimilarityAccumulator } from '../../lib/analysis/similarity';
 import { L0Accumulator, FeatureDensityAccumulator, ReconstructionAccumulator, CeAccumulator, LogActivationHistogramAccumulator } from '../../lib/analysis/saeMetrics';
 import { ColumnPearsonAccumulator, ActivationErrorAccumulator } from '../../lib/analysis/transfer';
-import { EvalAccumulators } from '../../lib/stages/saeEval';
-import { TransferAccumulators } from '../../lib/stages/featureTransfer';
-import { shardBatchRange, evalToJSON, evalFromJSON, mergeEval, transferToJSON, transferFromJSON, mergeTransfer, stringifyState, parseState } from '../../lib/stages/shard';
+import { EvalAccumulators, evalToJSON, evalFromJSON, mergeEval } from '../../lib/stages/saeEval';
+import { TransferAccumulators, transferToJSON, transferFromJSON, mergeTransfer } from '../../lib/stages/featureTransfer';
+import { shardBatchRange, stringifyState, parseState } from '../../lib/stages/shard';
 
 before(setupBackend);
 

@@ -5,10 +5,10 @@ import * as path from 'path';
 import { setupBackend, tmpDir, assertClose } from '../helpers';
 import { writeSafetensors } from '../../lib/io/safetensors';
 import { setupStage, writeManifest } from '../../lib/notebook/stage';
-import { loadConfig } from '../../lib/notebook/config';
+import { loadConfig } from '../../lib/stages/config';
 import { STAGE_ACTIVATIONS, activationsInputs } from '../../lib/stages/activations';
 import { STAGE_SIMILARITIES, computeSimilaritiesStage, SimilaritiesResult } from '../../lib/stages/similarities';
-import { SHARDABLE_STAGES } from '../../lib/stages/shard';
+import { SHARDABLE_STAGES } from '../../lib/stages/registry';
 import { compareRuns } from '../../lib/pipeline/compareRuns';
 
 before(setupBackend);

@@ -11,7 +11,7 @@ import {
   CrossLayerCollector, CrossLayerSummary, MaxActivationCollector, NEURONPEDIA_GPT2_SMALL_RES_JB, NeuronpediaSource, convertToSeedNpz, featureGraph, loadCrossLayerOutputs, passThrough,
   writeCrossLayerOutputs, writeFeatureGraphHtml,
 } from '../../analysis/crosslayer';
-import { CrossLayerSettings, DEFAULT_CROSSLAYER_CONFIG, loadConfig, validateCrossLayerSettings } from '../../notebook/config';
+import { CrossLayerSettings, DEFAULT_CROSSLAYER_CONFIG, loadConfig, validateCrossLayerSettings } from '../../stages/config';
 import { runCrossLayerFromModel } from '../../stages/crosslayerRun';
 
 const usage = `usage: saelab crosslayer --acts <L0.safetensors,L1.safetensors,...> --out <dir> [options]

@@ -1,7 +1,7 @@
 import * as path from 'path';
 import { CliCommand } from '../types';
 import { parseOptions, required } from '../args';
-import { SHARDABLE_STAGES } from '../../stages/shard';
+import { findStage, shardableStages } from '../../stages/registry';
 import { headlessStage } from '../../stages/shard/context';
 import { stageArg } from './stage';
 
@@ -10,7 +10,7 @@ const usage = `usage: saelab merge <name> --shards n [--config C] [--run-name R]
 Merges the n shards of a data-parallel stage (computed by \`saelab stage <name> --shard i/n\`) into
 runs/<R>/<stage>/ exactly as a single-machine run writes it (counts and sums combined). Refuses shards
 that are missing, unfinished, or computed from another config, model revision or token range layout,
-naming the shard. Data-parallel stages: ${Object.keys(SHARDABLE_STAGES).join(', ')}`;
+naming the shard. Data-parallel stages: ${shardableStages().map((s) => s.name).join(', ')}`;
 
 export const command: CliCommand = {
   name: 'merge',
@@ -21,8 +21,8 @@ export const command: CliCommand = {
     const o = parseOptions(rest, { config: { type: 'string' }, 'run-name': { type: 'string' }, shards: { type: 'string' } }, usage);
     const count = Number(required(o.shards, 'shards', usage));
     if (!Number.isInteger(count) || count < 1) throw new Error(`--shards must be a whole number >= 1, got '${o.shards}'`);
-    const st = SHARDABLE_STAGES[name];
-    if (!st) throw new Error(`stage ${name} is not data-parallel (data-parallel: ${Object.keys(SHARDABLE_STAGES).join(', ')})`);
+    const st = findStage(name)?.sharding;
+    if (!st) throw new Error(`stage ${name} is not data-parallel (data-parallel: ${shardableStages().map((s) => s.name).join(', ')})`);
     const ctx = await headlessStage(name, { config: o.config, runName: o['run-name'] });
     const start = Date.now();
     const r = (await st.merge(ctx, count)) as { reused?: boolean };

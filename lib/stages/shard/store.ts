@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic, writeJsonAtomic } from '../../io/atomic';
-import { configHash } from '../../notebook/config';
+import { configHash } from '../../config/hash';
 import { SAELAB_VERSION } from '../../version';
 import { BatchRange, ShardSpec, formatShard } from './spec';
 

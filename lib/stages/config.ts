@@ -1,0 +1,234 @@
+/**
+ * The experiment config every notebook and stage reads (configs/*.json): its type, the demo defaults and
+ * the loader. Sections owned by a module are typed there (checkpoints: lib/checkpoints/config.ts).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { SAELAB_ROOT } from '../version';
+import { mergeWithDefaults } from '../config/schema';
+import { parseBytes } from '../model/memory';
+import { CheckpointsConfig, DEFAULT_CHECKPOINTS_CONFIG, checkCheckpointsConfig } from '../checkpoints/config';
+
+export { configHash } from '../config/hash';
+
+/** A model as named in a config: a hub id, a shipped demo name or a local folder, plus revision. */
+export interface ModelRef {
+  model: string;
+  revision: string;
+  /** short label used in tables and file names */
+  label: string;
+  /** tokenizer to use when tokenAlignment is "text" (default: the model's own) */
+  tokenizer: string | null;
+  /** keep only the first dVocab embedding rows (a finetune that added tokens); null = all */
+  dVocab: number | null;
+  /** how the weights are kept (TransformerLens dtype): "float32", "bfloat16", "float16"; null = auto (float32 when it fits in memory, else the checkpoint's 16-bit dtype) */
+  dtype: string | null;
+}
+
+/** Token sample sizes of one stage: nBatches x batchSize sequences of contextSize tokens. */
+export interface TokenSample {
+  nBatches: number;
+  batchSize: number;
+}
+
+/** Circuits notebooks (seeds 003 and 004): SAEs per hook, the ablation graph and sparse feature circuits. */
+export interface CircuitsConfig {
+  /** SAE release with one SAE per hook below (SAELens release name, or a local registry name) */
+  saeRelease: string;
+  /** SAE hooks in model order (the ablation graph's layer range and the circuit's submodules) */
+  hooks: string[];
+  /** seed 003: thinning fraction at the first hook (or pinned ids), top-k branching, sequences, contexts per node */
+  ablation: { thinning: number; pinned: number[]; branching: number; nSequences: number; contextsPerNode: number };
+  /**
+   * seed 004: JSON-lines prompt pairs ('' = generate for the model's tokenizer), examples, ig steps; the methods
+   * compared (atp, ig, exact) and the one the circuit is built from (atp or ig: edges need gradients);
+   * node / edge thresholds of the circuit and the node thresholds of the faithfulness curve
+   */
+  attribution: {
+    dataset: string; nExamples: number; igSteps: number; methods: string[]; method: string;
+    nodeThreshold: number; edgeThreshold: number; thresholds: number[];
+  };
+}
+
+export const DEFAULT_CIRCUITS_CONFIG: CircuitsConfig = {
+  saeRelease: 'saelab-demo-res',
+  hooks: ['blocks.0.hook_resid_pre', 'blocks.1.hook_resid_pre', 'blocks.2.hook_resid_pre', 'blocks.3.hook_resid_pre'],
+  ablation: { thinning: 0.01, pinned: [], branching: 2, nSequences: 32, contextsPerNode: 3 },
+  attribution: {
+    dataset: 'data/circuits/sva_demo.jsonl', nExamples: 40, igSteps: 10, methods: ['atp', 'ig', 'exact'], method: 'ig',
+    nodeThreshold: 0.03, edgeThreshold: 0.003, thresholds: [0.001, 0.003, 0.01, 0.03, 0.1, 0.3],
+  },
+};
+
+/** Cross-layer feature evolution (seed 000, notebook 07): a model, one SAE per hook, a token stream. */
+export interface CrossLayerSettings {
+  /** model the SAEs read (hub id, TransformerLens name such as gpt2-small, shipped demo name or folder) */
+  model: string;
+  revision: string;
+  /** SAE release with one SAE per hook (SAELens release name, or a local registry name) */
+  saeRelease: string;
+  /** hooks in layer order, one SAE each; [] = blocks.L.hook_resid_pre for every layer of the model */
+  hooks: string[];
+  dataset: { path: string; split: string; column: string; revision: string };
+  /** tokens per context (SAELens context_size) */
+  contextSize: number;
+  /** BOS at the start of every context */
+  prependBos: boolean;
+  /** contexts per forward pass (a batch is batchSize x contextSize tokens; the last partial batch is dropped) */
+  batchSize: number;
+  /** token budget, rounded down to whole batches */
+  tokens: number;
+  /** dead features / dead pairs are recorded every this many tokens (the seed: 16 batches = 65,536) */
+  checkpointTokens: number;
+  /** resumable collector state is saved every this many tokens (0: never) */
+  saveEveryTokens: number;
+  /** count thresholds of the dead-feature series (the seed: 0 ... 10000) */
+  featureThresholds: number[];
+  /** co-activation count thresholds of the dead-pair series (the seed: 0 ... 100) */
+  pairThresholds: number[];
+  /** compute the _relative_activation variants (a first pass for each feature's max activation) */
+  relative: boolean;
+  /** add the decoder cosine_similarity of W_dec rows */
+  decoder: boolean;
+  /** pair entries held in memory before spilling sorted runs to disk */
+  maxPairsInMemory: number;
+  /** max-Pearson thresholds of the pass-through shares */
+  passThroughThresholds: number[];
+  /** feature graph: links with stat >= minWeight, topK per feature, Louvain resolution/seed; top contexts per node from the first contextTokens tokens */
+  graph: { stat: string; minWeight: number; topK: number; resolution: number; seed: number; contexts: number; contextTokens: number };
+  /** Neuronpedia pages of the SAEs ({layer} in saeId is replaced), or null for SAEs not on Neuronpedia */
+  neuronpedia: { model: string; saeId: string } | null;
+}
+
+export const DEFAULT_CROSSLAYER_CONFIG: CrossLayerSettings = {
+  model: 'saelab/demo-base',
+  revision: 'main',
+  saeRelease: 'saelab-demo-res',
+  hooks: ['blocks.0.hook_resid_pre', 'blocks.1.hook_resid_pre', 'blocks.2.hook_resid_pre', 'blocks.3.hook_resid_pre'],
+  dataset: { path: 'saelab/demo-text', split: 'validation', column: 'text', revision: 'main' },
+  contextSize: 64,
+  prependBos: true,
+  batchSize: 16,
+  tokens: 32768,
+  checkpointTokens: 4096,
+  saveEveryTokens: 16384,
+  featureThresholds: [0, 5, 10, 50, 100, 500, 1000, 5000, 10000],
+  pairThresholds: [0, 5, 10, 50, 100],
+  relative: true,
+  decoder: true,
+  maxPairsInMemory: 8_000_000,
+  passThroughThresholds: [0.4, 0.5],
+  graph: { stat: 'pearson_correlation', minWeight: 0.5, topK: 3, resolution: 1, seed: 0, contexts: 5, contextTokens: 8192 },
+  neuronpedia: null,
+};
+
+/** The one experiment config every notebook reads (configs/*.json). */
+export interface ExperimentConfig {
+  name: string;
+  description: string;
+  seed: number;
+  base: ModelRef;
+  finetune: ModelRef;
+  sae: { release: string; id: string };
+  dataset: { path: string; split: string; column: string; revision: string };
+  contextSize: number;
+  prependBos: boolean;
+  /** "ids": the finetune is fed the base token ids (as published); "text": each model its own tokens, compared on spans with identical text */
+  tokenAlignment: 'ids' | 'text';
+  activations: TokenSample;
+  eval: TokenSample;
+  transfer: TokenSample & { maxExclusiveDead: number; maxDense: number; denseLogDensityMin: number; denseLogDensityMax: number; exclusiveDeadThreshold: number; deadThreshold: number };
+  outliers: { multiplier: number | null; absoluteThreshold: number | null };
+  /** token budget per forward pass (batches split above it) */
+  maxTokensPerForward: number;
+  /** memory this run may use, e.g. "20G" (null: the machine's; $SAELAB_MAX_MEMORY wins); decides dtype "auto" and whether a model can load */
+  maxMemory: string | null;
+  /** cross-layer feature evolution (notebook 07) */
+  crosslayer: CrossLayerSettings;
+  /** research-system sections added by later stages: free-form until their modules define them */
+  interpbench: Record<string, unknown>;
+  circuits: CircuitsConfig;
+  checkpoints: CheckpointsConfig;
+}
+
+export const DEFAULT_CONFIG: ExperimentConfig = {
+  name: 'demo',
+  description: '',
+  seed: 0,
+  base: { model: 'saelab/demo-base', revision: 'main', label: 'base', tokenizer: null, dVocab: null, dtype: null },
+  finetune: { model: 'saelab/demo-finetune', revision: 'main', label: 'finetune', tokenizer: null, dVocab: null, dtype: null },
+  sae: { release: 'saelab-demo-res', id: 'blocks.2.hook_resid_pre' },
+  dataset: { path: 'saelab/demo-text', split: 'validation', column: 'text', revision: 'main' },
+  contextSize: 64,
+  prependBos: true,
+  tokenAlignment: 'ids',
+  activations: { nBatches: 8, batchSize: 16 },
+  eval: { nBatches: 8, batchSize: 16 },
+  transfer: { nBatches: 8, batchSize: 16, maxExclusiveDead: 100, maxDense: 1000, denseLogDensityMin: -5, denseLogDensityMax: -1, exclusiveDeadThreshold: -8, deadThreshold: -9 },
+  outliers: { multiplier: 2, absoluteThreshold: null },
+  maxTokensPerForward: 4096,
+  maxMemory: null,
+  crosslayer: DEFAULT_CROSSLAYER_CONFIG,
+  interpbench: {},
+  circuits: DEFAULT_CIRCUITS_CONFIG,
+  checkpoints: DEFAULT_CHECKPOINTS_CONFIG,
+};
+
+/** Where the config comes from: an explicit path, $SAELAB_CONFIG, or configs/demo.json. */
+export function configPath(explicit?: string): string {
+  const p = explicit ?? process.env.SAELAB_CONFIG ?? path.join(SAELAB_ROOT, 'configs', 'demo.json');
+  return path.isAbsolute(p) ? p : path.resolve(p);
+}
+
+/** Load and validate an experiment config; unknown keys are errors naming the key and the file. */
+export function loadConfig(explicit?: string): ExperimentConfig {
+  const file = configPath(explicit);
+  if (!fs.existsSync(file)) throw new Error(`config file ${file} does not exist (set SAELAB_CONFIG or pass --config; presets are in ${path.join(SAELAB_ROOT, 'configs')})`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  const cfg = mergeWithDefaults(DEFAULT_CONFIG, raw, file);
+  if (!/^[A-Za-z0-9._-]+$/.test(cfg.name)) throw new Error(`${file}: name '${cfg.name}' must be letters, digits, '.', '_' or '-' (it names the runs/ folder)`);
+  if (cfg.tokenAlignment !== 'ids' && cfg.tokenAlignment !== 'text') throw new Error(`${file}: tokenAlignment must be "ids" or "text", got '${cfg.tokenAlignment}'`);
+  for (const which of ['base', 'finetune'] as const) {
+    const d = cfg[which].dtype;
+    if (d !== null && !['auto', 'float32', 'bfloat16', 'float16'].includes(d)) throw new Error(`${file}: ${which}.dtype must be "float32", "bfloat16", "float16", "auto" or null, got ${JSON.stringify(d)}`);
+  }
+  if (cfg.maxMemory !== null) parseBytes(cfg.maxMemory, `${file}: maxMemory`);
+  validateCrossLayerSettings(cfg.crosslayer, file);
+  checkCheckpointsConfig(cfg.checkpoints, file);
+  return cfg;
+}
+
+/** Check the values of a crosslayer section (types were checked against the defaults already). */
+export function validateCrossLayerSettings(c: CrossLayerSettings, where: string): void {
+  const posInt = (v: number, key: string, allowZero = false) => {
+    if (!Number.isInteger(v) || v < (allowZero ? 0 : 1)) throw new Error(`${where}: crosslayer.${key} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${v}`);
+  };
+  posInt(c.contextSize, 'contextSize');
+  posInt(c.batchSize, 'batchSize');
+  posInt(c.tokens, 'tokens');
+  posInt(c.checkpointTokens, 'checkpointTokens', true);
+  posInt(c.saveEveryTokens, 'saveEveryTokens', true);
+  posInt(c.maxPairsInMemory, 'maxPairsInMemory');
+  posInt(c.graph.topK, 'graph.topK');
+  posInt(c.graph.contexts, 'graph.contexts', true);
+  posInt(c.graph.contextTokens, 'graph.contextTokens', true);
+  if (c.tokens < c.batchSize * c.contextSize) throw new Error(`${where}: crosslayer.tokens ${c.tokens} is less than one batch (batchSize ${c.batchSize} x contextSize ${c.contextSize}); only whole batches are used`);
+  for (const [key, xs] of [['featureThresholds', c.featureThresholds], ['pairThresholds', c.pairThresholds]] as const) {
+    if (xs.length === 0 || xs.some((x, i) => !Number.isInteger(x) || x < 0 || (i > 0 && x <= xs[i - 1]))) throw new Error(`${where}: crosslayer.${key} must be increasing non-negative integers, got ${JSON.stringify(xs)}`);
+  }
+  if (c.passThroughThresholds.some((x) => typeof x !== 'number' || !(x > -1 && x <= 1))) throw new Error(`${where}: crosslayer.passThroughThresholds must be numbers in (-1, 1], got ${JSON.stringify(c.passThroughThresholds)}`);
+  if (!(c.graph.minWeight > 0 && c.graph.minWeight <= 1)) throw new Error(`${where}: crosslayer.graph.minWeight must be in (0, 1], got ${c.graph.minWeight}`);
+  c.hooks.forEach((h, i) => {
+    if (typeof h !== 'string' || !/^blocks\.\d+\./.test(h)) throw new Error(`${where}: crosslayer.hooks[${i}] must be a per-block hook name like blocks.3.hook_resid_pre, got ${JSON.stringify(h)}`);
+  });
+  if (c.hooks.length === 1) throw new Error(`${where}: crosslayer.hooks needs at least two hooks (statistics are between adjacent layers), or [] for every layer`);
+  const np = c.neuronpedia as unknown;
+  if (np !== null && (typeof np !== 'object' || typeof (np as { model?: unknown }).model !== 'string' || typeof (np as { saeId?: unknown }).saeId !== 'string' || Object.keys(np as object).length !== 2)) {
+    throw new Error(`${where}: crosslayer.neuronpedia must be null or {"model": "...", "saeId": "...{layer}..."}, got ${JSON.stringify(np)}`);
+  }
+}
