@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { HookedTransformerConfig, HookedTransformerConfigInput, kvPrefix, nKvHeads } from './config';
 import { StateDict } from './params';
+import { fullScope, ProcessingScope } from './processing';
 
 /**
  * Hugging Face checkpoints <-> TransformerLens layout, for the families saelab supports:
@@ -115,9 +116,10 @@ function outProjToHeads(w: tf.Tensor, h: number): tf.Tensor {
 
 /**
  * Read an HF checkpoint into a TransformerLens state dict (unprocessed). Every tensor read is
- * disposed after conversion so peak memory stays near one copy of the weights.
+ * disposed after conversion so peak memory stays near one copy of the weights. `scope` reads only
+ * some parts (the embedding, some blocks, the unembedding), so a model can be loaded part by part.
  */
-export function convertHfWeights(family: string, cfg: HookedTransformerConfig, src: TensorSource, hf: HfConfig): StateDict {
+export function convertHfWeights(family: string, cfg: HookedTransformerConfig, src: TensorSource, hf: HfConfig, scope: ProcessingScope = fullScope(cfg)): StateDict {
   const sd: StateDict = {};
   const { n_heads: h, d_model: d, d_head: dh } = cfg;
   const kv = nKvHeads(cfg);
@@ -131,9 +133,11 @@ export function convertHfWeights(family: string, cfg: HookedTransformerConfig, s
   if (family === 'gpt2') {
     const p = src.has('wte.weight') ? '' : src.has('transformer.wte.weight') ? 'transformer.' : null;
     if (p === null) throw new Error(`GPT-2 checkpoint has neither 'wte.weight' nor 'transformer.wte.weight' (found: ${src.names().slice(0, 8).join(', ')} ...)`);
-    sd['embed.W_E'] = conv(`${p}wte.weight`);
-    sd['pos_embed.W_pos'] = conv(`${p}wpe.weight`, (t) => t.shape[0] > cfg.n_ctx ? tf.slice(t, [0, 0], [cfg.n_ctx, -1]) : t.clone());
-    for (let l = 0; l < cfg.n_layers; l++) {
+    if (scope.embed) {
+      sd['embed.W_E'] = conv(`${p}wte.weight`);
+      sd['pos_embed.W_pos'] = conv(`${p}wpe.weight`, (t) => t.shape[0] > cfg.n_ctx ? tf.slice(t, [0, 0], [cfg.n_ctx, -1]) : t.clone());
+    }
+    for (const l of scope.layers) {
       const hp = `${p}h.${l}`;
       const b = `blocks.${l}`;
       sd[`${b}.ln1.w`] = conv(`${hp}.ln_1.weight`);
@@ -158,16 +162,18 @@ export function convertHfWeights(family: string, cfg: HookedTransformerConfig, s
       sd[`${b}.mlp.W_out`] = conv(`${hp}.mlp.c_proj.weight`);
       sd[`${b}.mlp.b_out`] = conv(`${hp}.mlp.c_proj.bias`);
     }
-    sd['ln_final.w'] = conv(`${p}ln_f.weight`);
-    sd['ln_final.b'] = conv(`${p}ln_f.bias`);
-    const untied = hf.tie_word_embeddings === false && src.has('lm_head.weight');
-    sd['unembed.W_U'] = conv(untied ? 'lm_head.weight' : `${p}wte.weight`, (t) => tf.transpose(t));
-    sd['unembed.b_U'] = zeros([cfg.d_vocab_out]);
+    if (scope.unembed) {
+      sd['ln_final.w'] = conv(`${p}ln_f.weight`);
+      sd['ln_final.b'] = conv(`${p}ln_f.bias`);
+      const untied = hf.tie_word_embeddings === false && src.has('lm_head.weight');
+      sd['unembed.W_U'] = conv(untied ? 'lm_head.weight' : `${p}wte.weight`, (t) => tf.transpose(t));
+      sd['unembed.b_U'] = zeros([cfg.d_vocab_out]);
+    }
     return sd;
   }
   if (family === 'gpt_neox') {
-    sd['embed.W_E'] = conv('gpt_neox.embed_in.weight');
-    for (let l = 0; l < cfg.n_layers; l++) {
+    if (scope.embed) sd['embed.W_E'] = conv('gpt_neox.embed_in.weight');
+    for (const l of scope.layers) {
       const hp = `gpt_neox.layers.${l}`;
       const b = `blocks.${l}`;
       sd[`${b}.ln1.w`] = conv(`${hp}.input_layernorm.weight`);
@@ -192,18 +198,20 @@ export function convertHfWeights(family: string, cfg: HookedTransformerConfig, s
       sd[`${b}.mlp.W_out`] = conv(`${hp}.mlp.dense_4h_to_h.weight`, (t) => tf.transpose(t));
       sd[`${b}.mlp.b_out`] = conv(`${hp}.mlp.dense_4h_to_h.bias`);
     }
-    sd['ln_final.w'] = conv('gpt_neox.final_layer_norm.weight');
-    sd['ln_final.b'] = conv('gpt_neox.final_layer_norm.bias');
-    sd['unembed.W_U'] = conv('embed_out.weight', (t) => tf.transpose(t));
-    sd['unembed.b_U'] = zeros([cfg.d_vocab_out]);
+    if (scope.unembed) {
+      sd['ln_final.w'] = conv('gpt_neox.final_layer_norm.weight');
+      sd['ln_final.b'] = conv('gpt_neox.final_layer_norm.bias');
+      sd['unembed.W_U'] = conv('embed_out.weight', (t) => tf.transpose(t));
+      sd['unembed.b_U'] = zeros([cfg.d_vocab_out]);
+    }
     return sd;
   }
   // llama, mistral, gemma share the HF layout
   const gemma = family === 'gemma';
   /** Gemma's RMSNorm multiplies by (1 + w) */
   const normW = (name: string) => conv(name, (t) => gemma ? tf.add(t, 1) : t.clone());
-  sd['embed.W_E'] = conv('model.embed_tokens.weight', (t) => gemma ? tf.mul(t, Math.sqrt(d)) : t.clone());
-  for (let l = 0; l < cfg.n_layers; l++) {
+  if (scope.embed) sd['embed.W_E'] = conv('model.embed_tokens.weight', (t) => gemma ? tf.mul(t, Math.sqrt(d)) : t.clone());
+  for (const l of scope.layers) {
     const hp = `model.layers.${l}`;
     const b = `blocks.${l}`;
     sd[`${b}.ln1.w`] = normW(`${hp}.input_layernorm.weight`);
@@ -222,19 +230,24 @@ export function convertHfWeights(family: string, cfg: HookedTransformerConfig, s
     sd[`${b}.mlp.W_out`] = conv(`${hp}.mlp.down_proj.weight`, (t) => tf.transpose(t));
     sd[`${b}.mlp.b_out`] = zeros([d]);
   }
-  sd['ln_final.w'] = normW('model.norm.weight');
-  const tied = !src.has('lm_head.weight');
-  sd['unembed.W_U'] = conv(tied ? 'model.embed_tokens.weight' : 'lm_head.weight', (t) => tf.transpose(t));
-  sd['unembed.b_U'] = zeros([cfg.d_vocab_out]);
+  if (scope.unembed) {
+    sd['ln_final.w'] = normW('model.norm.weight');
+    const tied = !src.has('lm_head.weight');
+    sd['unembed.W_U'] = conv(tied ? 'model.embed_tokens.weight' : 'lm_head.weight', (t) => tf.transpose(t));
+    sd['unembed.b_U'] = zeros([cfg.d_vocab_out]);
+  }
   return sd;
 }
 
-/** Keep only the first dVocab rows of W_E and columns of W_U / b_U (finetunes that add tokens). */
+/**
+ * Keep only the first dVocab rows of W_E and columns of W_U / b_U (finetunes that add tokens).
+ * Trims whichever of them `sd` holds (a part of the model); returns the trimmed config.
+ */
 export function trimVocab(cfg: HookedTransformerConfig, sd: StateDict, dVocab: number): HookedTransformerConfig {
   if (!Number.isInteger(dVocab) || dVocab <= 0 || dVocab > cfg.d_vocab) {
     throw new Error(`dVocab=${dVocab} must be a positive integer no larger than the checkpoint's vocabulary (${cfg.d_vocab})`);
   }
-  const swap = (name: string, f: (t: tf.Tensor) => tf.Tensor) => { const old = sd[name]; sd[name] = tf.tidy(() => f(old)); old.dispose(); };
+  const swap = (name: string, f: (t: tf.Tensor) => tf.Tensor) => { const old = sd[name]; if (!old) return; sd[name] = tf.tidy(() => f(old)); old.dispose(); };
   swap('embed.W_E', (t) => tf.slice(t, [0, 0], [dVocab, -1]));
   swap('unembed.W_U', (t) => tf.slice(t, [0, 0], [-1, Math.min(dVocab, cfg.d_vocab_out)]));
   swap('unembed.b_U', (t) => tf.slice(t, [0], [Math.min(dVocab, cfg.d_vocab_out)]));

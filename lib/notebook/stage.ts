@@ -5,6 +5,7 @@ import { writeJsonAtomic } from '../io/atomic';
 import { SAELAB_ROOT, SAELAB_VERSION } from '../version';
 import { ExperimentConfig, loadConfig, configHash, configPath } from './config';
 import { displayBundle } from './display';
+import { setMemoryLimit } from '../model/memory';
 
 /** What a notebook (or a CLI stage) gets from `setupStage`. */
 export interface StageContext {
@@ -33,6 +34,7 @@ export async function setupStage(stage: string, opts: { config?: string; quiet?:
   const backend = await initBackend();
   const configFile = configPath(opts.config);
   const config = loadConfig(configFile);
+  setMemoryLimit(config.maxMemory);
   const runDir = runDirFor(config);
   const stageDir = path.join(runDir, stage);
   fs.mkdirSync(stageDir, { recursive: true });

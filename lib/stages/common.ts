@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { HookedTransformer } from '../model/hookedTransformer';
+import { WeightDtype } from '../model/weights';
 import { SAE } from '../sae/sae';
 import { modelOptionsFromSAE } from '../sae/modelOptions';
 import { Tokenizer, loadTokenizer, loadTokenizerFromDir } from '../tokenizers/tokenizer';
@@ -21,7 +22,8 @@ export function hookLayer(hook: string): number {
 /** Load a model for the pipeline with the SAE's model_from_pretrained_kwargs and attach its tokenizer. */
 export async function loadPipelineModel(ref: ModelRef, sae: SAE, dVocab?: number): Promise<HookedTransformer> {
   const spec = modelOptionsFromSAE(sae, { revision: ref.revision });
-  const model = await HookedTransformer.fromPretrained(ref.model, { ...spec.options, revision: ref.revision, dVocab: ref.dVocab ?? dVocab } as never);
+  const dtype = (ref.dtype ?? 'auto') as WeightDtype | 'auto';
+  const model = await HookedTransformer.fromPretrained(ref.model, { ...spec.options, revision: ref.revision, dVocab: ref.dVocab ?? dVocab, dtype } as never);
   const dir = model.source?.dir;
   if (dir && fs.existsSync(path.join(dir, 'tokenizer.json'))) model.setTokenizer(loadTokenizerFromDir(dir));
   return model;

@@ -6,6 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { SAELAB_ROOT } from '../version';
 import { mergeWithDefaults } from '../config/schema';
+import { parseBytes } from '../model/memory';
 import { CheckpointsConfig, DEFAULT_CHECKPOINTS_CONFIG, checkCheckpointsConfig } from '../checkpoints/config';
 
 export { configHash } from '../config/hash';
@@ -20,6 +21,8 @@ export interface ModelRef {
   tokenizer: string | null;
   /** keep only the first dVocab embedding rows (a finetune that added tokens); null = all */
   dVocab: number | null;
+  /** how the weights are kept (TransformerLens dtype): "float32", "bfloat16", "float16"; null = auto (float32 when it fits in memory, else the checkpoint's 16-bit dtype) */
+  dtype: string | null;
 }
 
 /** Token sample sizes of one stage: nBatches x batchSize sequences of contextSize tokens. */
@@ -138,6 +141,8 @@ export interface ExperimentConfig {
   outliers: { multiplier: number | null; absoluteThreshold: number | null };
   /** token budget per forward pass (batches split above it) */
   maxTokensPerForward: number;
+  /** memory this run may use, e.g. "20G" (null: the machine's; $SAELAB_MAX_MEMORY wins); decides dtype "auto" and whether a model can load */
+  maxMemory: string | null;
   /** cross-layer feature evolution (notebook 07) */
   crosslayer: CrossLayerSettings;
   /** research-system sections added by later stages: free-form until their modules define them */
@@ -150,8 +155,8 @@ export const DEFAULT_CONFIG: ExperimentConfig = {
   name: 'demo',
   description: '',
   seed: 0,
-  base: { model: 'saelab/demo-base', revision: 'main', label: 'base', tokenizer: null, dVocab: null },
-  finetune: { model: 'saelab/demo-finetune', revision: 'main', label: 'finetune', tokenizer: null, dVocab: null },
+  base: { model: 'saelab/demo-base', revision: 'main', label: 'base', tokenizer: null, dVocab: null, dtype: null },
+  finetune: { model: 'saelab/demo-finetune', revision: 'main', label: 'finetune', tokenizer: null, dVocab: null, dtype: null },
   sae: { release: 'saelab-demo-res', id: 'blocks.2.hook_resid_pre' },
   dataset: { path: 'saelab/demo-text', split: 'validation', column: 'text', revision: 'main' },
   contextSize: 64,
@@ -162,6 +167,7 @@ export const DEFAULT_CONFIG: ExperimentConfig = {
   transfer: { nBatches: 8, batchSize: 16, maxExclusiveDead: 100, maxDense: 1000, denseLogDensityMin: -5, denseLogDensityMax: -1, exclusiveDeadThreshold: -8, deadThreshold: -9 },
   outliers: { multiplier: 2, absoluteThreshold: null },
   maxTokensPerForward: 4096,
+  maxMemory: null,
   crosslayer: DEFAULT_CROSSLAYER_CONFIG,
   interpbench: {},
   circuits: DEFAULT_CIRCUITS_CONFIG,
@@ -187,6 +193,11 @@ export function loadConfig(explicit?: string): ExperimentConfig {
   const cfg = mergeWithDefaults(DEFAULT_CONFIG, raw, file);
   if (!/^[A-Za-z0-9._-]+$/.test(cfg.name)) throw new Error(`${file}: name '${cfg.name}' must be letters, digits, '.', '_' or '-' (it names the runs/ folder)`);
   if (cfg.tokenAlignment !== 'ids' && cfg.tokenAlignment !== 'text') throw new Error(`${file}: tokenAlignment must be "ids" or "text", got '${cfg.tokenAlignment}'`);
+  for (const which of ['base', 'finetune'] as const) {
+    const d = cfg[which].dtype;
+    if (d !== null && !['auto', 'float32', 'bfloat16', 'float16'].includes(d)) throw new Error(`${file}: ${which}.dtype must be "float32", "bfloat16", "float16", "auto" or null, got ${JSON.stringify(d)}`);
+  }
+  if (cfg.maxMemory !== null) parseBytes(cfg.maxMemory, `${file}: maxMemory`);
   validateCrossLayerSettings(cfg.crosslayer, file);
   checkCheckpointsConfig(cfg.checkpoints, file);
   return cfg;

@@ -3,7 +3,7 @@
  * multi-GB tensor never sits in memory. Each tensor has its own stream (seeded by a key and its
  * name), so a finetune can re-create its base's values exactly and add its own perturbation.
  */
-import { f32ToF16 } from '../io/dtypes';
+import { f32ToF16, f32ToBf16Bits } from '../io/dtypes';
 import { hashString } from '../data/random';
 import { TensorSpec } from './shapes';
 
@@ -35,15 +35,6 @@ class Uniform {
       out[i] += ((t ^ (t >>> 14)) | 0) * k;
     }
     this.s = s;
-  }
-}
-
-/** float32 values -> bfloat16 bits (round to nearest even), into `out`. */
-export function f32ToBf16Bits(src: Float32Array, out: Uint16Array, n: number): void {
-  const u = new Int32Array(src.buffer, src.byteOffset, n);
-  for (let i = 0; i < n; i++) {
-    const b = u[i];
-    out[i] = ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
   }
 }
 

@@ -18,7 +18,7 @@ export * from './repos';
 export * from './repoWriter';
 export * from './tokenizerFiles';
 export * from './text';
-export { tensorChunks, streamSeed, f32ToBf16Bits } from './fill';
+export { tensorChunks, streamSeed } from './fill';
 export { writeSaeFolder } from './saes';
 
 export interface MakeStandinsOptions extends StandinOptions {
