@@ -669,7 +669,13 @@ export class HookedTransformer {
     const ctx: AttnContext = { maskNegBig: masks.negBig, maskNegInf: masks.negInf, maskFloat: masks.visible, rot };
     const stop = this.resolveStop(opts.stopAtLayer);
     const nRun = stop ?? cfg.n_layers;
-    for (let l = 0; l < nRun; l++) resid = this.block(l, resid, run, ctx);
+    // without a gradient tape each block runs in its own tidy, so a pass holds one block's intermediates
+    // at a time (a GPT-2 pass over 4,096 tokens otherwise keeps ~4.7 GB of them until it ends)
+    const perBlock = !tapeActive();
+    for (let l = 0; l < nRun; l++) {
+      const x = resid;
+      resid = perBlock ? tf.tidy(() => this.block(l, x, run, ctx)) : this.block(l, x, run, ctx);
+    }
     if (stop !== null || returnType === 'none') return {};
     // logitsToKeep: the final norm and unembedding see only the last positions (both act per position)
     const keep = opts.logitsToKeep;
