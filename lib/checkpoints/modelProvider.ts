@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { parseBlockHook } from '../model/hookNames';
 import { HookedTransformer } from '../model/hookedTransformer';
 import { TokenWindowSampler } from '../lm/batches';
 import { CeAccumulator } from '../analysis/saeMetrics';
@@ -48,8 +49,7 @@ export const DEFAULT_SPILL_BYTES = 2 ** 30;
 
 /** The block index of a `blocks.L.` hook (to stop the forward pass early), or undefined. */
 function hookLayer(hook: string): number | undefined {
-  const m = /^blocks\.(\d+)\./.exec(hook);
-  return m ? Number(m[1]) : undefined;
+  return parseBlockHook(hook)?.layer;
 }
 
 /** Token windows [batchSize, contextSize] drawn by a seeded sampler, as int32 arrays. */

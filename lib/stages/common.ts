@@ -3,6 +3,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { HookedTransformer } from '../model/hookedTransformer';
 import { WeightDtype } from '../model/weights';
+import { hookLayer } from '../model/hookNames';
 import { SAE } from '../sae/sae';
 import { modelOptionsFromSAE } from '../sae/modelOptions';
 import { Tokenizer, loadTokenizer, loadTokenizerFromDir } from '../tokenizers/tokenizer';
@@ -11,13 +12,6 @@ import { shuffleStream } from '../data/random';
 import { tokenizeAndConcatenate } from '../data/concat';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors';
 import { ExperimentConfig, ModelRef } from './config';
-
-/** The layer of a hook name `blocks.L.…` (TransformerLens numbering). */
-export function hookLayer(hook: string): number {
-  const m = /^blocks\.(\d+)\./.exec(hook);
-  if (!m) throw new Error(`hook '${hook}' is not a per-block hook (blocks.L....): the pipeline needs a residual-stream SAE`);
-  return Number(m[1]);
-}
 
 /** Load a model for the pipeline with the SAE's model_from_pretrained_kwargs and attach its tokenizer. */
 export async function loadPipelineModel(ref: ModelRef, sae: SAE, dVocab?: number): Promise<HookedTransformer> {
@@ -49,7 +43,7 @@ export interface PipelineModels {
 export async function loadPipelineModels(config: ExperimentConfig, opts: { finetune?: boolean } = {}): Promise<PipelineModels> {
   const sae = await SAE.fromPretrained(config.sae.release, config.sae.id);
   const hook = sae.cfg.metadata.hook_name;
-  const layer = hookLayer(hook);
+  const layer = hookLayer(hook, 'the pipeline (a residual-stream SAE)');
   const base = await loadPipelineModel(config.base, sae);
   const tokenizer = await loadTokenizer(config.base.tokenizer ?? config.base.model, { revision: config.base.revision });
   let finetune: HookedTransformer | undefined;

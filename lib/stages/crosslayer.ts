@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { TopLevelSpec } from 'vega-lite';
 import { writeJsonAtomic } from '../io/atomic';
-import { StageContext } from '../notebook/stage';
+import { ArtifactRecord, StageContext, artifactsIntact, recordArtifacts } from '../notebook/stage';
 import { StageOutput, defineStage } from './define';
 import { CrossLayerSettings, configHash } from './config';
 import { Row } from '../plots/table';
@@ -12,7 +12,7 @@ import { PassThroughRow, FeatureGraph, featureGraph, passThrough } from '../anal
 import { BrowserContext, NeuronpediaSource, writeFeatureGraphHtml } from '../analysis/crosslayer/browser';
 import { communityRanks, laneLayout } from '../analysis/crosslayer/graphLayout';
 import { TopActivations } from '../analysis/crosslayer/topk';
-import { ModelActivationSource } from '../analysis/crosslayer/modelSource';
+import { ModelFeatureCodeSource } from '../analysis/crosslayer/featureCodeSource';
 import { CrossLayerModelRun, CrossLayerModels, crossLayerBatches, datasetContexts, loadCrossLayerModels, runCrossLayerFromModel } from './crosslayerRun';
 
 export const STAGE_CROSSLAYER = '07_crosslayer_features';
@@ -31,14 +31,15 @@ async function collectOrReuse(stageDir: string, settings: CrossLayerSettings, mo
   const file = path.join(stageDir, 'collection.json');
   const key = collectionKey(settings, models.hooks);
   if (fs.existsSync(file)) {
-    const prev = JSON.parse(fs.readFileSync(file, 'utf8')) as { key: string; run: CrossLayerModelRun };
+    const prev = JSON.parse(fs.readFileSync(file, 'utf8')) as { key: string; run: CrossLayerModelRun; files?: Record<string, ArtifactRecord> };
     const n = prev.run.summary.n_layers;
     const files = [...Array.from({ length: n - 1 }, (_, P) => pairFileName(P)), 'max_activations.safetensors', 'dead_features.safetensors', 'summary.json'];
-    if (prev.key === key && files.every((f) => fs.existsSync(path.join(stageDir, f)))) return { ...prev.run, reused: true };
+    if (prev.key === key && files.every((f) => fs.existsSync(path.join(stageDir, f))) && artifactsIntact(stageDir, prev.files)) return { ...prev.run, reused: true };
   }
   fs.rmSync(file, { force: true });
   const run = await runCrossLayerFromModel(settings, stageDir, { models, stateDir: path.join(stageDir, 'state'), label: STAGE_CROSSLAYER });
-  writeJsonAtomic(file, { key, run });
+  const files = [...Array.from({ length: run.summary.n_layers - 1 }, (_, P) => pairFileName(P)), 'max_activations.safetensors', 'dead_features.safetensors', 'summary.json'];
+  writeJsonAtomic(file, { key, run, files: recordArtifacts(stageDir, files, STAGE_CROSSLAYER) });
   return { ...run, reused: false };
 }
 
@@ -91,7 +92,7 @@ export async function graphContexts(models: CrossLayerModels, settings: CrossLay
   for (const n of graph.nodes) byLayer[n.layer].push(n.feature);
   const top = new TopActivations(byLayer, k);
   const ids = new Int32Array(maxBatches * bt);
-  const source = new ModelActivationSource({
+  const source = new ModelFeatureCodeSource({
     model: models.model, saes: models.saes, contexts: datasetContexts(settings, models.tokenizer), contextSize: settings.contextSize, batchSize: settings.batchSize, maxBatches,
     onTokens: (start, x) => ids.set(x, start),
   });

@@ -35,6 +35,8 @@ export interface SaeEvalModelResult {
   nonfinite: CeSummary['nonFinite'];
   tokens: number;
   outlier_tokens: number;
+  /** non-outlier tokens whose activations or reconstruction held NaN/inf, left out of R2 and explained variance */
+  nonfinite_tokens: number;
 }
 
 export interface SaeEvalResult {
@@ -106,6 +108,7 @@ function summarize(acc: EvalAccumulators): SaeEvalModelResult {
     zero_ablation_loss: ce.zeroLoss ?? null, ce_loss_score: ce.ceLossScore ?? null,
     r2: r.r2, explained_variance: r.explainedVariance, dead_fraction: acc.density.deadFraction(),
     nonfinite_batches: ce.nonFiniteBatches, nonfinite: ce.nonFinite, tokens: acc.l0.tokens, outlier_tokens: acc.outlierTokens,
+    nonfinite_tokens: r.nonFiniteTokens,
   };
 }
 

@@ -102,7 +102,11 @@ test('streamed held-out feature activations: top rows, activation cosine and liv
   assert.deepStrictEqual([sim.rows, sim.cols], [D, D]);
   for (const [i, j] of [[0, 0], [2, 3], [4, 1]]) {
     let dot = 0, na = 0, nb = 0;
-    for (let r = 0; r < N; r++) (dot += A[r * D + i] * B[r * D + j]), (na += A[r * D + i] ** 2), (nb += B[r * D + j] ** 2);
+    for (let r = 0; r < N; r++) {
+      dot += A[r * D + i] * B[r * D + j];
+      na += A[r * D + i] ** 2;
+      nb += B[r * D + j] ** 2;
+    }
     assertClose([sim.values[i * D + j]], [dot / Math.sqrt(na * nb)], 1e-5, 1e-5, `cosine ${i},${j}`);
   }
   assert.deepStrictEqual(Array.from(await sweepAliveMask(dir, { label: 'a', step: 0 })), [1, 1, 1, 1, 1, 0]);

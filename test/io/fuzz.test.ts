@@ -5,16 +5,10 @@ import * as path from 'path';
 import { writeSafetensors, SafetensorsFile, SafetensorsError, rawToFloat32, TensorToWrite } from '../../lib/io/safetensors';
 import { Dtype } from '../../lib/io/dtypes';
 import { tmpDir } from '../helpers';
+import { mulberry32 } from '../../lib/data/random';
 
-/** Deterministic PRNG (mulberry32) so a failure reproduces. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (the library's mulberry32) so a failure reproduces. */
+const prng = (seed: number): (() => number) => mulberry32(seed);
 
 const DTYPES: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 
@@ -50,7 +44,7 @@ function reference(buf: Buffer): { invalid: string } | { tensors: Map<string, { 
   if (n > BigInt(buf.length - 8)) return { invalid: 'header length' };
   const hlen = Number(n);
   let h: unknown;
-  try { h = JSON.parse(buf.subarray(8, 8 + hlen).toString('utf8')); } catch { return { invalid: 'json' }; }
+  try { h = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(buf.subarray(8, 8 + hlen))); } catch { return { invalid: 'json or utf-8' }; }
   if (typeof h !== 'object' || h === null || Array.isArray(h)) return { invalid: 'not object' };
   const dataLen = buf.length - 8 - hlen;
   const dv = new DataView(buf.buffer, buf.byteOffset + 8 + hlen, dataLen);
@@ -59,6 +53,7 @@ function reference(buf: Buffer): { invalid: string } | { tensors: Map<string, { 
   let used = hlen;
   for (const [name, e] of Object.entries(h as Record<string, any>)) {
     if (name === '__metadata__') {
+      if (e === null) continue; // an absent metadata map (Option in the reference reader)
       if (typeof e !== 'object' || e === null || Array.isArray(e) || Object.values(e).some((v) => typeof v !== 'string')) return { invalid: 'metadata' };
       continue;
     }
@@ -77,8 +72,14 @@ function reference(buf: Buffer): { invalid: string } | { tensors: Map<string, { 
     for (let i = 0; i < count; i++) values.push(decode(dv, e.dtype, o[0] + i * size));
     tensors.set(name, { dtype: e.dtype, shape: e.shape, values });
   }
+  // the reference reader (huggingface/safetensors): sorted byte ranges tile the data section from 0 to its end
   spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  for (let i = 1; i < spans.length; i++) if (spans[i][0] < spans[i - 1][1]) return { invalid: 'overlap' };
+  let at = 0;
+  for (const [b, e] of spans) {
+    if (b !== at) return { invalid: b < at ? 'overlap' : 'gap' };
+    at = e;
+  }
+  if (at !== dataLen) return { invalid: 'trailing bytes' };
   return { tensors, used };
 }
 
