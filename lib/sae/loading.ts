@@ -12,6 +12,7 @@ import { ConfigError } from '../io/errors';
 import { assertFinite } from '../io/finite';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../io/dtypes';
 import { readNpz } from '../io/npz';
+import { jumprelu } from './architectures/jumprelu';
 import { resolveRelease } from './registry';
 import { resolveRepo } from '../hub/resolve';
 
@@ -141,7 +142,7 @@ export function gemmaScopeRawConfig(repoId: string, folder: string): Record<stri
     dIn = ({ '2b': 2048, '9b': 4096, '27b': 4608 } as Record<string, number>)[size] ?? dIn;
   } else throw new Error(`Gemma Scope repo '${repoId}': cannot tell the hook (res, mlp, att) from its name`);
   return {
-    architecture: 'jumprelu', d_in: dIn, d_sae: width ? width[1] : undefined, dtype: 'float32', model_name: modelName, hook_name: hookName,
+    architecture: jumprelu.name, d_in: dIn, d_sae: width ? width[1] : undefined, dtype: 'float32', model_name: modelName, hook_name: hookName,
     hook_head_index: null, activation_fn: 'relu', prepend_bos: true, dataset_path: 'monology/pile-uncopyrighted', context_size: 1024,
     apply_b_dec_to_input: false, normalize_activations: null,
   };
