@@ -26,3 +26,4 @@ export * from './stages';
 export * from './demo/world';
 export * from './circuits';
 export * as checkpoints from './checkpoints';
+export * as standins from './standins';

@@ -2,3 +2,4 @@ export * from './display';
 export * from './table';
 export * from './progress';
 export * from './stage';
+export * from './activity';

@@ -11,6 +11,7 @@ import { Progress } from '../notebook/progress';
 import { HookedTransformer } from '../model/hookedTransformer';
 import { SAE } from '../sae/sae';
 import { loadPipelineModels, sampleContexts, saveTokens, tokenBatches } from './common';
+import { recordActivity } from '../notebook/activity';
 import { outliersInputs, outlierModelName, findOutlierNormsStage } from './outliers';
 import { StageOutput, defineStage, requireStage } from './define';
 import { batchRangeRows } from './shard/spec';
@@ -69,7 +70,9 @@ export function evaluateSae(model: HookedTransformer, sae: SAE, hook: string, to
     l0: new L0Accumulator(), density: new FeatureDensityAccumulator(sae.cfg.d_sae), recon: new ReconstructionAccumulator(sae.cfg.d_in),
     ce: new CeAccumulator(), logHist: new LogActivationHistogramAccumulator([-10.5, 3], 100), outlierTokens: 0,
   };
+  const nBatches = Math.ceil(tokens.length / ctx / batchSize);
   for (const b of tokenBatches(tokens, ctx, batchSize)) {
+    recordActivity(`evaluating the SAE on ${model.cfg.model_name} (${model.dtype}), batch ${b.index + 1} of ${nBatches}`, model.cfg.model_name);
     let x: tf.Tensor | null = null;
     let clean: tf.Tensor | null = null;
     const captured = model.runWithCache(b.tokens, { namesFilter: [hook], returnType: 'loss', lossPerToken: true });
@@ -157,10 +160,10 @@ export const saeEvalStage = defineStage<SaeEvalResult, { merged: ModelPair<EvalA
         const ctxLen = config.contextSize;
         const tokens = (await sampleContexts(config, m.tokenizer, nSeq, 4)).slice(rows.start * ctxLen, rows.end * ctxLen);
         const progress = new Progress(`SAE eval shard ${spec.index}/${spec.count}`, 2 * range.count);
-        const state = {
-          base: evalToJSON(evaluateSae(m.base, m.sae, m.hook, tokens, ctxLen, bs, rule, progress, range.first)),
-          finetune: evalToJSON(evaluateSae(m.finetune!, m.sae, m.hook, tokens, ctxLen, bs, rule, progress, range.first)),
-        };
+        // one model at a time (loading the finetune releases the base)
+        const base = evalToJSON(evaluateSae(await m.model('base'), m.sae, m.hook, tokens, ctxLen, bs, rule, progress, range.first));
+        const finetune = evalToJSON(evaluateSae(await m.model('finetune'), m.sae, m.hook, tokens, ctxLen, bs, rule, progress, range.first));
+        const state = { base, finetune };
         progress.done();
         return { files: [], state, provenance: { revisions: m.revisions, hook: m.hook } };
       } finally {
@@ -194,14 +197,14 @@ async function evaluateStage(ctx: StageContext, opts?: { merged: ModelPair<EvalA
     const nSeq = config.eval.nBatches * config.eval.batchSize;
     const tokens = await sampleContexts(config, m.tokenizer, nSeq, 4);
     saveTokens(path.join(stageDir, 'tokens.safetensors'), tokens, config.contextSize);
-    const accs = opts?.merged ?? (() => {
+    const accs = opts?.merged ?? await (async () => {
       const progress = new Progress('SAE eval', 2 * config.eval.nBatches);
-      const a = {
-        base: evaluateSae(m.base, m.sae, m.hook, tokens, config.contextSize, config.eval.batchSize, rule, progress),
-        finetune: evaluateSae(m.finetune!, m.sae, m.hook, tokens, config.contextSize, config.eval.batchSize, rule, progress),
-      };
+      // one model at a time (loading the finetune releases the base)
+      const base = evaluateSae(await m.model('base'), m.sae, m.hook, tokens, config.contextSize, config.eval.batchSize, rule, progress);
+      const finetune = evaluateSae(await m.model('finetune'), m.sae, m.hook, tokens, config.contextSize, config.eval.batchSize, rule, progress);
+      m.release();
       progress.done();
-      return a;
+      return { base, finetune };
     })();
     const res = { base: summarize(accs.base), finetune: summarize(accs.finetune) };
     writeSafetensors(path.join(stageDir, 'feature_densities.safetensors'), {
