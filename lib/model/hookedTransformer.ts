@@ -547,6 +547,15 @@ export class HookedTransformer {
       throw new Error(`attentionMask has shape [${mask.shape}], tokens have [${tokens.shape}]`);
     }
     const wantLoss = returnType === 'loss' || returnType === 'both';
+    const startAt = opts.startAtLayer ?? 0;
+    if (!Number.isInteger(startAt) || startAt < 0 || startAt > this.cfg.n_layers) throw new Error(`startAtLayer must be an integer in [0, ${this.cfg.n_layers}], got ${opts.startAtLayer}`);
+    const residualIn = opts.residual;
+    if (startAt > 0 && !residualIn) throw new Error('startAtLayer needs the residual stream entering that block (opts.residual [batch, pos, d_model])');
+    if (residualIn) {
+      if (residualIn.rank !== 3 || residualIn.shape[0] !== B || residualIn.shape[1] !== P || residualIn.shape[2] !== this.cfg.d_model) {
+        throw new Error(`residual has shape [${residualIn.shape}], expected [${B}, ${P}, ${this.cfg.d_model}] for tokens [${B}, ${P}]`);
+      }
+    }
     if (wantLoss && P < 2) throw new Error('a loss needs at least 2 positions per sequence');
     const budget = opts.maxBatchTokens ?? this.maxBatchTokens;
     const rows = budget && budget > 0 ? Math.max(1, Math.floor(budget / P)) : B;
@@ -560,7 +569,8 @@ export class HookedTransformer {
         const out = tf.tidy(() => {
           const tk = chunks.length === 1 ? tokens : tf.slice(tokens, [start, 0], [n, P]);
           const mk = mask && (chunks.length === 1 ? mask : tf.slice(mask, [start, 0], [n, P]));
-          const o = this.core(tk as tf.Tensor2D, mk as tf.Tensor2D | undefined, run, opts, returnType);
+          const rk = residualIn ? (chunks.length === 1 ? residualIn : tf.slice(residualIn as tf.Tensor, [start, 0, 0], [n, P, -1])) : undefined;
+          const o = this.core(tk as tf.Tensor2D, mk as tf.Tensor2D | undefined, run, opts, returnType, rk);
           const kept: Record<string, tf.Tensor> = {};
           if (o.logits) kept.logits = o.logits;
           if (o.nll) kept.nll = o.nll;
@@ -639,12 +649,14 @@ export class HookedTransformer {
   }
 
   /** The forward pass proper (inside the caller's tidy). */
-  private core(tokens: tf.Tensor2D, mask: tf.Tensor2D | undefined, run: HookRun, opts: ForwardOptions, returnType: string): CoreOutput {
+  private core(tokens: tf.Tensor2D, mask: tf.Tensor2D | undefined, run: HookRun, opts: ForwardOptions, returnType: string, residualIn?: tf.Tensor): CoreOutput {
     const cfg = this.cfg;
     const [B, P] = tokens.shape;
-    let resid = run.point('hook_embed', this.embed(tokens));
+    const startAt = opts.startAtLayer ?? 0;
+    // from a given residual (startAtLayer, 0 included) the embeddings are skipped: it is what enters block startAt
+    let resid = residualIn ?? run.point('hook_embed', this.embed(tokens));
     const positions = mask ? offsetPositionIds(mask) : null;
-    if (cfg.positional_embedding_type === 'standard') {
+    if (cfg.positional_embedding_type === 'standard' && !residualIn) {
       let pos: tf.Tensor;
       if (positions && mask) {
         pos = tf.mul(embeddingLookup(this.p('pos_embed.W_pos') as tf.Tensor2D, positions), tf.expandDims(tf.cast(mask, 'float32'), -1));
@@ -664,7 +676,7 @@ export class HookedTransformer {
     const ctx: AttnContext = { maskNegBig: masks.negBig, maskNegInf: masks.negInf, maskFloat: masks.visible, rot };
     const stop = this.resolveStop(opts.stopAtLayer);
     const nRun = stop ?? cfg.n_layers;
-    for (let l = 0; l < nRun; l++) resid = this.block(l, resid, run, ctx);
+    for (let l = startAt; l < nRun; l++) resid = this.block(l, resid, run, ctx);
     if (stop !== null || returnType === 'none') return {};
     const normed = this.norm('ln_final', resid, run, 'ln_final');
     if (returnType === 'loss' && this.lossByVocabBlocks(B * P)) return { nll: this.nllByVocabBlocks(normed as tf.Tensor3D, tokens, mask) };

@@ -59,6 +59,12 @@ export interface EvalAccumulators {
   outlierTokens: number;
 }
 
+/** The block a residual hook's value enters (resid_pre of L: L; resid_post of L: L + 1), or null for other hooks. */
+export function residualStart(hook: string): number | null {
+  const m = /^blocks\.(\d+)\.hook_resid_(pre|post)$/.exec(hook);
+  return m ? Number(m[1]) + (m[2] === 'post' ? 1 : 0) : null;
+}
+
 /**
  * Evaluate an SAE on one model over token batches: L0, feature densities, reconstruction (R2 as
  * published and SAELens's explained variance, non-outlier tokens only), clean / spliced / zero-ablated CE
@@ -71,6 +77,7 @@ export function evaluateSae(model: HookedTransformer, sae: SAE, hook: string, to
     ce: new CeAccumulator(), logHist: new LogActivationHistogramAccumulator([-10.5, 3], 100), outlierTokens: 0,
   };
   const nBatches = Math.ceil(tokens.length / ctx / batchSize);
+  const start = residualStart(hook);
   for (const b of tokenBatches(tokens, ctx, batchSize)) {
     recordActivity(`evaluating the SAE on ${model.cfg.model_name} (${model.dtype}), batch ${b.index + 1} of ${nBatches}`, model.cfg.model_name);
     let x: tf.Tensor | null = null;
@@ -89,8 +96,20 @@ export function evaluateSae(model: HookedTransformer, sae: SAE, hook: string, to
     acc.logHist.add(f);
     acc.recon.add(x, xHat, keep);
     const keep3 = tf.expandDims(keep, -1);
-    const spliced = model.forward(b.tokens, { fwdHooks: [[hook, (a) => tf.where(tf.broadcastTo(keep3, a.shape), xHat, a)]], returnType: 'loss', lossPerToken: true }).loss as tf.Tensor;
-    const zero = model.forward(b.tokens, { fwdHooks: [[hook, (a) => tf.zerosLike(a)]], returnType: 'loss', lossPerToken: true }).loss as tf.Tensor;
+    let spliced: tf.Tensor;
+    let zero: tf.Tensor;
+    if (start !== null) {
+      // a residual hook: the spliced and zero-ablated passes start at the hook's block from the replaced
+      // residual (the blocks before it are the clean pass's, so this is the hooked forward without redoing them)
+      const splicedX = tf.where(tf.broadcastTo(keep3, x.shape), xHat, x);
+      const zeroX = tf.zerosLike(x);
+      spliced = model.forward(b.tokens, { startAtLayer: start, residual: splicedX, returnType: 'loss', lossPerToken: true }).loss as tf.Tensor;
+      zero = model.forward(b.tokens, { startAtLayer: start, residual: zeroX, returnType: 'loss', lossPerToken: true }).loss as tf.Tensor;
+      tf.dispose([splicedX, zeroX]);
+    } else {
+      spliced = model.forward(b.tokens, { fwdHooks: [[hook, (a) => tf.where(tf.broadcastTo(keep3, a.shape), xHat, a)]], returnType: 'loss', lossPerToken: true }).loss as tf.Tensor;
+      zero = model.forward(b.tokens, { fwdHooks: [[hook, (a) => tf.zerosLike(a)]], returnType: 'loss', lossPerToken: true }).loss as tf.Tensor;
+    }
     acc.ce.addTokenLosses(clean, spliced, zero, b.index + firstBatch);
     tf.dispose([x, clean, f, xHat, outliers, keep, keep3, spliced, zero, b.tokens]);
     progress.tick();
