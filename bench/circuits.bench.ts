@@ -47,7 +47,7 @@ export async function run(): Promise<void> {
     const t0 = performance.now();
     let r;
     try {
-      r = attributeNodes(model, saes, pairs, { method, steps });
+      r = await attributeNodes(model, saes, pairs, { method, steps });
     } catch (e) {
       // the wasm backend's heap is capped (4 GiB): 12 x 24,576-feature SAEs plus GPT-2 small and the tape may not fit
       console.log(`circuits ${method}: failed on backend ${tf.getBackend()} (${(e as Error).message}); try fewer SAELAB_BENCH_CIRCUITS_LAYERS or another backend`);

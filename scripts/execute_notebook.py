@@ -64,6 +64,8 @@ class TrackingPreprocessor(ExecutePreprocessor):
     kernel_proc = None
     _watcher = None
 
+    count = 0
+
     def preprocess_cell(self, cell, resources, index):
         self.current = index
         if self._watcher is None and getattr(self, "km", None) is not None:
@@ -71,7 +73,14 @@ class TrackingPreprocessor(ExecutePreprocessor):
             self.kernel_proc = kernel_process(self.km)
             self._watcher = threading.Thread(target=self._watch, daemon=True)
             self._watcher.start()
-        return super().preprocess_cell(cell, resources, index)
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        if cell.cell_type == "code" and cell.source.strip():
+            # tslab's execute_reply carries no execution_count: number the cells as Jupyter would, so the
+            # exported page shows In [1], In [2], ... instead of In [ ] (which reads as "never run")
+            self.count += 1
+            if cell.get("execution_count") is None:
+                cell.execution_count = self.count
+        return cell, resources
 
     def _watch(self):
         while True:

@@ -129,6 +129,8 @@ export interface ReconstructionSummary {
   mse: number;
   /** tokens used (non-outlier) */
   tokens: number;
+  /** kept tokens left out because x or x_hat had NaN or inf (reported, never averaged) */
+  nonFiniteTokens: number;
 }
 
 /** Serialised state of a ReconstructionAccumulator. */
@@ -137,6 +139,8 @@ export interface ReconstructionState {
   sse: number;
   all: Moments;
   perDim: { n: number; sum: number[]; m2: number[] };
+  /** kept tokens left out for NaN/inf (absent in states written before it was counted) */
+  nonFiniteTokens?: number;
 }
 
 /**
@@ -148,6 +152,8 @@ export class ReconstructionAccumulator {
   sse = 0;
   all: Moments = { n: 0, sum: 0, m2: 0 };
   perDimN = 0;
+  /** kept tokens left out because x or x_hat held NaN or inf */
+  nonFiniteTokens = 0;
   readonly perDimSum: Float64Array;
   readonly perDimM2: Float64Array;
 
@@ -158,9 +164,11 @@ export class ReconstructionAccumulator {
 
   /**
    * Adds activations x and reconstructions xHat [..., dModel] (not disposed). `keep` [...] (bool or 0/1)
-   * selects the tokens to use, e.g. the negation of the outlier mask; default every token.
+   * selects the tokens to use, e.g. the negation of the outlier mask; default every token. Kept tokens
+   * whose x or x_hat holds NaN or inf are left out and counted in `nonFiniteTokens` (`finiteRowsOnly`:
+   * the caller already removed them).
    */
-  add(x: tf.Tensor, xHat: tf.Tensor, keep?: tf.Tensor): void {
+  add(x: tf.Tensor, xHat: tf.Tensor, keep?: tf.Tensor, finiteRowsOnly = false): void {
     if (x.shape.join() !== xHat.shape.join()) throw new Error(`ReconstructionAccumulator: x [${x.shape}] and x_hat [${xHat.shape}] differ in shape`);
     const d = x.shape[x.rank - 1];
     if (d !== this.dModel) throw new Error(`ReconstructionAccumulator: activations have d = ${d}, expected ${this.dModel}`);
@@ -188,6 +196,23 @@ export class ReconstructionAccumulator {
     const sumD = parts[1].dataSync();
     const m2D = parts[2].dataSync();
     tf.dispose(parts);
+    if (!finiteRowsOnly && (!Number.isFinite(sse + total + m2All) || !sumD.every(Number.isFinite) || !m2D.every(Number.isFinite))) {
+      // some kept token has NaN or inf in x or x_hat: leave those tokens out of every sum, and count them
+      const finiteKeep = tf.tidy(() => {
+        const rowFinite = (t: tf.Tensor) => tf.all(tf.isFinite(t.reshape([n, d]).toFloat()), 1);
+        const ok = tf.logicalAnd(rowFinite(x), rowFinite(xHat));
+        return keep ? tf.logicalAnd(keep.reshape([n]).toFloat().greater(0.5), ok) : ok;
+      });
+      const kept = keep ? tf.tidy(() => keep.toFloat().sum().dataSync()[0]) : n;
+      const left = tf.tidy(() => finiteKeep.toFloat().sum().dataSync()[0]);
+      this.nonFiniteTokens += kept - left;
+      try {
+        this.add(x, xHat, finiteKeep, true);
+      } finally {
+        finiteKeep.dispose();
+      }
+      return;
+    }
     if (nTok === 0) return;
     this.sse += sse;
     this.all = combineMoments(this.all, { n: nTok * d, sum: total, m2: m2All });
@@ -206,6 +231,7 @@ export class ReconstructionAccumulator {
 
   merge(other: ReconstructionAccumulator): this {
     if (other.dModel !== this.dModel) throw new Error(`ReconstructionAccumulator.merge: d ${other.dModel} != ${this.dModel}`);
+    this.nonFiniteTokens += other.nonFiniteTokens;
     if (other.perDimN === 0) return this;
     this.sse += other.sse;
     this.all = combineMoments(this.all, other.all);
@@ -221,11 +247,12 @@ export class ReconstructionAccumulator {
       explainedVariance: 1 - this.sse / sumVar,
       mse: this.all.n > 0 ? this.sse / this.all.n : NaN,
       tokens: this.perDimN,
+      nonFiniteTokens: this.nonFiniteTokens,
     };
   }
 
   toJSON(): ReconstructionState {
-    return { dModel: this.dModel, sse: this.sse, all: { ...this.all }, perDim: { n: this.perDimN, sum: Array.from(this.perDimSum), m2: Array.from(this.perDimM2) } };
+    return { dModel: this.dModel, sse: this.sse, all: { ...this.all }, perDim: { n: this.perDimN, sum: Array.from(this.perDimSum), m2: Array.from(this.perDimM2) }, nonFiniteTokens: this.nonFiniteTokens };
   }
 
   static fromJSON(s: ReconstructionState): ReconstructionAccumulator {
@@ -235,6 +262,7 @@ export class ReconstructionAccumulator {
     a.perDimN = s.perDim.n;
     a.perDimSum.set(s.perDim.sum);
     a.perDimM2.set(s.perDim.m2);
+    a.nonFiniteTokens = s.nonFiniteTokens ?? 0;
     return a;
   }
 }

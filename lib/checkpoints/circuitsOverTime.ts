@@ -54,18 +54,18 @@ const mean = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / a.length;
  * The circuit of one checkpoint: attribution (keeping gradients for edges), circuitEdges, buildCircuit and
  * the faithfulness curve, all with this checkpoint's model and SAEs.
  */
-export function checkpointCircuit(model: CircuitModel, saes: SAESet, pairs: PromptPairs, c: { label: string; step: number }, o: CheckpointCircuitOptions): CheckpointCircuit {
-  const attr = attributeNodes(model, saes, pairs, { method: o.method, steps: o.igSteps ?? 10, keepTensors: true });
+export async function checkpointCircuit(model: CircuitModel, saes: SAESet, pairs: PromptPairs, c: { label: string; step: number }, o: CheckpointCircuitOptions): Promise<CheckpointCircuit> {
+  const attr = await attributeNodes(model, saes, pairs, { method: o.method, steps: o.igSteps ?? 10, keepTensors: true });
   let circuit: Circuit;
   try {
-    const edges = circuitEdges(model, saes, pairs.clean, attr, { nodeThreshold: o.nodeThreshold });
+    const edges = await circuitEdges(model, saes, pairs.clean, attr, { nodeThreshold: o.nodeThreshold });
     circuit = buildCircuit(attr, edges, { nodeThreshold: o.nodeThreshold, edgeThreshold: o.edgeThreshold });
   } finally {
     disposeAttribution(attr);
   }
   const nodes = new Map<string, Float32Array>(attr.hooks.map((h) => [h, attr.byHook.get(h)!.nodes]));
   const thresholds = [...new Set([...(o.thresholds ?? []), o.nodeThreshold])].sort((a, b) => a - b);
-  const curve = faithfulnessCurve(model, saes, pairs, nodes, thresholds);
+  const curve = await faithfulnessCurve(model, saes, pairs, nodes, thresholds);
   const at = curve.points.find((p) => p.threshold === o.nodeThreshold)!;
   return {
     label: c.label, step: c.step, hooks: attr.hooks,

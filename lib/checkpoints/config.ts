@@ -3,6 +3,8 @@
  * Pythia-70m-deduped preset (configs/pythia-70m-checkpoints.json) and the sweep spec derived from it.
  */
 import { mergeWithDefaults } from '../config/schema';
+import { ConfigError, describeValue } from '../io/errors';
+import { validatePathName } from '../io/folders';
 import { SweepSpec } from './sweep';
 
 /** Notebooks 10-12 (seed 004): one SAE per model training checkpoint, feature matching, circuits over training. */
@@ -48,12 +50,17 @@ export const DEFAULT_CHECKPOINTS_CONFIG: CheckpointsConfig = {
 
 /** Semantic checks of a merged checkpoints section (types are checked by the merge). */
 export function checkCheckpointsConfig(c: CheckpointsConfig, where: string): CheckpointsConfig {
-  if (c.matchMethod !== 'decoder' && c.matchMethod !== 'activation') throw new Error(`${where}: checkpoints.matchMethod must be "decoder" or "activation", got '${c.matchMethod}'`);
-  if (c.circuit.method !== 'atp' && c.circuit.method !== 'ig') throw new Error(`${where}: checkpoints.circuit.method must be "atp" or "ig" (edges need gradients), got '${c.circuit.method}'`);
-  if (c.checkpoints.length < 1) throw new Error(`${where}: checkpoints.checkpoints is empty; list {label, step, revision} in training order`);
+  if (c.matchMethod !== 'decoder' && c.matchMethod !== 'activation') throw new ConfigError(`${where}: checkpoints.matchMethod must be "decoder" or "activation", got '${c.matchMethod}'`);
+  if (c.circuit.method !== 'atp' && c.circuit.method !== 'ig') throw new ConfigError(`${where}: checkpoints.circuit.method must be "atp" or "ig" (edges need gradients), got '${c.circuit.method}'`);
+  if (c.checkpoints.length < 1) throw new ConfigError(`${where}: checkpoints.checkpoints is empty; list {label, step, revision} in training order`);
   c.checkpoints.forEach((x, i) => {
-    if (typeof x.label !== 'string' || typeof x.step !== 'number') throw new Error(`${where}: checkpoints.checkpoints[${i}] needs a string label and a numeric step, got ${JSON.stringify(x)}`);
-    if (i > 0 && x.step <= c.checkpoints[i - 1].step) throw new Error(`${where}: checkpoints.checkpoints must be in increasing step order (${c.checkpoints[i - 1].step} then ${x.step})`);
+    if (typeof x.label !== 'string' || typeof x.step !== 'number') throw new ConfigError(`${where}: checkpoints.checkpoints[${i}] needs a string label and a numeric step, got ${describeValue(x)}`);
+    try {
+      validatePathName(x.label, `checkpoints.checkpoints[${i}].label`);
+    } catch (e) {
+      throw new ConfigError(`${where}: ${(e as Error).message}`);
+    }
+    if (i > 0 && x.step <= c.checkpoints[i - 1].step) throw new ConfigError(`${where}: checkpoints.checkpoints must be in increasing step order (${c.checkpoints[i - 1].step} then ${x.step})`);
   });
   return c;
 }

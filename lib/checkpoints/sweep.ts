@@ -22,6 +22,7 @@ import { L0Accumulator, FeatureDensityAccumulator, ReconstructionAccumulator, Ce
 import { writeJsonAtomic } from '../io/atomic';
 import { writeSafetensors } from '../io/safetensors';
 import { configHash } from '../config/hash';
+import { validatePathName } from '../io/folders';
 
 /** One model checkpoint: a label (folder name), its training step and its hub revision. */
 export interface SweepCheckpoint {
@@ -96,7 +97,7 @@ export const EVAL_FEATURE_ACTS = 'eval_feature_acts.safetensors';
 
 /** Folder of one checkpoint's job. */
 export function sweepJobDir(sweepDir: string, c: SweepCheckpoint): string {
-  if (!/^[A-Za-z0-9._-]+$/.test(c.label)) throw new Error(`sweep checkpoint label '${c.label}' must be letters, digits, '.', '_' or '-' (it names a folder)`);
+  validatePathName(c.label, 'sweep checkpoint label');
   return path.join(sweepDir, c.label);
 }
 

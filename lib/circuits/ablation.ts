@@ -6,6 +6,7 @@
  * sequences, on every downstream feature and on log-softmax of the logits.
  */
 import * as tf from '@tensorflow/tfjs';
+import { interruptible } from '../notebook/interrupt';
 import { HookFn } from '../model/types';
 import { SAE } from '../sae/sae';
 import { CircuitModel, SAESet, orderHooks, saeAt } from './common';
@@ -93,7 +94,7 @@ function lastPositionReadout(model: CircuitModel, down: SAE | undefined, downHoo
  * Effects of ablating each feature of `opts.features` at layerHook, on the downstream SAE's
  * features and on next-token log-probabilities (rows in feature order). tokens [N, T].
  */
-export function ablationEffects(model: CircuitModel, saes: SAESet, tokens: tf.Tensor2D, opts: AblationOptions): AblationEffects {
+export async function ablationEffects(model: CircuitModel, saes: SAESet, tokens: tf.Tensor2D, opts: AblationOptions): Promise<AblationEffects> {
   const up = saeAt(saes, opts.layerHook);
   const down = opts.downstreamHook === undefined ? undefined : saeAt(saes, opts.downstreamHook);
   if (opts.downstreamHook !== undefined) {
@@ -110,8 +111,11 @@ export function ablationEffects(model: CircuitModel, saes: SAESet, tokens: tf.Te
   const featureEffects = new Float32Array(nF * dB);
   const logprobEffects = new Float32Array(nF * V);
   const per = Math.max(1, opts.featuresPerPass ?? 8);
-  for (let s = 0; s < nF; s += per) {
-    const ids = opts.features.slice(s, s + per);
+  const stopPoint = interruptible('feature ablation');
+  try {
+    for (let s = 0; s < nF; s += per) {
+      await stopPoint(`${s} of ${nF} features ablated`);
+      const ids = opts.features.slice(s, s + per);
     const G = ids.length;
     const keep = singleFeatureKeepMask(ids, up.cfg.d_sae);
     const tiled = tf.tile(tokens, [G, 1]) as tf.Tensor2D;
@@ -125,6 +129,10 @@ export function ablationEffects(model: CircuitModel, saes: SAESet, tokens: tf.Te
     featureEffects.set(fe.dataSync() as Float32Array, s * dB);
     logprobEffects.set(le.dataSync() as Float32Array, s * V);
     tf.dispose([keep, tiled, r.feats, r.logprobs, fe, le]);
+    }
+  } catch (e) {
+    tf.dispose([clean.feats, clean.logprobs]);
+    throw e;
   }
   const out: AblationEffects = {
     features: [...opts.features], downstreamHook: opts.downstreamHook,

@@ -150,7 +150,7 @@ export function topActivatingContexts(model: CircuitModel, sae: SAE, contexts: n
 }
 
 /** Build the ablation graph over a layer range (see the module comment). tokens [N][T]. */
-export function ablationGraph(model: CircuitModel, saes: SAESet, tokens: number[][], opts: AblationGraphOptions): AblationGraph {
+export async function ablationGraph(model: CircuitModel, saes: SAESet, tokens: number[][], opts: AblationGraphOptions): Promise<AblationGraph> {
   if (!opts.hooks.length) throw new Error('ablationGraph needs at least one hook in the layer range');
   const hooks = orderHooks(model, opts.hooks);
   if (hooks.some((h, i) => h !== opts.hooks[i])) throw new Error(`hooks must be given in model order: ${hooks.join(', ')}`);
@@ -168,7 +168,7 @@ export function ablationGraph(model: CircuitModel, saes: SAESet, tokens: number[
     for (let i = 0; i < hooks.length && picks.length; i++) {
       const hook = hooks[i];
       const next = hooks[i + 1];
-      const r = ablationEffects(model, saes, tk, { layerHook: hook, downstreamHook: next, features: picks, featuresPerPass: opts.featuresPerPass });
+      const r = await ablationEffects(model, saes, tk, { layerHook: hook, downstreamHook: next, features: picks, featuresPerPass: opts.featuresPerPass });
       levels.push({ hook, next, features: [...picks], featureEffects: r.featureEffects, dSaeDownstream: r.dSaeDownstream, cleanDownstreamMean: columnMeans(r.cleanDownstream, r.dSaeDownstream), logprobEffects: r.logprobEffects, dVocab: r.dVocab });
       const ctx = opts.contexts?.length ? topActivatingContexts(model, saeAt(saes, hook), opts.contexts, picks, { k: opts.contextsPerNode, window: opts.contextWindow, decodeToken: dec }) : undefined;
       const nextPicks = new Set<number>();
@@ -199,7 +199,8 @@ export function ablationGraph(model: CircuitModel, saes: SAESet, tokens: number[
 
 /** Graph spec of an ablation graph: one row per hook (a column each when rows are wide), edges blue (increase) / red (decrease). */
 export function ablationGraphSpec(g: AblationGraph, title?: string): GraphSpec {
-  const fmt = (t: TokenEffect) => `${JSON.stringify(t.token)} ${t.effect >= 0 ? '+' : ''}${t.effect.toFixed(3)}`;
+  // a token that is part of a multi-byte character decodes to U+FFFD alone: name it by id instead of printing '"?"'
+  const fmt = (t: TokenEffect) => `${t.token.includes('\uFFFD') ? `<token ${t.id}>` : JSON.stringify(t.token)} ${t.effect >= 0 ? '+' : ''}${t.effect.toFixed(3)}`;
   const widest = Math.max(0, ...g.hooks.map((h) => g.nodes.filter((n) => n.hook === h).length));
   return {
     title,

@@ -13,6 +13,7 @@
  * Effects per hook are [N, T, d_sae + 1] (last channel: the error node).
  */
 import * as tf from '@tensorflow/tfjs';
+import { interruptible } from '../notebook/interrupt';
 import { HookFn } from '../model/types';
 import { SAE } from '../sae/sae';
 import {
@@ -149,11 +150,18 @@ function atpGrads(model: CircuitModel, saes: SAESet, hooks: string[], clean: tf.
 }
 
 /** ig mean gradients at one hook (the others untouched), steps batched along the batch axis. */
-function igGrads(model: CircuitModel, sae: SAE, hook: string, clean: tf.Tensor2D, c: SAEState, p: SAEState, plus: number[], minus: number[], steps: number, perPass: number): { gradF: tf.Tensor; gradE: tf.Tensor } {
+async function igGrads(model: CircuitModel, sae: SAE, hook: string, clean: tf.Tensor2D, c: SAEState, p: SAEState, plus: number[], minus: number[], steps: number, perPass: number): Promise<{ gradF: tf.Tensor; gradE: tf.Tensor }> {
   const N = clean.shape[0];
   let gradF = tf.zerosLike(c.f);
   let gradE = tf.zerosLike(c.e);
+  const stopPoint = interruptible('ig attribution');
   for (let s0 = 0; s0 < steps; s0 += perPass) {
+    try {
+      await stopPoint(`${hook}, step ${s0} of ${steps}`);
+    } catch (e) {
+      tf.dispose([gradF, gradE]);
+      throw e;
+    }
     const S = Math.min(perPass, steps - s0);
     const alphas = Array.from({ length: S }, (_, k) => (s0 + k) / steps);
     const [fA, eA, tokens] = tf.tidy(() => {
@@ -184,7 +192,7 @@ function igGrads(model: CircuitModel, sae: SAE, hook: string, clean: tf.Tensor2D
 }
 
 /** exact effects at one hook: [N, T, d_sae + 1] (zero where a feature does not differ). */
-function exactEffects(model: CircuitModel, sae: SAE, hook: string, clean: tf.Tensor2D, c: SAEState, p: SAEState, mClean: Float32Array, plus: number[], minus: number[], rowsPerPass: number): tf.Tensor {
+async function exactEffects(model: CircuitModel, sae: SAE, hook: string, clean: tf.Tensor2D, c: SAEState, p: SAEState, mClean: Float32Array, plus: number[], minus: number[], rowsPerPass: number): Promise<tf.Tensor> {
   const [N, T, D] = c.f.shape as number[];
   const diffF = tf.sub(p.f, c.f);
   const diff = diffF.dataSync() as Float32Array;
@@ -194,7 +202,10 @@ function exactEffects(model: CircuitModel, sae: SAE, hook: string, clean: tf.Ten
   for (let i = 0; i < diff.length; i++) if (diff[i] !== 0) cand.push([Math.floor(i / (T * D)), Math.floor(i / D) % T, i % D]);
   for (let n = 0; n < N; n++) for (let t = 0; t < T; t++) cand.push([n, t, D]);
   const diffE = tf.sub(p.e, c.e);
+  const stopPoint = interruptible('exact attribution');
+  try {
   for (let s = 0; s < cand.length; s += rowsPerPass) {
+    await stopPoint(`${hook}, ${s} of ${cand.length} patches`);
     const chunk = cand.slice(s, s + rowsPerPass);
     const C = chunk.length;
     const nIdx = chunk.map((x) => x[0]);
@@ -220,7 +231,9 @@ function exactEffects(model: CircuitModel, sae: SAE, hook: string, clean: tf.Ten
     chunk.forEach(([n, t, j], r) => { out[(n * T + t) * (D + 1) + j] = mv[r] - mClean[n]; });
     tf.dispose([tokens, fRows, eRows, logits, m]);
   }
-  tf.dispose([diffF, diffE]);
+  } finally {
+    tf.dispose([diffF, diffE]);
+  }
   return tf.tensor3d(out, [N, T, D + 1]);
 }
 
@@ -228,7 +241,7 @@ function exactEffects(model: CircuitModel, sae: SAE, hook: string, clean: tf.Ten
  * Node effects by atp, ig or exact patching at every SAE hook (see the module comment).
  * Returns plain arrays; with keepTensors also the gradients and deltas circuitEdges needs.
  */
-export function attributeNodes(model: CircuitModel, saesIn: SAESet, pairs: PromptPairs, opts: AttributionOptions): AttributionResult {
+export async function attributeNodes(model: CircuitModel, saesIn: SAESet, pairs: PromptPairs, opts: AttributionOptions): Promise<AttributionResult> {
   const { N, T } = checkPromptPairs(pairs);
   if (!ATTRIBUTION_METHODS.includes(opts.method)) throw new Error(`method '${opts.method}' must be one of ${ATTRIBUTION_METHODS.join(', ')}`);
   if (opts.keepTensors && opts.method === 'exact') throw new Error('keepTensors needs gradients: use method atp or ig');
@@ -242,23 +255,26 @@ export function attributeNodes(model: CircuitModel, saesIn: SAESet, pairs: Promp
   const minus = pairs.cleanAnswers;
   const c = saeStates(model, saes, clean);
   const p = saeStates(model, saes, patch);
-  const metricClean = Float32Array.from(tf.tidy(() => answerLogitDiff(c.logits, plus, minus)).dataSync() as Float32Array);
-  const metricPatch = Float32Array.from(tf.tidy(() => answerLogitDiff(p.logits, plus, minus)).dataSync() as Float32Array);
-  tf.dispose([c.logits, p.logits]);
+  const [mc, mp] = [answerLogitDiff(c.logits, plus, minus), answerLogitDiff(p.logits, plus, minus)];
+  const metricClean = Float32Array.from(mc.dataSync() as Float32Array);
+  const metricPatch = Float32Array.from(mp.dataSync() as Float32Array);
+  tf.dispose([mc, mp, c.logits, p.logits]);
   const byHook = new Map<string, HookAttribution>();
   const tensors = new Map<string, HookTensors>();
+  let grads: Map<string, { gradF: tf.Tensor; gradE: tf.Tensor }> | undefined;
+  const stopPoint = interruptible(`${opts.method} attribution`);
   try {
-    let grads: Map<string, { gradF: tf.Tensor; gradE: tf.Tensor }> | undefined;
     if (opts.method === 'atp') grads = atpGrads(model, saes, hooks, clean, c.states, plus, minus);
     for (const h of hooks) {
+      await stopPoint(`before ${h}`);
       const sae = saes.get(h)!;
       const cs = c.states.get(h)!;
       const ps = p.states.get(h)!;
       let effects: tf.Tensor;
       if (opts.method === 'exact') {
-        effects = exactEffects(model, sae, h, clean, cs, ps, metricClean, plus, minus, Math.max(1, opts.rowsPerPass ?? 256));
+        effects = await exactEffects(model, sae, h, clean, cs, ps, metricClean, plus, minus, Math.max(1, opts.rowsPerPass ?? 256));
       } else {
-        const g = opts.method === 'atp' ? grads!.get(h)! : igGrads(model, sae, h, clean, cs, ps, plus, minus, steps, Math.max(1, Math.min(steps, opts.stepsPerPass ?? steps)));
+        const g = opts.method === 'atp' ? grads!.get(h)! : await igGrads(model, sae, h, clean, cs, ps, plus, minus, steps, Math.max(1, Math.min(steps, opts.stepsPerPass ?? steps)));
         const deltaF = tf.sub(ps.f, cs.f);
         const deltaE = tf.sub(ps.e, cs.e);
         effects = tf.tidy(() => withErrorChannel(tf.mul(deltaF, g.gradF), sumTrailing(tf.mul(deltaE, g.gradE))));
@@ -271,6 +287,7 @@ export function attributeNodes(model: CircuitModel, saesIn: SAESet, pairs: Promp
     }
   } catch (e) {
     for (const t of tensors.values()) tf.dispose([t.gradF, t.gradE, t.deltaF, t.deltaE]);
+    if (grads) for (const g of grads.values()) tf.dispose([g.gradF, g.gradE]); // hooks not reached (interrupted)
     throw e;
   } finally {
     disposeStates(c.states);

@@ -9,6 +9,7 @@
  * node effects.
  */
 import * as tf from '@tensorflow/tfjs';
+import { interruptible } from '../notebook/interrupt';
 import { HookFn } from '../model/types';
 import { CircuitModel, SAESet, stopLayerAfter, tokensTensor } from './common';
 import { AttributionResult } from './attribution';
@@ -35,10 +36,10 @@ export interface EdgeOptions {
  * Edges between every pair of consecutive SAE hooks of an attribution made with keepTensors
  * (atp or ig: its gradients are dm/d(node), its deltas patch - clean). clean [N][T] token ids.
  */
-export function circuitEdges(model: CircuitModel, saes: SAESet, clean: number[][], attr: AttributionResult, opts: EdgeOptions = {}): EdgeBlock[] {
+export async function circuitEdges(model: CircuitModel, saes: SAESet, clean: number[][], attr: AttributionResult, opts: EdgeOptions = {}): Promise<EdgeBlock[]> {
   if (!attr.tensors) throw new Error('circuitEdges needs an attribution made with keepTensors: true (method atp or ig)');
   const out: EdgeBlock[] = [];
-  for (let i = 0; i + 1 < attr.hooks.length; i++) out.push(edgesBetween(model, saes, clean, attr, attr.hooks[i], attr.hooks[i + 1], opts));
+  for (let i = 0; i + 1 < attr.hooks.length; i++) out.push(await edgesBetween(model, saes, clean, attr, attr.hooks[i], attr.hooks[i + 1], opts));
   return out;
 }
 
@@ -58,7 +59,7 @@ function keptNodes(effects: Float32Array, N: number, T: number, D1: number, thr:
 }
 
 /** Edge block u -> d. */
-export function edgesBetween(model: CircuitModel, saes: SAESet, clean: number[][], attr: AttributionResult, up: string, down: string, opts: EdgeOptions = {}): EdgeBlock {
+export async function edgesBetween(model: CircuitModel, saes: SAESet, clean: number[][], attr: AttributionResult, up: string, down: string, opts: EdgeOptions = {}): Promise<EdgeBlock> {
   const thr = opts.nodeThreshold ?? 0.1;
   const per = Math.max(1, opts.nodesPerPass ?? 32);
   const { N, T } = attr;
@@ -73,7 +74,10 @@ export function edgesBetween(model: CircuitModel, saes: SAESet, clean: number[][
   const weights = new Float32Array(downNodes.length * (dU + 1));
   const tokens = tokensTensor(clean);
   const stop = stopLayerAfter(model, down);
+  const stopPoint = interruptible('circuit edges');
+  try {
   for (let s = 0; s < downNodes.length; s += per) {
+    await stopPoint(`${up} -> ${down}, ${s} of ${downNodes.length} nodes`);
     const ks = downNodes.slice(s, s + per);
     const K = ks.length;
     // left weights for each block of N rows: dm/dg masked to its node k at its kept positions
@@ -123,6 +127,8 @@ export function edgesBetween(model: CircuitModel, saes: SAESet, clean: number[][
     weights.set(block.dataSync() as Float32Array, s * (dU + 1));
     tf.dispose([leftF, leftE, rows, zF, zE, gF, gE, block]);
   }
-  tokens.dispose();
+  } finally {
+    tokens.dispose();
+  }
   return { up, down, downNodes, weights, dUp: dU };
 }

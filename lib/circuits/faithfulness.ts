@@ -7,6 +7,7 @@
  * completeness the same with the complement of C kept.
  */
 import * as tf from '@tensorflow/tfjs';
+import { interruptible } from '../notebook/interrupt';
 import { HookFn } from '../model/types';
 import { CircuitModel, SAESet, answerLogitDiff, disposeStates, orderHooks, saeStates, tokensTensor } from './common';
 import { PromptPairs, checkPromptPairs } from './attribution';
@@ -104,21 +105,24 @@ const mean = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / a.length;
  * Faithfulness and completeness of the circuits {|node| > threshold} for each threshold.
  * nodes: aggregated node effects per hook ([d_sae + 1], e.g. AttributionResult.byHook.get(h).nodes).
  */
-export function faithfulnessCurve(model: CircuitModel, saes: SAESet, pairs: PromptPairs, nodes: Map<string, Float32Array>, thresholds: number[]): FaithfulnessCurve {
+export async function faithfulnessCurve(model: CircuitModel, saes: SAESet, pairs: PromptPairs, nodes: Map<string, Float32Array>, thresholds: number[]): Promise<FaithfulnessCurve> {
   const means = patchMeans(model, saes, pairs.patch);
   try {
     const F = (keep: NodeMask) => mean(metricWithAblations(model, saes, pairs, keep, means));
     const fModel = F(fullMask(saes, 1));
     const fEmpty = F(fullMask(saes, 0));
-    const points = thresholds.map((threshold) => {
+    const stopPoint = interruptible('faithfulness curve');
+    const points: FaithfulnessCurve['points'] = [];
+    for (const threshold of thresholds) {
+      await stopPoint(`at threshold ${threshold}`);
       const c = nodesAbove(nodes, threshold);
       for (const h of saes.keys()) if (!c.has(h)) c.set(h, new Uint8Array(saes.get(h)!.cfg.d_sae + 1));
       const nNodes = [...c.values()].reduce((s, v) => s + v.reduce((a, b) => a + b, 0), 0);
       const fCircuit = F(c);
       const fComplement = F(complementMask(c));
       const denom = fModel - fEmpty;
-      return { threshold, nNodes, fCircuit, fComplement, faithfulness: (fCircuit - fEmpty) / denom, completeness: (fComplement - fEmpty) / denom };
-    });
+      points.push({ threshold, nNodes, fCircuit, fComplement, faithfulness: (fCircuit - fEmpty) / denom, completeness: (fComplement - fEmpty) / denom });
+    }
     return { fModel, fEmpty, points };
   } finally {
     for (const m of means.values()) tf.dispose([m.f, m.e]);

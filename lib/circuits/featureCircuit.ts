@@ -47,23 +47,23 @@ export function nodeEffects(attr: AttributionResult): Map<string, Float32Array> 
  * The circuit of an attribution made with keepTensors (atp or ig): edges, the thresholded circuit and
  * its faithfulness curve. The attribution's tensors are left to the caller.
  */
-export function circuitFromAttribution(model: CircuitModel, saes: SAESet, pairs: PromptPairs, attr: AttributionResult, opts: FeatureCircuitOptions): Omit<FeatureCircuitResult, 'attribution'> {
-  const edges = circuitEdges(model, saes, pairs.clean, attr, { nodeThreshold: opts.nodeThreshold });
+export async function circuitFromAttribution(model: CircuitModel, saes: SAESet, pairs: PromptPairs, attr: AttributionResult, opts: FeatureCircuitOptions): Promise<Omit<FeatureCircuitResult, 'attribution'>> {
+  const edges = await circuitEdges(model, saes, pairs.clean, attr, { nodeThreshold: opts.nodeThreshold });
   const circuit = buildCircuit(attr, edges, { nodeThreshold: opts.nodeThreshold, edgeThreshold: opts.edgeThreshold });
   const nodes = nodeEffects(attr);
   const thresholds = [...new Set([opts.nodeThreshold, ...(opts.thresholds ?? [])])].sort((a, b) => a - b);
-  const curve = faithfulnessCurve(model, saes, pairs, nodes, thresholds);
+  const curve = await faithfulnessCurve(model, saes, pairs, nodes, thresholds);
   const at = curve.points.find((p) => p.threshold === opts.nodeThreshold)!;
   return { edges, circuit, nodes, faithfulness: { ...at, fModel: curve.fModel, fEmpty: curve.fEmpty }, curve };
 }
 
 /** Node effects, edges, circuit and faithfulness of `pairs` on a model with its SAEs (see the module comment). */
-export function featureCircuitForModel(model: CircuitModel, saes: SAESet, pairs: PromptPairs, opts: FeatureCircuitOptions): FeatureCircuitResult {
+export async function featureCircuitForModel(model: CircuitModel, saes: SAESet, pairs: PromptPairs, opts: FeatureCircuitOptions): Promise<FeatureCircuitResult> {
   const method = opts.method ?? 'ig';
   if (method !== 'atp' && method !== 'ig') throw new Error(`circuit method must be 'atp' or 'ig' (edges need gradients), got '${method}'`);
-  const attribution = attributeNodes(model, saes, pairs, { method, steps: opts.igSteps, keepTensors: true });
+  const attribution = await attributeNodes(model, saes, pairs, { method, steps: opts.igSteps, keepTensors: true });
   try {
-    return { attribution, ...circuitFromAttribution(model, saes, pairs, attribution, opts) };
+    return { attribution, ...(await circuitFromAttribution(model, saes, pairs, attribution, opts)) };
   } finally {
     disposeAttribution(attribution);
   }

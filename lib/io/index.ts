@@ -6,3 +6,6 @@ export * from './pickle';
 export * from './torch';
 export * from './zip';
 export * from './safetensorsStream';
+export * from './errors';
+export * from './folders';
+export * from './finite';

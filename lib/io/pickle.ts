@@ -11,8 +11,9 @@
  * numpy and torch dtypes -> their names ('float64', 'float32'); torch.device -> 'cuda:0' / 'cpu'.
  */
 import * as fs from 'fs';
+import { SaelabError } from './errors';
 
-export class PickleError extends Error {
+export class PickleError extends SaelabError {
   constructor(readonly file: string, message: string) {
     super(`${file}: ${message}`);
     this.name = 'PickleError';

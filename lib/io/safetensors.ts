@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomic } from './atomic';
 import { DTYPE_SIZES, Dtype, isDtype, bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './dtypes';
+import { SaelabError } from './errors';
 
 /** Where one tensor lives inside a safetensors file. Offsets are absolute file positions. */
 export interface TensorInfo {
@@ -30,9 +31,10 @@ export interface TensorToWrite {
   data: ArrayLike<number> | BigInt64Array | TypedArrayLike;
 }
 
-const MAX_HEADER_BYTES = 100 * 1024 * 1024;
+/** The reference reader's limit (huggingface/safetensors MAX_HEADER_SIZE). */
+const MAX_HEADER_BYTES = 100_000_000;
 
-export class SafetensorsError extends Error {
+export class SafetensorsError extends SaelabError {
   constructor(file: string, message: string) {
     super(`${file}: ${message}`);
     this.name = 'SafetensorsError';
@@ -45,7 +47,38 @@ function product(shape: number[]): number {
   return n;
 }
 
-/** Parse and validate a safetensors header from its JSON bytes. `dataBytes` is the size of the byte buffer after the header. */
+/**
+ * The numbers of a header must be plain non-negative integers (the reference reader deserialises shapes
+ * and offsets as usize and metadata values are strings): find the first number token outside strings
+ * that is not, e.g. `2.0`, `8e0` or `-1`.
+ */
+function firstNonIntegerNumber(json: string): string | null {
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      let j = i;
+      while (j < json.length && /[-+0-9.eE]/.test(json[j])) j++;
+      const token = json.slice(i, j);
+      if (!/^\d+$/.test(token)) return token;
+      i = j - 1;
+    }
+  }
+  return null;
+}
+
+/**
+ * Parse and validate a safetensors header from its JSON text, as strictly as the reference reader
+ * (huggingface/safetensors `read_metadata` + `Metadata::validate`): an object of tensor entries
+ * {dtype, shape, data_offsets} and an optional `__metadata__` of strings; integers only; the tensors'
+ * byte ranges, sorted, must tile the data section exactly from 0 to its end (no gap, no overlap, no
+ * trailing bytes); each range's size equals shape x dtype size. `dataBytes` is the size of the data section.
+ */
 export function parseHeaderJson(file: string, json: string, dataStart: number, dataBytes: number): { tensors: Map<string, TensorInfo>; metadata: Record<string, string> } {
   let parsed: unknown;
   try {
@@ -56,12 +89,15 @@ export function parseHeaderJson(file: string, json: string, dataStart: number, d
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new SafetensorsError(file, 'header JSON must be an object of tensor entries');
   }
+  const odd = firstNonIntegerNumber(json);
+  if (odd !== null) throw new SafetensorsError(file, `header has the number ${odd.slice(0, 40)}; shapes and data_offsets must be non-negative integers`);
   const tensors = new Map<string, TensorInfo>();
   let metadata: Record<string, string> = {};
   const spans: Array<[number, number, string]> = [];
   for (const [name, entry] of Object.entries(parsed as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) throw new SafetensorsError(file, '__metadata__ must be an object of strings');
+      if (entry === null) continue;
+      if (typeof entry !== 'object' || Array.isArray(entry)) throw new SafetensorsError(file, '__metadata__ must be an object of strings');
       for (const [k, v] of Object.entries(entry as Record<string, unknown>)) {
         if (typeof v !== 'string') throw new SafetensorsError(file, `__metadata__.${k} must be a string, got ${typeof v}`);
       }
@@ -84,11 +120,19 @@ export function parseHeaderJson(file: string, json: string, dataStart: number, d
     spans.push([begin, end, name]);
   }
   spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  for (let i = 1; i < spans.length; i++) {
-    if (spans[i][0] < spans[i - 1][1]) throw new SafetensorsError(file, `tensors '${spans[i - 1][2]}' and '${spans[i][2]}' have overlapping data_offsets`);
+  let at = 0;
+  let prev = '';
+  for (const [begin, end, name] of spans) {
+    if (begin < at) throw new SafetensorsError(file, `tensors '${prev}' and '${name}' have overlapping data_offsets ('${name}' starts at ${begin}, '${prev}' ends at ${at})`);
+    if (begin > at) throw new SafetensorsError(file, `tensor '${name}': data_offsets [${begin}, ${end}] leave a gap of ${begin - at} bytes after offset ${at}; tensors must be stored back to back from offset 0`);
+    at = end;
+    prev = name;
   }
+  if (at !== dataBytes) throw new SafetensorsError(file, `${dataBytes - at} trailing bytes after the last tensor (the data section has ${dataBytes} bytes, the tensors cover ${at}); the file is corrupt or was appended to`);
   return { tensors, metadata };
 }
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * A safetensors file opened for per-tensor reads: only the header is read up front, each tensor is
@@ -107,7 +151,15 @@ export class SafetensorsFile {
 
   /** Open and validate the header. Throws SafetensorsError naming the file and the problem. */
   static open(file: string): SafetensorsFile {
-    const fd = fs.openSync(file, 'r');
+    let fd: number;
+    try {
+      if (fs.statSync(file).isDirectory()) throw new SafetensorsError(file, 'is a folder, not a safetensors file');
+      fd = fs.openSync(file, 'r');
+    } catch (e) {
+      if (e instanceof SafetensorsError) throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new SafetensorsError(file, code === 'ENOENT' ? 'file does not exist' : `cannot open (${(e as Error).message})`);
+    }
     try {
       const size = fs.fstatSync(fd).size;
       if (size < 8) throw new SafetensorsError(file, `file has ${size} bytes, too short for the 8-byte header length`);
@@ -118,8 +170,14 @@ export class SafetensorsFile {
       if (headerLen > BigInt(MAX_HEADER_BYTES)) throw new SafetensorsError(file, `header length ${headerLen} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
       const n = Number(headerLen);
       const hbuf = Buffer.alloc(n);
-      readFully(fd, hbuf, 8);
-      const { tensors, metadata } = parseHeaderJson(file, hbuf.toString('utf8'), 8 + n, size - 8 - n);
+      readFully(fd, hbuf, 8, file);
+      let json: string;
+      try {
+        json = UTF8.decode(hbuf);
+      } catch {
+        throw new SafetensorsError(file, 'header is not valid UTF-8; the file is corrupt or not a safetensors file');
+      }
+      const { tensors, metadata } = parseHeaderJson(file, json, 8 + n, size - 8 - n);
       return new SafetensorsFile(file, fd, tensors, metadata);
     } catch (e) {
       fs.closeSync(fd);
@@ -147,7 +205,7 @@ export class SafetensorsFile {
     if (this.fd === null) throw new SafetensorsError(this.file, 'file is closed');
     // uninitialised memory (no zero-fill): readFully overwrites every byte or throws
     const ab = Buffer.allocUnsafeSlow(info.byteLength).buffer as ArrayBuffer;
-    readFully(this.fd, new Uint8Array(ab, 0, info.byteLength), info.start);
+    readFully(this.fd, new Uint8Array(ab, 0, info.byteLength), info.start, this.file);
     return { dtype: info.dtype, shape: info.shape.slice(), data: viewAs(info.dtype, ab) };
   }
 
@@ -164,7 +222,7 @@ export class SafetensorsFile {
     }
     const rowBytes = rows === 0 ? 0 : info.byteLength / rows;
     const ab = new ArrayBuffer(rowBytes * count);
-    readFully(this.fd, new Uint8Array(ab), info.start + rowBytes * start);
+    readFully(this.fd, new Uint8Array(ab), info.start + rowBytes * start, this.file);
     return { dtype: info.dtype, shape: [count, ...info.shape.slice(1)], data: viewAs(info.dtype, ab) };
   }
 
@@ -184,12 +242,12 @@ export class SafetensorsFile {
   }
 }
 
-function readFully(fd: number, target: Uint8Array, position: number): void {
+function readFully(fd: number, target: Uint8Array, position: number, file: string): void {
   let off = 0;
   const CHUNK = 1 << 30;
   while (off < target.byteLength) {
     const n = fs.readSync(fd, target, off, Math.min(CHUNK, target.byteLength - off), position + off);
-    if (n === 0) throw new Error(`unexpected end of file at byte ${position + off}`);
+    if (n === 0) throw new SafetensorsError(file, `unexpected end of file at byte ${position + off} (truncated while open?)`);
     off += n;
   }
 }

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { DTYPE_SIZES, Dtype } from './dtypes';
 import { encodeData } from './safetensors';
+import { SaelabError } from './errors';
 
 /** A tensor declared up front for streaming: its dtype and full shape. */
 export interface StreamTensorSpec {
@@ -80,7 +81,12 @@ export class SafetensorsStreamWriter {
       fs.rmSync(this.tmp, { force: true });
       throw new Error(`${this.file}: closed before all data was written (tensor '${this.specs[this.current].name}' incomplete); nothing was written`);
     }
-    fs.renameSync(this.tmp, this.file);
+    try {
+      fs.renameSync(this.tmp, this.file);
+    } catch (e) {
+      fs.rmSync(this.tmp, { force: true });
+      throw new SaelabError(`${this.file}: cannot write the file (${(e as Error).message})`);
+    }
   }
 
   /** Give up: remove the temporary file, leave nothing behind. */

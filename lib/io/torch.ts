@@ -13,8 +13,9 @@ import { DTYPE_SIZES, Dtype } from './dtypes';
 import { CONFIG_GLOBALS, PickleContext, PickleError, PickleGlobal, PickleWriter, parsePickle } from './pickle';
 import { RawTensor, TensorToWrite, TypedArrayLike, encodeData, rawToTensor } from './safetensors';
 import { ZipReader, buildZip } from './zip';
+import { SaelabError } from './errors';
 
-export class TorchCheckpointError extends Error {
+export class TorchCheckpointError extends SaelabError {
   constructor(readonly file: string, message: string) {
     super(`${file}: ${message}`);
     this.name = 'TorchCheckpointError';

@@ -6,8 +6,9 @@
  */
 import * as fs from 'fs';
 import * as zlib from 'zlib';
+import { SaelabError } from './errors';
 
-export class ZipError extends Error {
+export class ZipError extends SaelabError {
   constructor(readonly file: string, message: string) {
     super(`${file}: ${message}`);
     this.name = 'ZipError';

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { AdamW, cosineWithWarmup } from './adamw';
 import { ProgressReporter, NO_PROGRESS } from '../notebook/progress';
+import { interruptible } from '../notebook/interrupt';
 
 /** What the LM trainer needs of a model: named trainable variables and a differentiable loss. */
 export interface TrainableLM {
@@ -55,8 +56,10 @@ export async function trainLanguageModel(model: TrainableLM, nextBatch: (step: n
   const losses: LmTrainResult['losses'] = [];
   if (checkpoints.has(0) && opts.onCheckpoint) await opts.onCheckpoint(0);
   let running = NaN;
+  const stopPoint = interruptible('language-model training');
   try {
     for (let step = 1; step <= opts.steps; step++) {
+      await stopPoint(`before step ${step} of ${opts.steps}`);
       const lr = cosineWithWarmup(step, opts.steps, opts.lr, opts.warmupSteps, opts.minLrFactor ?? 0.1);
       const { ids, shape } = nextBatch(step);
       const tokens = tf.tensor2d(ids, shape, 'int32');

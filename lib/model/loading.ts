@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { SafetensorsFile, rawToTensor } from '../io/safetensors';
+import { assertFinite } from '../io/finite';
 import { TensorSource } from './hf';
 import { resolveRepo } from '../hub/resolve';
 
@@ -79,7 +80,9 @@ export function openCheckpoint(dir: string): TensorSource & { close(): void; dty
     get: (name): tf.Tensor => {
       const f = where.get(name);
       if (!f) throw new Error(`${dir}: checkpoint has no tensor '${name}' (has ${[...where.keys()].slice(0, 10).join(', ')} ...)`);
-      const t = rawToTensor(f.readRaw(name), `${f.file}:${name}`);
+      const raw = f.readRaw(name);
+      assertFinite(raw, `${f.file}:${name}`, 'the checkpoint is corrupt or was saved from a diverged run');
+      const t = rawToTensor(raw, `${f.file}:${name}`);
       return t.dtype === 'float32' ? t : tf.tidy(() => { const c = tf.cast(t, 'float32'); t.dispose(); return c; });
     },
     dtypes: () => new Set([...where.entries()].map(([n, f]) => f.info(n).dtype)),

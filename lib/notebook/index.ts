@@ -3,3 +3,4 @@ export * from './table';
 export * from './progress';
 export * from './stage';
 export * from './activity';
+export * from './interrupt';

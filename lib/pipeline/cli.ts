@@ -1,4 +1,6 @@
-import { parseOptions } from '../cli/args';
+import { parseIntegerArg, parseOptions } from '../cli/args';
+import { ArgumentError } from '../io/errors';
+import { checkSchedulerArgs } from './slurm';
 import { runPipeline, describeFailure } from './run';
 import { runPipelineSlurm } from './slurm';
 
@@ -26,10 +28,11 @@ export async function pipelineMain(argv: string[]): Promise<number> {
   }, USAGE);
   const start = Date.now();
   const scheduler = o.scheduler ?? 'local';
-  if (scheduler !== 'local' && scheduler !== 'slurm') throw new Error(`--scheduler must be local or slurm, got '${scheduler}'`);
-  if (scheduler === 'local' && (o.shards || o.partition || o.time || o.gpus)) throw new Error('--shards, --partition, --time and --gpus need --scheduler slurm');
+  if (scheduler !== 'local' && scheduler !== 'slurm') throw new ArgumentError(`--scheduler must be local or slurm, got '${scheduler}'`);
+  if (scheduler === 'local' && [o.shards, o.partition, o.time, o.gpus].some((v) => v !== undefined)) throw new ArgumentError('--shards, --partition, --time and --gpus need --scheduler slurm');
   if (scheduler === 'slurm') {
-    const shards = o.shards === undefined ? 1 : Number(o.shards);
+    const shards = parseIntegerArg(o.shards, 'shards', { min: 1, dflt: 1 });
+    checkSchedulerArgs(o);
     const r = await runPipelineSlurm({ config: o.config, from: o.from, to: o.to, runName: o['run-name'], shards, partition: o.partition, time: o.time, gpus: o.gpus, notebooks: !o['no-notebooks'] });
     if (!r.ok && r.failure) {
       console.error(`pipeline failed on SLURM: ${r.failure.message}`);

@@ -3,6 +3,8 @@ import * as path from 'path';
 import { loadConfig, configPath } from '../stages/config';
 import { SAELAB_ROOT } from '../version';
 import { executeNotebook, findJupyterPython, listNotebooks, PipelineNotebook } from './notebooks';
+import { validatePathName } from '../io/folders';
+import { claimRunFolder } from '../notebook/stage';
 
 export interface PipelineOptions {
   config?: string;
@@ -41,9 +43,9 @@ export async function runPipeline(opts: PipelineOptions = {}): Promise<PipelineR
   const cfgFile = configPath(opts.config);
   const config = loadConfig(cfgFile);
   const runName = opts.runName ?? config.name;
-  if (!/^[A-Za-z0-9._-]+$/.test(runName)) throw new Error(`run name '${runName}' must be letters, digits, '.', '_' or '-'`);
+  validatePathName(runName, 'run name');
   const runDir = path.join(SAELAB_ROOT, 'runs', runName);
-  fs.mkdirSync(runDir, { recursive: true });
+  claimRunFolder(runDir);
   const python = findJupyterPython();
   const stages = selectStages(listNotebooks(opts.notebooksDir), opts.from, opts.to);
   if (!stages.length) throw new Error(`no notebooks selected (from ${opts.from ?? 'start'} to ${opts.to ?? 'end'})`);

@@ -7,6 +7,9 @@ import { configPath, loadConfig } from '../stages/config';
 import { listNotebooks } from './notebooks';
 import { selectStages } from './run';
 import { STAGES, findStage } from '../stages/registry';
+import { validatePathName } from '../io/folders';
+import { ArgumentError } from '../io/errors';
+import { claimRunFolder } from '../notebook/stage';
 
 /** One sbatch submission: a single job, or a job array of shards. */
 export interface SlurmJob {
@@ -113,6 +116,30 @@ export function shellQuote(s: string): string {
   return /^[A-Za-z0-9_\/.:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * One `#SBATCH` option value, double-quoted (sbatch groups quoted characters into one argument and strips
+ * the quotes; a backslash escapes a quote or backslash).
+ */
+export function sbatchWord(s: string): string {
+  return `"${s.replace(/(["\\])/g, '\\$1')}"`;
+}
+
+/** What --partition, --time and --gpus may be: SLURM's own syntax, no whitespace, quotes or shell characters. */
+const SCHEDULER_ARGS: Array<['partition' | 'time' | 'gpus', RegExp, string]> = [
+  ['partition', /^[A-Za-z0-9_.+-]+(,[A-Za-z0-9_.+-]+)*$/, 'partition names (letters, digits, _ . + -) separated by commas, e.g. gpu or gpu,debug'],
+  ['time', /^(\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d+|\d+-\d+:\d{1,2}|\d+-\d+:\d{1,2}:\d{1,2}|UNLIMITED|INFINITE|unlimited|infinite)$/,
+    'a SLURM time limit: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (e.g. 02:00:00)'],
+  ['gpus', /^([A-Za-z0-9_.-]+:)?\d+$/, 'a GPU count, optionally with a type: 1, 4 or a100:2'],
+];
+
+/** Check --partition / --time / --gpus before they go into a batch script; an ArgumentError names the flag. */
+export function checkSchedulerArgs(o: { partition?: string; time?: string; gpus?: string }): void {
+  for (const [flag, re, what] of SCHEDULER_ARGS) {
+    const v = o[flag];
+    if (v !== undefined && !re.test(v)) throw new ArgumentError(`--${flag} ${JSON.stringify(v)} is not valid: give ${what}`);
+  }
+}
+
 /** Log file of a job (array jobs: of one shard). */
 export function jobLogPath(logDir: string, job: SlurmJob, task?: number): string {
   return path.join(logDir, job.array ? `${job.key}-${task ?? '%a'}.log` : `${job.key}.log`);
@@ -131,12 +158,13 @@ export const SHARED_MARKER = '.saelab-shared';
  * marker token differs), and records its exit code in logs/status/ for the waiting pipeline.
  */
 export function sbatchScript(job: SlurmJob, o: SbatchOptions, dependencyIds: string[]): string {
-  const lines = ['#!/bin/bash', `#SBATCH --job-name=${slurmJobName(o.runName, job)}`, `#SBATCH --output=${jobLogPath(o.logDir, job)}`];
+  checkSchedulerArgs(o);
+  const lines = ['#!/bin/bash', `#SBATCH --job-name=${sbatchWord(slurmJobName(o.runName, job))}`, `#SBATCH --output=${sbatchWord(jobLogPath(o.logDir, job))}`];
   if (job.array) lines.push(`#SBATCH --array=0-${job.array - 1}`);
   if (dependencyIds.length) lines.push(`#SBATCH --dependency=afterok:${dependencyIds.join(':')}`, '#SBATCH --kill-on-invalid-dep=yes');
-  if (o.partition) lines.push(`#SBATCH --partition=${o.partition}`);
-  if (o.time) lines.push(`#SBATCH --time=${o.time}`);
-  if (o.gpus && job.gpu) lines.push(`#SBATCH --gpus=${o.gpus}`);
+  if (o.partition !== undefined) lines.push(`#SBATCH --partition=${sbatchWord(o.partition)}`);
+  if (o.time !== undefined) lines.push(`#SBATCH --time=${sbatchWord(o.time)}`);
+  if (o.gpus !== undefined && job.gpu) lines.push(`#SBATCH --gpus=${sbatchWord(o.gpus)}`);
   const marker = path.join(o.runDir, SHARED_MARKER);
   const status = path.join(o.logDir, 'status', `${job.key}.$TASK.exit`);
   lines.push(
@@ -398,7 +426,7 @@ export async function waitForJobs(jobs: SlurmJob[], ids: Record<string, string>,
 /** Write the token the jobs check to prove they see this machine's runs/<name>/. */
 export function writeSharedMarker(runDir: string): string {
   const token = randomBytes(12).toString('hex');
-  fs.mkdirSync(runDir, { recursive: true });
+  claimRunFolder(runDir);
   fs.writeFileSync(path.join(runDir, SHARED_MARKER), token);
   return token;
 }
@@ -431,9 +459,10 @@ export async function runPipelineSlurm(opts: SlurmPipelineOptions = {}): Promise
   const cfgFile = configPath(opts.config);
   const config = loadConfig(cfgFile);
   const runName = opts.runName ?? config.name;
-  if (!/^[A-Za-z0-9._-]+$/.test(runName)) throw new Error(`run name '${runName}' must be letters, digits, '.', '_' or '-'`);
+  validatePathName(runName, 'run name');
+  checkSchedulerArgs(opts);
   const shards = opts.shards ?? 1;
-  if (!Number.isInteger(shards) || shards < 1) throw new Error(`--shards must be a whole number >= 1, got ${opts.shards}`);
+  if (!Number.isInteger(shards) || shards < 1) throw new ArgumentError(`--shards must be a whole number >= 1, got ${opts.shards}`);
   if (!fs.existsSync(path.join(SAELAB_ROOT, 'dist', 'lib', 'cli', 'main.js'))) throw new Error('saelab is not built (dist/ is missing): run npm run build first; the jobs run the compiled CLI');
   const runDir = path.join(SAELAB_ROOT, 'runs', runName);
   const logDir = path.join(runDir, 'logs');

@@ -4,6 +4,7 @@
  */
 import { SAELAB_VERSION } from '../version';
 import { comparePep440, parsePep440 } from './pep440';
+import { ConfigError, describeValue } from '../io/errors';
 
 export type SAEArchitecture = 'standard' | 'gated' | 'jumprelu' | 'topk';
 export type NormalizeActivations = 'none' | 'expected_average_only_in' | 'constant_norm_rescale' | 'layer_norm';
@@ -75,23 +76,23 @@ export function defaultSAEConfig(partial: Partial<SAEConfig> & { d_in: number; d
 
 /** Check a config's field values; throws naming the field and the accepted values. */
 export function validateSAEConfig(cfg: SAEConfig, where = 'SAE config'): void {
-  const fail = (msg: string): never => { throw new Error(`${where}: ${msg}`); };
+  const fail = (msg: string): never => { throw new ConfigError(`${where}: ${msg}`); };
   if (!SAE_ARCHITECTURES.includes(cfg.architecture)) {
-    fail(`unknown architecture ${JSON.stringify(cfg.architecture)}; saelab supports ${SAE_ARCHITECTURES.join(', ')}`);
+    fail(`unknown architecture ${describeValue(cfg.architecture)}; saelab supports ${SAE_ARCHITECTURES.join(', ')}`);
   }
   for (const f of ['d_in', 'd_sae'] as const) {
     if (!Number.isSafeInteger(cfg[f]) || cfg[f] <= 0) fail(`${f} must be a positive integer, got ${JSON.stringify(cfg[f])}`);
   }
   if (!NORMALIZE_ACTIVATIONS.includes(cfg.normalize_activations)) {
-    fail(`normalize_activations must be one of ${NORMALIZE_ACTIVATIONS.join(', ')}, got ${JSON.stringify(cfg.normalize_activations)}`);
+    fail(`normalize_activations must be one of ${NORMALIZE_ACTIVATIONS.join(', ')}, got ${describeValue(cfg.normalize_activations)}`);
   }
   if (cfg.reshape_activations !== 'none' && cfg.reshape_activations !== 'hook_z') {
-    fail(`reshape_activations must be "none" or "hook_z", got ${JSON.stringify(cfg.reshape_activations)}`);
+    fail(`reshape_activations must be "none" or "hook_z", got ${describeValue(cfg.reshape_activations)}`);
   }
-  if (typeof cfg.apply_b_dec_to_input !== 'boolean') fail(`apply_b_dec_to_input must be a boolean, got ${JSON.stringify(cfg.apply_b_dec_to_input)}`);
-  if (!SAELENS_DTYPES.includes(cfg.dtype)) fail(`dtype ${JSON.stringify(cfg.dtype)} is not a SAELens dtype (${SAELENS_DTYPES.join(', ')})`);
+  if (typeof cfg.apply_b_dec_to_input !== 'boolean') fail(`apply_b_dec_to_input must be a boolean, got ${describeValue(cfg.apply_b_dec_to_input)}`);
+  if (!SAELENS_DTYPES.includes(cfg.dtype)) fail(`dtype ${describeValue(cfg.dtype)} is not a SAELens dtype (${SAELENS_DTYPES.join(', ')})`);
   if (cfg.architecture === 'topk') {
-    if (!Number.isSafeInteger(cfg.k) || (cfg.k as number) <= 0) fail(`topk needs a positive integer k, got ${JSON.stringify(cfg.k)}`);
+    if (!Number.isSafeInteger(cfg.k) || (cfg.k as number) <= 0) fail(`topk needs a positive integer k, got ${describeValue(cfg.k)}`);
     if ((cfg.k as number) > cfg.d_sae) fail(`topk k=${cfg.k} exceeds d_sae=${cfg.d_sae}`);
   }
   if (!cfg.metadata || typeof cfg.metadata !== 'object') fail('metadata must be an object');
@@ -112,7 +113,7 @@ export function declaredSAELensVersion(raw: Record<string, unknown>): string | u
 export function isV6Config(raw: Record<string, unknown>, where = 'cfg.json'): boolean {
   const v = declaredSAELensVersion(raw);
   if (!v) return false;
-  if (!parsePep440(v)) throw new Error(`${where}: sae_lens_version ${JSON.stringify(v)} is not a valid PEP 440 version (SAELens refuses to load it); write a version such as "${SAELENS_FORMAT_VERSION}"`);
+  if (!parsePep440(v)) throw new ConfigError(`${where}: sae_lens_version ${JSON.stringify(v)} is not a valid PEP 440 version (SAELens refuses to load it); write a version such as "${SAELENS_FORMAT_VERSION}"`);
   return comparePep440(v, '6.0.0rc0') >= 0;
 }
 
@@ -151,28 +152,39 @@ export function convertPre6Config(raw: Record<string, unknown>): Record<string, 
  * Unknown keys are dropped; bad values throw naming `where` and the field.
  */
 export function parseSAEConfig(raw: Record<string, unknown>, where = 'cfg.json'): SAEConfig {
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${where}: expected a JSON object`);
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${where}: expected a JSON object`);
   const c = isV6Config(raw, where) ? raw : convertPre6Config(raw);
-  const arch = c.architecture ?? 'standard';
-  if (!SAE_ARCHITECTURES.includes(arch as SAEArchitecture)) {
-    throw new Error(`${where}: unknown architecture ${JSON.stringify(arch)}; saelab supports ${SAE_ARCHITECTURES.join(', ')}`);
-  }
-  for (const f of ['d_in', 'd_sae']) if (c[f] === undefined) throw new Error(`${where}: missing required field ${f}`);
-  const md = (c.metadata && typeof c.metadata === 'object' ? { ...(c.metadata as Record<string, unknown>) } : {}) as SAEMetadata;
-  if (md.hook_name === undefined) throw new Error(`${where}: no hook name (metadata.hook_name, or hook_name / hook_point in a pre-6.0 cfg)`);
+  const fail = (msg: string): never => { throw new ConfigError(`${where}: ${msg}`); };
+  /** A field as stored: JSON's own type, no coercion ("64" is not 64); absent (or null, where allowed) gives the default. */
+  const typed = <T>(key: string, type: 'number' | 'string' | 'boolean', dflt: T | undefined, nullable = false): T => {
+    const v = c[key];
+    if (v === undefined || (v === null && nullable)) {
+      if (dflt === undefined) fail(`missing required field ${key}`);
+      return dflt as T;
+    }
+    if (typeof v !== type) fail(`${key} must be a ${type}, got ${describeValue(v)}`);
+    return v as T;
+  };
+  const arch = typed<string>('architecture', 'string', 'standard');
+  if (!SAE_ARCHITECTURES.includes(arch as SAEArchitecture)) fail(`unknown architecture ${describeValue(arch)}; saelab supports ${SAE_ARCHITECTURES.join(', ')}`);
+  const dIn = typed<number>('d_in', 'number', undefined);
+  const dSae = typed<number>('d_sae', 'number', undefined);
+  if (c.metadata !== undefined && (c.metadata === null || typeof c.metadata !== 'object' || Array.isArray(c.metadata))) fail(`metadata must be an object, got ${describeValue(c.metadata)}`);
+  const md = { ...((c.metadata ?? {}) as Record<string, unknown>) } as SAEMetadata;
+  if (md.hook_name === undefined) fail('no hook name (metadata.hook_name, or hook_name / hook_point in a pre-6.0 cfg)');
   const cfg: SAEConfig = {
     architecture: arch as SAEArchitecture,
-    d_in: Number(c.d_in),
-    d_sae: Number(c.d_sae),
-    dtype: c.dtype === undefined ? 'float32' : String(c.dtype),
-    apply_b_dec_to_input: c.apply_b_dec_to_input === undefined ? true : (c.apply_b_dec_to_input as boolean),
-    normalize_activations: (c.normalize_activations ?? 'none') as NormalizeActivations,
-    reshape_activations: (c.reshape_activations ?? 'none') as 'none' | 'hook_z',
+    d_in: dIn,
+    d_sae: dSae,
+    dtype: typed<string>('dtype', 'string', 'float32'),
+    apply_b_dec_to_input: typed<boolean>('apply_b_dec_to_input', 'boolean', true),
+    normalize_activations: typed<string>('normalize_activations', 'string', 'none', true) as NormalizeActivations,
+    reshape_activations: typed<string>('reshape_activations', 'string', 'none', true) as 'none' | 'hook_z',
     metadata: md,
   };
   if (cfg.architecture === 'topk') {
-    cfg.k = c.k === undefined || c.k === null ? 100 : Number(c.k);
-    cfg.rescale_acts_by_decoder_norm = c.rescale_acts_by_decoder_norm === undefined ? false : Boolean(c.rescale_acts_by_decoder_norm);
+    cfg.k = typed<number>('k', 'number', 100, true);
+    cfg.rescale_acts_by_decoder_norm = typed<boolean>('rescale_acts_by_decoder_norm', 'boolean', false, true);
   }
   validateSAEConfig(cfg, where);
   return cfg;

@@ -7,7 +7,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { SAEConfig, parseSAEConfig } from './config';
-import { SafetensorsFile } from '../io/safetensors';
+import { SafetensorsFile, rawToFloat32 } from '../io/safetensors';
+import { ConfigError } from '../io/errors';
+import { assertFinite } from '../io/finite';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../io/dtypes';
 import { readNpz } from './npz';
 import { resolveRelease } from './registry';
@@ -23,6 +25,8 @@ export interface LoadedSAE {
   normScalingFactor?: number;
   /** the raw cfg dict after overrides, before parsing */
   rawCfg: Record<string, unknown>;
+  /** the folder or file it was read from (named in errors) */
+  source?: string;
 }
 
 export interface FolderLoadOptions {
@@ -34,10 +38,10 @@ export interface FolderLoadOptions {
 
 /** Load a folder: cfg.json + sae_weights.safetensors (+ sparsity.safetensors), or a Gemma Scope params.npz folder. */
 export async function loadSAEFolder(dir: string, opts: FolderLoadOptions = {}): Promise<LoadedSAE> {
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`SAE folder ${dir} does not exist`);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new ConfigError(`SAE folder ${dir} does not exist`);
   if (fs.existsSync(path.join(dir, 'cfg.json'))) return loadSAELensFolder(dir, opts.configOverrides ?? {});
   if (fs.existsSync(path.join(dir, 'params.npz'))) return loadGemmaScopeFolder(dir, opts.repoId ?? inferGemmaScopeRepo(dir), opts.configOverrides ?? {});
-  throw new Error(`${dir}: not an SAE folder (no cfg.json for a SAELens SAE, no params.npz for Gemma Scope); found ${fs.readdirSync(dir).join(', ') || 'nothing'}`);
+  throw new ConfigError(`${dir}: not an SAE folder (no cfg.json for a SAELens SAE, no params.npz for Gemma Scope); found ${fs.readdirSync(dir).join(', ') || 'nothing'}`);
 }
 
 function loadSAELensFolder(dir: string, overrides: Record<string, unknown>): LoadedSAE {
@@ -46,25 +50,26 @@ function loadSAELensFolder(dir: string, overrides: Record<string, unknown>): Loa
   try {
     raw = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
   } catch (e) {
-    throw new Error(`${cfgFile}: not valid JSON (${(e as Error).message})`);
+    throw new ConfigError(`${cfgFile}: not valid JSON (${(e as Error).message})`);
   }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${cfgFile}: expected a JSON object of SAE config fields`);
   raw = { ...raw, ...overrides };
   const cfg = parseSAEConfig(raw, cfgFile);
   const weightsFile = path.join(dir, 'sae_weights.safetensors');
-  if (!fs.existsSync(weightsFile)) throw new Error(`${dir}: missing sae_weights.safetensors (found ${fs.readdirSync(dir).join(', ')})`);
+  if (!fs.existsSync(weightsFile)) throw new ConfigError(`${dir}: missing sae_weights.safetensors (found ${fs.readdirSync(dir).join(', ')})`);
   const weights = readWeights(weightsFile, cfg.dtype);
   let sparsity: Float32Array | undefined;
   const sparsityFile = path.join(dir, 'sparsity.safetensors');
   if (fs.existsSync(sparsityFile)) {
     const f = SafetensorsFile.open(sparsityFile);
     try {
-      if (!f.has('sparsity')) throw new Error(`${sparsityFile}: no tensor 'sparsity' (found ${f.names().join(', ')})`);
+      if (!f.has('sparsity')) throw new ConfigError(`${sparsityFile}: no tensor 'sparsity' (found ${f.names().join(', ')})`);
       sparsity = f.readFloat32('sparsity');
     } finally {
       f.close();
     }
   }
-  return { cfg, weights: dropUnitScalingFactor(weights, cfgFile), sparsity, rawCfg: raw };
+  return { cfg, weights: dropUnitScalingFactor(weights, cfgFile), sparsity, rawCfg: raw, source: dir };
 }
 
 /**
@@ -76,14 +81,19 @@ function readWeights(file: string, cfgDtype = 'float32'): Record<string, tf.Tens
   const target = cfgDtype.replace(/^torch\./, '');
   const round = target === 'bfloat16' ? (v: number) => bf16ToF32(f32ToBf16(v)) : target === 'float16' ? (v: number) => f16ToF32(f32ToF16(v)) : undefined;
   const stored = target === 'bfloat16' ? 'BF16' : 'F16';
+  const out: Record<string, tf.Tensor> = {};
   try {
-    const out: Record<string, tf.Tensor> = {};
     for (const name of f.names()) {
-      const values = f.readFloat32(name);
+      const raw = f.readRaw(name);
+      assertFinite(raw, `${file}:${name}`, 'the SAE weights are corrupt or the training diverged');
+      const values = rawToFloat32(raw);
       if (round && f.info(name).dtype !== stored) for (let i = 0; i < values.length; i++) values[i] = round(values[i]);
       out[name] = tf.tensor(values, f.info(name).shape, 'float32');
     }
     return out;
+  } catch (e) {
+    tf.dispose(Object.values(out));
+    throw e;
   } finally {
     f.close();
   }
@@ -94,7 +104,7 @@ function dropUnitScalingFactor(w: Record<string, tf.Tensor>, where: string): Rec
   const sf = w.scaling_factor;
   if (!sf) return w;
   const allOnes = tf.tidy(() => tf.all(tf.lessEqual(tf.abs(tf.sub(sf, 1)), 1e-6)).dataSync()[0] === 1);
-  if (!allOnes) throw new Error(`${where}: the weights carry a scaling_factor that is not all ones (a finetuning scaling factor); SAELens 6 and saelab do not support it`);
+  if (!allOnes) throw new ConfigError(`${where}: the weights carry a scaling_factor that is not all ones (a finetuning scaling factor); SAELens 6 and saelab do not support it`);
   sf.dispose();
   const rest = { ...w };
   delete rest.scaling_factor;
@@ -150,6 +160,7 @@ function loadGemmaScopeFolder(dir: string, repoId: string, overrides: Record<str
   const weights: Record<string, tf.Tensor> = {};
   for (const [key, a] of Object.entries(arrays)) {
     const name = key.startsWith('w_') ? `W_${key.slice(2)}` : key;
+    assertFinite({ dtype: 'F32', data: a.data }, `${file}:${key}`, 'the SAE weights are corrupt');
     weights[name] = tf.tensor(a.data, a.shape, 'float32');
   }
   if (raw.d_sae === undefined && weights.W_enc) raw.d_sae = weights.W_enc.shape[1];
@@ -165,7 +176,7 @@ function loadGemmaScopeFolder(dir: string, repoId: string, overrides: Record<str
     w.W_enc = enc;
     w.W_dec = dec;
   }
-  return { cfg, weights: w, rawCfg: raw };
+  return { cfg, weights: w, rawCfg: raw, source: dir };
 }
 
 // ---- hub resolution: the one call site of lib/hub ----

@@ -9,6 +9,7 @@ import { SAEConfig, defaultSAEConfig, toCfgJson, validateSAEConfig } from './con
 import { REQUIRED_WEIGHTS, decodeFeatures, encodeFeatures, expectedShape, foldDecoderNorms } from './architectures';
 import { NormState, isStateful, normalizeIn, normalizeOut } from './normalize';
 import { writeDirAtomic } from '../io/atomic';
+import { ConfigError } from '../io/errors';
 import { writeSafetensors, TensorToWrite } from '../io/safetensors';
 import { Dtype } from '../io/dtypes';
 import { loadSAEFolder, loadPretrainedSAE, LoadedSAE, FolderLoadOptions } from './loading';
@@ -42,17 +43,17 @@ export class SAE {
     const found = Object.keys(weights);
     const missing = required.filter((n) => !(n in weights));
     if (missing.length) {
-      throw new Error(`SAE (${cfg.architecture}, hook ${cfg.metadata.hook_name}): missing tensors ${missing.join(', ')}; found ${found.join(', ') || 'none'}; a ${cfg.architecture} SAE needs ${required.join(', ')}`);
+      throw new ConfigError(`SAE (${cfg.architecture}, hook ${cfg.metadata.hook_name}): missing tensors ${missing.join(', ')}; found ${found.join(', ') || 'none'}; a ${cfg.architecture} SAE needs ${required.join(', ')}`);
     }
     const extra = found.filter((n) => !required.includes(n));
     if (extra.length) {
-      throw new Error(`SAE (${cfg.architecture}, hook ${cfg.metadata.hook_name}): unexpected tensors ${extra.join(', ')}; a ${cfg.architecture} SAE has exactly ${required.join(', ')} (is the architecture in cfg.json right?)`);
+      throw new ConfigError(`SAE (${cfg.architecture}, hook ${cfg.metadata.hook_name}): unexpected tensors ${extra.join(', ')}; a ${cfg.architecture} SAE has exactly ${required.join(', ')} (is the architecture in cfg.json right?)`);
     }
     for (const n of required) {
       const want = expectedShape(n, cfg);
       const got = weights[n].shape;
       if (got.length !== want.length || got.some((d, i) => d !== want[i])) {
-        throw new Error(`SAE (${cfg.architecture}, hook ${cfg.metadata.hook_name}): tensor ${n} has shape [${got.join(', ')}], expected [${want.join(', ')}] for d_in=${cfg.d_in}, d_sae=${cfg.d_sae}`);
+        throw new ConfigError(`SAE (${cfg.architecture}, hook ${cfg.metadata.hook_name}): tensor ${n} has shape [${got.join(', ')}], expected [${want.join(', ')}] for d_in=${cfg.d_in}, d_sae=${cfg.d_sae}`);
       }
     }
     const own: Record<string, tf.Tensor> = {};
@@ -224,7 +225,13 @@ export class SAE {
 
   private static fromLoaded(loaded: LoadedSAE): SAE {
     try {
-      const sae = new SAE(loaded.cfg, loaded.weights);
+      let sae: SAE;
+      try {
+        sae = new SAE(loaded.cfg, loaded.weights);
+      } catch (e) {
+        if (e instanceof ConfigError && loaded.source) throw new ConfigError(`${loaded.source}: ${e.message}`);
+        throw e;
+      }
       if (loaded.sparsity) sae.sparsity = loaded.sparsity;
       if (loaded.normScalingFactor !== undefined) sae.foldActivationNormScalingFactor(loaded.normScalingFactor);
       return sae;

@@ -108,7 +108,7 @@ async function ablationGraphRun(ctx: StageContext): Promise<StageOutput<Ablation
     saveTokens(path.join(stageDir, 'tokens.safetensors'), flat, ctxLen);
     const rows = Array.from({ length: a.nSequences }, (_, i) => Array.from(flat.subarray(i * ctxLen, (i + 1) * ctxLen)));
     const decodeToken = (id: number) => w.tokenizer.decode([id]);
-    const g = ablationGraph(w.model, w.saes, rows, {
+    const g = await ablationGraph(w.model, w.saes, rows, {
       hooks: config.circuits.hooks, thinning: a.thinning, pinned: a.pinned, branching: a.branching, seed: config.seed,
       decodeToken, contexts: rows, contextsPerNode: a.contextsPerNode,
     });

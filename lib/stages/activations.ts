@@ -5,6 +5,7 @@ import { SafetensorsStreamWriter } from '../io/safetensorsStream';
 import { compareTokenizers, comparisonRows, writeTokenizerComparison, TokenizerComparison } from '../tokenizers/compare';
 import { StageContext } from '../notebook/stage';
 import { Progress } from '../notebook/progress';
+import { interruptible } from '../notebook/interrupt';
 import { Row } from '../plots/table';
 import { PipelineModels, hookActivations, loadPipelineModels, readTokens, sampleContexts, saveTokens, tokenBatches } from './common';
 import { collectAlignedActivations } from './alignment';
@@ -69,6 +70,7 @@ export async function writeActivationFiles(m: PipelineModels, config: StageConte
   try {
     const progress = new Progress(label, Math.ceil(n / batchSize) * 2);
     // one model at a time: all of the base's batches, then the finetune's
+    const stopPoint = interruptible(label);
     for (const [i, which] of (['base', 'finetune'] as const).entries()) {
       const model = await m.model(which);
       if (which === 'finetune' && config.tokenAlignment === 'text') {
@@ -81,6 +83,7 @@ export async function writeActivationFiles(m: PipelineModels, config: StageConte
         writers[i].append(act.dataSync() as Float32Array);
         tf.dispose([act, b.tokens]);
         progress.tick();
+        await stopPoint();
       }
     }
     m.release();

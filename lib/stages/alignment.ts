@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { SafetensorsStreamWriter } from '../io/safetensorsStream';
 import { ProgressReporter } from '../notebook/progress';
+import { interruptible } from '../notebook/interrupt';
 import { Tokenizer } from '../tokenizers/tokenizer';
 import { PipelineModels, hookActivations, tokenBatches } from './common';
 import { alignByText } from '../analysis/alignment';
@@ -60,6 +61,7 @@ export async function collectAlignedActivations(m: PipelineModels, finetune: Hoo
   const d = m.dModel;
   let aligned = 0;
   let total = 0;
+  const stopPoint = interruptible('activations (text-aligned)');
   for (const b of tokenBatches(tokens, ctx, batchSize)) {
     const rows = b.tokens.shape[0];
     const out = new Float32Array(rows * ctx * d).fill(NaN);
@@ -95,6 +97,7 @@ export async function collectAlignedActivations(m: PipelineModels, finetune: Hoo
     }
     writer.append(out);
     progress.tick();
+    await stopPoint();
   }
   return { aligned, total };
 }

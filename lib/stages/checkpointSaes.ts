@@ -10,6 +10,7 @@ import { StageContext } from '../notebook/stage';
 import { ExperimentConfig, configHash } from './config';
 import { Row } from '../plots/table';
 import { Progress } from '../notebook/progress';
+import { interruptible } from '../notebook/interrupt';
 import { Tokenizer, loadTokenizer } from '../tokenizers/tokenizer';
 import { textsFromDataset } from '../data/sources';
 import { shuffleStream } from '../data/random';
@@ -116,7 +117,9 @@ export async function runCheckpointJobs(ctx: StageContext, indices?: number[]): 
   };
   const progress = new Progress('checkpoint SAEs', which.length);
   const out: SweepJobResult[] = [];
+  const stopPoint = interruptible('checkpoint SAEs');
   for (const i of which) {
+    await stopPoint(`before checkpoint job ${i}; finished jobs are kept and reused on rerun`);
     out.push(await runSweepJob(sweepDirOf(stageDir), spec, i, provider, { recomputeStale: true }));
     progress.tick();
   }

@@ -14,6 +14,7 @@ import { StageOutput, defineStage } from './define';
 import { ExperimentConfig } from './config';
 import { Row } from '../plots/table';
 import { Progress } from '../notebook/progress';
+import { interruptible } from '../notebook/interrupt';
 import { HookedTransformer } from '../model/hookedTransformer';
 import { loadTokenizer } from '../tokenizers/tokenizer';
 import { SAELAB_ROOT } from '../version';
@@ -83,11 +84,13 @@ async function circuitsOverTimeRun(ctx: StageContext): Promise<StageOutput<Circu
   const pairs = await circuitPromptPairs(config);
   const circuits: CheckpointCircuit[] = [];
   const progress = new Progress('circuit per checkpoint', spec.checkpoints.length);
+  const stopPoint = interruptible('circuits over time');
   for (const cp of spec.checkpoints) {
+    await stopPoint(`before checkpoint ${cp.label}`);
     const model = await HookedTransformer.fromPretrained(c.model, { revision: cp.revision ?? cp.label });
     const sae = await loadSweepSAE(sweepDirOf(sweepStage), spec, cp);
     try {
-      circuits.push(checkpointCircuit(model, saeSet([sae]), pairs, cp, {
+      circuits.push(await checkpointCircuit(model, saeSet([sae]), pairs, cp, {
         method: c.circuit.method, igSteps: c.circuit.igSteps, nodeThreshold: c.circuit.nodeThreshold, edgeThreshold: c.circuit.edgeThreshold, thresholds: c.circuit.thresholds,
       }));
     } finally {

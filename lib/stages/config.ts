@@ -7,6 +7,8 @@ import * as path from 'path';
 import { SAELAB_ROOT } from '../version';
 import { mergeWithDefaults } from '../config/schema';
 import { parseBytes } from '../model/memory';
+import { ConfigError, describeValue } from '../io/errors';
+import { validatePathName } from '../io/folders';
 import { CheckpointsConfig, DEFAULT_CHECKPOINTS_CONFIG, checkCheckpointsConfig } from '../checkpoints/config';
 
 export { configHash } from '../config/hash';
@@ -180,24 +182,105 @@ export function configPath(explicit?: string): string {
   return path.isAbsolute(p) ? p : path.resolve(p);
 }
 
-/** Load and validate an experiment config; unknown keys are errors naming the key and the file. */
+/** Config keys that may be null although their default is not. */
+const NULLABLE_KEYS: ReadonlySet<string> = new Set(['outliers.multiplier']);
+
+type NumberRule = 'posInt' | 'nonNegInt' | 'pos' | 'nonNeg' | 'unit';
+/** Range rules of the experiment config's numbers (every number must also be finite); `?` marks keys that may be null. */
+const NUMBER_RULES: Array<[string, NumberRule]> = [
+  ['seed', 'nonNegInt'], ['contextSize', 'posInt'], ['maxTokensPerForward', 'posInt'],
+  ['base.dVocab?', 'posInt'], ['finetune.dVocab?', 'posInt'],
+  ['activations.nBatches', 'posInt'], ['activations.batchSize', 'posInt'], ['eval.nBatches', 'posInt'], ['eval.batchSize', 'posInt'],
+  ['transfer.nBatches', 'posInt'], ['transfer.batchSize', 'posInt'], ['transfer.maxExclusiveDead', 'nonNegInt'], ['transfer.maxDense', 'nonNegInt'],
+  ['outliers.multiplier?', 'pos'], ['outliers.absoluteThreshold?', 'pos'],
+  // the circuits section's other ranges are checked with its hooks by validateCircuitsConfig (lib/stages/circuitsCommon.ts)
+  ['circuits.ablation.contextsPerNode', 'posInt'],
+  ['checkpoints.training.expansionFactor', 'pos'], ['checkpoints.training.l1Coefficient', 'nonNeg'], ['checkpoints.training.lr', 'pos'],
+  ['checkpoints.training.trainingTokens', 'posInt'], ['checkpoints.training.trainBatchSizeTokens', 'posInt'], ['checkpoints.training.seed', 'nonNegInt'],
+  ['checkpoints.training.nCheckpoints', 'nonNegInt'], ['checkpoints.trainBatches', 'posInt'], ['checkpoints.evalBatches', 'posInt'], ['checkpoints.batchSize', 'posInt'],
+  ['checkpoints.streamTokens', 'posInt'], ['checkpoints.topFeatures', 'posInt'], ['checkpoints.checkpoints[].step', 'nonNegInt'],
+  ['checkpoints.circuit.nExamples', 'posInt'], ['checkpoints.circuit.igSteps', 'posInt'], ['checkpoints.circuit.nodeThreshold', 'nonNeg'],
+  ['checkpoints.circuit.edgeThreshold', 'nonNeg'], ['checkpoints.circuit.thresholds[]', 'pos'],
+];
+const RULE_TEXT: Record<NumberRule, [string, (x: number) => boolean]> = {
+  posInt: ['a positive integer', (x) => Number.isSafeInteger(x) && x > 0],
+  nonNegInt: ['a non-negative integer', (x) => Number.isSafeInteger(x) && x >= 0],
+  pos: ['a number > 0', (x) => x > 0],
+  nonNeg: ['a number >= 0', (x) => x >= 0],
+  unit: ['a number in (0, 1]', (x) => x > 0 && x <= 1],
+};
+
+/** The values at a key path; `a.b[]` is every element of the array a.b, `a[].b` the b of each element. */
+function valuesAt(root: unknown, keyPath: string): Array<[string, unknown]> {
+  let cur: Array<[string, unknown]> = [['', root]];
+  for (const part of keyPath.split('.')) {
+    const each = part.endsWith('[]');
+    const key = each ? part.slice(0, -2) : part;
+    const next: Array<[string, unknown]> = [];
+    for (const [at, v] of cur) {
+      const x = v && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined;
+      const here = at ? `${at}.${key}` : key;
+      if (each && Array.isArray(x)) x.forEach((y, i) => next.push([`${here}[${i}]`, y]));
+      else if (!each) next.push([here, x]);
+    }
+    cur = next;
+  }
+  return cur;
+}
+
+/** Every number of the config is finite; the listed ones are in range; null-default keys hold the right type. */
+function validateExperimentValues(cfg: ExperimentConfig, where: string): void {
+  const walk = (v: unknown, at: string): void => {
+    if (typeof v === 'number' && !Number.isFinite(v)) throw new ConfigError(`${where}: config key '${at}' must be a finite number, got ${v}`);
+    if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${at}[${i}]`));
+    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, at ? `${at}.${k}` : k);
+  };
+  walk(cfg, '');
+  for (const [rawKey, rule] of NUMBER_RULES) {
+    const maybeNull = rawKey.endsWith('?');
+    const [text, ok] = RULE_TEXT[rule];
+    for (const [at, v] of valuesAt(cfg, maybeNull ? rawKey.slice(0, -1) : rawKey)) {
+      if (v === null && maybeNull) continue;
+      if (typeof v !== 'number' || !ok(v)) throw new ConfigError(`${where}: config key '${at}' must be ${text}${maybeNull ? ' or null' : ''}, got ${describeValue(v)}`);
+    }
+  }
+  for (const w of ['base', 'finetune'] as const) {
+    const t = cfg[w].tokenizer as unknown;
+    if (t !== null && (typeof t !== 'string' || !t)) throw new ConfigError(`${where}: config key '${w}.tokenizer' must be a tokenizer name or null, got ${describeValue(t)}`);
+  }
+  if (cfg.outliers.multiplier === null && cfg.outliers.absoluteThreshold === null) throw new ConfigError(`${where}: outliers needs a multiplier (relative rule) or an absoluteThreshold; both are null`);
+}
+
+/** Load and validate an experiment config; errors (ConfigError) name the file and the key. */
 export function loadConfig(explicit?: string): ExperimentConfig {
   const file = configPath(explicit);
-  if (!fs.existsSync(file)) throw new Error(`config file ${file} does not exist (set SAELAB_CONFIG or pass --config; presets are in ${path.join(SAELAB_ROOT, 'configs')})`);
+  if (!fs.existsSync(file)) throw new ConfigError(`config file ${file} does not exist (set SAELAB_CONFIG or pass --config; presets are in ${path.join(SAELAB_ROOT, 'configs')})`);
+  if (fs.statSync(file).isDirectory()) throw new ConfigError(`config file ${file} is a folder; pass a .json file`);
   let raw: unknown;
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
+    throw new ConfigError(`${file}: not valid JSON (${(e as Error).message})`);
   }
-  const cfg = mergeWithDefaults(DEFAULT_CONFIG, raw, file);
-  if (!/^[A-Za-z0-9._-]+$/.test(cfg.name)) throw new Error(`${file}: name '${cfg.name}' must be letters, digits, '.', '_' or '-' (it names the runs/ folder)`);
-  if (cfg.tokenAlignment !== 'ids' && cfg.tokenAlignment !== 'text') throw new Error(`${file}: tokenAlignment must be "ids" or "text", got '${cfg.tokenAlignment}'`);
+  const cfg = mergeWithDefaults(DEFAULT_CONFIG, raw, file, '', NULLABLE_KEYS);
+  try {
+    validatePathName(cfg.name, 'name');
+  } catch (e) {
+    throw new ConfigError(`${file}: ${(e as Error).message} (the runs/ folder)`);
+  }
+  if (cfg.tokenAlignment !== 'ids' && cfg.tokenAlignment !== 'text') throw new ConfigError(`${file}: tokenAlignment must be "ids" or "text", got '${cfg.tokenAlignment}'`);
+  validateExperimentValues(cfg, file);
   for (const which of ['base', 'finetune'] as const) {
     const d = cfg[which].dtype;
-    if (d !== null && !['auto', 'float32', 'bfloat16', 'float16'].includes(d)) throw new Error(`${file}: ${which}.dtype must be "float32", "bfloat16", "float16", "auto" or null, got ${JSON.stringify(d)}`);
+    if (d !== null && !['auto', 'float32', 'bfloat16', 'float16'].includes(d)) throw new ConfigError(`${file}: ${which}.dtype must be "float32", "bfloat16", "float16", "auto" or null, got ${JSON.stringify(d)}`);
   }
-  if (cfg.maxMemory !== null) parseBytes(cfg.maxMemory, `${file}: maxMemory`);
+  if (cfg.maxMemory !== null) {
+    try {
+      parseBytes(cfg.maxMemory, `${file}: maxMemory`);
+    } catch (e) {
+      throw new ConfigError((e as Error).message);
+    }
+  }
   validateCrossLayerSettings(cfg.crosslayer, file);
   checkCheckpointsConfig(cfg.checkpoints, file);
   return cfg;
@@ -206,7 +289,7 @@ export function loadConfig(explicit?: string): ExperimentConfig {
 /** Check the values of a crosslayer section (types were checked against the defaults already). */
 export function validateCrossLayerSettings(c: CrossLayerSettings, where: string): void {
   const posInt = (v: number, key: string, allowZero = false) => {
-    if (!Number.isInteger(v) || v < (allowZero ? 0 : 1)) throw new Error(`${where}: crosslayer.${key} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${v}`);
+    if (!Number.isInteger(v) || v < (allowZero ? 0 : 1)) throw new ConfigError(`${where}: crosslayer.${key} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${v}`);
   };
   posInt(c.contextSize, 'contextSize');
   posInt(c.batchSize, 'batchSize');
@@ -217,18 +300,18 @@ export function validateCrossLayerSettings(c: CrossLayerSettings, where: string)
   posInt(c.graph.topK, 'graph.topK');
   posInt(c.graph.contexts, 'graph.contexts', true);
   posInt(c.graph.contextTokens, 'graph.contextTokens', true);
-  if (c.tokens < c.batchSize * c.contextSize) throw new Error(`${where}: crosslayer.tokens ${c.tokens} is less than one batch (batchSize ${c.batchSize} x contextSize ${c.contextSize}); only whole batches are used`);
+  if (c.tokens < c.batchSize * c.contextSize) throw new ConfigError(`${where}: crosslayer.tokens ${c.tokens} is less than one batch (batchSize ${c.batchSize} x contextSize ${c.contextSize}); only whole batches are used`);
   for (const [key, xs] of [['featureThresholds', c.featureThresholds], ['pairThresholds', c.pairThresholds]] as const) {
-    if (xs.length === 0 || xs.some((x, i) => !Number.isInteger(x) || x < 0 || (i > 0 && x <= xs[i - 1]))) throw new Error(`${where}: crosslayer.${key} must be increasing non-negative integers, got ${JSON.stringify(xs)}`);
+    if (xs.length === 0 || xs.some((x, i) => !Number.isInteger(x) || x < 0 || (i > 0 && x <= xs[i - 1]))) throw new ConfigError(`${where}: crosslayer.${key} must be increasing non-negative integers, got ${describeValue(xs)}`);
   }
-  if (c.passThroughThresholds.some((x) => typeof x !== 'number' || !(x > -1 && x <= 1))) throw new Error(`${where}: crosslayer.passThroughThresholds must be numbers in (-1, 1], got ${JSON.stringify(c.passThroughThresholds)}`);
-  if (!(c.graph.minWeight > 0 && c.graph.minWeight <= 1)) throw new Error(`${where}: crosslayer.graph.minWeight must be in (0, 1], got ${c.graph.minWeight}`);
+  if (c.passThroughThresholds.some((x) => typeof x !== 'number' || !(x > -1 && x <= 1))) throw new ConfigError(`${where}: crosslayer.passThroughThresholds must be numbers in (-1, 1], got ${describeValue(c.passThroughThresholds)}`);
+  if (!(c.graph.minWeight > 0 && c.graph.minWeight <= 1)) throw new ConfigError(`${where}: crosslayer.graph.minWeight must be in (0, 1], got ${c.graph.minWeight}`);
   c.hooks.forEach((h, i) => {
-    if (typeof h !== 'string' || !/^blocks\.\d+\./.test(h)) throw new Error(`${where}: crosslayer.hooks[${i}] must be a per-block hook name like blocks.3.hook_resid_pre, got ${JSON.stringify(h)}`);
+    if (typeof h !== 'string' || !/^blocks\.\d+\./.test(h)) throw new ConfigError(`${where}: crosslayer.hooks[${i}] must be a per-block hook name like blocks.3.hook_resid_pre, got ${describeValue(h)}`);
   });
-  if (c.hooks.length === 1) throw new Error(`${where}: crosslayer.hooks needs at least two hooks (statistics are between adjacent layers), or [] for every layer`);
+  if (c.hooks.length === 1) throw new ConfigError(`${where}: crosslayer.hooks needs at least two hooks (statistics are between adjacent layers), or [] for every layer`);
   const np = c.neuronpedia as unknown;
   if (np !== null && (typeof np !== 'object' || typeof (np as { model?: unknown }).model !== 'string' || typeof (np as { saeId?: unknown }).saeId !== 'string' || Object.keys(np as object).length !== 2)) {
-    throw new Error(`${where}: crosslayer.neuronpedia must be null or {"model": "...", "saeId": "...{layer}..."}, got ${JSON.stringify(np)}`);
+    throw new ConfigError(`${where}: crosslayer.neuronpedia must be null or {"model": "...", "saeId": "...{layer}..."}, got ${describeValue(np)}`);
   }
 }

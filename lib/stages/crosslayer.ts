@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { TopLevelSpec } from 'vega-lite';
 import { writeJsonAtomic } from '../io/atomic';
-import { StageContext } from '../notebook/stage';
+import { ArtifactRecord, StageContext, artifactsIntact, recordArtifacts } from '../notebook/stage';
 import { StageOutput, defineStage } from './define';
 import { CrossLayerSettings, configHash } from './config';
 import { Row } from '../plots/table';
@@ -10,6 +10,7 @@ import { barSpec, lineSpec, VEGA_LITE_SCHEMA } from '../plots/specs';
 import { SparseMatrix, expectedDeadPairs, loadCrossLayerOutputs, pairFileName } from '../analysis/crosslayer/storage';
 import { PassThroughRow, FeatureGraph, featureGraph, passThrough } from '../analysis/crosslayer/graph';
 import { BrowserContext, NeuronpediaSource, writeFeatureGraphHtml } from '../analysis/crosslayer/browser';
+import { communityRanks, laneLayout } from '../analysis/crosslayer/graphLayout';
 import { TopActivations } from '../analysis/crosslayer/topk';
 import { ModelActivationSource } from '../analysis/crosslayer/modelSource';
 import { CrossLayerModelRun, CrossLayerModels, crossLayerBatches, datasetContexts, loadCrossLayerModels, runCrossLayerFromModel } from './crosslayerRun';
@@ -30,14 +31,15 @@ async function collectOrReuse(stageDir: string, settings: CrossLayerSettings, mo
   const file = path.join(stageDir, 'collection.json');
   const key = collectionKey(settings, models.hooks);
   if (fs.existsSync(file)) {
-    const prev = JSON.parse(fs.readFileSync(file, 'utf8')) as { key: string; run: CrossLayerModelRun };
+    const prev = JSON.parse(fs.readFileSync(file, 'utf8')) as { key: string; run: CrossLayerModelRun; files?: Record<string, ArtifactRecord> };
     const n = prev.run.summary.n_layers;
     const files = [...Array.from({ length: n - 1 }, (_, P) => pairFileName(P)), 'max_activations.safetensors', 'dead_features.safetensors', 'summary.json'];
-    if (prev.key === key && files.every((f) => fs.existsSync(path.join(stageDir, f)))) return { ...prev.run, reused: true };
+    if (prev.key === key && files.every((f) => fs.existsSync(path.join(stageDir, f))) && artifactsIntact(stageDir, prev.files)) return { ...prev.run, reused: true };
   }
   fs.rmSync(file, { force: true });
   const run = await runCrossLayerFromModel(settings, stageDir, { models, stateDir: path.join(stageDir, 'state'), label: STAGE_CROSSLAYER });
-  writeJsonAtomic(file, { key, run });
+  const files = [...Array.from({ length: run.summary.n_layers - 1 }, (_, P) => pairFileName(P)), 'max_activations.safetensors', 'dead_features.safetensors', 'summary.json'];
+  writeJsonAtomic(file, { key, run, files: recordArtifacts(stageDir, files, STAGE_CROSSLAYER) });
   return { ...run, reused: false };
 }
 
@@ -129,43 +131,60 @@ function statHistogramSpec(stat: string, mats: SparseMatrix[], bins = 40): TopLe
 }
 
 /**
- * The feature graph drawn as a layered node-link diagram: one column per layer, nodes ordered by community
- * then feature and coloured by community, links shaded by weight.
+ * The feature graph as a layered node-link diagram that stays readable at thousands of features: the
+ * `maxCommunities` largest communities (Louvain), one horizontal band each, largest on top, one column per
+ * layer, features ordered inside a band to cross few links (laneLayout, the graph browser's layout); links
+ * shaded by weight. The subtitle says what is left out; graph.html browses everything.
  */
-export function featureGraphSpec(graph: FeatureGraph, title = 'cross-layer feature graph'): TopLevelSpec {
-  const order = graph.nodes.slice().sort((a, b) => a.layer - b.layer || a.community - b.community || a.feature - b.feature);
-  const pos = new Map<string, { x: number; y: number }>();
-  const perLayer = new Map<number, number>();
-  for (const n of order) {
-    const r = perLayer.get(n.layer) ?? 0;
-    perLayer.set(n.layer, r + 1);
-    pos.set(n.id, { x: n.layer, y: r });
-  }
-  const nodes = order.map((n) => ({ id: n.id, layer: n.layer, rank: pos.get(n.id)!.y, community: String(n.community), feature: n.feature }));
-  const edges = graph.edges.map((e) => ({ x: pos.get(e.source)!.x, y: pos.get(e.source)!.y, x2: pos.get(e.target)!.x, y2: pos.get(e.target)!.y, weight: e.weight, link: `${e.source} -> ${e.target}` }));
-  const nLayers = graph.nodes.reduce((a, n) => Math.max(a, n.layer + 1), 1);
-  const height = Math.min(900, Math.max(200, 6 * Math.max(0, ...perLayer.values())));
+export function featureGraphSpec(graph: FeatureGraph, title = 'cross-layer feature graph', maxCommunities = 12): TopLevelSpec {
+  const rank = communityRanks(graph.nodes, graph.edges);
+  const shown = graph.nodes.filter((n) => rank[n.community] < maxCommunities);
+  const ids = new Set(shown.map((n) => n.id));
+  const links = graph.edges.filter((e) => ids.has(e.source) && ids.has(e.target));
+  const L = laneLayout(shown, links, rank);
+  const nodes = shown.map((n) => ({ id: n.id, layer: n.layer, row: L.pos[n.id].row, community: `#${rank[n.community] + 1} (community ${n.community})`, feature: n.feature }));
+  const edges = links.map((e) => ({ x: L.layers[L.pos[e.source].col], y: L.pos[e.source].row, x2: L.layers[L.pos[e.target].col], y2: L.pos[e.target].row, weight: Math.abs(e.weight), link: `${e.source} -> ${e.target}` }));
+  const lanes = L.lanes.map((ln) => ({ y: ln.start - 0.5, y2: ln.start + ln.height - 0.5, label: `#${rank[ln.community] + 1}: ${ln.size}` }));
+  const first = L.layers[0] ?? 0;
+  const last = L.layers[L.layers.length - 1] ?? 0;
+  const communities = Object.keys(rank).length;
+  const what = communities > maxCommunities
+    ? `the ${maxCommunities} largest of ${graph.communities} communities: ${shown.length} of ${graph.nodes.length} features, ${links.length} of ${graph.edges.length} links`
+    : `${graph.nodes.length} features, ${graph.edges.length} links, ${graph.communities} communities`;
+  const height = Math.min(1400, Math.max(160, 7 * (L.rows + 1)));
+  const y = { type: 'quantitative', scale: { domain: [-1, L.rows + 1], reverse: true, nice: false, zero: false }, axis: null };
   return {
     $schema: VEGA_LITE_SCHEMA,
-    title: { text: title, subtitle: `${graph.nodes.length} features, ${graph.edges.length} links (${graph.stat}), ${graph.communities} communities, modularity ${graph.modularity.toFixed(3)}` },
-    width: 480, height,
+    title: { text: title, subtitle: [what, `${graph.stat} links, modularity ${graph.modularity.toFixed(3)}; one band per community (#rank: features); graph.html browses all`] },
+    width: 170 * Math.max(1, last - first) + 60, height,
     layer: [
+      {
+        data: { values: lanes },
+        mark: { type: 'rect', opacity: 0.08, color: '#4c78a8' },
+        encoding: { x: { value: 0 }, x2: { value: 170 * Math.max(1, last - first) + 60 }, y: { field: 'y', ...y }, y2: { field: 'y2' } },
+      },
+      {
+        data: { values: lanes },
+        mark: { type: 'text', align: 'left', baseline: 'middle', fontSize: 9, color: '#555', dx: 2 },
+        encoding: { x: { value: 0 }, y: { field: 'y', ...y }, text: { field: 'label' } },
+        transform: [{ calculate: 'datum.y + (datum.y2 - datum.y) / 2', as: 'y' }],
+      },
       {
         data: { values: edges },
         mark: { type: 'rule', tooltip: true },
         encoding: {
-          x: { field: 'x', type: 'quantitative', title: 'layer', scale: { domain: [-0.25, nLayers - 0.75] }, axis: { values: Array.from({ length: nLayers }, (_, L) => L), format: 'd' } }, y: { field: 'y', type: 'quantitative', title: 'feature (ordered by community)', axis: null },
-          x2: { field: 'x2' }, y2: { field: 'y2' },
-          opacity: { field: 'weight', type: 'quantitative', scale: { domain: [0, 1], range: [0.1, 0.9] }, legend: null },
-          strokeWidth: { value: 1 }, color: { value: '#888' }, tooltip: [{ field: 'link' }, { field: 'weight', format: '.3f' }],
+          x: { field: 'x', type: 'quantitative', title: 'layer', scale: { domain: [first - 0.35, last + 0.35] }, axis: { values: L.layers, format: 'd' } },
+          y: { field: 'y', ...y }, x2: { field: 'x2' }, y2: { field: 'y2' },
+          opacity: { field: 'weight', type: 'quantitative', scale: { domain: [0, 1], range: [0.15, 0.9] }, legend: null },
+          strokeWidth: { value: 1 }, color: { value: '#2458a8' }, tooltip: [{ field: 'link' }, { field: 'weight', format: '.3f' }],
         },
       },
       {
         data: { values: nodes },
-        mark: { type: 'circle', size: 30, tooltip: true },
+        mark: { type: 'circle', size: 22, opacity: 1, tooltip: true },
         encoding: {
-          x: { field: 'layer', type: 'quantitative' }, y: { field: 'rank', type: 'quantitative' },
-          color: { field: 'community', type: 'nominal', legend: null }, tooltip: [{ field: 'id' }, { field: 'community' }],
+          x: { field: 'layer', type: 'quantitative' }, y: { field: 'row', ...y },
+          color: { field: 'community', type: 'nominal', legend: null, scale: { scheme: 'category20' } }, tooltip: [{ field: 'id' }, { field: 'community' }],
         },
       },
     ],

@@ -14,6 +14,7 @@ import { officialModelName } from '../model/loading';
 import { textsFromDataset } from '../data/sources';
 import { tokenizeAndConcatenate } from '../data/concat';
 import { writeJsonAtomic } from '../io/atomic';
+import { claimFolder, removeSaelabFolder } from '../io/folders';
 import { CrossLayerSettings, configHash } from './config';
 import { Progress } from '../notebook/progress';
 import { ContextStream, ModelActivationSource } from '../analysis/crosslayer/modelSource';
@@ -89,6 +90,15 @@ function stateKey(settings: CrossLayerSettings, hooks: string[]): string {
   return configHash({ model, revision, saeRelease, hooks, dataset, contextSize, prependBos, batchSize, tokens, checkpointTokens, featureThresholds, pairThresholds, relative });
 }
 
+/** A state folder written before folder markers existed: its settings.json carries the state key. */
+function isEarlierStateFolder(dir: string): boolean {
+  try {
+    return typeof (JSON.parse(fs.readFileSync(path.join(dir, 'settings.json'), 'utf8')) as { key?: unknown }).key === 'string';
+  } catch {
+    return false;
+  }
+}
+
 export interface CrossLayerModelRun {
   summary: CrossLayerSummary;
   hooks: string[];
@@ -123,9 +133,13 @@ export async function runCrossLayerFromModel(
     if (stateDir) {
       const key = stateKey(settings, models.hooks);
       const keyFile = path.join(stateDir, 'settings.json');
+      // a folder holding anything but saelab's state is refused before anything in it is touched
+      claimFolder(stateDir, 'the resumable state folder (--state-dir)', { recognize: isEarlierStateFolder });
       const same = fs.existsSync(keyFile) && (JSON.parse(fs.readFileSync(keyFile, 'utf8')) as { key: string }).key === key;
-      if (!same) fs.rmSync(stateDir, { recursive: true, force: true });
-      fs.mkdirSync(stateDir, { recursive: true });
+      if (!same) {
+        removeSaelabFolder(stateDir);
+        claimFolder(stateDir, 'the resumable state folder (--state-dir)');
+      }
       writeJsonAtomic(keyFile, { key, settings, hooks: models.hooks });
       const st = path.join(stateDir, 'collector', 'state.json');
       if (fs.existsSync(st)) resumedFrom = (JSON.parse(fs.readFileSync(st, 'utf8')) as { tokens: number }).tokens;
@@ -158,7 +172,7 @@ export async function runCrossLayerFromModel(
       const decoders = settings.decoder ? models.saes.map((s) => s.weights.W_dec as tf.Tensor2D) : null;
       const summary = await writeCrossLayerOutputs(outDir, col, decoders);
       times.write = (Date.now() - t0) / 1000;
-      if (stateDir && !opts.keepState) fs.rmSync(stateDir, { recursive: true, force: true });
+      if (stateDir && !opts.keepState) removeSaelabFolder(stateDir);
       return { summary, hooks: models.hooks, resumedFrom, seconds: times };
     } finally {
       col.dispose();

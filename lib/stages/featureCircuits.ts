@@ -185,18 +185,18 @@ async function featureCircuitsRun(ctx: StageContext): Promise<StageOutput<Featur
     const seconds: Record<string, { seconds: number }> = {};
     for (const k of methods) {
       const t0 = performance.now();
-      m[k] = attributeNodes(w.model, w.saes, ex, { method: k, steps: at.igSteps, keepTensors: k === main });
+      m[k] = await attributeNodes(w.model, w.saes, ex, { method: k, steps: at.igSteps, keepTensors: k === main });
       seconds[k] = { seconds: (performance.now() - t0) / 1000 };
     }
     const opts = { method: main as "atp" | "ig", igSteps: at.igSteps, nodeThreshold: at.nodeThreshold, edgeThreshold: at.edgeThreshold, thresholds: at.thresholds };
     const t0 = performance.now();
-    const fc = circuitFromAttribution(w.model, w.saes, ex, m[main]!, opts);
+    const fc = await circuitFromAttribution(w.model, w.saes, ex, m[main]!, opts);
     seconds.circuit = { seconds: (performance.now() - t0) / 1000 };
     disposeAttribution(m[main]!);
     // faithfulness over the thresholds for every method, and the two ends (all nodes / none), through the same code
     const curves: Record<string, FaithfulnessCurve> = { [main]: { ...fc.curve, points: fc.curve.points.filter((p) => at.thresholds.includes(p.threshold)) } };
-    for (const k of methods) if (k !== main) curves[k] = faithfulnessCurve(w.model, w.saes, ex, nodeEffects(m[k]!), at.thresholds);
-    const ends = faithfulnessCurve(w.model, w.saes, ex, fc.nodes, [-1, Number.MAX_VALUE]);
+    for (const k of methods) if (k !== main) curves[k] = await faithfulnessCurve(w.model, w.saes, ex, nodeEffects(m[k]!), at.thresholds);
+    const ends = await faithfulnessCurve(w.model, w.saes, ex, fc.nodes, [-1, Number.MAX_VALUE]);
     const labels = positionTokens(ex, (id) => w.tokenizer.decode([id]));
     const describe = (n: CircuitNode) => (n.id === 'y' ? ['total effect m_patch - m_clean', 'm = logit(patch answer) - logit(clean answer)'] : [dominantPosition(m[main]!, n.hook, n.feature, labels)]);
     const title = `Feature circuit (${main}, |node| > ${at.nodeThreshold}, |edge| > ${at.edgeThreshold}): ${config.base.model}, ${ex.clean.length} agreement pairs`;

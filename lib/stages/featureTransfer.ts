@@ -12,6 +12,7 @@ import { histogramSpec, scatterRegressionSpec } from '../plots/specs';
 import { StageContext } from '../notebook/stage';
 import { Row } from '../plots/table';
 import { Progress } from '../notebook/progress';
+import { interruptible } from '../notebook/interrupt';
 import { PipelineModels, hookActivations, loadPipelineModels, sampleContexts, saveTokens, tokenBatches } from './common';
 import { saeEvalInputs, saeEvalStage } from './saeEval';
 import { StageOutput, defineStage, requireStage } from './define';
@@ -105,6 +106,7 @@ export async function transferAccumulators(m: PipelineModels, groups: FamilyGrou
   if (!all.length) { progress.done(); return acc; }
   const file = scratchFile(scratchDir, 'base_features');
   const w = new SafetensorsStreamWriter(file, [{ name: 'features', dtype: 'F32', shape: [tokens.length, all.length] }]);
+  const stopPoint = interruptible('feature transfer');
   try {
     try {
       const base = await m.model('base');
@@ -114,6 +116,7 @@ export async function transferAccumulators(m: PipelineModels, groups: FamilyGrou
         w.append(f.dataSync() as Float32Array);
         tf.dispose([f, b.tokens]);
         progress.tick();
+        await stopPoint();
       }
       w.close();
     } catch (e) {
@@ -141,6 +144,7 @@ export async function transferAccumulators(m: PipelineModels, groups: FamilyGrou
         });
         b.tokens.dispose();
         progress.tick();
+        await stopPoint();
       }
     } finally {
       saved.close();

@@ -9,6 +9,7 @@ import { histogram } from '../analysis/histogram';
 import { StageContext } from '../notebook/stage';
 import { Row } from '../plots/table';
 import { Progress } from '../notebook/progress';
+import { interruptible } from '../notebook/interrupt';
 import { readActRows, readTokens } from './common';
 import { activationsInputs, computeActivationsStage } from './activations';
 import { StageOutput, defineStage, requireStage } from './define';
@@ -61,7 +62,9 @@ async function findOutlierNorms(ctx: StageContext): Promise<StageOutput<Outliers
     const batch = config.activations.batchSize;
     const progress = new Progress('outlier norms', 3 * Math.ceil(n / batch));
     const scalar = new NormScalarAccumulator();
+    const stopPoint = interruptible('outlier norms');
     for (let s = 0; s < n; s += batch) {
+      await stopPoint();
       const a = readActRows(files.base, s, Math.min(batch, n - s));
       scalar.add(a);
       a.dispose();
@@ -79,6 +82,7 @@ async function findOutlierNorms(ctx: StageContext): Promise<StageOutput<Outliers
       const counter = new OutlierCounter(rule);
       const all = new Float32Array(n * ctxLen);
       for (let s = 0; s < n; s += batch) {
+        await stopPoint();
         const count = Math.min(batch, n - s);
         const a = readActRows(files[which], s, count);
         const t = tokens.subarray(s * ctxLen, (s + count) * ctxLen);

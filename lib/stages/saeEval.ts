@@ -8,6 +8,7 @@ import { histogramSpec } from '../plots/specs';
 import { StageContext } from '../notebook/stage';
 import { Row } from '../plots/table';
 import { Progress } from '../notebook/progress';
+import { interruptible } from '../notebook/interrupt';
 import { HookedTransformer } from '../model/hookedTransformer';
 import { SAE } from '../sae/sae';
 import { loadPipelineModels, sampleContexts, saveTokens, tokenBatches } from './common';
@@ -35,6 +36,8 @@ export interface SaeEvalModelResult {
   nonfinite: CeSummary['nonFinite'];
   tokens: number;
   outlier_tokens: number;
+  /** non-outlier tokens whose activations or reconstruction held NaN/inf, left out of R2 and explained variance */
+  nonfinite_tokens: number;
 }
 
 export interface SaeEvalResult {
@@ -71,13 +74,14 @@ export function residualStart(hook: string): number | null {
  * (the SAE output spliced at non-outlier positions only; outlier positions keep the original activation).
  * `firstBatch`: the number of the first batch in the whole sample (a shard's offset), for batch ids in CE reports.
  */
-export function evaluateSae(model: HookedTransformer, sae: SAE, hook: string, tokens: Int32Array, ctx: number, batchSize: number, rule: OutlierRule, progress: Progress, firstBatch = 0): EvalAccumulators {
+export async function evaluateSae(model: HookedTransformer, sae: SAE, hook: string, tokens: Int32Array, ctx: number, batchSize: number, rule: OutlierRule, progress: Progress, firstBatch = 0): Promise<EvalAccumulators> {
   const acc: EvalAccumulators = {
     l0: new L0Accumulator(), density: new FeatureDensityAccumulator(sae.cfg.d_sae), recon: new ReconstructionAccumulator(sae.cfg.d_in),
     ce: new CeAccumulator(), logHist: new LogActivationHistogramAccumulator([-10.5, 3], 100), outlierTokens: 0,
   };
   const nBatches = Math.ceil(tokens.length / ctx / batchSize);
   const start = residualStart(hook);
+  const stopPoint = interruptible('SAE evaluation');
   for (const b of tokenBatches(tokens, ctx, batchSize)) {
     recordActivity(`evaluating the SAE on ${model.cfg.model_name} (${model.dtype}), batch ${b.index + 1} of ${nBatches}`, model.cfg.model_name);
     let x: tf.Tensor | null = null;
@@ -113,6 +117,7 @@ export function evaluateSae(model: HookedTransformer, sae: SAE, hook: string, to
     acc.ce.addTokenLosses(clean, spliced, zero, b.index + firstBatch);
     tf.dispose([x, clean, f, xHat, outliers, keep, keep3, spliced, zero, b.tokens]);
     progress.tick();
+    await stopPoint();
   }
   return acc;
 }
@@ -125,6 +130,7 @@ function summarize(acc: EvalAccumulators): SaeEvalModelResult {
     zero_ablation_loss: ce.zeroLoss ?? null, ce_loss_score: ce.ceLossScore ?? null,
     r2: r.r2, explained_variance: r.explainedVariance, dead_fraction: acc.density.deadFraction(),
     nonfinite_batches: ce.nonFiniteBatches, nonfinite: ce.nonFinite, tokens: acc.l0.tokens, outlier_tokens: acc.outlierTokens,
+    nonfinite_tokens: r.nonFiniteTokens,
   };
 }
 
@@ -180,8 +186,8 @@ export const saeEvalStage = defineStage<SaeEvalResult, { merged: ModelPair<EvalA
         const tokens = (await sampleContexts(config, m.tokenizer, nSeq, 4)).slice(rows.start * ctxLen, rows.end * ctxLen);
         const progress = new Progress(`SAE eval shard ${spec.index}/${spec.count}`, 2 * range.count);
         // one model at a time (loading the finetune releases the base)
-        const base = evalToJSON(evaluateSae(await m.model('base'), m.sae, m.hook, tokens, ctxLen, bs, rule, progress, range.first));
-        const finetune = evalToJSON(evaluateSae(await m.model('finetune'), m.sae, m.hook, tokens, ctxLen, bs, rule, progress, range.first));
+        const base = evalToJSON(await evaluateSae(await m.model('base'), m.sae, m.hook, tokens, ctxLen, bs, rule, progress, range.first));
+        const finetune = evalToJSON(await evaluateSae(await m.model('finetune'), m.sae, m.hook, tokens, ctxLen, bs, rule, progress, range.first));
         const state = { base, finetune };
         progress.done();
         return { files: [], state, provenance: { revisions: m.revisions, hook: m.hook } };
@@ -216,15 +222,15 @@ async function evaluateStage(ctx: StageContext, opts?: { merged: ModelPair<EvalA
     const nSeq = config.eval.nBatches * config.eval.batchSize;
     const tokens = await sampleContexts(config, m.tokenizer, nSeq, 4);
     saveTokens(path.join(stageDir, 'tokens.safetensors'), tokens, config.contextSize);
-    const accs = opts?.merged ?? await (async () => {
+    const accs = opts?.merged ?? (await (async () => {
       const progress = new Progress('SAE eval', 2 * config.eval.nBatches);
       // one model at a time (loading the finetune releases the base)
-      const base = evaluateSae(await m.model('base'), m.sae, m.hook, tokens, config.contextSize, config.eval.batchSize, rule, progress);
-      const finetune = evaluateSae(await m.model('finetune'), m.sae, m.hook, tokens, config.contextSize, config.eval.batchSize, rule, progress);
+      const base = await evaluateSae(await m.model('base'), m.sae, m.hook, tokens, config.contextSize, config.eval.batchSize, rule, progress);
+      const finetune = await evaluateSae(await m.model('finetune'), m.sae, m.hook, tokens, config.contextSize, config.eval.batchSize, rule, progress);
       m.release();
       progress.done();
       return { base, finetune };
-    })();
+    })());
     const res = { base: summarize(accs.base), finetune: summarize(accs.finetune) };
     writeSafetensors(path.join(stageDir, 'feature_densities.safetensors'), {
       base: { dtype: 'F32', shape: [m.sae.cfg.d_sae], data: accs.base.density.densities() },
@@ -239,7 +245,9 @@ async function evaluateStage(ctx: StageContext, opts?: { merged: ModelPair<EvalA
     const plots: SaeEvalResult['plots'] = { activations: {}, densities: {} };
     for (const w of ['base', 'finetune'] as const) {
       const h = accs[w].logHist.result();
-      plots.activations[w] = histogramSpec(h, { title: `${label[w]}: feature activations log10(|a| + 1e-10)`, xTitle: 'log10 activation', yTitle: 'count', annotate: { index: 0, label: `zero bin: ${h.zeroCount} of ${h.total}` }, clipToSecondLargest: 2 });
+      // inactive features (a = 0) sit at log10(1e-10) = -10: the bin holding -10, not necessarily the first
+      const zeroBin = Math.max(0, Array.from(h.edges).findIndex((e, i) => i + 1 < h.edges.length && e <= -10 && -10 < h.edges[i + 1]));
+      plots.activations[w] = histogramSpec(h, { title: `${label[w]}: feature activations log10(|a| + 1e-10)`, xTitle: 'log10 activation', yTitle: 'count', annotate: { index: zeroBin, label: `zero bin (a = 0), of ${h.total}` }, clipToSecondLargest: 2 });
       const ld = logDensity(accs[w].density.densities());
       const hd = histogram(ld, { bins: 100 });
       plots.densities[w] = histogramSpec(hd, { title: `${label[w]}: feature density log10(d + 1e-10)`, xTitle: 'log10 density', yTitle: 'features', annotate: { index: 0, label: `dead (density 0): ${(100 * res[w].dead_fraction).toFixed(1)}%` } });

@@ -5,6 +5,7 @@ import { SimilarityAccumulator, MetricSummary } from '../analysis/similarity';
 import { histogram } from '../analysis/histogram';
 import { heatmapSpec, histogramSpec, lineSpec } from '../plots/specs';
 import { Progress } from '../notebook/progress';
+import { interruptible } from '../notebook/interrupt';
 import { readActRows } from './common';
 import { STAGE_ACTIVATIONS, activationsInputs, computeActivationsStage } from './activations';
 import { defineStage, requireStage } from './define';
@@ -67,11 +68,13 @@ function nanSummary(values: Float32Array, shape: [number, number]): MetricSummar
 }
 
 /** Cosine / euclidean accumulator over activation rows [start, end) of stage 01's files, batch by batch. */
-export function similaritiesOverRows(baseFile: SafetensorsFile, ftFile: SafetensorsFile, start: number, end: number, batch: number): SimilarityAccumulator {
+export async function similaritiesOverRows(baseFile: SafetensorsFile, ftFile: SafetensorsFile, start: number, end: number, batch: number): Promise<SimilarityAccumulator> {
   const ctxLen = baseFile.info('acts').shape[1];
   const acc = new SimilarityAccumulator(ctxLen, true);
   const progress = new Progress('similarities', Math.ceil((end - start) / batch));
+  const stopPoint = interruptible('similarities');
   for (let s = start; s < end; s += batch) {
+    await stopPoint();
     const count = Math.min(batch, end - s);
     const a = readActRows(baseFile, s, count);
     const b = readActRows(ftFile, s, count);
@@ -98,7 +101,7 @@ export const computeSimilaritiesStage = defineStage<SimilaritiesResult, { merged
     const ftFile = SafetensorsFile.open(path.join(actDir, 'finetune_acts.safetensors'));
     try {
       const [n, ctxLen] = baseFile.info('acts').shape;
-      const acc = opts?.merged ?? similaritiesOverRows(baseFile, ftFile, 0, n, config.activations.batchSize);
+      const acc = opts?.merged ?? (await similaritiesOverRows(baseFile, ftFile, 0, n, config.activations.batchSize));
       if (acc.cosine.sequences !== n) throw new Error(`similarities: the merged shards hold ${acc.cosine.sequences} sequences but stage ${STAGE_ACTIVATIONS} has ${n}`);
       const cos = acc.cosine.tokenValues();
       const euc = acc.euclidean.tokenValues();
@@ -128,7 +131,7 @@ export const computeSimilaritiesStage = defineStage<SimilaritiesResult, { merged
       const baseFile = SafetensorsFile.open(path.join(actDir, 'base_acts.safetensors'));
       const ftFile = SafetensorsFile.open(path.join(actDir, 'finetune_acts.safetensors'));
       try {
-        return { files: [], state: similaritiesOverRows(baseFile, ftFile, rows.start, rows.end, bs).toJSON() };
+        return { files: [], state: (await similaritiesOverRows(baseFile, ftFile, rows.start, rows.end, bs)).toJSON() };
       } finally {
         baseFile.close();
         ftFile.close();

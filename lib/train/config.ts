@@ -2,6 +2,7 @@
  * Training configuration: SAELens's LanguageModelSAERunnerConfig fields in camelCase
  * (l1_coefficient -> l1Coefficient, train_batch_size_tokens -> trainBatchSizeTokens, ...).
  */
+import { ConfigError, describeValue } from '../io/errors';
 export type TrainArchitecture = 'standard' | 'topk' | 'jumprelu';
 export type LrSchedulerName = 'constant' | 'cosineannealing' | 'cosineannealingwarmrestarts';
 export type BDecInitMethod = 'geometric_median' | 'mean' | 'zeros';
@@ -133,34 +134,35 @@ export function resolveTrainConfig(input: TrainSAEConfigInput): TrainSAEConfig {
     dtype: 'float32',
     metadata: { ...(input.metadata ?? {}) },
   };
+  checkInputFields(input, cfg);
   validate(cfg);
   return cfg;
 }
 
 function positiveInt(v: number, field: string): void {
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`train config: ${field} must be a positive integer, got ${v}`);
+  if (!Number.isInteger(v) || v <= 0) throw new ConfigError(`train config: ${field} must be a positive integer, got ${v}`);
 }
 
 function nonNegativeInt(v: number, field: string): void {
-  if (!Number.isInteger(v) || v < 0) throw new Error(`train config: ${field} must be a non-negative integer, got ${v}`);
+  if (!Number.isInteger(v) || v < 0) throw new ConfigError(`train config: ${field} must be a non-negative integer, got ${v}`);
 }
 
 function validate(c: TrainSAEConfig): void {
   const archs: TrainArchitecture[] = ['standard', 'topk', 'jumprelu'];
-  if (!archs.includes(c.architecture)) throw new Error(`train config: architecture '${c.architecture}' is not supported; use one of ${archs.join(', ')}`);
+  if (!archs.includes(c.architecture)) throw new ConfigError(`train config: architecture '${c.architecture}' is not supported; use one of ${archs.join(', ')}`);
   positiveInt(c.dIn, 'dIn');
   positiveInt(c.dSae, 'dSae');
   positiveInt(c.trainBatchSizeTokens, 'trainBatchSizeTokens');
-  if (!(c.trainingTokens >= c.trainBatchSizeTokens)) throw new Error(`train config: trainingTokens (${c.trainingTokens}) must be at least one batch (trainBatchSizeTokens ${c.trainBatchSizeTokens})`);
+  if (!(c.trainingTokens >= c.trainBatchSizeTokens)) throw new ConfigError(`train config: trainingTokens (${c.trainingTokens}) must be at least one batch (trainBatchSizeTokens ${c.trainBatchSizeTokens})`);
   if (c.architecture === 'topk') {
-    if (c.k === undefined) throw new Error('train config: architecture topk needs k (active features per token)');
+    if (c.k === undefined) throw new ConfigError('train config: architecture topk needs k (active features per token)');
     positiveInt(c.k, 'k');
-    if (c.k > c.dSae) throw new Error(`train config: k (${c.k}) must not exceed dSae (${c.dSae})`);
+    if (c.k > c.dSae) throw new ConfigError(`train config: k (${c.k}) must not exceed dSae (${c.dSae})`);
   }
-  if (!(c.nBatchesInBuffer >= 2 && c.nBatchesInBuffer % 2 === 0)) throw new Error(`train config: nBatchesInBuffer must be an even number >= 2, got ${c.nBatchesInBuffer}`);
-  if (!(c.lr > 0)) throw new Error(`train config: lr must be > 0, got ${c.lr}`);
+  if (!(c.nBatchesInBuffer >= 2 && c.nBatchesInBuffer % 2 === 0)) throw new ConfigError(`train config: nBatchesInBuffer must be an even number >= 2, got ${c.nBatchesInBuffer}`);
+  if (!(c.lr > 0)) throw new ConfigError(`train config: lr must be > 0, got ${c.lr}`);
   const scheds: LrSchedulerName[] = ['constant', 'cosineannealing', 'cosineannealingwarmrestarts'];
-  if (!scheds.includes(c.lrScheduler)) throw new Error(`train config: lrScheduler '${c.lrScheduler}' is not supported; use one of ${scheds.join(', ')}`);
+  if (!scheds.includes(c.lrScheduler)) throw new ConfigError(`train config: lrScheduler '${c.lrScheduler}' is not supported; use one of ${scheds.join(', ')}`);
   nonNegativeInt(c.lrWarmUpSteps, 'lrWarmUpSteps');
   nonNegativeInt(c.lrDecaySteps, 'lrDecaySteps');
   nonNegativeInt(c.l1WarmUpSteps, 'l1WarmUpSteps');
@@ -169,14 +171,54 @@ function validate(c: TrainSAEConfig): void {
   positiveInt(c.featureSamplingWindow, 'featureSamplingWindow');
   positiveInt(c.deadFeatureWindow, 'deadFeatureWindow');
   positiveInt(c.logEvery, 'logEvery');
-  if (c.lrDecaySteps > 0 && c.lrEnd === 0) throw new Error('train config: lrDecaySteps > 0 needs lrEnd > 0 (the decay starts from lrEnd)');
-  if (totalSteps(c) < c.lrWarmUpSteps + c.lrDecaySteps) throw new Error(`train config: lrWarmUpSteps + lrDecaySteps (${c.lrWarmUpSteps + c.lrDecaySteps}) exceed the ${totalSteps(c)} training steps`);
+  if (c.lrDecaySteps > 0 && c.lrEnd === 0) throw new ConfigError('train config: lrDecaySteps > 0 needs lrEnd > 0 (the decay starts from lrEnd)');
+  if (totalSteps(c) < c.lrWarmUpSteps + c.lrDecaySteps) throw new ConfigError(`train config: lrWarmUpSteps + lrDecaySteps (${c.lrWarmUpSteps + c.lrDecaySteps}) exceed the ${totalSteps(c)} training steps`);
   const bInit: BDecInitMethod[] = ['geometric_median', 'mean', 'zeros'];
-  if (!bInit.includes(c.bDecInitMethod)) throw new Error(`train config: bDecInitMethod '${c.bDecInitMethod}' is not supported; use one of ${bInit.join(', ')}`);
+  if (!bInit.includes(c.bDecInitMethod)) throw new ConfigError(`train config: bDecInitMethod '${c.bDecInitMethod}' is not supported; use one of ${bInit.join(', ')}`);
   const norms: TrainNormalizeActivations[] = ['none', 'expected_average_only_in'];
-  if (!norms.includes(c.normalizeActivations)) throw new Error(`train config: normalizeActivations '${c.normalizeActivations}' is not supported in training; use one of ${norms.join(', ')}`);
-  if (c.architecture === 'jumprelu' && !(c.jumpreluInitThreshold > 0 && c.jumpreluBandwidth > 0)) throw new Error('train config: jumpreluInitThreshold and jumpreluBandwidth must be > 0');
-  if (c.lpNorm !== 1 && c.lpNorm !== 2) throw new Error(`train config: lpNorm must be 1 or 2, got ${c.lpNorm}`);
+  if (!norms.includes(c.normalizeActivations)) throw new ConfigError(`train config: normalizeActivations '${c.normalizeActivations}' is not supported in training; use one of ${norms.join(', ')}`);
+  if (c.architecture === 'jumprelu' && !(c.jumpreluInitThreshold > 0 && c.jumpreluBandwidth > 0)) throw new ConfigError('train config: jumpreluInitThreshold and jumpreluBandwidth must be > 0');
+  if (c.lpNorm !== 1 && c.lpNorm !== 2) throw new ConfigError(`train config: lpNorm must be 1 or 2, got ${c.lpNorm}`);
+}
+
+/** Ranges of numeric fields beyond their type (every number must be finite). */
+const FIELD_RANGES: Record<string, [string, (x: number) => boolean]> = {
+  lr: ['> 0', (x) => x > 0], lrEnd: ['>= 0', (x) => x >= 0], l1Coefficient: ['>= 0', (x) => x >= 0], l0Coefficient: ['>= 0', (x) => x >= 0],
+  auxCoefficient: ['>= 0', (x) => x >= 0], noiseScale: ['>= 0', (x) => x >= 0], gradClipNorm: ['>= 0', (x) => x >= 0], expansionFactor: ['> 0', (x) => x > 0],
+  adamBeta1: ['in [0, 1)', (x) => x >= 0 && x < 1], adamBeta2: ['in [0, 1)', (x) => x >= 0 && x < 1], adamEps: ['> 0', (x) => x > 0],
+  seed: ['a non-negative integer', (x) => Number.isSafeInteger(x) && x >= 0], trainingTokens: ['a positive integer', (x) => Number.isSafeInteger(x) && x > 0],
+  normEstimateTokens: ['a positive integer', (x) => Number.isSafeInteger(x) && x > 0], nRestartCycles: ['a positive integer', (x) => Number.isSafeInteger(x) && x > 0],
+};
+
+/** JSON types of the config's fields (a field added to TrainSAEConfig without an entry here is only checked for being known). */
+const FIELD_TYPES: Record<string, 'number' | 'boolean' | 'string' | 'object'> = {
+  architecture: 'string', dIn: 'number', dSae: 'number', expansionFactor: 'number', k: 'number', applyBDecToInput: 'boolean', bDecInitMethod: 'string',
+  decoderHeuristicInit: 'boolean', initEncoderAsDecoderTranspose: 'boolean', normalizeSaeDecoder: 'boolean', scaleSparsityPenaltyByDecoderNorm: 'boolean',
+  lpNorm: 'number', l1Coefficient: 'number', l1WarmUpSteps: 'number', l0Coefficient: 'number', l0WarmUpSteps: 'number', jumpreluBandwidth: 'number',
+  jumpreluInitThreshold: 'number', auxCoefficient: 'number', noiseScale: 'number', lr: 'number', lrScheduler: 'string', lrWarmUpSteps: 'number',
+  lrDecaySteps: 'number', lrEnd: 'number', nRestartCycles: 'number', adamBeta1: 'number', adamBeta2: 'number', adamEps: 'number', gradClipNorm: 'number',
+  trainingTokens: 'number', trainBatchSizeTokens: 'number', nBatchesInBuffer: 'number', useGhostGrads: 'boolean', featureSamplingWindow: 'number',
+  deadFeatureWindow: 'number', normalizeActivations: 'string', normEstimateTokens: 'number', nCheckpoints: 'number', seed: 'number', logEvery: 'number',
+  dtype: 'string', metadata: 'object',
+};
+
+/**
+ * The input's own fields: each must be a field of the config (a typo such as l1_coefficient is an error,
+ * so are "constructor" or "toString"), of its JSON type (no "64" for 64), finite, and in range.
+ */
+function checkInputFields(input: object, cfg: TrainSAEConfig): void {
+  for (const [key, v] of Object.entries(input)) {
+    if (v === undefined) continue;
+    if (!Object.prototype.hasOwnProperty.call(cfg, key)) throw new ConfigError(`train config: unknown field '${key}' (fields: ${Object.keys(cfg).join(', ')})`);
+    const want = FIELD_TYPES[key];
+    const got = v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+    if (want && got !== want) throw new ConfigError(`train config: ${key} must be ${want === 'object' ? 'an object' : `a ${want}`}, got ${describeValue(v)}`);
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) throw new ConfigError(`train config: ${key} must be a finite number, got ${v}`);
+      const range = FIELD_RANGES[key];
+      if (range && !range[1](v)) throw new ConfigError(`train config: ${key} must be ${range[0]}, got ${v}`);
+    }
+  }
 }
 
 /** SAELens: total_training_steps = training_tokens // train_batch_size_tokens. */

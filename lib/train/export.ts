@@ -5,6 +5,7 @@ import { TrainSAEConfig } from './config';
 import { SAEParams } from './params';
 import { SAE } from '../sae/sae';
 import { SAEConfig, defaultSAEConfig } from '../sae/config';
+import { tempNameFor } from '../io/atomic';
 
 /** The SAE config of the trained SAE (normalization folded into the weights, so normalize_activations "none"). */
 export function trainedSAEConfig(cfg: TrainSAEConfig): SAEConfig {
@@ -56,7 +57,7 @@ export function toSAE(cfg: TrainSAEConfig, params: SAEParams, normScale = 1): SA
  */
 export async function saveSAEInto(sae: SAE, dir: string, sparsity?: Float32Array): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });
-  const tmp = path.join(path.dirname(path.resolve(dir)), `.${path.basename(dir)}.sae-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+  const tmp = tempNameFor(path.join(path.dirname(path.resolve(dir)), `.${path.basename(dir)}`));
   await sae.save(tmp, { sparsity });
   try {
     for (const f of fs.readdirSync(tmp)) fs.renameSync(path.join(tmp, f), path.join(dir, f));

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
 import { SafetensorsFile, TensorInfo } from '../io/safetensors';
 import { bf16ToF32, f16ToF32 } from '../io/dtypes';
+import { assertFinite } from '../io/finite';
 
 /**
  * Where the activation store gets activations from. A source hands out chunks of rows [n, d_in] in a
@@ -172,6 +173,7 @@ export class SafetensorsActivationSource implements ActivationSource {
       const conv = info.dtype === 'F16' ? f16ToF32 : bf16ToF32;
       for (let i = 0; i < bits.length; i++) values[i] = conv(bits[i]);
     }
+    assertFinite({ dtype: 'F32', data: values }, `${file}:${this.tensorName} (rows ${this.row}..${this.row + n})`, 'training activations must be finite');
     this.row += n;
     if (this.row >= rows) {
       this.fileIndex += 1;

@@ -14,7 +14,9 @@ import { exportWeights, saveSAEInto, toSAE } from './export';
 import { SAE } from '../sae/sae';
 import { TrainProgressReporter, TrainProgress, makeProgressReporter } from './progress';
 import { writeDirAtomic, writeFileAtomic } from '../io/atomic';
+import { NonFiniteError } from '../io/errors';
 import { loadSafetensors, rawToTensor, writeTensorsSafetensors } from '../io/safetensors';
+import { interruptible } from '../notebook/interrupt';
 
 /** One metrics record (a line of metrics.jsonl); loss names follow SAELens's wandb keys. */
 export interface TrainMetrics {
@@ -80,6 +82,8 @@ export class SAETrainer {
   private startTime = Date.now();
   private elapsedBefore = 0;
   private lastMetrics: TrainMetrics | undefined;
+  /** the last checkpoint folder written (named when training diverges) */
+  private lastCheckpoint: string | undefined;
   readonly history: TrainMetrics[] = [];
 
   private constructor(readonly cfg: TrainSAEConfig, readonly store: ActivationStore, readonly params: SAEParams, readonly adam: Adam, readonly opts: TrainerOptions) {
@@ -182,13 +186,17 @@ export class SAETrainer {
     const reporter: TrainProgressReporter = makeProgressReporter(this.opts, this.totalSteps);
     this.startTime = Date.now();
     const stopAt = Math.min(this.totalSteps, this.opts.stopAfterSteps ?? Infinity);
+    const stopPoint = interruptible('SAE training');
     try {
       while (this.step < stopAt) {
+        await stopPoint(`at step ${this.step} of ${this.totalSteps}; the last checkpoint is kept`);
         const m = await this.trainStep();
         if (m) reporter.update(this.progressInfo(m));
         if (this.opts.outDir) {
           while (this.thresholds.length && this.tokens > this.thresholds[0]) {
-            await this.saveCheckpoint(path.join(this.opts.outDir, 'checkpoints', String(this.tokens)));
+            const ck = path.join(this.opts.outDir, 'checkpoints', String(this.tokens));
+            await this.saveCheckpoint(ck);
+            this.lastCheckpoint = ck;
             this.thresholds.shift();
           }
         }
@@ -246,6 +254,14 @@ export class SAETrainer {
       return o.loss;
     }, Object.values(vars));
     const o = out!;
+    // stop at the first non-finite loss, before the update: the parameters stay those of the last good step
+    const lossValue = value.dataSync()[0];
+    if (!Number.isFinite(lossValue)) {
+      tf.dispose([x, value, o.featureActs, o.saeOut, ...Object.values(o.losses), ...Object.values(rawGrads)]);
+      if (dead) dead.mask.dispose();
+      noise?.dispose();
+      throw this.divergedError(`non-finite loss (${lossValue})`);
+    }
     const isLogStep = (this.step + 1) % cfg.logEvery === 0 || this.step + 1 === this.totalSteps;
 
     // dead-feature and density bookkeeping (SAELens: fired = any activation > 0 in the batch)
@@ -339,8 +355,21 @@ export class SAETrainer {
     return sae;
   }
 
+  /** The error of a run that went non-finite at the current step: names the step, the last good checkpoint and what to try. */
+  private divergedError(what: string, step = this.step + 1): NonFiniteError {
+    const last = this.lastCheckpoint ? `the last good checkpoint is ${this.lastCheckpoint} (resume from it with a lower lr)` : 'no checkpoint was written before it';
+    return new NonFiniteError(`training diverged: ${what} at step ${step} of ${this.totalSteps} (lr ${this.cfg.lr}); no SAE was written; ${last}`);
+  }
+
+  /** Refuse to save parameters that hold NaN or inf (an update can overflow before the next loss shows it). */
+  private assertParamsFinite(): void {
+    const bad = Object.entries(paramList(this.params)).filter(([, v]) => tf.tidy(() => tf.any(tf.logicalNot(tf.isFinite(v))).dataSync()[0] === 1)).map(([k]) => k);
+    if (bad.length) throw this.divergedError(`non-finite parameters (${bad.join(', ')}) after the update`, this.step);
+  }
+
   /** Write the current SAE (SAELens folder: cfg.json, sae_weights.safetensors, sparsity.safetensors) into dir, keeping other files there. */
   async saveSAE(dir: string): Promise<void> {
+    this.assertParamsFinite();
     const sae = this.toSAE();
     try {
       await saveSAEInto(sae, dir, sae.sparsity);
@@ -351,6 +380,7 @@ export class SAETrainer {
 
   /** Write a checkpoint folder: the SAE as it is now plus everything needed to resume exactly. */
   async saveCheckpoint(dir: string): Promise<void> {
+    this.assertParamsFinite();
     const storeState = this.store.getState();
     const tensors: Record<string, tf.Tensor> = {
       n_forward_passes_since_fired: this.nSinceFired,
@@ -416,6 +446,10 @@ function initBDec(cfg: TrainSAEConfig, params: SAEParams, store: ActivationStore
 /** Train an SAE end to end: create a trainer over `source`, fit, and return the result and the trainer. */
 export async function trainSAE(input: TrainSAEConfigInput, source: ActivationSource, opts: TrainerOptions = {}): Promise<{ trainer: SAETrainer; result: TrainResult }> {
   const trainer = await SAETrainer.create(input, source, opts);
-  const result = await trainer.fit();
-  return { trainer, result };
+  try {
+    return { trainer, result: await trainer.fit() };
+  } catch (e) {
+    trainer.dispose(); // interrupted or failed: free the parameters and optimizer state now
+    throw e;
+  }
 }

@@ -20,8 +20,8 @@ rows.push({ what: 'SAE', value: \`\${ctx.config.sae.release} / \${ctx.config.sae
 saelab.showTable(rows, { title: 'environment' });` },
   { md: `## A demo plot
 A histogram of 10,000 standard-normal samples drawn with TensorFlow.js on the chosen backend. Every plot
-in saelab is one output carrying the Vega-Lite spec (interactive in JupyterLab) and a static SVG
-(nbconvert HTML, GitHub). The bars should follow the bell curve, centred on 0 with most mass in [-2, 2].` },
+in saelab is one output carrying the Vega-Lite spec (interactive in JupyterLab and VS Code) and a static
+PNG image drawn in Node (nbconvert's HTML export, GitHub). The bars should follow the bell curve, centred on 0 with most mass in [-2, 2].` },
   { code: `// seeded from the config, so every run draws the same samples (tfjs treats seed 0 as "no seed", hence + 1)
 const samples = Array.from(saelab.tf.tidy(() => saelab.tf.randomNormal([10000], 0, 1, 'float32', ctx.config.seed + 1)).dataSync());
 const bins = 30, lo = -4, hi = 4;

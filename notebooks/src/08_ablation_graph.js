@@ -32,7 +32,7 @@ An edge L.j -> (L+1).k means that ablating L.j changed feature k of the next SAE
 activation increased, **red** = it decreased; opacity and width grow with |effect| relative to the graph's
 largest edge. Edges are mean changes of an activation, in the downstream SAE's units; compare them with the
 "clean mean" column of the table below.` },
-  { code: `saelab.displayBundle({ 'image/svg+xml': r.svg, 'text/plain': \`<ablation graph: \${r.nodes} nodes, \${r.edges} edges; graph.svg / graph.dot in \${ctx.stageDir}>\` });` },
+  { code: `saelab.showSvg(r.svg, { text: \`<ablation graph: \${r.nodes} nodes, \${r.edges} edges; graph.svg / graph.dot in \${ctx.stageDir}>\` });` },
   { md: `## The strongest effects
 The edges with the largest |effect|, with the downstream feature's clean mean activation at the last position
 (the scale the effect is a change of) and the ablated feature's top context.` },

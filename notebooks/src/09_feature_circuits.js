@@ -47,7 +47,7 @@ node on the metric through a downstream node (gradients pulled back through the 
 between held fixed, times the upstream patch - clean delta): **blue** positive, **red** negative, opacity by
 |weight|. Edges into y are the last hook's node effects.` },
   { code: `saelab.showTable([r.circuit], { title: 'circuit at the config thresholds' });
-saelab.displayBundle({ 'image/svg+xml': r.svg, 'text/plain': \`<circuit graph: \${r.circuit.nodes} nodes, \${r.circuit.edges} edges; circuit.svg / circuit.dot in \${ctx.stageDir}>\` });` },
+saelab.showSvg(r.svg, { text: \`<circuit graph: \${r.circuit.nodes} nodes, \${r.circuit.edges} edges; circuit.svg / circuit.dot in \${ctx.stageDir}>\` });` },
   { md: `## Faithfulness and completeness
 Mean ablation (feature-circuits): on the clean prompts, every node **outside** the circuit is replaced by its
 mean over the patch prompts, at every hook; F is the mean of logit(clean answer) - logit(patch answer).

@@ -37,5 +37,5 @@ For each node of the final checkpoint's circuit: its effect, and the step since 
 partners has been in every circuit (a node "in circuit since" an early step has kept its role through
 training; one since the final step is new).` },
   { code: `saelab.showTable(r.finalNodesTable, { title: 'final circuit nodes', maxRows: 30 });
-saelab.displayBundle({ 'image/svg+xml': r.finalCircuitSvg, 'text/plain': 'final circuit (graphviz)' });` },
+saelab.showSvg(r.finalCircuitSvg, { text: '<final circuit (graphviz)>' });` },
 ];

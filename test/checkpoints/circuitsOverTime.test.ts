@@ -43,12 +43,12 @@ function permutedSAE(a: SAE, p: number[]): SAE {
 
 const featureIds = (c: CheckpointCircuit, h: string) => c.circuit.nodes.filter((n) => n.hook === h && !n.isError).map((n) => n.feature).sort((x, y) => x - y);
 
-test('identical checkpoints: identical circuits, every node persists, matching is the identity', () => {
+test('identical checkpoints: identical circuits, every node persists, matching is the identity', async () => {
   const model = tinyModel(3);
   const saes: SAESet = saeSet(HOOKS.map((h, i) => randomSAE(h, D_SAE, 50 + 10 * i)));
   try {
-    const a = checkpointCircuit(model, saes, PAIRS, { label: 's0', step: 0 }, OPTS);
-    const b = checkpointCircuit(model, saes, PAIRS, { label: 's1', step: 10 }, OPTS);
+    const a = await checkpointCircuit(model, saes, PAIRS, { label: 's0', step: 0 }, OPTS);
+    const b = await checkpointCircuit(model, saes, PAIRS, { label: 's1', step: 10 }, OPTS);
     assert.ok(a.circuit.nodes.length > 2, `a non-trivial circuit (${a.circuit.nodes.length} nodes incl. y)`);
     assert.deepStrictEqual(b.circuit.nodes, a.circuit.nodes);
     assert.deepStrictEqual(b.circuit.edges, a.circuit.edges);
@@ -71,14 +71,14 @@ test('identical checkpoints: identical circuits, every node persists, matching i
   }
 });
 
-test('an SAE with permuted features: the permuted circuit, and the matching carries every node to its partner', () => {
+test('an SAE with permuted features: the permuted circuit, and the matching carries every node to its partner', async () => {
   const model = tinyModel(3);
   const A: SAESet = saeSet(HOOKS.map((h, i) => randomSAE(h, D_SAE, 50 + 10 * i)));
   const perms = HOOKS.map((_, i) => permutation(rng(90 + i), D_SAE));
   const B: SAESet = saeSet(HOOKS.map((h, i) => permutedSAE(A.get(h)!, perms[i])));
   try {
-    const a = checkpointCircuit(model, A, PAIRS, { label: 's0', step: 0 }, OPTS);
-    const b = checkpointCircuit(model, B, PAIRS, { label: 's1', step: 10 }, OPTS);
+    const a = await checkpointCircuit(model, A, PAIRS, { label: 's0', step: 0 }, OPTS);
+    const b = await checkpointCircuit(model, B, PAIRS, { label: 's1', step: 10 }, OPTS);
     const assign: Record<string, Int32Array> = {};
     HOOKS.forEach((h, k) => {
       const p = perms[k];
@@ -123,7 +123,7 @@ function handCircuit(t: number, ids: string[], faithfulness: number, modelEffect
   };
 }
 
-test('persistence bookkeeping on a hand-made case: persisting, entering, since, appearance', () => {
+test('persistence bookkeeping on a hand-made case: persisting, entering, since, appearance', async () => {
   const h = 'blocks.0.hook_resid_pre';
   const circuits = [handCircuit(0, ['1', '3', 'err'], 0.2, 1), handCircuit(1, ['2', '0', 'err'], 0.6, 1), handCircuit(2, ['3', 'err'], 0.9, 1)];
   const assignments = [{ [h]: [2, 1, 3, 0] }, { [h]: [3, 1, 0, 2] }];

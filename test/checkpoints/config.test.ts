@@ -22,7 +22,7 @@ test('checkpoints config: demo defaults, overrides, and errors naming the key', 
   assert.throws(() => checkpointsConfig({ checkpoints: { hooks: 'x' } }, 'demo.json'), /unknown config key 'hooks'/);
   assert.throws(() => checkpointsConfig({ checkpoints: { matchMethod: 'cosine' } }), /matchMethod must be/);
   assert.throws(() => checkpointsConfig({ checkpoints: { circuit: { method: 'exact' } } }), /circuit\.method must be "atp" or "ig"/);
-  assert.throws(() => checkpointsConfig({ checkpoints: { checkpoints: [{ label: 'b', step: 5 }, { label: 'a', step: 1 }] } }), /increasing step order/);
+  assert.throws(() => checkpointsConfig({ checkpoints: { checkpoints: [{ label: 'b', step: 5, revision: 'b' }, { label: 'a', step: 1, revision: 'a' }] } }), /increasing step order/);
   const spec = sweepSpecFromConfig(d, { dataset: 'saelab/demo-text' });
   assert.strictEqual(spec.hook, d.hook);
   assert.strictEqual(spec.data!.dataset, 'saelab/demo-text');
@@ -35,7 +35,7 @@ test('the experiment config types the checkpoints section; loadConfig rejects ba
   assert.deepStrictEqual(loadConfig(f).checkpoints, DEFAULT_CHECKPOINTS_CONFIG);
   fs.writeFileSync(f, JSON.stringify({ name: 'x', checkpoints: { circuit: { nExamples: 'many' } } }));
   assert.throws(() => loadConfig(f), /c\.json: config key 'checkpoints\.circuit\.nExamples' must be a number/);
-  fs.writeFileSync(f, JSON.stringify({ name: 'x', checkpoints: { checkpoints: [{ label: 's2', step: 2 }, { label: 's1', step: 1 }] } }));
+  fs.writeFileSync(f, JSON.stringify({ name: 'x', checkpoints: { checkpoints: [{ label: 's2', step: 2, revision: 's2' }, { label: 's1', step: 1, revision: 's1' }] } }));
   assert.throws(() => loadConfig(f), /c\.json: checkpoints\.checkpoints must be in increasing step order/);
 });
 

@@ -15,6 +15,7 @@ import { loadConfig } from '../../lib/stages/config';
 import { headlessStage } from '../../lib/stages/shard/context';
 import { checkpointSaesStage } from '../../lib/stages/checkpointSaes';
 import { SAELAB_ROOT } from '../../lib/version';
+import { assertPagesLookRight } from '../notebooks/pages';
 import { setupBackend, assertClose } from '../helpers';
 
 before(setupBackend);
@@ -52,9 +53,11 @@ test('notebooks 10-12 run headless on the demo checkpoints with plots, tables an
       assert.ok(outs.some((o) => o.data && String(o.data['text/html'] ?? '').includes('<table')), `${s.name} shows a table`);
       const plots = outs.filter((o) => o.data && 'application/vnd.vegalite.v5+json' in o.data);
       assert.ok(plots.length >= 2, `${s.name} shows plots`);
-      for (const p of plots) assert.match(String(p.data!['image/svg+xml']), /^<svg/, `${s.name} plot carries its SVG`);
+      for (const p of plots) assert.match(String(p.data!['image/png']), /^iVBORw0KGgo/, `${s.name} plot carries its PNG`);
       assert.ok(!outs.some((o) => o.output_type === 'error'), `${s.name} has no error output`);
     }
+
+    await assertPagesLookRight(runDir, r.stages.map((s) => s.name));
 
     // 10: one finished SAE per checkpoint; L0 and dead share recomputed from the saved feature activations
     const s10 = path.join(runDir, '10_checkpoint_saes');

@@ -47,7 +47,7 @@ test('ablation effects equal a hand-written hook (x - f_j W_dec[j]) read by the 
   const saeB = randomSAE(B, 10, 200);
   const tokens = tf.tensor2d(TOKENS, undefined, 'int32');
   const features = [0, 3, 7, 11, 5];
-  const r = ablationEffects(model, saeSet([saeA, saeB]), tokens, { layerHook: A, downstreamHook: B, features, featuresPerPass: 2 });
+  const r = await ablationEffects(model, saeSet([saeA, saeB]), tokens, { layerHook: A, downstreamHook: B, features, featuresPerPass: 2 });
   assert.strictEqual(r.featureEffects.length, features.length * 10);
   assert.strictEqual(r.logprobEffects.length, features.length * 20);
   const N = TOKENS.length;
@@ -86,18 +86,18 @@ test('ablating a feature that never fires changes nothing', async () => {
   const tokens = tf.tensor2d(TOKENS, undefined, 'int32');
   const f = refEncode(saeA, model.runWithCache(tokens, { namesFilter: [A] }).cache.get(A));
   assert.strictEqual(tf.max(tf.slice(f, [0, 0, 4], [-1, -1, 1])).dataSync()[0], 0, 'feature 4 must be dead');
-  const r = ablationEffects(model, saeSet([saeA, saeB]), tokens, { layerHook: A, downstreamHook: B, features: [4] });
+  const r = await ablationEffects(model, saeSet([saeA, saeB]), tokens, { layerHook: A, downstreamHook: B, features: [4] });
   assert.ok(r.featureEffects.every((v) => v === 0), 'downstream features unchanged');
   assert.ok(r.logprobEffects.every((v) => v === 0), 'log-probs unchanged');
 });
 
-test('hooks out of order and unknown SAEs are clear errors', () => {
+test('hooks out of order and unknown SAEs are clear errors', async () => {
   const model = tinyModel();
   const saes = saeSet([randomSAE('blocks.0.hook_resid_pre', 4, 1), randomSAE('blocks.1.hook_resid_pre', 4, 2)]);
   const tokens = tf.tensor2d(TOKENS, undefined, 'int32');
-  assert.throws(() => ablationEffects(model, saes, tokens, { layerHook: 'blocks.1.hook_resid_pre', downstreamHook: 'blocks.0.hook_resid_pre', features: [0] }), /must come after/);
-  assert.throws(() => ablationEffects(model, saes, tokens, { layerHook: 'blocks.2.hook_resid_pre', downstreamHook: 'blocks.0.hook_resid_pre', features: [0] }), /no SAE for hook 'blocks.2.hook_resid_pre'/);
-  assert.throws(() => ablationEffects(model, saes, tokens, { layerHook: 'blocks.0.hook_resid_pre', downstreamHook: 'blocks.1.hook_resid_pre', features: [9] }), /out of range/);
+  await assert.rejects(async () => ablationEffects(model, saes, tokens, { layerHook: 'blocks.1.hook_resid_pre', downstreamHook: 'blocks.0.hook_resid_pre', features: [0] }), /must come after/);
+  await assert.rejects(async () => ablationEffects(model, saes, tokens, { layerHook: 'blocks.2.hook_resid_pre', downstreamHook: 'blocks.0.hook_resid_pre', features: [0] }), /no SAE for hook 'blocks.2.hook_resid_pre'/);
+  await assert.rejects(async () => ablationEffects(model, saes, tokens, { layerHook: 'blocks.0.hook_resid_pre', downstreamHook: 'blocks.1.hook_resid_pre', features: [9] }), /out of range/);
   assert.throws(() => parseTokenList('1 2 3;4 5', '--tokens'), /sequence 1 has 2 tokens/);
 });
 
@@ -122,7 +122,7 @@ test('saelab ablate writes feature_effects.<B> and logprob_effects as the librar
   const le = file.readFloat32('logprob_effects');
   file.close();
   const loaded = await HookedTransformer.fromPretrained(modelDir);
-  const r = ablationEffects(loaded, saeSet([saeA, saeB]), tf.tensor2d([[1, 5, 9, 2], [4, 4, 17, 0]], undefined, 'int32'), { layerHook: A, downstreamHook: B, features: [2, 0, 5] });
+  const r = await ablationEffects(loaded, saeSet([saeA, saeB]), tf.tensor2d([[1, 5, 9, 2], [4, 4, 17, 0]], undefined, 'int32'), { layerHook: A, downstreamHook: B, features: [2, 0, 5] });
   assertClose(fe, r.featureEffects, 1e-6, 1e-5, 'feature_effects');
   assertClose(le, r.logprobEffects, 1e-6, 1e-5, 'logprob_effects');
   await assert.rejects(ablateCommand.run(['--model', modelDir, '--sae', `${A}=${path.join(dir, 'saeB')}`, '--tokens', '1 2', '--layer-hook', A, '--downstream-hook', B, '--features', '0', '--out', out]), /reads blocks.1.hook_resid_pre/);

@@ -67,10 +67,10 @@ test('splicing every SAE as decode(f) + e leaves the logits unchanged', async ()
   assertClose(await model.forward(tokens, { fwdHooks: identitySpliceHooks(s) }).logits!.data(), clean, 1e-5, 1e-5);
 });
 
-test('atp equals the first-order term of exact patching (central finite differences, every hook)', () => {
+test('atp equals the first-order term of exact patching (central finite differences, every hook)', async () => {
   const model = tinyModel();
   const s = saes();
-  const r = attributeNodes(model, s, PAIRS, { method: 'atp' });
+  const r = await attributeNodes(model, s, PAIRS, { method: 'atp' });
   const [N, T] = [r.N, r.T];
   const mClean = metric(model, PAIRS.clean);
   assertClose(r.metricClean, mClean, 1e-5, 1e-5, 'metric_clean');
@@ -113,10 +113,10 @@ test('atp equals the first-order term of exact patching (central finite differen
   assert.strictEqual(checked, 24);
 });
 
-test('exact effects equal hand-written single-node patches (m - m_clean)', () => {
+test('exact effects equal hand-written single-node patches (m - m_clean)', async () => {
   const model = tinyModel();
   const s = saes();
-  const r = attributeNodes(model, s, PAIRS, { method: 'exact', rowsPerPass: 7 });
+  const r = await attributeNodes(model, s, PAIRS, { method: 'exact', rowsPerPass: 7 });
   const T = r.T;
   const mClean = metric(model, PAIRS.clean);
   for (const h of [HOOKS[0], HOOKS[2]]) {
@@ -143,7 +143,7 @@ test('exact effects equal hand-written single-node patches (m - m_clean)', () =>
   }
 });
 
-test('ig converges to exact as steps grow (one differing node); one step is atp', () => {
+test('ig converges to exact as steps grow (one differing node); one step is atp', async () => {
   // model whose patch token differs from the clean token in one embedding coordinate k, read by a
   // lossless SAE (W_enc = [I, -I], W_dec = [I; -I]): exactly one feature differs, the error is zero
   const base = tinyModel(11);
@@ -167,28 +167,29 @@ test('ig converges to exact as steps grow (one differing node); one step is atp'
   const pairs: PromptPairs = { clean: [[1, 2, 3, 4, 7, a]], patch: [[1, 2, 3, 4, 7, b]], cleanAnswers: [3], patchAnswers: [9] };
   const set = saeSet([sae]);
   const node = (T - 1) * 17 + (x[k] > 0 ? k : 8 + k);
-  const exact = attributeNodes(model, set, pairs, { method: 'exact' }).byHook.get(hook)!.effects;
+  const exact = (await attributeNodes(model, set, pairs, { method: 'exact' })).byHook.get(hook)!.effects;
   const E = exact[node];
-  const total = (() => { const r = attributeNodes(model, set, pairs, { method: 'atp' }); return r.metricPatch[0] - r.metricClean[0]; })();
+  const total = await (async () => { const r = await attributeNodes(model, set, pairs, { method: 'atp' }); return r.metricPatch[0] - r.metricClean[0]; })();
   assert.ok(Math.abs(E - total) < 1e-4, `the one node carries the whole effect: ${E} vs ${total}`);
   assert.ok(Math.abs(E) > 1e-2, `effect large enough to test: ${E}`);
   for (let i = 0; i < exact.length; i++) if (i !== node) assert.ok(Math.abs(exact[i]) < 1e-5, `exact[${i}] = ${exact[i]} should be 0`);
-  const err = (steps: number) => Math.abs(attributeNodes(model, set, pairs, { method: 'ig', steps, stepsPerPass: 16 }).byHook.get(hook)!.effects[node] - E);
-  const errs = [1, 4, 16, 64].map(err);
+  const err = async (steps: number) => Math.abs((await attributeNodes(model, set, pairs, { method: 'ig', steps, stepsPerPass: 16 })).byHook.get(hook)!.effects[node] - E);
+  const errs: number[] = [];
+  for (const steps of [1, 4, 16, 64]) errs.push(await err(steps));
   assert.ok(errs[1] < errs[0] && errs[2] < errs[1] && errs[3] < errs[2], `ig error must shrink with steps: ${errs.join(', ')}`);
   assert.ok(errs[3] < 0.03 * Math.abs(E) + 1e-4, `ig(64) within 3% of exact: error ${errs[3]}, exact ${E}`);
-  const atp = attributeNodes(model, set, pairs, { method: 'atp' }).byHook.get(hook)!.effects;
-  const ig1 = attributeNodes(model, set, pairs, { method: 'ig', steps: 1 }).byHook.get(hook)!.effects;
+  const atp = (await attributeNodes(model, set, pairs, { method: 'atp' })).byHook.get(hook)!.effects;
+  const ig1 = (await attributeNodes(model, set, pairs, { method: 'ig', steps: 1 })).byHook.get(hook)!.effects;
   assertClose(ig1, atp, 1e-5, 1e-4, 'ig with one step = atp');
 });
 
-test('prompt pair checks name the problem', () => {
+test('prompt pair checks name the problem', async () => {
   const model = tinyModel();
   const s = saes();
-  assert.throws(() => attributeNodes(model, s, { ...PAIRS, patch: [[1, 2]] }, { method: 'atp' }), /1 patch prompts|prefixes must have equal length/);
-  assert.throws(() => attributeNodes(model, s, { ...PAIRS, cleanAnswers: [1] }, { method: 'atp' }), /one answer each per prompt/);
-  assert.throws(() => attributeNodes(model, s, { ...PAIRS, patchAnswers: [1, 2, 99] }, { method: 'atp' }), /outside the vocabulary/);
-  assert.throws(() => attributeNodes(model, s, PAIRS, { method: 'exact', keepTensors: true }), /atp or ig/);
+  await assert.rejects(async () => attributeNodes(model, s, { ...PAIRS, patch: [[1, 2]] }, { method: 'atp' }), /1 patch prompts|prefixes must have equal length/);
+  await assert.rejects(async () => attributeNodes(model, s, { ...PAIRS, cleanAnswers: [1] }, { method: 'atp' }), /one answer each per prompt/);
+  await assert.rejects(async () => attributeNodes(model, s, { ...PAIRS, patchAnswers: [1, 2, 99] }, { method: 'atp' }), /outside the vocabulary/);
+  await assert.rejects(async () => attributeNodes(model, s, PAIRS, { method: 'exact', keepTensors: true }), /atp or ig/);
 });
 
 test('saelab attribute writes effects, nodes and metrics as the library computes them', async () => {
@@ -206,7 +207,7 @@ test('saelab attribute writes effects, nodes and metrics as the library computes
     '--clean-answer', PAIRS.cleanAnswers.join(','), '--patch-answer', PAIRS.patchAnswers.join(','), '--method', 'ig', '--steps', '3', '--out', out]);
   assert.strictEqual(code, 0);
   const loaded = await HookedTransformer.fromPretrained(modelDir);
-  const r = attributeNodes(loaded, saeSet([s.get(HOOKS[0])!, s.get(HOOKS[1])!]), PAIRS, { method: 'ig', steps: 3 });
+  const r = await attributeNodes(loaded, saeSet([s.get(HOOKS[0])!, s.get(HOOKS[1])!]), PAIRS, { method: 'ig', steps: 3 });
   const f = SafetensorsFile.open(out);
   for (const h of HOOKS.slice(0, 2)) {
     assert.deepStrictEqual(f.info(`effects.${h}`).shape, [3, 6, 13]);

@@ -23,13 +23,13 @@ function refDecode(sae: SAE, f: tf.Tensor): tf.Tensor {
   return tf.tidy(() => tf.add(tf.matMul(tf.reshape(f, [-1, sae.cfg.d_sae]), sae.weights.W_dec), sae.weights.b_dec).reshape([...f.shape.slice(0, -1), sae.cfg.d_in]));
 }
 
-test('edges equal central finite differences of the kept downstream scalar along the upstream delta', () => {
+test('edges equal central finite differences of the kept downstream scalar along the upstream delta', async () => {
   const model = tinyModel();
   const s = saes();
-  const attr = attributeNodes(model, s, PAIRS, { method: 'atp', keepTensors: true });
+  const attr = await attributeNodes(model, s, PAIRS, { method: 'atp', keepTensors: true });
   const [up, down] = [HOOKS[0], HOOKS[1]];
   const thr = 0.02;
-  const block = edgesBetween(model, s, PAIRS.clean, attr, up, down, { nodeThreshold: thr, nodesPerPass: 3 });
+  const block = await edgesBetween(model, s, PAIRS.clean, attr, up, down, { nodeThreshold: thr, nodesPerPass: 3 });
   const D = 12;
   const { N, T } = attr;
   const effD = attr.byHook.get(down)!.effects;
@@ -79,13 +79,13 @@ test('edges equal central finite differences of the kept downstream scalar along
     }
   }
   assert.ok(checked >= 4);
-  const all = circuitEdges(model, s, PAIRS.clean, attr, { nodeThreshold: thr });
+  const all = await circuitEdges(model, s, PAIRS.clean, attr, { nodeThreshold: thr });
   assert.deepStrictEqual(all.map((b) => `${b.up}->${b.down}`), [`${HOOKS[0]}->${HOOKS[1]}`, `${HOOKS[1]}->${HOOKS[2]}`]);
   assertClose(all[0].weights, block.weights, 1e-6, 1e-5, 'same block with another chunking');
   disposeAttribution(attr);
 });
 
-test('faithfulness: F(M) is the clean metric, F(empty) and a one-feature circuit match hand-written mean ablations', () => {
+test('faithfulness: F(M) is the clean metric, F(empty) and a one-feature circuit match hand-written mean ablations', async () => {
   const model = tinyModel();
   const hook = HOOKS[1];
   const sae = randomSAE(hook, 12, 77);
@@ -123,7 +123,7 @@ test('faithfulness: F(M) is the clean metric, F(empty) and a one-feature circuit
   assertClose(metricWithAblations(model, set, PAIRS, new Map([[hook, keep]]), means), one, 1e-4, 1e-4, 'F(C)');
   // the curve: a threshold below every |node| keeps all (faithfulness 1, completeness 0), above every |node| keeps none
   const nodes = new Map([[hook, Float32Array.from({ length: 13 }, (_, i) => (i === 4 || i === 12 ? 1 : 0.1))]]);
-  const curve = faithfulnessCurve(model, set, PAIRS, nodes, [-1, 0.5, 10]);
+  const curve = await faithfulnessCurve(model, set, PAIRS, nodes, [-1, 0.5, 10]);
   assert.ok(Math.abs(curve.fModel - meanOf(metric([]))) < 1e-4);
   assert.ok(Math.abs(curve.fEmpty - meanOf(empty)) < 1e-4);
   const [lo, mid, hi] = curve.points;
@@ -136,8 +136,8 @@ test('faithfulness: F(M) is the clean metric, F(empty) and a one-feature circuit
 test('circuit: nodes above the threshold, edges between kept nodes, y edges; DOT and SVG', async () => {
   const model = tinyModel();
   const s = saes();
-  const attr = attributeNodes(model, s, PAIRS, { method: 'ig', steps: 4, keepTensors: true });
-  const edges = circuitEdges(model, s, PAIRS.clean, attr, { nodeThreshold: 0.02 });
+  const attr = await attributeNodes(model, s, PAIRS, { method: 'ig', steps: 4, keepTensors: true });
+  const edges = await circuitEdges(model, s, PAIRS.clean, attr, { nodeThreshold: 0.02 });
   const thr = 0.05;
   const c = buildCircuit(attr, edges, { nodeThreshold: thr, edgeThreshold: 0.001 });
   disposeAttribution(attr);
@@ -164,8 +164,8 @@ test('ablation graph: pinned feature, top-k downstream effects as the next picks
   const model = tinyModel();
   const s = saes();
   const tokens = TOKENS;
-  const g = ablationGraph(model, s, tokens, { hooks: HOOKS, pinned: [3], branching: 2, decodeToken: (id) => `t${id}`, contexts: TOKENS, contextsPerNode: 2 });
-  const r0 = ablationEffects(model, s, tf.tensor2d(tokens, undefined, 'int32'), { layerHook: HOOKS[0], downstreamHook: HOOKS[1], features: [3] });
+  const g = await ablationGraph(model, s, tokens, { hooks: HOOKS, pinned: [3], branching: 2, decodeToken: (id) => `t${id}`, contexts: TOKENS, contextsPerNode: 2 });
+  const r0 = await ablationEffects(model, s, tf.tensor2d(tokens, undefined, 'int32'), { layerHook: HOOKS[0], downstreamHook: HOOKS[1], features: [3] });
   const top = Array.from(r0.featureEffects.keys()).sort((a, b) => Math.abs(r0.featureEffects[b]) - Math.abs(r0.featureEffects[a])).slice(0, 2);
   const first = g.edges.filter((e) => e.from === '0.3');
   assert.deepStrictEqual(first.map((e) => e.to).sort(), top.map((k) => `1.${k}`).sort());
@@ -186,7 +186,7 @@ test('ablation graph: pinned feature, top-k downstream effects as the next picks
   assert.strictEqual(new Set(thinFeatures(100, 0.5, 2)).size, 50);
 });
 
-test('method agreement pairs effects hook by hook (r by hand); faithfulness spec has both curves', () => {
+test('method agreement pairs effects hook by hook (r by hand); faithfulness spec has both curves', async () => {
   const mk = (method: 'atp' | 'exact', nodes: number[][]) => ({
     method, N: 1, T: 1, hooks: ['h0', 'h1'], metricClean: new Float32Array(1), metricPatch: new Float32Array(1),
     byHook: new Map(nodes.map((v, i) => [`h${i}`, { hook: `h${i}`, dSae: v.length - 1, effects: Float32Array.from(v), nodes: Float32Array.from(v) }])),

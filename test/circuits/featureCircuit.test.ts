@@ -20,11 +20,11 @@ import * as fs from 'fs';
 before(setupBackend);
 
 
-test('featureCircuitForModel: F(model) is the unmodified metric, F(empty) the metric with the last hook set to the patch mean', () => {
+test('featureCircuitForModel: F(model) is the unmodified metric, F(empty) the metric with the last hook set to the patch mean', async () => {
   const model = tinyModel();
   const saes = saeSet(HOOKS.map((h, i) => randomSAE(h, 12, 2000 + 10 * i)));
   const thresholds = [0.001, 0.01, 0.1];
-  const r = featureCircuitForModel(model, saes, PAIRS, { method: 'atp', nodeThreshold: 0.01, edgeThreshold: 0.001, thresholds });
+  const r = await featureCircuitForModel(model, saes, PAIRS, { method: 'atp', nodeThreshold: 0.01, edgeThreshold: 0.001, thresholds });
   // F = mean of logit[clean] - logit[patch] on the clean prompts of the unmodified model
   const mean = (t: tf.Tensor) => t.mean().dataSync()[0];
   const clean = tf.tensor2d(PAIRS.clean, undefined, 'int32');
@@ -46,7 +46,7 @@ test('featureCircuitForModel: F(model) is the unmodified metric, F(empty) the me
   assert.strictEqual(r.edges.length, HOOKS.length - 1);
   assert.strictEqual(r.attribution.tensors, undefined, 'gradients released');
   // one SAE (a checkpoint sweep's single hook): no edges between hooks, the kept nodes feed y directly
-  const one = featureCircuitForModel(model, new Map([[HOOKS[1], saes.get(HOOKS[1])!]]), PAIRS, { method: 'ig', igSteps: 4, nodeThreshold: 0.01, edgeThreshold: 0 });
+  const one = await featureCircuitForModel(model, new Map([[HOOKS[1], saes.get(HOOKS[1])!]]), PAIRS, { method: 'ig', igSteps: 4, nodeThreshold: 0.01, edgeThreshold: 0 });
   assert.deepStrictEqual(one.edges, []);
   const kept1 = one.circuit.nodes.filter((n) => n.id !== 'y');
   assert.deepStrictEqual(one.circuit.edges.map((e) => e.from).sort(), kept1.map((n) => n.id).sort());
@@ -56,10 +56,10 @@ test('featureCircuitForModel: F(model) is the unmodified metric, F(empty) the me
   cache.dispose();
   for (const s of saes.values()) s.dispose();
   model.dispose();
-  assert.throws(() => featureCircuitForModel(model, saes, PAIRS, { method: 'exact' as 'ig', nodeThreshold: 0, edgeThreshold: 0 }), /must be 'atp' or 'ig'/);
+  await assert.rejects(async () => featureCircuitForModel(model, saes, PAIRS, { method: 'exact' as 'ig', nodeThreshold: 0, edgeThreshold: 0 }), /must be 'atp' or 'ig'/);
 });
 
-test('circuitExamples: the largest equal-length group, seeded, capped at nExamples', () => {
+test('circuitExamples: the largest equal-length group, seeded, capped at nExamples', async () => {
   const tok = loadTokenizerFromDir(path.join(REPO_ROOT, 'data', 'tokenizers', 'gpt2'));
   const records = readSvaJsonl(path.join(REPO_ROOT, 'data', 'circuits', 'sva_gpt2.jsonl'));
   const { groups } = svaPromptPairs(records, tok);
@@ -76,7 +76,7 @@ test('circuitExamples: the largest equal-length group, seeded, capped at nExampl
   assert.strictEqual(circuitExamples(records, tok, { nExamples: 100000 }).clean.length, groups[0].clean.length);
 });
 
-test('circuits presets load and validate offline and describe the seeds\' experiments', () => {
+test('circuits presets load and validate offline and describe the seeds\' experiments', async () => {
   const gpt2 = loadConfig(path.join(REPO_ROOT, 'configs', 'gpt2-small-circuits.json'));
   validateCircuitsConfig(gpt2, 'gpt2-small-circuits.json');
   assert.strictEqual(gpt2.base.model, 'openai-community/gpt2');
@@ -103,7 +103,7 @@ test('circuits presets load and validate offline and describe the seeds\' experi
   assert.notDeepStrictEqual(ablationGraphInputs(demo), ablationGraphInputs(py));
 });
 
-test('a bad circuits section is an error naming the key', () => {
+test('a bad circuits section is an error naming the key', async () => {
   const f = path.join(tmpDir(), 'c.json');
   const write = (circuits: object) => { fs.writeFileSync(f, JSON.stringify({ name: 'x', circuits })); return loadConfig(f); };
   assert.throws(() => validateCircuitsConfig(write({ attribution: { method: 'exact' } }), 'c.json'), /c\.json: circuits\.attribution\.method must be "atp" or "ig"/);

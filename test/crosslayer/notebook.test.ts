@@ -5,6 +5,7 @@ import * as path from 'path';
 import { runPipeline } from '../../lib/pipeline/run';
 import { SafetensorsFile } from '../../lib/io/safetensors';
 import { SAELAB_ROOT } from '../../lib/version';
+import { assertPagesLookRight } from '../notebooks/pages';
 import { ACTIVATION_STATS, DECODER_STAT } from '../../lib/analysis/crosslayer';
 import { loadConfig } from '../../lib/stages/config';
 import { crossLayerStage, STAGE_CROSSLAYER } from '../../lib/stages/crosslayer';
@@ -24,7 +25,8 @@ test('notebook 07 runs headless on the demo world and writes the documented file
     const outs: Array<{ data?: Record<string, unknown> }> = nb.cells.flatMap((c: { outputs?: unknown[] }) => c.outputs ?? []);
     const plots = outs.filter((o) => o.data && 'application/vnd.vegalite.v5+json' in o.data);
     assert.ok(plots.length >= 4 + 10, `dead features, dead pairs, 10 histograms, pass-through and graph: got ${plots.length} plots`);
-    for (const p of plots) assert.match([p.data!['image/svg+xml']].flat().join(''), /^<svg/, 'every plot carries its SVG');
+    for (const p of plots) assert.match([p.data!['image/png']].flat().join(''), /^iVBORw0KGgo/, 'every plot carries its PNG');
+    await assertPagesLookRight(runDir, ['07_crosslayer_features']);
     assert.ok(outs.some((o) => o.data && String(o.data['text/html'] ?? '').includes('<table')), 'tables shown');
     assert.ok(outs.some((o) => o.data && String(o.data['text/markdown'] ?? '').includes('graph.html')), 'the browser is linked');
 

@@ -50,7 +50,7 @@ function reference(buf: Buffer): { invalid: string } | { tensors: Map<string, { 
   if (n > BigInt(buf.length - 8)) return { invalid: 'header length' };
   const hlen = Number(n);
   let h: unknown;
-  try { h = JSON.parse(buf.subarray(8, 8 + hlen).toString('utf8')); } catch { return { invalid: 'json' }; }
+  try { h = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(buf.subarray(8, 8 + hlen))); } catch { return { invalid: 'json or utf-8' }; }
   if (typeof h !== 'object' || h === null || Array.isArray(h)) return { invalid: 'not object' };
   const dataLen = buf.length - 8 - hlen;
   const dv = new DataView(buf.buffer, buf.byteOffset + 8 + hlen, dataLen);
@@ -59,6 +59,7 @@ function reference(buf: Buffer): { invalid: string } | { tensors: Map<string, { 
   let used = hlen;
   for (const [name, e] of Object.entries(h as Record<string, any>)) {
     if (name === '__metadata__') {
+      if (e === null) continue; // an absent metadata map (Option in the reference reader)
       if (typeof e !== 'object' || e === null || Array.isArray(e) || Object.values(e).some((v) => typeof v !== 'string')) return { invalid: 'metadata' };
       continue;
     }
@@ -77,8 +78,14 @@ function reference(buf: Buffer): { invalid: string } | { tensors: Map<string, { 
     for (let i = 0; i < count; i++) values.push(decode(dv, e.dtype, o[0] + i * size));
     tensors.set(name, { dtype: e.dtype, shape: e.shape, values });
   }
+  // the reference reader (huggingface/safetensors): sorted byte ranges tile the data section from 0 to its end
   spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  for (let i = 1; i < spans.length; i++) if (spans[i][0] < spans[i - 1][1]) return { invalid: 'overlap' };
+  let at = 0;
+  for (const [b, e] of spans) {
+    if (b !== at) return { invalid: b < at ? 'overlap' : 'gap' };
+    at = e;
+  }
+  if (at !== dataLen) return { invalid: 'trailing bytes' };
   return { tensors, used };
 }
 

@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { runPipeline } from '../../lib/pipeline/run';
 import { SafetensorsFile } from '../../lib/io/safetensors';
 import { SAELAB_ROOT } from '../../lib/version';
+import { assertPagesLookRight } from './pages';
 import { setupStage } from '../../lib/notebook/stage';
 import { featureCircuitsStage, ablationGraphStage, readTokens } from '../../lib/stages';
 import { loadModelAndSAEs } from '../../lib/circuits';
@@ -27,7 +28,7 @@ function outputs(file: string): Output[] {
 const json = (f: string) => JSON.parse(fs.readFileSync(f, 'utf8'));
 /** A MIME value as stored in .ipynb (a string, or a list of lines). */
 const mimeText = (v: unknown) => (Array.isArray(v) ? v.join('') : String(v ?? ''));
-const svgOutputs = (outs: Output[]) => outs.filter((o) => o.data && 'image/svg+xml' in o.data && !('application/vnd.vegalite.v5+json' in o.data));
+const imageOutputs = (outs: Output[]) => outs.filter((o) => o.data && 'image/png' in o.data && !('application/vnd.vegalite.v5+json' in o.data));
 
 test('notebooks 08-09 run headless on the demo world: graphs, plots, effects and faithfulness', async () => {
   const runName = `test-circuits-${process.pid}`;
@@ -41,9 +42,10 @@ test('notebooks 08-09 run headless on the demo world: graphs, plots, effects and
     // ---- 08: the graph drawn inline, tables, artifacts
     const a = path.join(runDir, '08_ablation_graph');
     const outs8 = outputs(path.join(runDir, '08_ablation_graph.ipynb'));
-    const graphs = svgOutputs(outs8);
+    const graphs = imageOutputs(outs8);
     assert.strictEqual(graphs.length, 1, 'one inline graph');
-    assert.match(mimeText(graphs[0].data!['image/svg+xml']), /^<svg/, 'the graph starts at <svg> (no XML declaration: it embeds in HTML)');
+    assert.match(mimeText(graphs[0].data!['image/png']), /^iVBORw0KGgo/, 'the graph drawn as a PNG');
+    await assertPagesLookRight(runDir, r.stages.map((s) => s.name));
     assert.ok(outs8.filter((o) => o.data && mimeText(o.data['text/html']).includes('<table')).length >= 3, '08 shows its tables');
     for (const f of ['graph.svg', 'graph.dot', 'graph.json', 'effects.safetensors', 'tokens.safetensors', 'results.json', 'manifest.json']) assert.ok(fs.existsSync(path.join(a, f)), `08 wrote ${f}`);
     const g = json(path.join(a, 'graph.json')) as { hooks: string[]; nodes: Array<{ id: string; hook: string; feature: number; contexts: unknown[] }>; edges: Array<{ from: string; to: string; effect: number }> };
@@ -109,8 +111,8 @@ test('notebooks 08-09 run headless on the demo world: graphs, plots, effects and
     const outs9 = outputs(path.join(runDir, '09_feature_circuits.ipynb'));
     const plots = outs9.filter((o) => o.data && 'application/vnd.vegalite.v5+json' in o.data);
     assert.strictEqual(plots.length, 4, 'three agreement scatters and the faithfulness curves');
-    for (const p of plots) assert.match(mimeText(p.data!['image/svg+xml']), /^<svg/, 'plot carries its SVG');
-    assert.strictEqual(svgOutputs(outs9).length, 1, 'the circuit graph inline');
+    for (const p of plots) assert.match(mimeText(p.data!['image/png']), /^iVBORw0KGgo/, 'plot carries its PNG');
+    assert.strictEqual(imageOutputs(outs9).length, 1, 'the circuit graph inline');
     assert.ok(outs9.filter((o) => o.data && mimeText(o.data['text/html']).includes('<table')).length >= 6, '09 shows its tables');
     for (const f of ['results.json', 'node_effects.safetensors', 'edges.safetensors', 'circuit.json', 'circuit.dot', 'circuit.svg', 'examples.jsonl', 'manifest.json']) assert.ok(fs.existsSync(path.join(c, f)), `09 wrote ${f}`);
     const res = json(path.join(c, 'results.json'));

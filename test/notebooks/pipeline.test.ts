@@ -5,6 +5,7 @@ import * as path from 'path';
 import { runPipeline } from '../../lib/pipeline/run';
 import { SafetensorsFile } from '../../lib/io/safetensors';
 import { SAELAB_ROOT } from '../../lib/version';
+import { assertPagesLookRight } from './pages';
 
 /** Outputs of an executed notebook. */
 function outputs(file: string): Array<{ output_type: string; data?: Record<string, unknown> }> {
@@ -28,9 +29,10 @@ test('the demo pipeline 01-05 runs headless with plots, tables and sane results'
       if (s.name !== '01_compute_activations') {
         const plots = outs.filter((o) => o.data && 'application/vnd.vegalite.v5+json' in o.data);
         assert.ok(plots.length > 0, `${s.name} shows plots`);
-        for (const p of plots) assert.match(String(p.data!['image/svg+xml']), /^<svg/, `${s.name} plot carries its SVG`);
+        for (const p of plots) assert.match(String(p.data!['image/png']), /^iVBORw0KGgo/, `${s.name} plot carries its PNG`);
       }
     }
+    await assertPagesLookRight(runDir, r.stages.map((s) => s.name));
     const sim = json(path.join(runDir, '02_compute_similarities', 'results.json'));
     assert.ok(sim.cosine_mean > 0 && sim.cosine_mean <= 1, `cosine_mean ${sim.cosine_mean}`);
     assert.ok(sim.euclidean_mean > 0);

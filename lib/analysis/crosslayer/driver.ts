@@ -4,6 +4,7 @@ import { SafetensorsFile, writeSafetensors } from '../../io/safetensors';
 import { CrossLayerCollector, CrossLayerConfig } from './collector';
 import { MaxActivationCollector } from './moments';
 import { LayerBatch, SparseCodes, toSparseCodes, sliceTokens } from './sparse';
+import { interruptible } from '../../notebook/interrupt';
 
 /**
  * A source of feature activations: `batches(start)` yields batches (one LayerBatch `[tokens, d_sae]`
@@ -47,6 +48,7 @@ export async function runCrossLayer(source: ActivationSource, options: CrossLaye
   const limit = options.max_tokens ?? Infinity;
   const stateDir = options.state_dir;
   const saveEvery = options.save_every_tokens ?? 1 << 20;
+  const stopPoint = interruptible('cross-layer statistics');
   let maxActs: Float32Array[] | null = null;
   let cached: SparseCodes[][] | null = null;
   const maxFile = stateDir ? path.join(stateDir, 'max_activations.safetensors') : null;
@@ -74,6 +76,7 @@ export async function runCrossLayer(source: ActivationSource, options: CrossLaye
         }
         options.onProgress?.({ pass: 'max', tokens: mp.tokens });
         if (mp.tokens >= limit) break;
+        await stopPoint('in pass 1 (max activations)');
       }
       maxActs = mp.result();
       if (maxFile) {
@@ -99,6 +102,7 @@ export async function runCrossLayer(source: ActivationSource, options: CrossLaye
         lastSave = col.tokens;
       }
       if (col.tokens >= limit) break;
+      await stopPoint(`in pass 2 at ${col.tokens} tokens${colDir ? '; the last saved state is kept and resumed on rerun' : ''}`);
     }
   }
   if (colDir && col.tokens !== lastSave) await col.save(colDir);

@@ -10,6 +10,7 @@ export * from './npz';
 export * from './storage';
 export * from './louvain';
 export * from './graph';
+export * from './graphLayout';
 export * from './topk';
 export * from './browser';
 export * from './driver';

@@ -3,7 +3,8 @@
  * and on next-token log-probabilities (seed 003, corrected).
  */
 import { CliCommand } from '../types';
-import { parseOptions, required } from '../args';
+import { parseIntegerArg, parseOptions, required } from '../args';
+import { ArgumentError } from '../../io/errors';
 import { initBackend } from '../../backend';
 import { writeSafetensors } from '../../io/safetensors';
 import { ablationEffects } from '../../circuits/ablation';
@@ -34,9 +35,8 @@ export function parseIdList(text: string, flag: string): number[] {
   const ids = text.split(',').map((s) => s.trim()).filter((s) => s.length);
   if (!ids.length) throw new Error(`--${flag}: no ids in '${text}'`);
   return ids.map((s) => {
-    const v = Number(s);
-    if (!Number.isInteger(v) || v < 0) throw new Error(`--${flag}: '${s}' is not a non-negative integer`);
-    return v;
+    if (!/^\d+$/.test(s) || !Number.isSafeInteger(Number(s))) throw new ArgumentError(`--${flag}: '${s}' is not a non-negative integer`);
+    return Number(s);
   });
 }
 
@@ -58,13 +58,12 @@ export const command: CliCommand = {
     const downstreamHook = required<string>(o['downstream-hook'], 'downstream-hook', USAGE);
     const features = parseIdList(required<string>(o.features, 'features', USAGE), 'features');
     const out = required<string>(o.out, 'out', USAGE);
-    const per = o['features-per-pass'] === undefined ? 8 : Number(o['features-per-pass']);
-    if (!Number.isInteger(per) || per <= 0) throw new Error(`--features-per-pass must be a positive integer, got '${o['features-per-pass']}'`);
+    const per = parseIntegerArg(o['features-per-pass'], 'features-per-pass', { min: 1, dflt: 8 });
     await initBackend();
     const { model, saes } = await loadModelAndSAEs(modelDir, saeArgs.map(parseSaeArg));
     const tokens = tokensTensor(rows);
     try {
-      const r = ablationEffects(model, saes, tokens, { layerHook, downstreamHook, features, featuresPerPass: per });
+      const r = await ablationEffects(model, saes, tokens, { layerHook, downstreamHook, features, featuresPerPass: per });
       writeSafetensors(out, {
         [`feature_effects.${downstreamHook}`]: { dtype: 'F32', shape: [features.length, r.dSaeDownstream], data: r.featureEffects },
         logprob_effects: { dtype: 'F32', shape: [features.length, r.dVocab], data: r.logprobEffects },

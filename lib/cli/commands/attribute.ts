@@ -3,7 +3,7 @@
  * every SAE hook, for clean/patch prompt pairs.
  */
 import { CliCommand } from '../types';
-import { parseOptions, required } from '../args';
+import { parseIntegerArg, parseOptions, required } from '../args';
 import { initBackend } from '../../backend';
 import { writeSafetensors, TensorToWrite } from '../../io/safetensors';
 import { ATTRIBUTION_METHODS, AttributionMethod, attributeNodes } from '../../circuits/attribution';
@@ -64,13 +64,12 @@ export const command: CliCommand = {
     const patchAnswers = answers(required<string>(o['patch-answer'], 'patch-answer', USAGE), 'patch-answer', N);
     const method = required<string>(o.method, 'method', USAGE) as AttributionMethod;
     if (!ATTRIBUTION_METHODS.includes(method)) throw new Error(`--method must be one of ${ATTRIBUTION_METHODS.join(', ')}, got '${method}'`);
-    const steps = o.steps === undefined ? 10 : Number(o.steps);
-    if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps must be a positive integer, got '${o.steps}'`);
+    const steps = parseIntegerArg(o.steps, 'steps', { min: 1, dflt: 10 });
     const out = required<string>(o.out, 'out', USAGE);
     await initBackend();
     const { model, saes } = await loadModelAndSAEs(modelDir, saeArgs.map(parseSaeArg));
     try {
-      const r = attributeNodes(model, saes, { clean, patch, cleanAnswers, patchAnswers }, { method, steps });
+      const r = await attributeNodes(model, saes, { clean, patch, cleanAnswers, patchAnswers }, { method, steps });
       const tensors: Record<string, TensorToWrite> = {};
       for (const h of r.hooks) {
         const a = r.byHook.get(h)!;

@@ -1,12 +1,14 @@
 import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
 import { CliCommand } from '../types';
-import { parseOptions, required } from '../args';
+import { parseIntegerArg, parseNumberArg, parseOptions, required } from '../args';
 import { initBackend } from '../../backend';
 import { SafetensorsFile, rawToFloat32 } from '../../io/safetensors';
 import { DTYPE_SIZES } from '../../io/dtypes';
 import * as path from 'path';
 import { writeJsonAtomic } from '../../io/atomic';
+import { claimFolder } from '../../io/folders';
+import { assertFinite } from '../../io/finite';
 import {
   CrossLayerCollector, CrossLayerSummary, MaxActivationCollector, NEURONPEDIA_GPT2_SMALL_RES_JB, NeuronpediaSource, convertToSeedNpz, featureGraph, loadCrossLayerOutputs, passThrough,
   writeCrossLayerOutputs, writeFeatureGraphHtml,
@@ -97,6 +99,7 @@ class LayerInput {
     }
     const ab = bytes.buffer;
     const data = this.dtype === 'F32' ? new Float32Array(ab) : this.dtype === 'F64' ? new Float64Array(ab) : new Uint16Array(ab);
+    assertFinite({ dtype: this.dtype, data }, `${this.file}:${this.tensor} (tokens ${t0}..${t1})`, 'activations must be finite');
     return rawToFloat32({ dtype: this.dtype, shape: [t1 - t0, this.d], data });
   }
 
@@ -107,10 +110,7 @@ class LayerInput {
 }
 
 function positiveInt(v: string | undefined, flag: string, dflt: number, allowZero = false): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < (allowZero ? 0 : 1)) throw new Error(`--${flag} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got '${v}'`);
-  return n;
+  return parseIntegerArg(v, flag, { min: allowZero ? 0 : 1, dflt });
 }
 
 const OPTIONS = {
@@ -231,6 +231,12 @@ export const command: CliCommand = {
       const clash = MODEL_FLAGS.filter((f) => o[f] !== undefined);
       if (clash.length) throw new Error(`--${clash[0]} belongs to streaming from a model: give --model, --sae-release and --dataset too (or --config)\n\n${usage}`);
     }
+    // numbers first, so a refused argument leaves nothing behind
+    for (const f of ['checkpoint-tokens', 'save-every'] as const) positiveInt(o[f], f, 0, true);
+    for (const f of ['batch-tokens', 'max-pairs', 'context-size', 'batch-size', 'tokens'] as const) positiveInt(o[f], f, 1);
+    if (o['graph-min'] !== undefined) parseNumberArg(o['graph-min'], 'graph-min', { min: 0, exclusiveMin: true, max: 1 });
+    claimFolder(out, 'the --out folder');
+    for (const f of ['npz', 'save-state'] as const) if (o[f] !== undefined) claimFolder(o[f] as string, `the --${f} folder`);
     await initBackend();
     let summary: CrossLayerSummary;
     let neuronpedia: NeuronpediaSource | null = o['neuronpedia-gpt2-res-jb'] ? NEURONPEDIA_GPT2_SMALL_RES_JB : null;
@@ -253,8 +259,7 @@ export const command: CliCommand = {
       }
     }
     if (o['graph-min'] !== undefined) {
-      const minW = Number(o['graph-min']);
-      if (!(minW > 0 && minW <= 1)) throw new Error(`--graph-min must be a number in (0, 1], got '${o['graph-min']}'`);
+      const minW = parseNumberArg(o['graph-min'], 'graph-min', { min: 0, exclusiveMin: true, max: 1 });
       const res = loadCrossLayerOutputs(out);
       writeJsonAtomic(path.join(out, 'pass_through.json'), passThrough(res.pairs.map((p) => p.pearson_correlation), [0.4, 0.5], res.max_activations));
       const graph = featureGraph(res.pairs, { min_weight: minW, top_k: 3 });

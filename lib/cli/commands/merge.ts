@@ -1,6 +1,6 @@
 import * as path from 'path';
 import { CliCommand } from '../types';
-import { parseOptions, required } from '../args';
+import { parseIntegerArg, parseOptions, required } from '../args';
 import { findStage, shardableStages } from '../../stages/registry';
 import { headlessStage } from '../../stages/shard/context';
 import { stageArg } from './stage';
@@ -19,8 +19,7 @@ export const command: CliCommand = {
   async run(argv) {
     const { name, rest } = stageArg(argv, usage);
     const o = parseOptions(rest, { config: { type: 'string' }, 'run-name': { type: 'string' }, shards: { type: 'string' } }, usage);
-    const count = Number(required(o.shards, 'shards', usage));
-    if (!Number.isInteger(count) || count < 1) throw new Error(`--shards must be a whole number >= 1, got '${o.shards}'`);
+    const count = parseIntegerArg(required(o.shards, 'shards', usage), 'shards', { min: 1 });
     const st = findStage(name)?.sharding;
     if (!st) throw new Error(`stage ${name} is not data-parallel (data-parallel: ${shardableStages().map((s) => s.name).join(', ')})`);
     const ctx = await headlessStage(name, { config: o.config, runName: o['run-name'] });

@@ -5,9 +5,11 @@
 import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
 import { CliCommand } from '../types';
-import { parseOptions, required } from '../args';
+import { parseIntegerArg, parseOptions, required } from '../args';
+import { ArgumentError } from '../../io/errors';
 import { initBackend } from '../../backend';
-import { SafetensorsFile, writeSafetensors } from '../../io/safetensors';
+import { SafetensorsFile, rawToFloat32, writeSafetensors } from '../../io/safetensors';
+import { assertFinite } from '../../io/finite';
 import { SAE } from '../../sae';
 
 const USAGE = `usage: saelab sae --sae <release:saeId | folder> --in <file.safetensors> --tensor <name> --out <file.safetensors>
@@ -47,8 +49,8 @@ export const command: CliCommand = {
     const input = required<string>(o.in, 'in', USAGE);
     const name = required<string>(o.tensor, 'tensor', USAGE);
     const out = required<string>(o.out, 'out', USAGE);
-    const batch = o.batch === undefined ? 4096 : Number(o.batch);
-    if (!Number.isInteger(batch) || batch <= 0) throw new Error(`--batch must be a positive integer, got '${o.batch}'`);
+    const batch = parseIntegerArg(o.batch, 'batch', { min: 1, dflt: 4096 });
+    if (fs.existsSync(out) && fs.statSync(out).isDirectory()) throw new ArgumentError(`--out ${out} is a folder; give the output safetensors file's path`);
     await initBackend();
     const sae = await loadSAEFromSpec(spec, o['repo-id']);
     try {
@@ -58,7 +60,9 @@ export const command: CliCommand = {
       try {
         if (!file.has(name)) throw new Error(`${input}: no tensor '${name}' (found: ${file.names().join(', ')})`);
         shape = file.info(name).shape;
-        data = file.readFloat32(name);
+        const raw = file.readRaw(name);
+        assertFinite(raw, `${input}:${name}`, 'activations must be finite');
+        data = rawToFloat32(raw);
       } finally {
         file.close();
       }

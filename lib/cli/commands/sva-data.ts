@@ -3,7 +3,7 @@
  * tokenizer's vocabulary.
  */
 import { CliCommand } from '../types';
-import { parseOptions, required } from '../args';
+import { parseIntegerArg, parseOptions, required } from '../args';
 import { loadTokenizer } from '../../tokenizers';
 import { SvaTemplate, generateSvaPairs, svaPromptPairs, writeSvaJsonl } from '../../circuits/svaData';
 
@@ -31,10 +31,8 @@ export const command: CliCommand = {
     const o = parseOptions(argv, { tokenizer: { type: 'string' }, out: { type: 'string' }, 'per-case': { type: 'string' }, seed: { type: 'string' }, templates: { type: 'string' }, verbs: { type: 'string' } }, USAGE);
     const tok = await loadTokenizer(required<string>(o.tokenizer, 'tokenizer', USAGE));
     const out = required<string>(o.out, 'out', USAGE);
-    const perCase = o['per-case'] === undefined ? 40 : Number(o['per-case']);
-    if (!Number.isInteger(perCase) || perCase < 1) throw new Error(`--per-case must be a positive integer, got '${o['per-case']}'`);
-    const seed = o.seed === undefined ? 0 : Number(o.seed);
-    if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got '${o.seed}'`);
+    const perCase = parseIntegerArg(o['per-case'], 'per-case', { min: 1, dflt: 40 });
+    const seed = parseIntegerArg(o.seed, 'seed', { min: -(2 ** 31), dflt: 0 });
     const templates = o.templates === undefined ? undefined : (o.templates as string).split(',').map((s) => s.trim()) as SvaTemplate[];
     for (const t of templates ?? []) if (!['simple', 'nounpp', 'rc', 'pronoun'].includes(t)) throw new Error(`--templates: unknown template '${t}' (simple, nounpp, rc, pronoun)`);
     const verbs = o.verbs === undefined ? undefined : (o.verbs as string).split(',').map((pair): [string, string] => {

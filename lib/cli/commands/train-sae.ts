@@ -1,11 +1,13 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { CliCommand } from '../types';
-import { parseOptions, required } from '../args';
+import { parseIntegerArg, parseNumberArg, parseOptions, required } from '../args';
+import { ConfigError, describeValue } from '../../io/errors';
+import { claimFolder } from '../../io/folders';
 import { initBackend, describeBackend } from '../../backend';
 import { SAETrainer, TrainerOptions } from '../../train/trainer';
 import { SafetensorsActivationSource } from '../../train/sources';
-import { TrainSAEConfigInput } from '../../train/config';
+import { TrainSAEConfigInput, resolveTrainConfig } from '../../train/config';
 import { formatProgressLine } from '../../train/progress';
 import { ActivationSource } from '../../train/sources';
 import { ModelActivationSource } from '../../train/model-source';
@@ -93,11 +95,67 @@ async function streamingSource(c: TrainSAEConfigFile, file: string): Promise<{ s
   };
 }
 
-function num(v: string | undefined, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (!Number.isFinite(x)) throw new Error(`--${flag} must be a number, got '${v}'\n\n${usage}`);
-  return x;
+/** The fields of a --config file and their JSON types. */
+const CONFIG_FILE_FIELDS: Record<string, 'object' | 'string' | 'number' | 'boolean' | 'array'> = {
+  training: 'object', activations: 'object', model: 'string', modelOptions: 'object', hookName: 'string', dataset: 'string', datasetOptions: 'object',
+  tokenizer: 'string', contextSize: 'number', prependBos: 'boolean', contextsPerBatch: 'number', contexts: 'array',
+};
+
+/**
+ * Read and check a train-sae --config file: known fields of the right types, a complete training config
+ * (validated as the trainer will, with the activations' width standing in when dIn is not given), and
+ * either cached activation files or a streaming source. Errors (ConfigError) name the file and the field.
+ */
+export function readTrainSAEConfigFile(file: string): TrainSAEConfigFile {
+  const where = `--config ${file}`;
+  const fail = (msg: string): never => { throw new ConfigError(`${where}: ${msg}`); };
+  if (!fs.existsSync(file)) fail('no such file');
+  if (fs.statSync(file).isDirectory()) fail('is a folder; pass a .json file');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    fail(`not valid JSON (${(e as Error).message})`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) fail('must be a JSON object with a "training" object');
+  const c = parsed as Record<string, unknown>;
+  const kind = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
+  for (const [key, v] of Object.entries(c)) {
+    if (!Object.prototype.hasOwnProperty.call(CONFIG_FILE_FIELDS, key)) fail(`unknown field '${key}' (fields: ${Object.keys(CONFIG_FILE_FIELDS).join(', ')})`);
+    if (kind(v) !== CONFIG_FILE_FIELDS[key]) fail(`"${key}" must be ${CONFIG_FILE_FIELDS[key] === 'array' || CONFIG_FILE_FIELDS[key] === 'object' ? 'an' : 'a'} ${CONFIG_FILE_FIELDS[key]}, got ${describeValue(v)}`);
+  }
+  if (!c.training) fail('needs a "training" object of trainer fields (dSae, l1Coefficient, trainingTokens, ...)');
+  for (const k of ['contextSize', 'contextsPerBatch'] as const) {
+    if (c[k] !== undefined && !(Number.isSafeInteger(c[k]) && (c[k] as number) > 0)) fail(`"${k}" must be a positive integer, got ${c[k]}`);
+  }
+  if (c.activations) {
+    const a = c.activations as Record<string, unknown>;
+    for (const key of Object.keys(a)) if (key !== 'files' && key !== 'tensor') fail(`unknown field 'activations.${key}' (fields: files, tensor)`);
+    if (!Array.isArray(a.files) || !a.files.length || !a.files.every((f) => typeof f === 'string' && f)) fail(`"activations.files" must be a non-empty array of file names, got ${describeValue(a.files)}`);
+    if (typeof a.tensor !== 'string' || !a.tensor) fail(`"activations.tensor" must be the activations' tensor name, got ${describeValue(a.tensor)}`);
+  } else {
+    if (!c.model) fail('give either "activations" (cached files) or "model" + "hookName" + ("dataset" or "contexts") to stream');
+    if (!c.hookName) fail('"hookName" is required with "model" (e.g. "blocks.0.hook_resid_post")');
+    if (c.contexts !== undefined) {
+      const xs = c.contexts as unknown[];
+      if (!xs.length || !xs.every((x) => Array.isArray(x) && x.length > 0 && x.every((t) => Number.isSafeInteger(t) && (t as number) >= 0))) fail('"contexts" must be a non-empty array of non-empty token id arrays');
+    } else if (!c.dataset) fail('streaming needs "dataset" (texts) or "contexts" (token ids)');
+    else if (!c.contextSize) fail('"contextSize" is required with "dataset"');
+  }
+  const training = c.training as Partial<TrainSAEConfigInput>;
+  try {
+    // the activations' width is known only once they are opened: a stand-in width checks everything else now
+    resolveTrainConfig({ ...training, dIn: training.dIn ?? 1 << 16 } as TrainSAEConfigInput);
+  } catch (e) {
+    if (e instanceof ConfigError) fail(`"training": ${e.message.replace(/^train config: /, '')}`);
+    throw e;
+  }
+  return c as unknown as TrainSAEConfigFile;
+}
+
+/** An optional whole-number flag (decimal digits, at least `min`). */
+function int(v: string | undefined, flag: string, min: number): number | undefined {
+  return v === undefined ? undefined : parseIntegerArg(v, flag, { min });
 }
 
 export const command: CliCommand = {
@@ -130,19 +188,13 @@ export const command: CliCommand = {
     let training: Partial<TrainSAEConfigInput>;
     if (o.config) {
       const file = o.config as string;
-      if (!fs.existsSync(file)) throw new Error(`--config ${file}: no such file`);
-      let parsed: TrainSAEConfigFile;
-      try {
-        parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
-      } catch (e) {
-        throw new Error(`--config ${file}: not valid JSON (${(e as Error).message})`);
-      }
-      if (!parsed.training || typeof parsed.training !== 'object') throw new Error(`--config ${file}: needs a "training" object of trainer fields (dSae, l1Coefficient, trainingTokens, ...)`);
+      const parsed = readTrainSAEConfigFile(file);
       training = parsed.training;
       if (parsed.activations) {
         files = parsed.activations.files.map((f) => path.resolve(path.dirname(file), f));
         tensor = parsed.activations.tensor;
       } else {
+        claimFolder(out, 'the --out folder');
         await initBackend();
         const s = await streamingSource(parsed, file);
         source = s.source;
@@ -151,19 +203,19 @@ export const command: CliCommand = {
     } else {
       files = required(o.activations as string[] | undefined, 'activations', usage);
       tensor = required(o.tensor as string | undefined, 'tensor', usage);
-      const steps = num(required(o.steps as string | undefined, 'steps', usage), 'steps')!;
-      const batch = num(required(o.batch as string | undefined, 'batch', usage), 'batch')!;
+      const steps = parseIntegerArg(required(o.steps as string | undefined, 'steps', usage), 'steps', { min: 1 });
+      const batch = parseIntegerArg(required(o.batch as string | undefined, 'batch', usage), 'batch', { min: 1 });
       const arch = (o.architecture as string | undefined) ?? 'standard';
-      const l1 = num(o.l1 as string | undefined, 'l1');
+      const l1 = o.l1 === undefined ? undefined : parseNumberArg(o.l1 as string, 'l1', { min: 0 });
       training = {
         architecture: arch as TrainSAEConfigInput['architecture'],
-        dSae: num(required(o['d-sae'] as string | undefined, 'd-sae', usage), 'd-sae'),
+        dSae: parseIntegerArg(required(o['d-sae'] as string | undefined, 'd-sae', usage), 'd-sae', { min: 1 }),
         trainingTokens: steps * batch,
         trainBatchSizeTokens: batch,
-        k: num(o.k as string | undefined, 'k'),
-        lr: num(o.lr as string | undefined, 'lr'),
-        seed: num(o.seed as string | undefined, 'seed'),
-        nCheckpoints: num(o.checkpoints as string | undefined, 'checkpoints'),
+        k: int(o.k as string | undefined, 'k', 1),
+        lr: o.lr === undefined ? undefined : parseNumberArg(o.lr as string, 'lr', { min: 0, exclusiveMin: true }),
+        seed: int(o.seed as string | undefined, 'seed', 0),
+        nCheckpoints: int(o.checkpoints as string | undefined, 'checkpoints', 0),
         metadata: o['hook-name'] ? { hook_name: o['hook-name'] as string } : {},
       };
       if (l1 !== undefined) {
@@ -172,6 +224,7 @@ export const command: CliCommand = {
       }
       for (const k of Object.keys(training) as Array<keyof TrainSAEConfigInput>) if (training[k] === undefined) delete training[k];
     }
+    claimFolder(out, 'the --out folder');
     const info = await initBackend();
     if (!o.quiet) console.error(describeBackend(info));
     if (!source) source = new SafetensorsActivationSource(files, tensor);

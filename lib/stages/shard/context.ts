@@ -1,6 +1,7 @@
 import * as path from 'path';
 import { setupStage, StageContext } from '../../notebook/stage';
 import { SAELAB_ROOT } from '../../version';
+import { validatePathName } from '../../io/folders';
 
 /**
  * The stage context for a headless run (CLI, SLURM job): `runName` selects runs/<runName>/ (it sets
@@ -8,7 +9,7 @@ import { SAELAB_ROOT } from '../../version';
  */
 export async function headlessStage(stage: string, opts: { config?: string; runName?: string }): Promise<StageContext> {
   if (opts.runName !== undefined) {
-    if (!/^[A-Za-z0-9._-]+$/.test(opts.runName)) throw new Error(`run name '${opts.runName}' must be letters, digits, '.', '_' or '-'`);
+    validatePathName(opts.runName, 'run name');
     process.env.SAELAB_RUN_DIR = path.join(SAELAB_ROOT, 'runs', opts.runName);
   }
   return setupStage(stage, { config: opts.config, quiet: true });

@@ -1,3 +1,5 @@
+import { ArgumentError } from '../../io/errors';
+
 /** One shard of a data-parallel stage: `index` of `count` (0-based, as SLURM_ARRAY_TASK_ID). */
 export interface ShardSpec {
   index: number;
@@ -13,10 +15,10 @@ export interface BatchRange {
 /** Parse `--shard i/n` (0 <= i < n); an error names the value and the expected form. */
 export function parseShard(text: string): ShardSpec {
   const m = /^(\d+)\/(\d+)$/.exec(text.trim());
-  if (!m) throw new Error(`--shard '${text}' is not of the form i/n (0-based shard index i of n shards, e.g. 0/3)`);
+  if (!m) throw new ArgumentError(`--shard '${text}' is not of the form i/n (0-based shard index i of n shards, e.g. 0/3)`);
   const spec = { index: Number(m[1]), count: Number(m[2]) };
-  if (spec.count < 1) throw new Error(`--shard '${text}': the shard count must be at least 1`);
-  if (spec.index >= spec.count) throw new Error(`--shard '${text}': the index is 0-based and must be below the count (0/${spec.count} .. ${spec.count - 1}/${spec.count})`);
+  if (spec.count < 1) throw new ArgumentError(`--shard '${text}': the shard count must be at least 1`);
+  if (spec.index >= spec.count) throw new ArgumentError(`--shard '${text}': the index is 0-based and must be below the count (0/${spec.count} .. ${spec.count - 1}/${spec.count})`);
   return spec;
 }
 

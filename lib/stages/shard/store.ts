@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic, writeJsonAtomic } from '../../io/atomic';
 import { configHash } from '../../config/hash';
+import { ArtifactRecord, artifactsIntact, recordArtifacts } from '../../notebook/stage';
 import { SAELAB_VERSION } from '../../version';
 import { BatchRange, ShardSpec, formatShard } from './spec';
 
@@ -21,6 +22,8 @@ export interface ShardRecord {
   provenance: Record<string, unknown>;
   /** file names in the shard folder */
   files: string[];
+  /** their sizes, mtimes and SHA-256 (a truncated shard file is recomputed, never merged) */
+  fileRecords?: Record<string, ArtifactRecord>;
   saelabVersion: string;
   createdAt: string;
 }
@@ -41,7 +44,7 @@ export function completeShard(stageDir: string, stage: string, inputs: unknown, 
   try {
     const r = JSON.parse(fs.readFileSync(file, 'utf8')) as ShardRecord;
     if (r.stage !== stage || r.inputsHash !== configHash(inputs) || r.totalBatches !== totalBatches || r.count !== s.count || r.index !== s.index) return null;
-    if (!r.files.every((f) => fs.existsSync(path.join(dir, f)))) return null;
+    if (!r.files.every((f) => fs.existsSync(path.join(dir, f))) || !artifactsIntact(dir, r.fileRecords)) return null;
     return r;
   } catch {
     return null;
@@ -58,7 +61,7 @@ export function beginShard(stageDir: string, s: ShardSpec): string {
 
 /** Finish a shard: write shard.json last (atomically), after all its files. */
 export function finishShard(stageDir: string, rec: Omit<ShardRecord, 'saelabVersion' | 'createdAt' | 'inputsHash'>, inputs: unknown): ShardRecord {
-  const full: ShardRecord = { ...rec, inputsHash: configHash(inputs), saelabVersion: SAELAB_VERSION, createdAt: new Date().toISOString() };
+  const full: ShardRecord = { ...rec, fileRecords: recordArtifacts(shardDir(stageDir, rec), rec.files, `shard ${rec.index}/${rec.count} of ${rec.stage}`), inputsHash: configHash(inputs), saelabVersion: SAELAB_VERSION, createdAt: new Date().toISOString() };
   writeJsonAtomic(path.join(shardDir(stageDir, rec), SHARD_RECORD), full);
   return full;
 }
@@ -92,6 +95,7 @@ export function readShardsForMerge(stageDir: string, stage: string, inputs: unkn
     }
     const missing = r.files.filter((f) => !fs.existsSync(path.join(dir, f)));
     if (missing.length) throw new Error(`${name} lists files that are missing (${missing.join(', ')}): rerun that shard`);
+    if (!artifactsIntact(dir, r.fileRecords)) throw new Error(`${name}: a file in ${dir} is not as the shard recorded it (truncated or changed since), or the shard was written by an older saelab: rerun that shard`);
     recs.push(r);
   }
   if (next !== totalBatches) throw new Error(`${stage}: the ${count} shards cover ${next} of ${totalBatches} batches`);
