@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../io/atomic';
+import { isSaelabFolder } from '../io/folders';
 
 export const ACTIVITY_FILE = '.activity.json';
 
@@ -35,11 +36,12 @@ export function activityFile(runDir: string): string {
 
 /**
  * Record what the stage does now. A change of activity is written at once; repeats of the same one
- * (progress within it) at most every 2 s. Nothing is written outside a pipeline run (no SAELAB_RUN_DIR).
+ * (progress within it) at most every 2 s. Nothing is written outside a pipeline run (no SAELAB_RUN_DIR)
+ * nor into a folder saelab has not claimed (the run folder is claimed before a stage records anything).
  */
 export function recordActivity(doing: string, model: string | null = null): void {
   const dir = process.env.SAELAB_RUN_DIR;
-  if (!dir) return;
+  if (!dir || !isSaelabFolder(dir)) return;
   const now = Date.now();
   if (doing === last && now - lastWrite < 2000) return;
   last = doing;

@@ -61,9 +61,9 @@ export async function setupStage(stage: string, opts: { config?: string; quiet?:
   const config = loadConfig(configFile);
   setMemoryLimit(config.maxMemory);
   setActivityStage(stage);
-  recordActivity('starting');
   const runDir = runDirFor(config);
   claimRunFolder(runDir);
+  recordActivity('starting');
   const stageDir = path.join(runDir, stage);
   fs.mkdirSync(stageDir, { recursive: true });
   if (!opts.quiet) {

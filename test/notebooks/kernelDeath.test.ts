@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { executeNotebook } from '../../lib/pipeline/notebooks';
 import { describeFailure } from '../../lib/pipeline/run';
+import { claimRunFolder } from '../../lib/notebook/stage';
 import { REPO_ROOT, tmpDir } from '../helpers';
 
 /** A tslab notebook of code cells. */
@@ -25,7 +26,7 @@ test('a kernel killed mid-stage (as by the out-of-memory killer) is reported wit
     'console.log("never runs");',
   ]));
   const out = path.join(dir, 'run');
-  fs.mkdirSync(out);
+  claimRunFolder(out);
   const r = await executeNotebook({ number: '04', name: '04_dies', file }, out, { SAELAB_RUN_DIR: out });
   assert.strictEqual(r.ok, false);
   assert.strictEqual(r.cell, 1, 'the second cell (index 1) died');
