@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { activation, linear } from '../lib/model/components';
-import { Adam } from '../lib/train/adam';
+import { Adam } from '../lib/optim/adam';
 import { rowNorm } from '../lib/backend/fusedOps';
 
 /**
@@ -51,7 +51,7 @@ export function makeSaeForward(s: SaeShape): { step: () => void; dispose: () => 
   return { step, dispose: () => tf.dispose([x, wEnc, bEnc, wDec, bDec]) };
 }
 
-/** SAE training step: MSE + L1 loss, gradients of all four parameters, one update of saelab's Adam (lib/train). */
+/** SAE training step: MSE + L1 loss, gradients of all four parameters, one update of saelab's Adam (lib/optim). */
 export function makeSaeTrainStep(s: SaeShape): { step: () => void; dispose: () => void } {
   const x = tf.randomNormal([s.tokens, s.dIn], 0, 1, 'float32', 1);
   const wEnc = init([s.dIn, s.dSae], 1 / Math.sqrt(s.dIn), 2);

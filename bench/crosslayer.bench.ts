@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { mulberry32 as rng } from '../lib/analysis/sampling';
+import { mulberry32 as rng } from '../lib/data/random';
 import {
   CrossLayerCollector, MaxActivationCollector, SparseCodes, decoderCosinePairs, denseToSparse, pairStatistics, relativeBound,
 } from '../lib/analysis/crosslayer';

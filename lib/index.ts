@@ -18,6 +18,7 @@ export * from './train';
 export * from './analysis';
 export * from './plots';
 export * from './notebook';
+export * from './optim';
 export * from './pipeline';
 export * from './lm';
 export * from './tasks';

@@ -482,3 +482,20 @@ export class LogActivationHistogramAccumulator {
     return a;
   }
 }
+
+/**
+ * Explained variance in SAELens's per-token form: the mean over tokens t of
+ * 1 - |x_t - x̂_t|^2 / |x_t - mean_t(x)|^2. x, xHat: [tokens, d].
+ */
+export function explainedVariancePerToken(x: tf.Tensor2D, xHat: tf.Tensor2D): number {
+  return tf.tidy(() => {
+    const resid = tf.sum(tf.square(tf.sub(x, xHat)), -1);
+    const total = tf.sum(tf.square(tf.sub(x, tf.mean(x, 0))), -1);
+    return tf.mean(tf.sub(1, tf.div(resid, total))).dataSync()[0];
+  });
+}
+
+/** Mean over tokens of the number of features above `threshold` (default 0). feats: [tokens, d_sae]. */
+export function meanL0(feats: tf.Tensor2D, threshold = 0): number {
+  return tf.tidy(() => tf.mean(tf.sum(tf.cast(tf.greater(feats, threshold), 'float32'), -1)).dataSync()[0]);
+}

@@ -27,7 +27,6 @@ let pending: Promise<BackendInfo> | undefined;
 
 function versionOf(pkg: string): string | undefined {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
     return require(`${pkg}/package.json`).version as string;
   } catch {
     return undefined;

@@ -65,7 +65,6 @@ export function loadNativeAddon(): { addon?: NativeAddon; reason: string } {
     // on a shared or small machine spinning workers steal the cores the next kernel needs.
     process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
     process.env.OPENBLAS_THREAD_TIMEOUT ??= '4';
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
     const mod = require(file) as NativeAddon;
     const threads = Number(process.env.SAELAB_NATIVE_THREADS) || (os.availableParallelism?.() ?? os.cpus().length);
     mod.setThreads(threads);

@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import type { Readable, Writable } from 'stream';
+import { writeFileAtomic } from '../io/atomic';
 
 export const CHROMIUM_INSTALL_HINT = 'apt-get install -y --no-install-recommends chromium fonts-dejavu-core';
 
@@ -228,9 +229,7 @@ export class BrowserPage {
     await this.setViewport(w, height);
     await this.evaluate('new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))');
     const shot = (await this.browser.send('Page.captureScreenshot', { format: 'png', captureBeyondViewport: true, clip: { x: 0, y: 0, width: w, height, scale: 1 } }, this.sessionId, 120_000)) as { data: string };
-    const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, Buffer.from(shot.data, 'base64'));
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, Buffer.from(shot.data, 'base64'));
     return { width: w, height };
   }
 

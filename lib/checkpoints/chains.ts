@@ -161,14 +161,14 @@ export function analyzeChains(input: ChainInput, opts: ChainOptions = {}): Chain
       if (!alive[t][i]) continue;
       const partners: number[] = [];
       const sims: number[] = [];
-      for (let j = 0; j < m.cols; j++) if (alive[t + 1][j] && m.values[i * m.cols + j] >= options.strongThreshold) (partners.push(j), sims.push(m.values[i * m.cols + j]));
+      for (let j = 0; j < m.cols; j++) if (alive[t + 1][j] && m.values[i * m.cols + j] >= options.strongThreshold) { partners.push(j); sims.push(m.values[i * m.cols + j]); }
       if (partners.length >= 2) splits.push({ from: t, feature: i, partners, similarities: sims });
     }
     for (let j = 0; j < m.cols; j++) {
       if (!alive[t + 1][j]) continue;
       const partners: number[] = [];
       const sims: number[] = [];
-      for (let i = 0; i < m.rows; i++) if (alive[t][i] && m.values[i * m.cols + j] >= options.strongThreshold) (partners.push(i), sims.push(m.values[i * m.cols + j]));
+      for (let i = 0; i < m.rows; i++) if (alive[t][i] && m.values[i * m.cols + j] >= options.strongThreshold) { partners.push(i); sims.push(m.values[i * m.cols + j]); }
       if (partners.length >= 2) merges.push({ from: t, feature: j, partners, similarities: sims });
     }
   }

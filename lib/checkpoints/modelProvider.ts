@@ -4,6 +4,7 @@
  * clean / SAE-spliced / zero-ablated CE on the held-out windows.
  */
 import * as tf from '@tensorflow/tfjs';
+import { parseBlockHook } from '../model/hookNames';
 import { HookedTransformer } from '../model/hookedTransformer';
 import { TokenWindowSampler } from '../lm/batches';
 import { CeAccumulator } from '../analysis/saeMetrics';
@@ -32,11 +33,6 @@ export interface ModelSweepData {
   ce?: boolean;
 }
 
-/** The block index of a `blocks.L.` hook (to stop the forward pass early), or undefined. */
-function hookLayer(hook: string): number | undefined {
-  const m = /^blocks\.(\d+)\./.exec(hook);
-  return m ? Number(m[1]) : undefined;
-}
 
 /** Token windows [batchSize, contextSize] drawn by a seeded sampler, as int32 arrays. */
 export function sampleWindows(stream: Int32Array, contextSize: number, batchSize: number, bos: number, seed: number, batches: number): Int32Array[] {
@@ -46,7 +42,7 @@ export function sampleWindows(stream: Int32Array, contextSize: number, batchSize
 
 /** Activations at `hook` for each batch of windows, concatenated as [tokens, d] (row-major). */
 export function collectHookActivations(model: HookedTransformer, hook: string, windows: Int32Array[], batchSize: number, contextSize: number): Float32Array {
-  const layer = hookLayer(hook);
+  const layer = parseBlockHook(hook)?.layer;
   const parts: Float32Array[] = [];
   for (const w of windows) {
     const tokens = tf.tensor2d(w, [batchSize, contextSize], 'int32');
@@ -59,7 +55,10 @@ export function collectHookActivations(model: HookedTransformer, hook: string, w
   const total = parts.reduce((n, p) => n + p.length, 0);
   const out = new Float32Array(total);
   let off = 0;
-  for (const p of parts) (out.set(p, off), (off += p.length));
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
   return out;
 }
 

@@ -5,12 +5,13 @@
  * Nodes carry their most up- and down-weighted next tokens and, optionally, top activating contexts.
  */
 import * as tf from '@tensorflow/tfjs';
+import { parseBlockHook } from '../model/hookNames';
 import { HookFn } from '../model/types';
 import { SAE } from '../sae/sae';
 import { CircuitModel, SAESet, orderHooks, saeAt, tokensTensor } from './common';
 import { ablationEffects } from './ablation';
 import { GraphSpec, effectFill, renderDotSvg, toDot } from './graphviz';
-import { mulberry32 as rng } from '../analysis/sampling';
+import { mulberry32 as rng } from '../data/random';
 
 export interface TokenEffect { id: number; token: string; effect: number }
 export interface ActivatingContext { row: number; pos: number; act: number; text: string }
@@ -81,8 +82,8 @@ export interface AblationGraphOptions {
 
 /** "L.j" for blocks.L.* hooks, else "<hook>.j". */
 export function nodeId(hook: string, feature: number): string {
-  const m = /^blocks\.(\d+)\./.exec(hook);
-  return `${m ? m[1] : hook}.${feature}`;
+  const block = parseBlockHook(hook);
+  return `${block ? block.layer : hook}.${feature}`;
 }
 
 

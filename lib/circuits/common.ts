@@ -3,6 +3,7 @@
  * parsing, hook ordering, the answer-logit metric and the SAE state (features, error) at a hook.
  */
 import * as tf from '@tensorflow/tfjs';
+import { parseBlockHook } from '../model/hookNames';
 import { ForwardOptions, ForwardResult, HookFn } from '../model/types';
 import { HookedTransformerConfig } from '../model/config';
 import { SAE } from '../sae/sae';
@@ -46,8 +47,8 @@ export function orderHooks(model: CircuitModel, hooks: Iterable<string>): string
 
 /** stopAtLayer that still runs hook `name` (blocks.L.* -> L + 1; embedding hooks -> 0 + 1). */
 export function stopLayerAfter(model: CircuitModel, name: string): number | undefined {
-  const m = /^blocks\.(\d+)\./.exec(name);
-  if (m) return Math.min(Number(m[1]) + 1, model.cfg.n_layers);
+  const block = parseBlockHook(name);
+  if (block) return Math.min(block.layer + 1, model.cfg.n_layers);
   if (name === 'hook_embed' || name === 'hook_pos_embed') return 1;
   return undefined;
 }

@@ -10,7 +10,7 @@ import { EdgeBlock, circuitEdges } from './edges';
 import { Circuit, buildCircuit } from './circuit';
 import { FaithfulnessCurve, FaithfulnessPoint, faithfulnessCurve } from './faithfulness';
 import { SvaRecord, svaPromptPairs, SvaTokenizer } from './svaData';
-import { mulberry32 as rng } from '../analysis/sampling';
+import { mulberry32 as rng } from '../data/random';
 
 export interface FeatureCircuitOptions {
   /** node attribution used for the circuit: 'ig' (feature-circuits' default) or 'atp' */

@@ -91,7 +91,6 @@ let vizInstance: Promise<{ renderString(dot: string, opts: { format: string; eng
  * declaration or DOCTYPE, so it embeds in HTML and notebook outputs as is).
  */
 export async function renderDotSvg(dot: string, engine = 'dot'): Promise<string> {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   vizInstance ??= (require('@viz-js/viz') as { instance(): Promise<{ renderString(dot: string, opts: { format: string; engine?: string }): string }> }).instance();
   const viz = await vizInstance;
   try {

@@ -8,7 +8,7 @@
 import * as fs from 'fs';
 import { writeFileAtomic } from '../io/atomic';
 import { PromptPairs } from './attribution';
-import { mulberry32 as rng } from '../analysis/sampling';
+import { mulberry32 as rng } from '../data/random';
 
 export interface SvaRecord {
   clean_prefix: string;

@@ -9,7 +9,6 @@ export function loadCommands(): Map<string, CliCommand> {
   if (!fs.existsSync(dir)) return cmds;
   for (const f of fs.readdirSync(dir).sort()) {
     if (!f.endsWith('.js')) continue;
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
     const mod = require(path.join(dir, f)) as { command?: CliCommand };
     if (mod.command) cmds.set(mod.command.name, mod.command);
   }

@@ -94,7 +94,6 @@ function fileAsyncBuffer(file: string): { byteLength: number; slice(start: numbe
 }
 
 async function* parquetTexts(file: string, column: string): AsyncGenerator<string> {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   const hp = require('hyparquet') as typeof import('hyparquet');
   const buf = fileAsyncBuffer(file);
   let metadata: Awaited<ReturnType<typeof hp.parquetMetadataAsync>>;

@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import { hookLayer } from '../model/hookNames';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
@@ -29,7 +30,7 @@ function collectActivations(model: HookedTransformer, sampler: TokenWindowSample
   const d = model.cfg.d_model;
   const per = batchSize * contextSize * d;
   const out = new Map(hooks.map((h) => [h, new Float32Array(batches * per)]));
-  const stop = Math.max(...hooks.map((h) => Number(/^blocks\.(\d+)\./.exec(h)![1]))) + 1;
+  const stop = Math.max(...hooks.map((h) => hookLayer(h, 'the demo SAEs'))) + 1;
   for (let b = 0; b < batches; b++) {
     const tokens = tf.tensor2d(sampler.next(), [batchSize, contextSize], 'int32');
     const { cache } = model.runWithCache(tokens, { namesFilter: hooks, stopAtLayer: stop, returnType: 'none' });

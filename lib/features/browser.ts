@@ -7,7 +7,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import { writeFileAtomic } from '../io/atomic';
 import { renderSvg, withSchema } from '../plots/render';
 import { histogramSpec } from '../plots/specs';
-import { Row, tableHtml } from '../plots/table';
+import { Row, escapeHtml, tableHtml } from '../plots/table';
 import { showTable } from '../notebook/table';
 import { showPlot } from '../notebook/display';
 import { FeatureExample, TopExamples } from './topExamples';
@@ -85,10 +85,6 @@ export function featureBrowserSpec(top: TopExamples, o: BrowserTextOptions & { t
   }) as TopLevelSpec;
 }
 
-function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
-
 /** A self-contained static HTML page: one section per live feature (table + SVG histogram). Returns the HTML. */
 export async function featureBrowserHtml(top: TopExamples, o: BrowserTextOptions & { title?: string } = {}): Promise<string> {
   const title = o.title ?? `Feature browser: ${top.live.length} live of ${top.dSae} features`;
@@ -102,11 +98,11 @@ export async function featureBrowserHtml(top: TopExamples, o: BrowserTextOptions
   }
   const nav = top.live.map((f) => `<a href="#f${f}">${f}</a>`).join(' ');
   return `<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>${esc(title)}</title>
+<html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
 <style>body{font-family:sans-serif;margin:1.5em}nav a{margin-right:.4em}table{border-collapse:collapse;font-size:13px}
 td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}td:last-child{text-align:left;font-family:monospace}
 .row{display:flex;gap:2em;align-items:flex-start}section{margin-bottom:2em}</style></head>
-<body><h1>${esc(title)}</h1><p>Top ${top.k} activating (sequence, position) pairs per live feature over ${top.shape[0]} sequences of ${top.shape[1]} positions; the active token is in [brackets].</p>
+<body><h1>${escapeHtml(title)}</h1><p>Top ${top.k} activating (sequence, position) pairs per live feature over ${top.shape[0]} sequences of ${top.shape[1]} positions; the active token is in [brackets].</p>
 <nav>${nav}</nav>
 ${sections.join('\n')}
 </body></html>

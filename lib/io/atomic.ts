@@ -8,34 +8,82 @@ export function tempNameFor(file: string): string {
   return `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
+/** A write error naming `file` (and saying when a folder of that name is in the way). */
+function writeError(file: string, e: unknown): unknown {
+  const err = e as NodeJS.ErrnoException;
+  if (err.code === 'EISDIR' || err.code === 'ENOTEMPTY' || err.code === 'EEXIST') return new SaelabError(`${file}: cannot write the file: a folder of that name exists`);
+  if (err.code) return new SaelabError(`${file}: cannot write the file (${err.code}: ${err.message})`);
+  return e;
+}
+
+/**
+ * A file written under a temporary name beside its final path (tempNameFor) and renamed into place by
+ * `commit` (after fsync), so readers only ever see the old or the complete new content; `abort`, or a
+ * failing commit, removes the temporary file. Bytes are appended (`append`) or patched at an offset
+ * already written (`writeAt`). Errors name the file.
+ */
+export class AtomicFile {
+  readonly tmp: string;
+  private readonly fd: number;
+  private open = true;
+  /** bytes appended so far */
+  size = 0;
+
+  constructor(readonly file: string) {
+    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    this.tmp = tempNameFor(file);
+    this.fd = fs.openSync(this.tmp, 'w');
+  }
+
+  append(bytes: Uint8Array): void {
+    this.writeAt(this.size, bytes);
+    this.size += bytes.byteLength;
+  }
+
+  writeAt(offset: number, bytes: Uint8Array): void {
+    let off = 0;
+    while (off < bytes.byteLength) off += fs.writeSync(this.fd, bytes, off, bytes.byteLength - off, offset + off);
+  }
+
+  /** fsync, close and rename into place. */
+  commit(): void {
+    if (!this.open) throw new Error(`${this.file}: already committed or aborted`);
+    this.open = false;
+    try {
+      try {
+        fs.fsyncSync(this.fd);
+      } finally {
+        fs.closeSync(this.fd);
+      }
+      fs.renameSync(this.tmp, this.file);
+    } catch (e) {
+      fs.rmSync(this.tmp, { force: true });
+      throw writeError(this.file, e);
+    }
+  }
+
+  /** Close and remove the temporary file (nothing is left behind); does nothing after commit. */
+  abort(): void {
+    if (!this.open) return;
+    this.open = false;
+    fs.closeSync(this.fd);
+    fs.rmSync(this.tmp, { force: true });
+  }
+}
+
 /**
  * Write a file so that readers only ever see the old or the complete new content (write to a temp file,
  * fsync, rename). The temporary file is removed whatever fails; errors name `file`.
  */
 export function writeFileAtomic(file: string, data: string | Uint8Array | Uint8Array[]): void {
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = tempNameFor(file);
-  const fd = fs.openSync(tmp, 'w');
+  const f = new AtomicFile(file);
   try {
-    try {
-      const parts = Array.isArray(data) ? data : [data];
-      for (const part of parts) {
-        const buf = typeof part === 'string' ? Buffer.from(part, 'utf8') : part;
-        let off = 0;
-        while (off < buf.byteLength) off += fs.writeSync(fd, buf, off, buf.byteLength - off);
-      }
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
+    for (const part of Array.isArray(data) ? data : [data]) f.append(typeof part === 'string' ? Buffer.from(part, 'utf8') : part);
   } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'EISDIR' || err.code === 'ENOTEMPTY' || err.code === 'EEXIST') throw new SaelabError(`${file}: cannot write the file: a folder of that name exists`);
-    if (err.code) throw new SaelabError(`${file}: cannot write the file (${err.code}: ${err.message})`);
-    throw e;
+    f.abort();
+    throw writeError(file, e);
   }
+  f.commit();
 }
 
 /** Write JSON atomically (pretty-printed, trailing newline). */

@@ -6,6 +6,7 @@ export * from './pickle';
 export * from './torch';
 export * from './zip';
 export * from './safetensorsStream';
+export * from './npz';
 export * from './errors';
 export * from './folders';
 export * from './finite';

@@ -313,19 +313,21 @@ function dictSet(ctx: PickleContext, d: PyDict, k: unknown, v: unknown): void {
   d.entries.set(hashKey(ctx, k), [k, v]);
 }
 
-const OPNAMES: Record<number, string> = {
-  0x28: 'MARK', 0x2e: 'STOP', 0x30: 'POP', 0x31: 'POP_MARK', 0x32: 'DUP', 0x46: 'FLOAT', 0x49: 'INT', 0x4a: 'BININT',
-  0x4b: 'BININT1', 0x4c: 'LONG', 0x4d: 'BININT2', 0x4e: 'NONE', 0x50: 'PERSID', 0x51: 'BINPERSID', 0x52: 'REDUCE',
-  0x53: 'STRING', 0x54: 'BINSTRING', 0x55: 'SHORT_BINSTRING', 0x56: 'UNICODE', 0x58: 'BINUNICODE', 0x61: 'APPEND',
-  0x62: 'BUILD', 0x63: 'GLOBAL', 0x64: 'DICT', 0x7d: 'EMPTY_DICT', 0x65: 'APPENDS', 0x67: 'GET', 0x68: 'BINGET',
-  0x69: 'INST', 0x6a: 'LONG_BINGET', 0x6c: 'LIST', 0x5d: 'EMPTY_LIST', 0x6f: 'OBJ', 0x70: 'PUT', 0x71: 'BINPUT',
-  0x72: 'LONG_BINPUT', 0x73: 'SETITEM', 0x74: 'TUPLE', 0x29: 'EMPTY_TUPLE', 0x75: 'SETITEMS', 0x47: 'BINFLOAT',
-  0x80: 'PROTO', 0x81: 'NEWOBJ', 0x82: 'EXT1', 0x83: 'EXT2', 0x84: 'EXT4', 0x85: 'TUPLE1', 0x86: 'TUPLE2',
-  0x87: 'TUPLE3', 0x88: 'NEWTRUE', 0x89: 'NEWFALSE', 0x8a: 'LONG1', 0x8b: 'LONG4', 0x42: 'BINBYTES',
-  0x43: 'SHORT_BINBYTES', 0x8c: 'SHORT_BINUNICODE', 0x8d: 'BINUNICODE8', 0x8e: 'BINBYTES8', 0x8f: 'EMPTY_SET',
-  0x90: 'ADDITEMS', 0x91: 'FROZENSET', 0x92: 'NEWOBJ_EX', 0x93: 'STACK_GLOBAL', 0x94: 'MEMOIZE', 0x95: 'FRAME',
-  0x96: 'BYTEARRAY8', 0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER',
-};
+/** Pickle opcodes by name (Python's pickletools names). */
+const OP = {
+  MARK: 0x28, EMPTY_TUPLE: 0x29, STOP: 0x2e, POP: 0x30, POP_MARK: 0x31, DUP: 0x32, BINBYTES: 0x42,
+  SHORT_BINBYTES: 0x43, FLOAT: 0x46, BINFLOAT: 0x47, INT: 0x49, BININT: 0x4a, BININT1: 0x4b, LONG: 0x4c,
+  BININT2: 0x4d, NONE: 0x4e, PERSID: 0x50, BINPERSID: 0x51, REDUCE: 0x52, STRING: 0x53, BINSTRING: 0x54,
+  SHORT_BINSTRING: 0x55, UNICODE: 0x56, BINUNICODE: 0x58, EMPTY_LIST: 0x5d, APPEND: 0x61, BUILD: 0x62, GLOBAL: 0x63,
+  DICT: 0x64, APPENDS: 0x65, GET: 0x67, BINGET: 0x68, INST: 0x69, LONG_BINGET: 0x6a, LIST: 0x6c, OBJ: 0x6f,
+  PUT: 0x70, BINPUT: 0x71, LONG_BINPUT: 0x72, SETITEM: 0x73, TUPLE: 0x74, SETITEMS: 0x75, EMPTY_DICT: 0x7d,
+  PROTO: 0x80, NEWOBJ: 0x81, EXT1: 0x82, EXT2: 0x83, EXT4: 0x84, TUPLE1: 0x85, TUPLE2: 0x86, TUPLE3: 0x87,
+  NEWTRUE: 0x88, NEWFALSE: 0x89, LONG1: 0x8a, LONG4: 0x8b, SHORT_BINUNICODE: 0x8c, BINUNICODE8: 0x8d,
+  BINBYTES8: 0x8e, EMPTY_SET: 0x8f, ADDITEMS: 0x90, FROZENSET: 0x91, NEWOBJ_EX: 0x92, STACK_GLOBAL: 0x93,
+  MEMOIZE: 0x94, FRAME: 0x95, BYTEARRAY8: 0x96, NEXT_BUFFER: 0x97, READONLY_BUFFER: 0x98,
+} as const;
+
+const OPNAMES: Record<number, string> = Object.fromEntries(Object.entries(OP).map(([name, code]) => [code, name]));
 
 /** Python ints longer than this many bytes are refused (no legitimate config needs them). */
 const MAX_LONG_BYTES = 1024;
@@ -527,37 +529,37 @@ class Unpickler implements PickleContext {
       this.opPos = this.pos;
       const op = (this.op = buf[this.pos++]);
       switch (op) {
-        case 0x80: { // PROTO
+        case OP.PROTO: {
           const p = this.u8();
           if (p > 5) this.err(`unsupported pickle protocol ${p} (0-5 are read)`);
           break;
         }
-        case 0x95: this.u64(); break; // FRAME: framing is only a hint for buffered reading
-        case 0x2e: { // STOP
+        case OP.FRAME: this.u64(); break; // FRAME: framing is only a hint for buffered reading
+        case OP.STOP: {
           const v = this.pop();
           return v;
         }
-        case 0x28: this.metastack.push(this.stack); this.stack = []; break; // MARK
-        case 0x30: if (this.stack.length) this.stack.pop(); else this.popMark(); break; // POP
-        case 0x31: this.popMark(); break; // POP_MARK
-        case 0x32: this.push(this.top()); break; // DUP
+        case OP.MARK: this.metastack.push(this.stack); this.stack = []; break;
+        case OP.POP: if (this.stack.length) this.stack.pop(); else this.popMark(); break;
+        case OP.POP_MARK: this.popMark(); break;
+        case OP.DUP: this.push(this.top()); break;
         // --- constants and numbers
-        case 0x4e: this.push(null); break;
-        case 0x88: this.push(true); break;
-        case 0x89: this.push(false); break;
-        case 0x49: this.push(parseIntText(this, this.line())); break; // INT
-        case 0x4a: this.push(this.i32()); break; // BININT
-        case 0x4b: this.push(this.u8()); break; // BININT1
-        case 0x4d: this.push(this.u16()); break; // BININT2
-        case 0x4c: { const v = parseIntText(this, this.line()); this.push(typeof v === 'boolean' ? Number(v) : v); break; } // LONG
-        case 0x8a: this.push(decodeLong(this.bytes(this.u8()))); break; // LONG1
-        case 0x8b: { // LONG4
+        case OP.NONE: this.push(null); break;
+        case OP.NEWTRUE: this.push(true); break;
+        case OP.NEWFALSE: this.push(false); break;
+        case OP.INT: this.push(parseIntText(this, this.line())); break;
+        case OP.BININT: this.push(this.i32()); break;
+        case OP.BININT1: this.push(this.u8()); break;
+        case OP.BININT2: this.push(this.u16()); break;
+        case OP.LONG: { const v = parseIntText(this, this.line()); this.push(typeof v === 'boolean' ? Number(v) : v); break; }
+        case OP.LONG1: this.push(decodeLong(this.bytes(this.u8()))); break;
+        case OP.LONG4: {
           const n = this.i32();
           if (n < 0 || n > MAX_LONG_BYTES) this.err(`integer of ${n} bytes refused (limit ${MAX_LONG_BYTES})`);
           this.push(decodeLong(this.bytes(n)));
           break;
         }
-        case 0x46: { // FLOAT
+        case OP.FLOAT: {
           const s = this.line().trim();
           let v: number;
           if (/^[+-]?inf(inity)?$/i.test(s)) v = s.startsWith('-') ? -Infinity : Infinity;
@@ -567,48 +569,48 @@ class Unpickler implements PickleContext {
           this.push(v!);
           break;
         }
-        case 0x47: { const b = this.bytes(8); this.push(new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, false)); break; } // BINFLOAT
+        case OP.BINFLOAT: { const b = this.bytes(8); this.push(new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, false)); break; }
         // --- strings and bytes
-        case 0x53: this.push(parseReprString(this, this.line())); break; // STRING (py2 str -> text)
-        case 0x54: { const n = this.i32(); if (n < 0) this.err('negative length'); this.push(latin1(this.bytes(n))); break; } // BINSTRING
-        case 0x55: this.push(latin1(this.bytes(this.u8()))); break; // SHORT_BINSTRING
-        case 0x56: { // UNICODE (raw-unicode-escape, newline terminated)
+        case OP.STRING: this.push(parseReprString(this, this.line())); break; // STRING (py2 str -> text)
+        case OP.BINSTRING: { const n = this.i32(); if (n < 0) this.err('negative length'); this.push(latin1(this.bytes(n))); break; }
+        case OP.SHORT_BINSTRING: this.push(latin1(this.bytes(this.u8()))); break;
+        case OP.UNICODE: { // UNICODE (raw-unicode-escape, newline terminated)
           const start = this.pos;
           this.line();
           this.push(rawUnicodeEscape(buf.subarray(start, this.pos - 1)));
           break;
         }
-        case 0x58: this.push(this.utf8(this.u32())); break; // BINUNICODE
-        case 0x8c: this.push(this.utf8(this.u8())); break; // SHORT_BINUNICODE
-        case 0x8d: this.push(this.utf8(this.u64())); break; // BINUNICODE8
-        case 0x42: this.push(copyBytes(this.bytes(this.u32()))); break; // BINBYTES
-        case 0x43: this.push(copyBytes(this.bytes(this.u8()))); break; // SHORT_BINBYTES
-        case 0x8e: this.push(copyBytes(this.bytes(this.u64()))); break; // BINBYTES8
-        case 0x96: this.push(copyBytes(this.bytes(this.u64()))); break; // BYTEARRAY8
+        case OP.BINUNICODE: this.push(this.utf8(this.u32())); break;
+        case OP.SHORT_BINUNICODE: this.push(this.utf8(this.u8())); break;
+        case OP.BINUNICODE8: this.push(this.utf8(this.u64())); break;
+        case OP.BINBYTES: this.push(copyBytes(this.bytes(this.u32()))); break;
+        case OP.SHORT_BINBYTES: this.push(copyBytes(this.bytes(this.u8()))); break;
+        case OP.BINBYTES8: this.push(copyBytes(this.bytes(this.u64()))); break;
+        case OP.BYTEARRAY8: this.push(copyBytes(this.bytes(this.u64()))); break;
         // --- containers
-        case 0x29: this.push(new PyTuple([])); break; // EMPTY_TUPLE
-        case 0x74: this.push(new PyTuple(this.popMark())); break; // TUPLE
-        case 0x85: { const a = this.pop(); this.push(new PyTuple([a])); break; }
-        case 0x86: { const b = this.pop(); const a = this.pop(); this.push(new PyTuple([a, b])); break; }
-        case 0x87: { const c = this.pop(); const b = this.pop(); const a = this.pop(); this.push(new PyTuple([a, b, c])); break; }
-        case 0x5d: this.push(new PyList()); break; // EMPTY_LIST
-        case 0x6c: this.push(new PyList(this.popMark())); break; // LIST
-        case 0x61: { // APPEND
+        case OP.EMPTY_TUPLE: this.push(new PyTuple([])); break;
+        case OP.TUPLE: this.push(new PyTuple(this.popMark())); break;
+        case OP.TUPLE1: { const a = this.pop(); this.push(new PyTuple([a])); break; }
+        case OP.TUPLE2: { const b = this.pop(); const a = this.pop(); this.push(new PyTuple([a, b])); break; }
+        case OP.TUPLE3: { const c = this.pop(); const b = this.pop(); const a = this.pop(); this.push(new PyTuple([a, b, c])); break; }
+        case OP.EMPTY_LIST: this.push(new PyList()); break;
+        case OP.LIST: this.push(new PyList(this.popMark())); break;
+        case OP.APPEND: {
           const v = this.pop();
           const l = this.top();
           if (!(l instanceof PyList)) this.err(`APPEND to ${describe(l)}, expected a list`);
           (l as PyList).items.push(v);
           break;
         }
-        case 0x65: { // APPENDS
+        case OP.APPENDS: {
           const items = this.popMark();
           const l = this.top();
           if (!(l instanceof PyList)) this.err(`APPENDS to ${describe(l)}, expected a list`);
           for (const v of items) (l as PyList).items.push(v);
           break;
         }
-        case 0x7d: this.push(new PyDict()); break; // EMPTY_DICT
-        case 0x64: { // DICT
+        case OP.EMPTY_DICT: this.push(new PyDict()); break;
+        case OP.DICT: {
           const items = this.popMark();
           if (items.length % 2) this.err('odd number of items for a dict');
           const d = new PyDict();
@@ -616,7 +618,7 @@ class Unpickler implements PickleContext {
           this.push(d);
           break;
         }
-        case 0x73: { // SETITEM
+        case OP.SETITEM: {
           const v = this.pop();
           const k = this.pop();
           const d = this.top();
@@ -624,7 +626,7 @@ class Unpickler implements PickleContext {
           dictSet(this, d as PyDict, k, v);
           break;
         }
-        case 0x75: { // SETITEMS
+        case OP.SETITEMS: {
           const items = this.popMark();
           const d = this.top();
           if (!(d instanceof PyDict)) this.err(`SETITEMS on ${describe(d)}, expected a dict`);
@@ -632,15 +634,15 @@ class Unpickler implements PickleContext {
           for (let i = 0; i < items.length; i += 2) dictSet(this, d as PyDict, items[i], items[i + 1]);
           break;
         }
-        case 0x8f: this.push(new PySet()); break; // EMPTY_SET
-        case 0x90: { // ADDITEMS
+        case OP.EMPTY_SET: this.push(new PySet()); break;
+        case OP.ADDITEMS: {
           const items = this.popMark();
           const s = this.top();
           if (!(s instanceof PySet) || s.frozen) this.err(`ADDITEMS on ${describe(s)}, expected a set`);
           for (const x of items) (s as PySet).entries.set(hashKey(this, x), x);
           break;
         }
-        case 0x91: { // FROZENSET
+        case OP.FROZENSET: {
           const items = this.popMark();
           const s = new PySet(new Map(), true);
           for (const x of items) s.entries.set(hashKey(this, x), x);
@@ -648,25 +650,25 @@ class Unpickler implements PickleContext {
           break;
         }
         // --- memo
-        case 0x70: { const s = this.line(); if (!/^\d+$/.test(s)) this.err('bad PUT index'); this.memoPut(Number(s)); break; }
-        case 0x71: this.memoPut(this.u8()); break;
-        case 0x72: this.memoPut(this.u32()); break;
-        case 0x94: this.memoPut(this.memo.size); break;
-        case 0x67: { const s = this.line(); if (!/^\d+$/.test(s)) this.err('bad GET index'); this.push(this.memoGet(Number(s))); break; }
-        case 0x68: this.push(this.memoGet(this.u8())); break;
-        case 0x6a: this.push(this.memoGet(this.u32())); break;
+        case OP.PUT: { const s = this.line(); if (!/^\d+$/.test(s)) this.err('bad PUT index'); this.memoPut(Number(s)); break; }
+        case OP.BINPUT: this.memoPut(this.u8()); break;
+        case OP.LONG_BINPUT: this.memoPut(this.u32()); break;
+        case OP.MEMOIZE: this.memoPut(this.memo.size); break;
+        case OP.GET: { const s = this.line(); if (!/^\d+$/.test(s)) this.err('bad GET index'); this.push(this.memoGet(Number(s))); break; }
+        case OP.BINGET: this.push(this.memoGet(this.u8())); break;
+        case OP.LONG_BINGET: this.push(this.memoGet(this.u32())); break;
         // --- globals and objects
-        case 0x63: { const module = this.line(); const name = this.line(); this.push(this.global(module, name)); break; } // GLOBAL
-        case 0x93: { // STACK_GLOBAL
+        case OP.GLOBAL: { const module = this.line(); const name = this.line(); this.push(this.global(module, name)); break; }
+        case OP.STACK_GLOBAL: {
           const name = this.pop();
           const module = this.pop();
           if (typeof module !== 'string' || typeof name !== 'string') this.err('STACK_GLOBAL needs two strings');
           this.push(this.global(module as string, name as string));
           break;
         }
-        case 0x52: { const args = this.pop(); const fn = this.pop(); this.push(this.callGlobal(fn, args, 'call')); break; } // REDUCE
-        case 0x81: { const args = this.pop(); const cls = this.pop(); this.push(this.callGlobal(cls, args, 'newobj')); break; } // NEWOBJ
-        case 0x92: { // NEWOBJ_EX
+        case OP.REDUCE: { const args = this.pop(); const fn = this.pop(); this.push(this.callGlobal(fn, args, 'call')); break; }
+        case OP.NEWOBJ: { const args = this.pop(); const cls = this.pop(); this.push(this.callGlobal(cls, args, 'newobj')); break; }
+        case OP.NEWOBJ_EX: {
           const kwargs = this.pop();
           const args = this.pop();
           const cls = this.pop();
@@ -674,26 +676,26 @@ class Unpickler implements PickleContext {
           this.push(this.callGlobal(cls, args, 'newobj'));
           break;
         }
-        case 0x69: { // INST
+        case OP.INST: {
           const module = this.line();
           const name = this.line();
           const g = this.global(module, name);
           this.push(this.callGlobal(g, new PyTuple(this.popMark()), 'call'));
           break;
         }
-        case 0x6f: { // OBJ
+        case OP.OBJ: {
           const items = this.popMark();
           if (!items.length) this.err('OBJ without a class');
           this.push(this.callGlobal(items[0], new PyTuple(items.slice(1)), 'call'));
           break;
         }
-        case 0x62: { const state = this.pop(); this.build(this.top(), state); break; } // BUILD
-        case 0x50: this.push(this.persistent(this.line())); break; // PERSID
-        case 0x51: this.push(this.persistent(this.pop())); break; // BINPERSID
-        case 0x82: case 0x83: case 0x84:
+        case OP.BUILD: { const state = this.pop(); this.build(this.top(), state); break; }
+        case OP.PERSID: this.push(this.persistent(this.line())); break;
+        case OP.BINPERSID: this.push(this.persistent(this.pop())); break;
+        case OP.EXT1: case OP.EXT2: case OP.EXT4:
           this.err('extension-registry globals (EXT1/EXT2/EXT4) are refused: they name code by number');
           break;
-        case 0x97: case 0x98:
+        case OP.NEXT_BUFFER: case OP.READONLY_BUFFER:
           this.err('out-of-band buffers (protocol 5 NEXT_BUFFER / READONLY_BUFFER) are not supported');
           break;
         default:
@@ -836,34 +838,34 @@ export class PickleWriter {
     return this;
   }
 
-  proto(p: number): this { return this.op(0x80, p); }
-  mark(): this { return this.op(0x28); }
-  stop(): this { return this.op(0x2e); }
-  none(): this { return this.op(0x4e); }
-  bool(b: boolean): this { return this.op(b ? 0x88 : 0x89); }
-  emptyTuple(): this { return this.op(0x29); }
-  tupleFromMark(): this { return this.op(0x74); }
-  emptyDict(): this { return this.op(0x7d); }
-  setitems(): this { return this.op(0x75); }
-  emptyList(): this { return this.op(0x5d); }
-  appends(): this { return this.op(0x65); }
-  reduce(): this { return this.op(0x52); }
-  binpersid(): this { return this.op(0x51); }
+  proto(p: number): this { return this.op(OP.PROTO, p); }
+  mark(): this { return this.op(OP.MARK); }
+  stop(): this { return this.op(OP.STOP); }
+  none(): this { return this.op(OP.NONE); }
+  bool(b: boolean): this { return this.op(b ? OP.NEWTRUE : OP.NEWFALSE); }
+  emptyTuple(): this { return this.op(OP.EMPTY_TUPLE); }
+  tupleFromMark(): this { return this.op(OP.TUPLE); }
+  emptyDict(): this { return this.op(OP.EMPTY_DICT); }
+  setitems(): this { return this.op(OP.SETITEMS); }
+  emptyList(): this { return this.op(OP.EMPTY_LIST); }
+  appends(): this { return this.op(OP.APPENDS); }
+  reduce(): this { return this.op(OP.REDUCE); }
+  binpersid(): this { return this.op(OP.BINPERSID); }
 
   global(module: string, name: string): this {
     if (/\n/.test(module + name)) throw new Error(`global name ${module}.${name} contains a newline`);
-    return this.op(0x63).raw(Buffer.from(`${module}\n${name}\n`, 'utf8'));
+    return this.op(OP.GLOBAL).raw(Buffer.from(`${module}\n${name}\n`, 'utf8'));
   }
 
   int(x: number | bigint): this {
     if (typeof x === 'number' && !Number.isSafeInteger(x)) throw new Error(`cannot pickle ${x} as an int`);
     const v = BigInt(x);
-    if (v >= 0n && v < 256n) return this.op(0x4b, Number(v));
-    if (v >= 0n && v < 65536n) return this.op(0x4d, Number(v) & 0xff, Number(v) >> 8);
+    if (v >= 0n && v < 256n) return this.op(OP.BININT1, Number(v));
+    if (v >= 0n && v < 65536n) return this.op(OP.BININT2, Number(v) & 0xff, Number(v) >> 8);
     if (v >= -(2n ** 31n) && v < 2n ** 31n) {
       const b = Buffer.alloc(4);
       b.writeInt32LE(Number(v));
-      return this.op(0x4a).raw(b);
+      return this.op(OP.BININT).raw(b);
     }
     // LONG1: little-endian two's complement, minimal length
     const bytes: number[] = [];
@@ -874,26 +876,26 @@ export class PickleWriter {
       t >>= 8n;
       if ((t === 0n && !(byte & 0x80)) || (t === -1n && byte & 0x80)) break;
     }
-    return this.op(0x8a, bytes.length, ...bytes);
+    return this.op(OP.LONG1, bytes.length, ...bytes);
   }
 
   float(x: number): this {
     const b = Buffer.alloc(8);
     b.writeDoubleBE(x);
-    return this.op(0x47).raw(b);
+    return this.op(OP.BINFLOAT).raw(b);
   }
 
   str(s: string): this {
     const b = Buffer.from(s, 'utf8');
     const n = Buffer.alloc(4);
     n.writeUInt32LE(b.length);
-    return this.op(0x58).raw(n).raw(b);
+    return this.op(OP.BINUNICODE).raw(n).raw(b);
   }
 
   bytes(b: Uint8Array): this {
     const n = Buffer.alloc(4);
     n.writeUInt32LE(b.length);
-    return this.op(0x42).raw(n).raw(b);
+    return this.op(OP.BINBYTES).raw(n).raw(b);
   }
 
   /** Write a plain JS value (see dumpPickle for the mapping). */

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomic } from './atomic';
-import { DTYPE_SIZES, Dtype, isDtype, bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './dtypes';
+import { DTYPE_SIZES, Dtype, isDtype, f16ToF32, f32ToBf16, f32ToF16 } from './dtypes';
 import { SaelabError } from './errors';
 
 /** Where one tensor lives inside a safetensors file. Offsets are absolute file positions. */

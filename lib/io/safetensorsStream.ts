@@ -1,8 +1,6 @@
-import * as fs from 'fs';
-import * as path from 'path';
+import { AtomicFile } from './atomic';
 import { DTYPE_SIZES, Dtype } from './dtypes';
 import { encodeData } from './safetensors';
-import { SaelabError } from './errors';
 
 /** A tensor declared up front for streaming: its dtype and full shape. */
 export interface StreamTensorSpec {
@@ -17,8 +15,7 @@ export interface StreamTensorSpec {
  * its final path only when `close()` has checked every byte was written (write to a temp, rename).
  */
 export class SafetensorsStreamWriter {
-  private readonly fd: number;
-  private readonly tmp: string;
+  private readonly out: AtomicFile;
   private current = 0;
   private writtenOfCurrent = 0;
   private readonly sizes: number[];
@@ -38,16 +35,9 @@ export class SafetensorsStreamWriter {
     const h = Buffer.from(json, 'utf8');
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(h.byteLength));
-    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    this.tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-    this.fd = fs.openSync(this.tmp, 'w');
-    this.writeBytes(len);
-    this.writeBytes(h);
-  }
-
-  private writeBytes(b: Uint8Array): void {
-    let off = 0;
-    while (off < b.byteLength) off += fs.writeSync(this.fd, b, off, b.byteLength - off);
+    this.out = new AtomicFile(file);
+    this.out.append(len);
+    this.out.append(h);
   }
 
   /** Append values to the current tensor (tensors are filled in declaration order). */
@@ -61,7 +51,7 @@ export class SafetensorsStreamWriter {
       const room = (this.sizes[this.current] - this.writtenOfCurrent) / elem;
       const n = Math.min(room, rest.length);
       const part = (rest as Float32Array).subarray ? (rest as Float32Array).subarray(0, n) : Array.prototype.slice.call(rest, 0, n);
-      this.writeBytes(encodeData(spec.dtype, part as ArrayLike<number>, n, `${this.file}:${spec.name}`));
+      this.out.append(encodeData(spec.dtype, part as ArrayLike<number>, n, `${this.file}:${spec.name}`));
       this.writtenOfCurrent += n * elem;
       rest = (rest as Float32Array).subarray ? (rest as Float32Array).subarray(n) : Array.prototype.slice.call(rest, n);
       if (this.writtenOfCurrent === this.sizes[this.current]) { this.current++; this.writtenOfCurrent = 0; }
@@ -74,26 +64,17 @@ export class SafetensorsStreamWriter {
     if (this.closed) return;
     this.closed = true;
     while (this.current < this.specs.length && this.sizes[this.current] === 0) this.current++;
-    const complete = this.current === this.specs.length;
-    if (complete) fs.fsyncSync(this.fd);
-    fs.closeSync(this.fd);
-    if (!complete) {
-      fs.rmSync(this.tmp, { force: true });
+    if (this.current !== this.specs.length) {
+      this.out.abort();
       throw new Error(`${this.file}: closed before all data was written (tensor '${this.specs[this.current].name}' incomplete); nothing was written`);
     }
-    try {
-      fs.renameSync(this.tmp, this.file);
-    } catch (e) {
-      fs.rmSync(this.tmp, { force: true });
-      throw new SaelabError(`${this.file}: cannot write the file (${(e as Error).message})`);
-    }
+    this.out.commit();
   }
 
   /** Give up: remove the temporary file, leave nothing behind. */
   abort(): void {
     if (this.closed) return;
     this.closed = true;
-    fs.closeSync(this.fd);
-    fs.rmSync(this.tmp, { force: true });
+    this.out.abort();
   }
 }

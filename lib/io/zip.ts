@@ -1,11 +1,13 @@
 /**
- * A small zip reader and writer (stored and deflated entries, zip64), enough for PyTorch checkpoints:
+ * saelab's zip reader and writers (stored and deflated entries, zip64), enough for PyTorch checkpoints and
+ * NumPy .npz files (lib/io/npz.ts):
  * torch.save writes uncompressed entries whose data start on 64-byte boundaries, and zip64 records
  * for files beyond 4 GB. Every size and offset is checked against the file before anything is read
  * or allocated, and every entry's CRC-32 is verified.
  */
 import * as fs from 'fs';
 import * as zlib from 'zlib';
+import { AtomicFile } from './atomic';
 import { SaelabError } from './errors';
 
 export class ZipError extends SaelabError {
@@ -63,6 +65,7 @@ const CRC_TABLE = (() => {
 
 /** CRC-32 (zip's polynomial), continued from `crc` for streamed data; uses zlib's when Node has it. */
 export function crc32(data: Uint8Array, crc = 0): number {
+  if (data.length === 0) return crc >>> 0; // Node's zlib.crc32 returns 0 for empty input, dropping `crc`
   const native = (zlib as unknown as { crc32?: (d: Uint8Array, c?: number) => number }).crc32;
   if (native) return native(data, crc) >>> 0;
   let c = (crc ^ 0xffffffff) >>> 0;
@@ -276,6 +279,61 @@ function le(n: number, bytes: 2 | 4 | 8): Buffer {
   return b;
 }
 
+/** One entry's sizes and place: what its local header and central directory record say. */
+interface EntryLayout {
+  name: Buffer;
+  crc: number;
+  /** stored (0) or deflated (8) */
+  method: number;
+  /** compressed and uncompressed sizes */
+  csize: number;
+  usize: number;
+  /** offset of the local header */
+  offset: number;
+  /** zip64 extra fields (sizes beyond 4 GiB, or forced) */
+  zip64: boolean;
+}
+
+/** The local header and its extra field (zip64 sizes, then `pad` bytes of torch-style alignment padding when pad >= 0). */
+function localHeader(e: EntryLayout, pad = -1): Buffer {
+  const z64 = e.zip64 ? Buffer.concat([le(1, 2), le(16, 2), le(e.usize, 8), le(e.csize, 8)]) : Buffer.alloc(0);
+  const extra = pad >= 0 ? Buffer.concat([z64, le(0x4246, 2), le(pad, 2), Buffer.alloc(pad)]) : z64;
+  return Buffer.concat([
+    le(SIG_LOCAL, 4), le(e.zip64 ? 45 : 20, 2), le(0, 2), le(e.method, 2), le(0, 2), le(0x21, 2), le(e.crc, 4),
+    le(e.zip64 ? U32_MAX : e.csize, 4), le(e.zip64 ? U32_MAX : e.usize, 4), le(e.name.length, 2), le(extra.length, 2), e.name, extra,
+  ]);
+}
+
+/** Bytes of the local header before the extra field's alignment padding (to compute the padding). */
+function localHeaderBase(nameLength: number, zip64: boolean): number {
+  return 30 + nameLength + (zip64 ? 20 : 0) + 4;
+}
+
+function centralRecord(e: EntryLayout): Buffer {
+  const extra = e.zip64 ? Buffer.concat([le(1, 2), le(24, 2), le(e.usize, 8), le(e.csize, 8), le(e.offset, 8)]) : Buffer.alloc(0);
+  return Buffer.concat([
+    le(SIG_CENTRAL, 4), le(e.zip64 ? 45 : 20, 2), le(e.zip64 ? 45 : 20, 2), le(0, 2), le(e.method, 2), le(0, 2), le(0x21, 2), le(e.crc, 4),
+    le(e.zip64 ? U32_MAX : e.csize, 4), le(e.zip64 ? U32_MAX : e.usize, 4), le(e.name.length, 2), le(extra.length, 2), le(0, 2), le(0, 2), le(0, 2), le(0, 4),
+    le(e.zip64 ? U32_MAX : e.offset, 4), e.name, extra,
+  ]);
+}
+
+/** The end records after the central directory (zip64 end record and locator when needed or forced). */
+function endRecords(n: number, cdOffset: number, cdSize: number, forceZip64: boolean): Buffer {
+  const zip64 = forceZip64 || n >= 0xffff || cdOffset >= U32_MAX || cdSize >= U32_MAX;
+  const parts: Buffer[] = [];
+  if (zip64) {
+    const e64Offset = cdOffset + cdSize;
+    parts.push(le(SIG_EOCD64, 4), le(44, 8), le(45, 2), le(45, 2), le(0, 4), le(0, 4), le(n, 8), le(n, 8), le(cdSize, 8), le(cdOffset, 8));
+    parts.push(le(SIG_LOCATOR64, 4), le(0, 4), le(e64Offset, 8), le(1, 4));
+  }
+  parts.push(
+    le(SIG_EOCD, 4), le(0, 2), le(0, 2), le(zip64 ? 0xffff : n, 2), le(zip64 ? 0xffff : n, 2),
+    le(zip64 ? U32_MAX : cdSize, 4), le(zip64 ? U32_MAX : cdOffset, 4), le(0, 2),
+  );
+  return Buffer.concat(parts);
+}
+
 /**
  * Lay out a zip archive of stored (or, with `deflate`, compressed) entries. Returns the chunks to write in order.
  * Data are aligned with an extra field (id 0x4246) of padding, as torch does.
@@ -285,50 +343,63 @@ export function buildZip(inputs: ZipInput[], opts: ZipWriteOptions = {}): Uint8A
   const out: Uint8Array[] = [];
   const central: Uint8Array[] = [];
   let offset = 0;
-  const method = opts.deflate ? 8 : 0;
   for (const { name, data: plain } of inputs) {
     const nameBytes = Buffer.from(name, 'utf8');
-    const crc = crc32(plain);
     const data = opts.deflate ? new Uint8Array(zlib.deflateRawSync(plain)) : plain;
-    const usize = plain.length;
-    const big = opts.forceZip64 || usize >= U32_MAX || data.length >= U32_MAX || offset >= U32_MAX;
-    const localZip64 = big ? Buffer.concat([le(1, 2), le(16, 2), le(usize, 8), le(data.length, 8)]) : Buffer.alloc(0);
-    let extra: Buffer = localZip64;
-    if (align > 0) {
-      const base = offset + 30 + nameBytes.length + localZip64.length + 4;
-      const pad = (align - (base % align)) % align;
-      extra = Buffer.concat([localZip64, le(0x4246, 2), le(pad, 2), Buffer.alloc(pad)]);
-    }
-    const csizeField = big ? U32_MAX : data.length;
-    const usizeField = big ? U32_MAX : usize;
-    const header = Buffer.concat([
-      le(SIG_LOCAL, 4), le(big ? 45 : 20, 2), le(0, 2), le(method, 2), le(0, 2), le(0x21, 2), le(crc, 4),
-      le(csizeField, 4), le(usizeField, 4), le(nameBytes.length, 2), le(extra.length, 2),
-    ]);
-    out.push(header, nameBytes, extra, data);
-    const cExtra = big ? Buffer.concat([le(1, 2), le(24, 2), le(usize, 8), le(data.length, 8), le(offset, 8)]) : Buffer.alloc(0);
-    central.push(Buffer.concat([
-      le(SIG_CENTRAL, 4), le(big ? 45 : 20, 2), le(big ? 45 : 20, 2), le(0, 2), le(method, 2), le(0, 2), le(0x21, 2), le(crc, 4),
-      le(csizeField, 4), le(usizeField, 4), le(nameBytes.length, 2), le(cExtra.length, 2), le(0, 2), le(0, 2), le(0, 2), le(0, 4),
-      le(big ? U32_MAX : offset, 4),
-    ]), nameBytes, cExtra);
-    offset += header.length + nameBytes.length + extra.length + data.length;
+    const e: EntryLayout = {
+      name: nameBytes, crc: crc32(plain), method: opts.deflate ? 8 : 0, csize: data.length, usize: plain.length, offset,
+      zip64: !!opts.forceZip64 || plain.length >= U32_MAX || data.length >= U32_MAX || offset >= U32_MAX,
+    };
+    const pad = align > 0 ? (align - (localHeaderBase(nameBytes.length, e.zip64) + offset) % align) % align : -1;
+    const header = localHeader(e, pad);
+    out.push(header, data);
+    central.push(centralRecord(e));
+    offset += header.length + data.length;
   }
-  const cdOffset = offset;
   const cdSize = central.reduce((s, c) => s + c.length, 0);
-  out.push(...central);
-  const n = inputs.length;
-  const zip64 = opts.forceZip64 || n >= 0xffff || cdOffset >= U32_MAX || cdSize >= U32_MAX;
-  if (zip64) {
-    const e64Offset = cdOffset + cdSize;
-    out.push(Buffer.concat([
-      le(SIG_EOCD64, 4), le(44, 8), le(45, 2), le(45, 2), le(0, 4), le(0, 4), le(n, 8), le(n, 8), le(cdSize, 8), le(cdOffset, 8),
-    ]));
-    out.push(Buffer.concat([le(SIG_LOCATOR64, 4), le(0, 4), le(e64Offset, 8), le(1, 4)]));
-  }
-  out.push(Buffer.concat([
-    le(SIG_EOCD, 4), le(0, 2), le(0, 2), le(zip64 ? 0xffff : n, 2), le(zip64 ? 0xffff : n, 2),
-    le(zip64 ? U32_MAX : cdSize, 4), le(zip64 ? U32_MAX : cdOffset, 4), le(0, 2),
-  ]));
+  out.push(...central, endRecords(inputs.length, offset, cdSize, !!opts.forceZip64));
   return out;
+}
+
+/** An entry streamed into a zip file: its uncompressed size, and a writer that emits exactly that many bytes. */
+export interface ZipStreamEntry {
+  name: string;
+  size: number;
+  write(emit: (chunk: Uint8Array) => void): void;
+}
+
+/**
+ * Write a zip of stored entries streamed through callbacks, so an entry larger than memory is never held
+ * whole, atomically (temporary file, fsync, rename), with zip64 records when an entry or offset passes
+ * 4 GiB (or `forceZip64`). Each entry's CRC-32 is computed while streaming and patched into its header.
+ */
+export function writeZipStream(file: string, entries: ZipStreamEntry[], opts: { forceZip64?: boolean } = {}): void {
+  const out = new AtomicFile(file);
+  try {
+    const central: Buffer[] = [];
+    for (const en of entries) {
+      const offset = out.size;
+      const e: EntryLayout = {
+        name: Buffer.from(en.name, 'utf8'), crc: 0, method: 0, csize: en.size, usize: en.size, offset,
+        zip64: !!opts.forceZip64 || en.size >= U32_MAX || offset >= U32_MAX,
+      };
+      out.append(localHeader(e));
+      let written = 0;
+      en.write((chunk) => {
+        e.crc = crc32(chunk, e.crc);
+        written += chunk.byteLength;
+        out.append(chunk);
+      });
+      if (written !== en.size) throw new Error(`${file}: entry '${en.name}' wrote ${written} bytes, declared ${en.size}`);
+      out.writeAt(offset + 14, le(e.crc, 4));
+      central.push(centralRecord(e));
+    }
+    const cdOffset = out.size;
+    for (const c of central) out.append(c);
+    out.append(endRecords(entries.length, cdOffset, out.size - cdOffset, !!opts.forceZip64));
+    out.commit();
+  } catch (e) {
+    out.abort();
+    throw e;
+  }
 }

@@ -1,4 +1,4 @@
-import { mulberry32 } from '../analysis/sampling';
+import { mulberry32 } from '../data/random';
 
 /**
  * Samples training contexts from one long token stream: each context is BOS followed by ctx - 1

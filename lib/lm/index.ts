@@ -1,3 +1,2 @@
-export * from './adamw';
 export * from './batches';
 export * from './trainer';

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { AdamW, cosineWithWarmup } from './adamw';
+import { Adam } from '../optim/adam';
+import { clipFactor, globalGradNorm } from '../optim/clip';
 import { ProgressReporter, NO_PROGRESS } from '../notebook/progress';
 import { interruptible } from '../notebook/interrupt';
 
@@ -32,17 +33,24 @@ export interface LmTrainResult {
   losses: Array<{ step: number; loss: number; lr: number }>;
 }
 
+/** Learning rate at `step` (1-based): linear warm-up, then cosine decay to minFactor x lr. */
+export function cosineWithWarmup(step: number, total: number, lr: number, warmup: number, minFactor = 0.1): number {
+  if (warmup > 0 && step <= warmup) return (lr * step) / warmup;
+  const t = Math.min(1, (step - warmup) / Math.max(1, total - warmup));
+  return lr * (minFactor + (1 - minFactor) * 0.5 * (1 + Math.cos(Math.PI * t)));
+}
+
 /** Parameters that get weight decay: matrices (W_*), not biases or norm weights. */
 export function decays(name: string): boolean {
   return /(^|\.)W_[A-Za-z]+$/.test(name);
 }
 
 /**
- * Train a language model with AdamW, linear warm-up + cosine decay and global-norm clipping.
+ * Train a language model with AdamW (lib/optim), linear warm-up + cosine decay and global-norm clipping.
  * `nextBatch(step)` supplies int32 token ids [batch, ctx] (as a flat Int32Array and its shape).
  */
 export async function trainLanguageModel(model: TrainableLM, nextBatch: (step: number) => { ids: Int32Array; shape: [number, number] }, opts: LmTrainOptions): Promise<LmTrainResult> {
-  const opt = new AdamW({ beta1: opts.beta1 ?? 0.9, beta2: opts.beta2 ?? 0.95, eps: 1e-8, weightDecay: opts.weightDecay ?? 0.1, clipNorm: opts.clipNorm === undefined ? 1.0 : opts.clipNorm });
+  const clipNorm = opts.clipNorm === undefined ? 1.0 : opts.clipNorm;
   const byVarName = new Map<string, string>();
   const vars: tf.Variable[] = [];
   for (const [name, v] of model.params) {
@@ -55,6 +63,7 @@ export async function trainLanguageModel(model: TrainableLM, nextBatch: (step: n
   const logEvery = opts.logEvery ?? 10;
   const losses: LmTrainResult['losses'] = [];
   if (checkpoints.has(0) && opts.onCheckpoint) await opts.onCheckpoint(0);
+  const opt = new Adam(Object.fromEntries(model.params), opts.beta1 ?? 0.9, opts.beta2 ?? 0.95, 1e-8, { rate: opts.weightDecay ?? 0.1, applies: decays });
   let running = NaN;
   const stopPoint = interruptible('language-model training');
   try {
@@ -66,7 +75,7 @@ export async function trainLanguageModel(model: TrainableLM, nextBatch: (step: n
       const { value, grads } = tf.variableGrads(() => model.lossOf(tokens), vars);
       const named: Record<string, tf.Tensor> = {};
       for (const [vn, g] of Object.entries(grads)) named[byVarName.get(vn) ?? vn] = g;
-      opt.apply(model.params, named, lr, decays);
+      opt.apply(named, lr, clipNorm === null ? 1 : clipFactor(globalGradNorm(named), clipNorm));
       const loss = value.dataSync()[0];
       tf.dispose([tokens, value, ...Object.values(grads)]);
       if (!Number.isFinite(loss)) throw new Error(`training diverged at step ${step}: loss ${loss} (lower the learning rate)`);

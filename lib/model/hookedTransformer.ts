@@ -10,6 +10,7 @@ import {
 import { HookedTransformerConfig, HookedTransformerConfigInput, kvPrefix, makeConfig, nKvHeads, validateConfig } from './config';
 import { convertHfWeights, gpt2HfConfig, gpt2ToHfTensors, hfConfigToTl, modelFamily, trimVocab } from './hf';
 import { HookRun, selectorMatches, unknownHookError } from './hooks';
+import { blockHook, hookNamesFor, modelHook } from './hookNames';
 import { isTransformerLensTorchDir, readTransformerLensTorchDir } from './interpbench';
 import { officialModelName, openCheckpoint, readHfConfig, resolveModelDir } from './loading';
 import { loadTokenizerFromDir } from '../tokenizers/tokenizer';
@@ -90,26 +91,6 @@ interface CoreOutput {
   logits?: tf.Tensor3D;
   /** per-token next-token loss [b, p-1], zero where masked */
   nll?: tf.Tensor2D;
-}
-
-/** Hook-point names of one block, in execution order. */
-function blockHookNames(cfg: HookedTransformerConfig, l: number, withOptional: boolean): string[] {
-  const b = `blocks.${l}`;
-  const names = [`${b}.hook_resid_pre`];
-  const norm = (p: string) => (cfg.normalization_type ? [`${b}.${p}.hook_scale`, `${b}.${p}.hook_normalized`] : []);
-  names.push(...norm('ln1'), `${b}.attn.hook_q`, `${b}.attn.hook_k`, `${b}.attn.hook_v`);
-  if (cfg.positional_embedding_type === 'rotary') names.push(`${b}.attn.hook_rot_q`, `${b}.attn.hook_rot_k`);
-  names.push(`${b}.attn.hook_attn_scores`, `${b}.attn.hook_pattern`, `${b}.attn.hook_z`);
-  if (withOptional || cfg.use_attn_result) names.push(`${b}.attn.hook_result`);
-  names.push(`${b}.hook_attn_out`);
-  if (!cfg.attn_only) {
-    if (!cfg.parallel_attn_mlp) names.push(`${b}.hook_resid_mid`);
-    names.push(...norm('ln2'), `${b}.mlp.hook_pre`);
-    if (cfg.gated_mlp) names.push(`${b}.mlp.hook_pre_linear`);
-    names.push(`${b}.mlp.hook_post`, `${b}.hook_mlp_out`);
-  }
-  names.push(`${b}.hook_resid_post`);
-  return names;
 }
 
 /**
@@ -475,11 +456,7 @@ export class HookedTransformer {
    * (it can also be asked for by exact name; then it is computed for that pass).
    */
   hookNames(opts: { includeOptional?: boolean } = {}): string[] {
-    const names = ['hook_embed'];
-    if (this.cfg.positional_embedding_type === 'standard') names.push('hook_pos_embed');
-    for (let l = 0; l < this.cfg.n_layers; l++) names.push(...blockHookNames(this.cfg, l, opts.includeOptional ?? false));
-    if (this.cfg.normalization_type) names.push('ln_final.hook_scale', 'ln_final.hook_normalized');
-    return names;
+    return hookNamesFor(this.cfg, opts.includeOptional ?? false);
   }
 
   /** TransformerLens set_use_attn_result: compute (and list) attn.hook_result [b, p, head, d_model] in every pass. */
@@ -654,7 +631,7 @@ export class HookedTransformer {
     const [B, P] = tokens.shape;
     const startAt = opts.startAtLayer ?? 0;
     // from a given residual (startAtLayer, 0 included) the embeddings are skipped: it is what enters block startAt
-    let resid = residualIn ?? run.point('hook_embed', this.embed(tokens));
+    let resid = residualIn ?? run.point(modelHook('hook_embed'), this.embed(tokens));
     const positions = mask ? offsetPositionIds(mask) : null;
     if (cfg.positional_embedding_type === 'standard' && !residualIn) {
       let pos: tf.Tensor;
@@ -664,7 +641,7 @@ export class HookedTransformer {
         // broadcasting multiply, not tile (tile is slow on wasm): [B, 1, 1] * [1, P, d]
         pos = tf.mul(tf.ones([B, 1, 1]), tf.expandDims(tf.slice(this.p('pos_embed.W_pos'), [0, 0], [P, -1]), 0));
       }
-      resid = tf.add(resid, run.point('hook_pos_embed', pos));
+      resid = tf.add(resid, run.point(modelHook('hook_pos_embed'), pos));
     }
     let rot: { cos: tf.Tensor; sin: tf.Tensor } | null = null;
     if (cfg.positional_embedding_type === 'rotary') {
@@ -678,7 +655,7 @@ export class HookedTransformer {
     const nRun = stop ?? cfg.n_layers;
     for (let l = startAt; l < nRun; l++) resid = this.block(l, resid, run, ctx);
     if (stop !== null || returnType === 'none') return {};
-    const normed = this.norm('ln_final', resid, run, 'ln_final');
+    const normed = this.norm('ln_final', resid, run, { scale: modelHook('ln_final.hook_scale'), normalized: modelHook('ln_final.hook_normalized') });
     if (returnType === 'loss' && this.lossByVocabBlocks(B * P)) return { nll: this.nllByVocabBlocks(normed as tf.Tensor3D, tokens, mask) };
     const logits = this.unembed(normed) as tf.Tensor3D;
     const out: CoreOutput = { logits };
@@ -788,15 +765,15 @@ export class HookedTransformer {
   }
 
   /** LayerNorm / RMSNorm (and their Pre forms) with hook_scale [b, p, 1] and hook_normalized. */
-  private norm(prefix: string, x: tf.Tensor, run: HookRun, hookPrefix: string): tf.Tensor {
+  private norm(prefix: string, x: tf.Tensor, run: HookRun, hooks: { scale: string; normalized: string }): tf.Tensor {
     const t = this.cfg.normalization_type;
     if (t === null) return x;
     const centred = t === 'LN' || t === 'LNPre' ? tf.sub(x, tf.mean(x, -1, true)) : x;
-    const scale = run.point(`${hookPrefix}.hook_scale`, tf.sqrt(tf.add(tf.mean(tf.square(centred), -1, true), this.cfg.eps)));
+    const scale = run.point(hooks.scale, tf.sqrt(tf.add(tf.mean(tf.square(centred), -1, true), this.cfg.eps)));
     const normed = tf.mul(centred, tf.reciprocal(scale)); // [b, p, d] * [b, p, 1]
     // TransformerLens 2.x: LayerNorm's hook_normalized includes w and b; RMSNorm's excludes w.
-    if (t === 'LN') return run.point(`${hookPrefix}.hook_normalized`, tf.add(tf.mul(normed, this.p(`${prefix}.w`)), this.p(`${prefix}.b`)));
-    const hooked = run.point(`${hookPrefix}.hook_normalized`, normed);
+    if (t === 'LN') return run.point(hooks.normalized, tf.add(tf.mul(normed, this.p(`${prefix}.w`)), this.p(`${prefix}.b`)));
+    const hooked = run.point(hooks.normalized, normed);
     return t === 'RMS' ? tf.mul(hooked, this.p(`${prefix}.w`)) : hooked;
   }
 
@@ -818,21 +795,22 @@ export class HookedTransformer {
   private blockBody(l: number, residIn: tf.Tensor, run: HookRun, ctx: AttnContext): tf.Tensor {
     const cfg = this.cfg;
     const b = `blocks.${l}`;
-    const resid = run.point(`${b}.hook_resid_pre`, residIn);
-    const attnIn = this.norm(`${b}.ln1`, resid, run, `${b}.ln1`);
-    const attnOut = run.point(`${b}.hook_attn_out`, this.attention(l, attnIn, run, ctx));
+    const ln2 = { scale: blockHook(l, 'ln2.hook_scale'), normalized: blockHook(l, 'ln2.hook_normalized') };
+    const resid = run.point(blockHook(l, 'hook_resid_pre'), residIn);
+    const attnIn = this.norm(`${b}.ln1`, resid, run, { scale: blockHook(l, 'ln1.hook_scale'), normalized: blockHook(l, 'ln1.hook_normalized') });
+    const attnOut = run.point(blockHook(l, 'hook_attn_out'), this.attention(l, attnIn, run, ctx));
     let post: tf.Tensor;
     if (cfg.attn_only) {
       post = tf.add(resid, attnOut);
     } else if (cfg.parallel_attn_mlp) {
-      const mlpOut = run.point(`${b}.hook_mlp_out`, this.mlp(l, this.norm(`${b}.ln2`, resid, run, `${b}.ln2`), run));
+      const mlpOut = run.point(blockHook(l, 'hook_mlp_out'), this.mlp(l, this.norm(`${b}.ln2`, resid, run, ln2), run));
       post = tf.add(tf.add(resid, attnOut), mlpOut);
     } else {
-      const mid = run.point(`${b}.hook_resid_mid`, tf.add(resid, attnOut));
-      const mlpOut = run.point(`${b}.hook_mlp_out`, this.mlp(l, this.norm(`${b}.ln2`, mid, run, `${b}.ln2`), run));
+      const mid = run.point(blockHook(l, 'hook_resid_mid'), tf.add(resid, attnOut));
+      const mlpOut = run.point(blockHook(l, 'hook_mlp_out'), this.mlp(l, this.norm(`${b}.ln2`, mid, run, ln2), run));
       post = tf.add(mid, mlpOut);
     }
-    return run.point(`${b}.hook_resid_post`, post);
+    return run.point(blockHook(l, 'hook_resid_post'), post);
   }
 
   private attention(l: number, x: tf.Tensor, run: HookRun, ctx: AttnContext): tf.Tensor {
@@ -845,13 +823,13 @@ export class HookedTransformer {
     const dh = cfg.d_head;
     const proj = (w: string, bias: string, heads: number) =>
       tf.reshape(linear(x, headsToMatrix(this.p(`${a}.${w}`)), tf.reshape(this.p(`${a}.${bias}`), [-1])), [B, P, heads, dh]);
-    let q = run.point(`${a}.hook_q`, proj('W_Q', 'b_Q', h));
-    let k = run.point(`${a}.hook_k`, proj(`${g}W_K`, `${g}b_K`, kv));
-    const v = run.point(`${a}.hook_v`, proj(`${g}W_V`, `${g}b_V`, kv));
+    let q = run.point(blockHook(l, 'attn.hook_q'), proj('W_Q', 'b_Q', h));
+    let k = run.point(blockHook(l, 'attn.hook_k'), proj(`${g}W_K`, `${g}b_K`, kv));
+    const v = run.point(blockHook(l, 'attn.hook_v'), proj(`${g}W_V`, `${g}b_V`, kv));
     if (ctx.rot) {
       const rd = cfg.rotary_dim as number;
-      q = run.point(`${a}.hook_rot_q`, applyRotary(q, ctx.rot.cos, ctx.rot.sin, rd, cfg.rotary_adjacent_pairs));
-      k = run.point(`${a}.hook_rot_k`, applyRotary(k, ctx.rot.cos, ctx.rot.sin, rd, cfg.rotary_adjacent_pairs));
+      q = run.point(blockHook(l, 'attn.hook_rot_q'), applyRotary(q, ctx.rot.cos, ctx.rot.sin, rd, cfg.rotary_adjacent_pairs));
+      k = run.point(blockHook(l, 'attn.hook_rot_k'), applyRotary(k, ctx.rot.cos, ctx.rot.sin, rd, cfg.rotary_adjacent_pairs));
     }
     const group = h / kv;
     // the 1/attn_scale factor is applied to q (half the elements of the scores)
@@ -860,7 +838,7 @@ export class HookedTransformer {
     const kT = tf.transpose(repeatKvHeads(k, group), [0, 2, 1, 3]);
     const vT = tf.transpose(repeatKvHeads(v, group), [0, 2, 1, 3]);
     const scores = tf.matMul(qT, kT, false, true);
-    const scoresName = `${a}.hook_attn_scores`;
+    const scoresName = blockHook(l, 'attn.hook_attn_scores');
     let pattern: tf.Tensor;
     if (run.active(scoresName)) {
       // TransformerLens: masked scores are -inf; the pattern is softmax with NaN replaced by 0
@@ -873,10 +851,10 @@ export class HookedTransformer {
     }
     // rows with no visible key (left padding) give 0, as TransformerLens's NaN -> 0
     if (ctx.maskFloat) pattern = tf.mul(pattern, ctx.maskFloat);
-    pattern = run.point(`${a}.hook_pattern`, pattern);
-    const z = run.point(`${a}.hook_z`, tf.transpose(tf.matMul(pattern, vT), [0, 2, 1, 3])); // [b, p, h, dh]
+    pattern = run.point(blockHook(l, 'attn.hook_pattern'), pattern);
+    const z = run.point(blockHook(l, 'attn.hook_z'), tf.transpose(tf.matMul(pattern, vT), [0, 2, 1, 3])); // [b, p, h, dh]
     const W_O = this.p(`${a}.W_O`); // [h, dh, d]
-    const resultName = `${a}.hook_result`;
+    const resultName = blockHook(l, 'attn.hook_result');
     if (cfg.use_attn_result || run.active(resultName, true)) {
       const d = cfg.d_model;
       const zh = tf.reshape(tf.transpose(z, [2, 0, 1, 3]), [h, B * P, dh]);
@@ -892,12 +870,12 @@ export class HookedTransformer {
     const m = `blocks.${l}.mlp`;
     let post: tf.Tensor;
     if (cfg.gated_mlp) {
-      const pre = run.point(`${m}.hook_pre`, linear(x, this.p(`${m}.W_gate`) as tf.Tensor2D));
-      const preLinear = run.point(`${m}.hook_pre_linear`, linear(x, this.p(`${m}.W_in`) as tf.Tensor2D));
-      post = run.point(`${m}.hook_post`, tf.add(tf.mul(activation(cfg.act_fn, pre), preLinear), this.p(`${m}.b_in`)));
+      const pre = run.point(blockHook(l, 'mlp.hook_pre'), linear(x, this.p(`${m}.W_gate`) as tf.Tensor2D));
+      const preLinear = run.point(blockHook(l, 'mlp.hook_pre_linear'), linear(x, this.p(`${m}.W_in`) as tf.Tensor2D));
+      post = run.point(blockHook(l, 'mlp.hook_post'), tf.add(tf.mul(activation(cfg.act_fn, pre), preLinear), this.p(`${m}.b_in`)));
     } else {
-      const pre = run.point(`${m}.hook_pre`, linear(x, this.p(`${m}.W_in`) as tf.Tensor2D, this.p(`${m}.b_in`)));
-      post = run.point(`${m}.hook_post`, activation(cfg.act_fn, pre));
+      const pre = run.point(blockHook(l, 'mlp.hook_pre'), linear(x, this.p(`${m}.W_in`) as tf.Tensor2D, this.p(`${m}.b_in`)));
+      post = run.point(blockHook(l, 'mlp.hook_post'), activation(cfg.act_fn, pre));
     }
     return linear(post, this.p(`${m}.W_out`) as tf.Tensor2D, this.p(`${m}.b_out`));
   }

@@ -9,3 +9,4 @@ export { StateDict, paramShapes } from './params';
 export { ProcessingOptions, ProcessingScope, DEFAULT_PROCESSING, NO_PROCESSING, processWeights } from './processing';
 export { hfConfigToTl, SUPPORTED_MODEL_TYPES } from './hf';
 export { configFromTransformerLensDict, readTransformerLensConfigPickle, readTransformerLensTorchDir, isTransformerLensTorchDir, TL_CHECKPOINT_WEIGHTS, TL_CHECKPOINT_CONFIG, saveTransformerLensTorchDir, transformerLensConfigDict } from './interpbench';
+export * from './hookNames';

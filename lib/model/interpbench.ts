@@ -33,13 +33,13 @@ const PASS_THROUGH = [
   'default_prepend_bos', 'n_key_value_heads', 'rotary_base', 'rotary_adjacent_pairs', 'use_local_attn',
 ] as const;
 
-/** Fields that never change the computation: ignored (device never decides where saelab runs). */
-const IGNORED = new Set([
-  'device', 'n_devices', 'dtype', 'from_checkpoint', 'checkpoint_index', 'checkpoint_label_type', 'checkpoint_value', 'init_mode',
-  'init_weights', 'n_params', 'use_split_qkv_input', 'use_hook_mlp_in', 'use_attn_in', 'use_hook_tokens', 'tokenizer_prepends_bos',
-  'trust_remote_code', 'load_in_4bit', 'ungroup_grouped_query_attention', 'attn_types', 'decoder_start_token_id', 'tie_word_embeddings',
-  'NTK_by_parts_low_freq_factor', 'NTK_by_parts_high_freq_factor', 'NTK_by_parts_factor', 'NTK_original_ctx_len',
-]);
+/*
+ * Fields that never change the computation are ignored (device never decides where saelab runs): device,
+ * n_devices, dtype, from_checkpoint, checkpoint_index, checkpoint_label_type, checkpoint_value, init_mode,
+ * init_weights, n_params, use_split_qkv_input, use_hook_mlp_in, use_attn_in, use_hook_tokens,
+ * tokenizer_prepends_bos, trust_remote_code, load_in_4bit, ungroup_grouped_query_attention, attn_types,
+ * decoder_start_token_id, tie_word_embeddings and the NTK_by_parts_* settings.
+ */
 
 /** Fields whose non-default values need computation saelab's HookedTransformer does not have. */
 const UNSUPPORTED_UNLESS_DEFAULT: Record<string, unknown[]> = {

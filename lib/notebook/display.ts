@@ -8,7 +8,6 @@ type WriteDisplayData = (data: { data: MimeBundle; metadata: Record<string, unkn
 /** tslab's hook for sending display_data on the current execute request, when running inside the tslab kernel. */
 function tslabWriter(): WriteDisplayData | null {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
     const jupyter = require('tslab/dist/jupyter') as { lastWriteDisplayData: WriteDisplayData | null };
     return jupyter.lastWriteDisplayData ?? null;
   } catch {

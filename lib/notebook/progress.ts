@@ -1,6 +1,7 @@
 import { randomBytes } from 'crypto';
 import { displayBundle, inNotebook } from './display';
 
+/** Running figures shown after the bar as key=value (an empty key shows the value alone). */
 export type ProgressInfo = Record<string, number | string>;
 
 /** Something that reports progress of long work (training, activation caching, evaluation). */
@@ -14,7 +15,10 @@ export interface ProgressReporter {
 function fmtInfo(info: ProgressInfo | undefined): string {
   if (!info) return '';
   return Object.entries(info)
-    .map(([k, v]) => `${k}=${typeof v === 'number' ? (Number.isInteger(v) ? v : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e5 ? v.toFixed(4) : v.toExponential(3)) : v}`)
+    .map(([k, v]) => {
+      const text = typeof v === 'number' ? (Number.isInteger(v) ? String(v) : Math.abs(v) >= 1e-3 && Math.abs(v) < 1e5 ? v.toFixed(4) : v.toExponential(3)) : v;
+      return k ? `${k}=${text}` : text;
+    })
     .join(' ');
 }
 

@@ -3,7 +3,6 @@ import { Row, escapeHtml, tableHtml, tableText } from '../plots/table';
 
 /** A danfojs DataFrame from rows (danfojs-node is loaded on first use). */
 export function toDataFrame(rows: Row[]): any {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   const dfd = require('danfojs-node');
   return new dfd.DataFrame(rows);
 }

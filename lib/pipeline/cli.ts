@@ -1,8 +1,7 @@
 import { parseIntegerArg, parseOptions } from '../cli/args';
 import { ArgumentError } from '../io/errors';
-import { checkSchedulerArgs } from './slurm';
+import { checkSchedulerArgs, runPipelineSlurm } from './slurm';
 import { runPipeline, describeFailure } from './run';
-import { runPipelineSlurm } from './slurm';
 
 const USAGE = `usage: npm run pipeline -- [--config configs/demo.json] [--from 01] [--to 05] [--run-name NAME]
                           [--scheduler local|slurm] [--shards N] [--partition P] [--time T] [--gpus G] [--no-notebooks]

@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { SAELAB_ROOT } from '../version';
+import { writeFileAtomic } from '../io/atomic';
 
 export const JUPYTER_INSTALL_HINT = 'apt-get install -y --no-install-recommends jupyter-notebook jupyter-nbconvert python3-nbclient python3-ipykernel jupyter-client';
 
@@ -58,10 +59,7 @@ export function checkoutKernelPath(root = SAELAB_ROOT): string {
   const file = path.join(dir, 'kernels', 'tslab', 'kernel.json');
   const text = JSON.stringify(spec, null, 1);
   if (!fs.existsSync(file) || fs.readFileSync(file, 'utf8') !== text) {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    const tmp = `${file}.tmp-${process.pid}`;
-    fs.writeFileSync(tmp, text);
-    fs.renameSync(tmp, file);
+    writeFileAtomic(file, text);
   }
   return dir;
 }

@@ -1,4 +1,3 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import { loadConfig, configPath } from '../stages/config';
 import { SAELAB_ROOT } from '../version';

@@ -113,7 +113,7 @@ export interface SbatchOptions {
 
 /** Quote one word for bash. */
 export function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_\/.:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+  return /^[A-Za-z0-9_/.:=@%+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 /**

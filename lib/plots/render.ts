@@ -3,16 +3,13 @@
 // importing saelab stays cheap.
 import * as fs from 'fs';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
 
 export const VEGALITE_MIME = 'application/vnd.vegalite.v5+json';
 
 /** Render a Vega-Lite v5 spec to an SVG string. */
 export async function renderSvg(spec: Json): Promise<string> {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   const vega = require('vega');
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   const vegaLite = require('vega-lite');
   const compiled = vegaLite.compile(spec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
@@ -52,7 +49,6 @@ let resvg: ResvgModule | null | undefined;
 function loadResvg(): ResvgModule | null {
   if (resvg === undefined) {
     try {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
       resvg = require('@resvg/resvg-js') as ResvgModule;
     } catch {
       resvg = null;

@@ -3,9 +3,9 @@
 /** Rows of a table: column name -> value. */
 export type Row = Record<string, string | number | boolean | null | undefined>;
 
-/** Text with &, < and > escaped for HTML element content. */
+/** Text escaped for HTML element content and attribute values (&, <, >, ", '). */
 export function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
 function fmt(v: unknown, digits: number): string {

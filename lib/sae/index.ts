@@ -2,7 +2,6 @@ export * from './config';
 export * from './sae';
 export * from './registry';
 export { loadSAEFolder, loadPretrainedSAE, LoadedSAE, FolderLoadOptions, gemmaScopeRawConfig } from './loading';
-export { readNpz, parseNpy, NpyArray } from './npz';
 export { parsePep440, comparePep440 } from './pep440';
 export * from './splice';
 export * from './modelOptions';

@@ -11,7 +11,7 @@ import { SafetensorsFile, rawToFloat32 } from '../io/safetensors';
 import { ConfigError } from '../io/errors';
 import { assertFinite } from '../io/finite';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../io/dtypes';
-import { readNpz } from './npz';
+import { readNpz } from '../io/npz';
 import { resolveRelease } from './registry';
 import { resolveRepo } from '../hub/resolve';
 
@@ -129,7 +129,8 @@ export function gemmaScopeRawConfig(repoId: string, folder: string): Record<stri
   else throw new Error(`Gemma Scope folder '${folder}': no layer_N in its name`);
   const model = GEMMA_MODELS.find(([k]) => repoId.includes(k));
   if (!model) throw new Error(`Gemma Scope repo '${repoId}': cannot tell the model (2b, 9b, 27b) from its name`);
-  let [, modelName, dIn] = model;
+  const modelName = model[1];
+  let dIn = model[2];
   let hookName: string;
   if (repoId.includes('res') && !folder.includes('embedding')) hookName = `blocks.${layer}.hook_resid_post`;
   else if (repoId.includes('res')) hookName = 'hook_embed';

@@ -135,7 +135,10 @@ async function writeEvalTokens(ctx: StageContext): Promise<void> {
   const w = sampleWindows(st.eval, config.contextSize, c.batchSize, st.bos, config.seed + 1, c.evalBatches);
   const all = new Int32Array(w.reduce((n, x) => n + x.length, 0));
   let o = 0;
-  for (const x of w) (all.set(x, o), (o += x.length));
+  for (const x of w) {
+    all.set(x, o);
+    o += x.length;
+  }
   saveTokens(path.join(ctx.stageDir, EVAL_TOKENS_FILE), all, config.contextSize);
 }
 

@@ -7,6 +7,7 @@ import { formatBytes, memoryBudget } from '../model/memory';
 import { readHfConfig, resolveModelDir } from '../model/loading';
 import { hfConfigToTl } from '../model/hf';
 import { recordActivity } from '../notebook/activity';
+import { hookLayer } from '../model/hookNames';
 import { SAE } from '../sae/sae';
 import { modelOptionsFromSAE } from '../sae/modelOptions';
 import { Tokenizer, loadTokenizer, loadTokenizerFromDir } from '../tokenizers/tokenizer';
@@ -15,13 +16,6 @@ import { shuffleStream } from '../data/random';
 import { tokenizeAndConcatenate } from '../data/concat';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors';
 import { ExperimentConfig, ModelRef } from './config';
-
-/** The layer of a hook name `blocks.L.…` (TransformerLens numbering). */
-export function hookLayer(hook: string): number {
-  const m = /^blocks\.(\d+)\./.exec(hook);
-  if (!m) throw new Error(`hook '${hook}' is not a per-block hook (blocks.L....): the pipeline needs a residual-stream SAE`);
-  return Number(m[1]);
-}
 
 /**
  * Load a model for the pipeline with the SAE's model_from_pretrained_kwargs, the config's dtype and
@@ -93,7 +87,7 @@ async function modelShape(ref: ModelRef): Promise<{ dVocab: number; dModel: numb
 export async function loadPipelineModels(config: ExperimentConfig, opts: { finetune?: boolean } = {}): Promise<PipelineModels> {
   const sae = await SAE.fromPretrained(config.sae.release, config.sae.id);
   const hook = sae.cfg.metadata.hook_name;
-  const layer = hookLayer(hook);
+  const layer = hookLayer(hook, 'the pipeline (a residual-stream SAE)');
   const withFinetune = opts.finetune !== false;
   const base = await modelShape(config.base);
   if (sae.cfg.d_in !== base.dModel) {

@@ -4,6 +4,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { parseBlockHook } from '../model/hookNames';
 import { SAELAB_ROOT } from '../version';
 import { mergeWithDefaults } from '../config/schema';
 import { parseBytes } from '../model/memory';
@@ -307,7 +308,7 @@ export function validateCrossLayerSettings(c: CrossLayerSettings, where: string)
   if (c.passThroughThresholds.some((x) => typeof x !== 'number' || !(x > -1 && x <= 1))) throw new ConfigError(`${where}: crosslayer.passThroughThresholds must be numbers in (-1, 1], got ${describeValue(c.passThroughThresholds)}`);
   if (!(c.graph.minWeight > 0 && c.graph.minWeight <= 1)) throw new ConfigError(`${where}: crosslayer.graph.minWeight must be in (0, 1], got ${c.graph.minWeight}`);
   c.hooks.forEach((h, i) => {
-    if (typeof h !== 'string' || !/^blocks\.\d+\./.test(h)) throw new ConfigError(`${where}: crosslayer.hooks[${i}] must be a per-block hook name like blocks.3.hook_resid_pre, got ${describeValue(h)}`);
+    if (typeof h !== 'string' || !parseBlockHook(h)) throw new ConfigError(`${where}: crosslayer.hooks[${i}] must be a per-block hook name like blocks.3.hook_resid_pre, got ${describeValue(h)}`);
   });
   if (c.hooks.length === 1) throw new ConfigError(`${where}: crosslayer.hooks needs at least two hooks (statistics are between adjacent layers), or [] for every layer`);
   const np = c.neuronpedia as unknown;

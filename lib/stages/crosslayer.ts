@@ -12,7 +12,7 @@ import { PassThroughRow, FeatureGraph, featureGraph, passThrough } from '../anal
 import { BrowserContext, NeuronpediaSource, writeFeatureGraphHtml } from '../analysis/crosslayer/browser';
 import { communityRanks, laneLayout } from '../analysis/crosslayer/graphLayout';
 import { TopActivations } from '../analysis/crosslayer/topk';
-import { ModelActivationSource } from '../analysis/crosslayer/modelSource';
+import { ModelFeatureCodeSource } from '../analysis/crosslayer/featureCodeSource';
 import { CrossLayerModelRun, CrossLayerModels, crossLayerBatches, datasetContexts, loadCrossLayerModels, runCrossLayerFromModel } from './crosslayerRun';
 
 export const STAGE_CROSSLAYER = '07_crosslayer_features';
@@ -92,7 +92,7 @@ export async function graphContexts(models: CrossLayerModels, settings: CrossLay
   for (const n of graph.nodes) byLayer[n.layer].push(n.feature);
   const top = new TopActivations(byLayer, k);
   const ids = new Int32Array(maxBatches * bt);
-  const source = new ModelActivationSource({
+  const source = new ModelFeatureCodeSource({
     model: models.model, saes: models.saes, contexts: datasetContexts(settings, models.tokenizer), contextSize: settings.contextSize, batchSize: settings.batchSize, maxBatches,
     onTokens: (start, x) => ids.set(x, start),
   });

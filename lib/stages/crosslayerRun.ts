@@ -17,7 +17,7 @@ import { writeJsonAtomic } from '../io/atomic';
 import { claimFolder, removeSaelabFolder } from '../io/folders';
 import { CrossLayerSettings, configHash } from './config';
 import { Progress } from '../notebook/progress';
-import { ContextStream, ModelActivationSource } from '../analysis/crosslayer/modelSource';
+import { ContextStream, ModelFeatureCodeSource } from '../analysis/crosslayer/featureCodeSource';
 import { runCrossLayer } from '../analysis/crosslayer/driver';
 import { CrossLayerSummary, writeCrossLayerOutputs } from '../analysis/crosslayer/storage';
 
@@ -124,11 +124,11 @@ export async function runCrossLayerFromModel(
     const nBatches = crossLayerBatches(settings);
     const bt = settings.batchSize * settings.contextSize;
     if (nBatches < 1) throw new Error(`crosslayer: a token budget of ${settings.tokens} is less than one batch of ${bt} tokens (batchSize x contextSize)`);
-    const source = new ModelActivationSource({
+    const source = new ModelFeatureCodeSource({
       model: models.model, saes: models.saes, contexts: datasetContexts(settings, models.tokenizer), contextSize: settings.contextSize, batchSize: settings.batchSize, maxBatches: nBatches,
     });
     const total = nBatches * bt;
-    let stateDir = opts.stateDir && settings.saveEveryTokens > 0 ? opts.stateDir : undefined;
+    const stateDir = opts.stateDir && settings.saveEveryTokens > 0 ? opts.stateDir : undefined;
     let resumedFrom = 0;
     if (stateDir) {
       const key = stateKey(settings, models.hooks);

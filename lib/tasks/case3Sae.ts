@@ -8,6 +8,7 @@ import { SAE } from '../sae/sae';
 import { InMemorySource } from '../train/sources';
 import { TrainerOptions, TrainResult, trainSAE } from '../train/trainer';
 import { TrainSAEConfigInput } from '../train/config';
+import { explainedVariancePerToken, meanL0 } from '../analysis/saeMetrics';
 import { CASE3_VOCAB, case3Inputs } from './interpbench';
 
 /**
@@ -112,4 +113,34 @@ export async function tokenSelectiveFeatures(featureActs: tf.Tensor, tokens: rea
     covered.dispose();
   }
   return { features, coverage, tokenCount };
+}
+
+/** What notebook 06 reports of an SAE on the case-3 positions (seed 002's checks). */
+export interface Case3SaeChecks {
+  hook: string;
+  dSae: number;
+  /** SAELens's per-token explained variance (explainedVariancePerToken) */
+  explainedVariance: number;
+  /** mean number of features > 0 per position */
+  l0: number;
+  /** features that fire (almost) only on x, and the share of x tokens they cover */
+  xOnly: Awaited<ReturnType<typeof tokenSelectiveFeatures>>;
+}
+
+/**
+ * Encode the case-3 activations with the SAE and compute seed 002's checks. Returns the feature
+ * activations [positions, d_sae] too (the caller disposes them), for the feature browser.
+ */
+export async function case3SaeChecks(sae: SAE, hook: string, acts: tf.Tensor2D, tokens: number[][]): Promise<{ checks: Case3SaeChecks; feats: tf.Tensor2D }> {
+  const feats = sae.encode(acts) as tf.Tensor2D;
+  const recon = sae.decode(feats) as tf.Tensor2D;
+  try {
+    const xOnly = await tokenSelectiveFeatures(feats, tokens);
+    return { checks: { hook, dSae: feats.shape[1], explainedVariance: explainedVariancePerToken(acts, recon), l0: meanL0(feats), xOnly }, feats };
+  } catch (e) {
+    feats.dispose();
+    throw e;
+  } finally {
+    recon.dispose();
+  }
 }

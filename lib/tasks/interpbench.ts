@@ -141,3 +141,30 @@ export async function interpBenchCaseDir(caseId: string | number, opts: ResolveO
   });
   return path.join(r.dir, id);
 }
+
+/** One readout position: its label, the model's prediction and its position in the sequence. */
+export interface Case3Prediction {
+  label: number;
+  prediction: number;
+  position: number;
+}
+
+/** Every readout position's prediction against its label (positions the task scores). */
+export async function case3Predictions(logits: tf.Tensor3D, tokens: readonly (readonly number[])[] = case3Inputs()): Promise<Case3Prediction[]> {
+  const { labels, mask } = case3Labels(tokens);
+  const readout = case3Readout(logits);
+  const preds = await readout.data();
+  readout.dispose();
+  const out: Case3Prediction[] = [];
+  for (let i = 0; i < labels.length; i++) if (mask[i]) out.push({ label: labels[i], prediction: preds[i], position: i % CASE3_SEQ_LEN });
+  return out;
+}
+
+/** Scatter of prediction against label, coloured by position: a model that solves the task keeps every point on the diagonal. */
+export function case3PredictionSpec(points: Case3Prediction[]): Record<string, unknown> {
+  return {
+    title: 'prediction vs label at every readout position', width: 320, height: 320, data: { values: points },
+    mark: { type: 'point', filled: true, opacity: 0.5 },
+    encoding: { x: { field: 'label', type: 'quantitative' }, y: { field: 'prediction', type: 'quantitative' }, color: { field: 'position', type: 'ordinal' } },
+  };
+}

@@ -76,7 +76,6 @@ function round(x: number): number {
 
 /** The comparison as a danfojs DataFrame (danfojs-node is loaded on first use; it is slow to import). */
 export function comparisonDataFrame(c: TokenizerComparison, names: { base?: string; finetune?: string } = {}): import('danfojs-node').DataFrame {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
   const dfd = require('danfojs-node') as typeof import('danfojs-node');
   return new dfd.DataFrame(comparisonRows(c, names));
 }

@@ -1,8 +1,6 @@
 /** SAE training: activation sources and store, SAELens-style trainer, checkpoints, synthetic ground truth. */
 export * from './config';
-export * from './rng';
 export * from './schedules';
-export * from './adam';
 export * from './geometric-median';
 export * from './params';
 export * from './activations';

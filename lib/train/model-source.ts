@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ActivationSource } from './sources';
 import type { RunWithCacheOptions } from '../model/types';
+import { stopAtLayerFor } from '../model/hookNames';
 
 /** What the model source needs from a model: TransformerLens's run_with_cache with stopAtLayer. */
 export interface CachingModel {
@@ -19,13 +20,6 @@ export interface ModelActivationSourceOptions {
   loop?: boolean;
 }
 
-/** The layer after which a hook's value is known: blocks.L.* -> L + 1; embeddings -> 0; otherwise run every layer. */
-export function stopAtLayerFor(hookName: string): number | undefined {
-  const m = /^blocks\.(\d+)\./.exec(hookName);
-  if (m) return Number(m[1]) + 1;
-  if (hookName === 'hook_embed' || hookName === 'hook_pos_embed' || hookName === 'hook_tokens') return 0;
-  return undefined;
-}
 
 /**
  * Activations streamed from a model: contexts from the stream are run to the hook (stopAtLayer = layer + 1)
@@ -57,7 +51,7 @@ export class ModelActivationSource implements ActivationSource {
       const s = this.contexts();
       this.iter = Symbol.asyncIterator in (s as object) ? (s as AsyncIterable<Int32Array>)[Symbol.asyncIterator]() : (s as Iterable<Int32Array>)[Symbol.iterator]();
     }
-    let r = await this.iter.next();
+    const r = await this.iter.next();
     if (r.done) {
       if (this.opts.loop === false || this.consumed === 0) return null;
       this.iter = null;

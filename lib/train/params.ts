@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { TrainSAEConfig } from './config';
-import { Rng } from './rng';
+import { Rng } from '../data/random';
 
 /** Trainable SAE parameters (SAELens names); jumprelu trains log_threshold and saves exp() of it as `threshold`. */
 export interface SAEParams {
@@ -87,20 +87,5 @@ export function removeParallelComponent(gradWDec: tf.Tensor2D, W_dec: tf.Tensor2
   return tf.tidy(() => {
     const parallel = tf.sum(tf.mul(gradWDec, W_dec), 1, true); // [d_sae, 1]
     return tf.sub(gradWDec, tf.mul(parallel, W_dec));
-  });
-}
-
-/**
- * Scale all gradients so that their global L2 norm is at most maxNorm (torch clip_grad_norm_:
- * factor min(1, maxNorm / (norm + 1e-6))). Returns the new gradients and the norm before clipping.
- */
-export function clipGradNorm(grads: Record<string, tf.Tensor>, maxNorm: number): { grads: Record<string, tf.Tensor>; norm: tf.Scalar } {
-  return tf.tidy(() => {
-    const sq = Object.values(grads).map((g) => tf.sum(tf.square(g)));
-    const norm = tf.sqrt(tf.addN(sq)) as tf.Scalar;
-    const factor = tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)));
-    const out: Record<string, tf.Tensor> = {};
-    for (const [k, g] of Object.entries(grads)) out[k] = tf.mul(g, factor);
-    return { grads: out, norm };
   });
 }

@@ -1,4 +1,4 @@
-import * as cliProgress from 'cli-progress';
+import { Progress } from '../notebook/progress';
 import type { TrainMetrics } from './trainer';
 
 /** What a progress display gets at every log step. */
@@ -34,7 +34,7 @@ function fmt(x: number): string {
 
 /**
  * The reporter fit() uses: the caller's onProgress when given; else, with progress 'bar' (or 'auto' on a
- * terminal), a cli-progress bar on stderr with the running losses; else nothing.
+ * terminal), saelab's progress bar (lib/notebook/progress.ts) with the running losses; else nothing.
  */
 export function makeProgressReporter(opts: { onProgress?: (p: TrainProgress) => void; progress?: 'auto' | 'bar' | 'none' }, totalSteps: number): TrainProgressReporter {
   if (opts.onProgress) {
@@ -43,18 +43,15 @@ export function makeProgressReporter(opts: { onProgress?: (p: TrainProgress) => 
   }
   const mode = opts.progress ?? 'auto';
   if (mode === 'none' || (mode === 'auto' && !process.stderr.isTTY)) return { update: () => undefined, stop: () => undefined };
-  const bar = new cliProgress.SingleBar({ format: '{bar} {percentage}% | {status}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic);
-  let started = false;
+  const bar = new Progress('train SAE', totalSteps);
+  let at = 0;
   return {
     update(p) {
-      if (!started) {
-        bar.start(totalSteps, 0, { status: '' });
-        started = true;
-      }
-      bar.update(p.step, { status: formatProgressLine(p) });
+      bar.tick(p.step - at, { '': formatProgressLine(p) });
+      at = p.step;
     },
     stop() {
-      if (started) bar.stop();
+      bar.done();
     },
   };
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { ActivationSource } from './sources';
-import { Rng } from './rng';
+import { Rng } from '../data/random';
 
 export interface ActivationStoreOptions {
   /** rows per served batch (trainBatchSizeTokens) */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { GeneratorSource } from './sources';
-import { Rng, hashSeed } from './rng';
+import { Rng, hashSeed } from '../data/random';
 
 export interface SyntheticSparseOptions {
   dIn: number;

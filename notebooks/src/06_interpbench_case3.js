@@ -27,15 +27,7 @@ const tokens = saelab.tf.tensor2d(inputs, undefined, 'int32');
 const logits = model.forward(tokens).logits as saelab.tf.Tensor3D;
 const acc = await saelab.case3Accuracy(logits, inputs);
 saelab.showTable([{ readout_positions: acc.total, accurate: acc.correct, accuracy: acc.accuracy, max_error: acc.maxError }], { title: 'case-3 accuracy' });
-const { labels, mask } = saelab.case3Labels(inputs);
-const preds = await saelab.case3Readout(logits).data();
-const points = [];
-for (let i = 0; i < labels.length; i++) if (mask[i]) points.push({ label: labels[i], prediction: preds[i], position: i % 5 });
-await saelab.showPlot({
-  title: 'prediction vs label at every readout position', width: 320, height: 320, data: { values: points },
-  mark: { type: 'point', filled: true, opacity: 0.5 },
-  encoding: { x: { field: 'label', type: 'quantitative' }, y: { field: 'prediction', type: 'quantitative' }, color: { field: 'position', type: 'ordinal' } },
-});
+await saelab.showPlot(saelab.case3PredictionSpec(await saelab.case3Predictions(logits, inputs)));
 saelab.tf.dispose([tokens, logits]);` },
   { md: `## The SAE on the residual stream
 The seed's configuration: 48 features (expansion 4) on \`blocks.1.hook_resid_pre\`, L1 0.1, lr 3e-4, Adam
@@ -49,16 +41,9 @@ const sae = process.env.SAELAB_RETRAIN_SAE === '1'
   ? (await saelab.trainCase3Sae(model, hook, {}, { outDir: ctx.stageDir + '/sae-run', saeDir: ctx.stageDir + '/sae' })).sae
   : await saelab.SAE.load(saelab.shippedCase3Dir() + '/saes/' + hook);
 const { acts, tokens: ids } = saelab.case3Activations(model, hook);
-const feats = sae.encode(acts);
-const recon = sae.decode(feats);
-const ev = saelab.tf.tidy(() => {
-  const resid = saelab.tf.sum(saelab.tf.square(saelab.tf.sub(acts, recon)), -1);
-  const total = saelab.tf.sum(saelab.tf.square(saelab.tf.sub(acts, saelab.tf.mean(acts, 0))), -1);
-  return saelab.tf.mean(saelab.tf.sub(1, saelab.tf.div(resid, total))).dataSync()[0];
-});
-const l0 = saelab.tf.tidy(() => saelab.tf.mean(saelab.tf.sum(saelab.tf.cast(saelab.tf.greater(feats, 0), 'float32'), -1)).dataSync()[0]);
-const xOnly = await saelab.tokenSelectiveFeatures(feats, ids);
-saelab.showTable([{ hook, d_sae: feats.shape[1], explained_variance: ev, l0, x_only_features: xOnly.features.length, x_tokens_covered: xOnly.coverage }], { title: 'SAE on the 1,600 positions' });
+const { checks, feats } = await saelab.case3SaeChecks(sae, hook, acts, ids);
+const xOnly = checks.xOnly;
+saelab.showTable([{ hook, d_sae: checks.dSae, explained_variance: checks.explainedVariance, l0: checks.l0, x_only_features: xOnly.features.length, x_tokens_covered: xOnly.coverage }], { title: 'SAE on the 1,600 positions' });
 saelab.showTable(xOnly.features.map((f) => ({ feature: f.feature, fires_on: f.firing, precision: f.precision, recall: f.recall })), { title: 'features that fire only on x' });` },
   { md: `## Feature browser
 For each live feature, its top-20 activating (sequence, position) pairs with the token there (in brackets in
@@ -68,8 +53,8 @@ static HTML page written next to this notebook's artifacts (\`features.html\`) l
 const decode = (id: number) => saelab.CASE3_TOKENS[id];
 await saelab.showFeatureBrowser(top, { decode, tokens: ids, title: \`\${top.live.length} live of \${top.dSae} features on \${hook}\` });
 await saelab.writeFeatureBrowserHtml(ctx.stageDir + '/features.html', top, { decode, tokens: ids });
-saelab.writeJsonAtomic(ctx.stageDir + '/results.json', { accuracy: acc.accuracy, explained_variance: ev, l0: l0, live_features: top.live.length, x_only_features: xOnly.features.map((f) => f.feature), x_coverage: xOnly.coverage });
-saelab.tf.dispose([acts, feats, recon]);
+saelab.writeJsonAtomic(ctx.stageDir + '/results.json', { accuracy: acc.accuracy, explained_variance: checks.explainedVariance, l0: checks.l0, live_features: top.live.length, x_only_features: xOnly.features.map((f) => f.feature), x_coverage: xOnly.coverage });
+saelab.tf.dispose([acts, feats]);
 sae.dispose();
 model.dispose();` },
 ];

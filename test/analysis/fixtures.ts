@@ -3,7 +3,6 @@ import * as path from 'path';
 import { REPO_ROOT } from '../helpers';
 
 /** Golden values made by tools/analysis_fixtures.py (numpy, float64); JSON null stands for NaN. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const FX: any = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'test', 'fixtures', 'analysis', 'metrics.json'), 'utf8'));
 
 /** A fixture list with null turned back into NaN. */

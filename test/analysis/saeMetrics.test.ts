@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { setupBackend, assertClose } from '../helpers';
 import {
   CeAccumulator, FeatureDensityAccumulator, L0Accumulator, LogActivationHistogramAccumulator, ReconstructionAccumulator,
-  ceLossScore, logActivationHistogram, logDensity,
+  ceLossScore, explainedVariancePerToken, logActivationHistogram, logDensity, meanL0,
 } from '../../lib/analysis';
 import { FX, nums } from './fixtures';
 
@@ -128,4 +128,16 @@ test('accumulators leave no tensors behind', () => {
   tf.tidy(() => undefined);
   assert.ok(tf.memory().numTensors <= before + 1, `tensors before ${before}, after ${tf.memory().numTensors}`); // +1: the keep mask made above
   tf.dispose([x, xh, f]);
+});
+
+test('per-token explained variance and L0 match the hand computation', () => {
+  // mean over tokens of x = [2, 0]; token 0 reconstructed exactly (1 - 0/1 = 1), token 1 off by 1 (1 - 1/1 = 0)
+  const x = tf.tensor2d([[1, 0], [3, 0]]);
+  const xHat = tf.tensor2d([[1, 0], [2, 0]]);
+  assert.strictEqual(explainedVariancePerToken(x, xHat), 0.5);
+  // features > 0 per token: 1 and 2
+  const f = tf.tensor2d([[0, 1, -1], [2, 3, 0]]);
+  assert.strictEqual(meanL0(f), 1.5);
+  assert.strictEqual(meanL0(f, 1.5), 1, 'only 2 and 3 exceed 1.5');
+  tf.dispose([x, xHat, f]);
 });

@@ -3,8 +3,9 @@ import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend, assertClose } from '../helpers';
 import {
-  MeanAccumulator, combineMoments, linearRegression, mulberry32, nanMean, pearson, sampleIndices, sampleWithoutReplacement,
+  MeanAccumulator, combineMoments, linearRegression, nanMean, pearson, sampleIndices, sampleWithoutReplacement,
 } from '../../lib/analysis';
+import { mulberry32 } from '../../lib/data/random';
 import { FX } from './fixtures';
 
 before(setupBackend);

@@ -68,7 +68,10 @@ function evaluateByHand(w: Record<string, Float32Array>, x: Float32Array): { l0:
       let s = w.b_enc[j];
       for (let d = 0; d < D_IN; d++) s += (x[t * D_IN + d] - w.b_dec[d]) * w.W_enc[d * D_SAE + j];
       f[j] = Math.max(0, s);
-      if (f[j] > 0) (active++, (fired[j] = 1));
+      if (f[j] > 0) {
+        active++;
+        fired[j] = 1;
+      }
     }
     for (let d = 0; d < D_IN; d++) {
       let y = w.b_dec[d];
@@ -120,7 +123,11 @@ test('a sweep trains one SAE per checkpoint, summarises it, and a rerun recomput
   const ci = await sweepChainInput(dir, spec, 'decoder');
   const cos = (u: Float32Array, i: number, v: Float32Array, j: number) => {
     let dot = 0, nu = 0, nv = 0;
-    for (let d = 0; d < D_IN; d++) (dot += u[i * D_IN + d] * v[j * D_IN + d]), (nu += u[i * D_IN + d] ** 2), (nv += v[j * D_IN + d] ** 2);
+    for (let d = 0; d < D_IN; d++) {
+      dot += u[i * D_IN + d] * v[j * D_IN + d];
+      nu += u[i * D_IN + d] ** 2;
+      nv += v[j * D_IN + d] ** 2;
+    }
     return dot / Math.sqrt(nu * nv);
   };
   assertClose([ci.consecutive[0].values[3 * D_SAE + 5]], [cos(decoders[0], 3, decoders[1], 5)], 1e-5);

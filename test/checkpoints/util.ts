@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { SAE } from '../../lib/sae/sae';
 
 /** Deterministic PRNG for test data: the library's mulberry32 (checked against Python in test/analysis). */
-import { mulberry32 as rng } from '../../lib/analysis/sampling';
+import { mulberry32 as rng } from '../../lib/data/random';
 
 export { rng };
 

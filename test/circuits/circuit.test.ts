@@ -5,11 +5,10 @@
 import { before, test } from 'node:test';
 import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs';
-import { HookedTransformer } from '../../lib/model';
 import { SAE } from '../../lib/sae';
 import {
   attributeNodes, disposeAttribution, edgesBetween, circuitEdges, buildCircuit, circuitDot, faithfulnessCurve, metricWithAblations, patchMeans,
-  ablationGraph, ablationGraphDot, ablationEffects, renderDotSvg, thinFeatures, saeSet, PromptPairs, SAESet, toDot,
+  ablationGraph, ablationGraphDot, ablationEffects, renderDotSvg, thinFeatures, saeSet, SAESet, toDot,
   methodAgreement, methodAgreementSpec, faithfulnessSpec,
 } from '../../lib/circuits';
 import { setupBackend, assertClose } from '../helpers';

@@ -7,14 +7,14 @@ import * as assert from 'assert';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import {
-  featureCircuitForModel, circuitExamples, saeSet, PromptPairs, readSvaJsonl, svaPromptPairs, answerLogitDiff,
+  featureCircuitForModel, circuitExamples, saeSet, readSvaJsonl, svaPromptPairs, answerLogitDiff,
 } from '../../lib/circuits';
 import { loadConfig } from '../../lib/stages/config';
 import { validateCircuitsConfig, featureCircuitsInputs, ablationGraphInputs } from '../../lib/stages';
 import { resolveRelease } from '../../lib/sae/registry';
 import { loadTokenizerFromDir } from '../../lib/tokenizers/tokenizer';
 import { setupBackend, REPO_ROOT, tmpDir } from '../helpers';
-import { tinyModel, randomSAE, TOKENS, HOOKS, PAIRS } from './tiny';
+import { tinyModel, randomSAE, HOOKS, PAIRS } from './tiny';
 import * as fs from 'fs';
 
 before(setupBackend);

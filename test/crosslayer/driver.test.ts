@@ -2,7 +2,7 @@ import { before, it } from 'node:test';
 import * as assert from 'assert';
 import * as path from 'path';
 import { setupBackend, tmpDir } from '../helpers';
-import { ActivationSource, LayerBatch, pairStatistics, runCrossLayer, FEATURE_THRESHOLDS, PAIR_THRESHOLDS } from '../../lib/analysis/crosslayer';
+import { FeatureCodeSource, LayerBatch, pairStatistics, runCrossLayer, FEATURE_THRESHOLDS, PAIR_THRESHOLDS } from '../../lib/analysis/crosslayer';
 import { denseDeadFeatures, denseDeadPairs, denseStats } from './dense-reference';
 import { assertStatEqual, flat, randomCodes, statToDense } from './util';
 
@@ -12,7 +12,7 @@ const T = 260, D = 12, C = 64;
 const layers = randomCodes(21, 3, T, D);
 
 /** Batches of 40 tokens from `start`; optionally fails after `failAfter` batches of a collect pass. */
-function source(failAfter = Infinity): ActivationSource & { calls: number[] } {
+function source(failAfter = Infinity): FeatureCodeSource & { calls: number[] } {
   const calls: number[] = [];
   return {
     n_layers: 3, d_sae: D, calls,

@@ -11,7 +11,7 @@ import * as path from 'path';
 import { pathToFileURL } from 'url';
 import { SparseMatrix, featureGraph, writeFeatureGraphHtml } from '../../lib/analysis/crosslayer';
 import { Chromium } from '../../lib/browser/chromium';
-import { mulberry32 } from '../../lib/analysis/sampling';
+import { mulberry32 } from '../../lib/data/random';
 import { tmpDir } from '../helpers';
 import { PAGE_CHECK_DIR } from '../notebooks/pages';
 

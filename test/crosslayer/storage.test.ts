@@ -6,7 +6,8 @@ import * as zlib from 'zlib';
 import { setupBackend, tmpDir } from '../helpers';
 import { writeSafetensors, SafetensorsFile } from '../../lib/io/safetensors';
 import { command } from '../../lib/cli/commands/crosslayer';
-import { convertToSeedNpz, expectedDeadPairs, loadCrossLayerOutputs, writeNpz, npyFromArray, FEATURE_THRESHOLDS, PAIR_THRESHOLDS } from '../../lib/analysis/crosslayer';
+import { convertToSeedNpz, expectedDeadPairs, loadCrossLayerOutputs, FEATURE_THRESHOLDS, PAIR_THRESHOLDS } from '../../lib/analysis/crosslayer';
+import { writeNpz, npyFromArray } from '../../lib/io/npz';
 import { denseDeadFeatures, denseDeadPairs, denseDecoderCosine, denseStats, maxOf } from './dense-reference';
 import { assertStatEqual, flat, randomCodes, rng } from './util';
 
@@ -160,7 +161,7 @@ describe('saelab crosslayer CLI, storage, loader and .npz converter', () => {
 
   it('writes ZIP64 records when asked (the path seed-sized arrays take)', () => {
     const f = path.join(dir, 'z64.npz');
-    writeNpz(f, [npyFromArray('a', [3], Float32Array.of(1, 2, 3)), npyFromArray('b', [2, 1], BigInt64Array.of(5n, -7n))], { force_zip64: true });
+    writeNpz(f, [npyFromArray('a', [3], Float32Array.of(1, 2, 3)), npyFromArray('b', [2, 1], BigInt64Array.of(5n, -7n))], { forceZip64: true });
     const zip = readZip(f);
     const a = readNpy(zip.get('a.npy')!);
     assert.deepStrictEqual(a.shape, [3]);

@@ -4,7 +4,7 @@ import { SparseStat } from '../../lib/analysis/crosslayer';
 import { Dense } from './dense-reference';
 
 /** Deterministic PRNG for test data: the library's mulberry32 (checked against Python in test/analysis). */
-import { mulberry32 as rng } from '../../lib/analysis/sampling';
+import { mulberry32 as rng } from '../../lib/data/random';
 
 export { rng };
 

@@ -5,7 +5,10 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { HookedTransformer } from '../../lib/model';
 import { SAE } from '../../lib/sae/sae';
-import { case3Activations, case3SaeConfig, shippedCase3Dir, tokenFeatureCorrelation, tokenSelectiveFeatures, trainCase3Sae } from '../../lib/tasks';
+import {
+  CASE3_SEQ_LEN, case3Activations, case3Inputs, case3Labels, case3PredictionSpec, case3Predictions, case3SaeConfig, shippedCase3Dir, tokenFeatureCorrelation,
+  tokenSelectiveFeatures, trainCase3Sae,
+} from '../../lib/tasks';
 import { setupBackend } from '../helpers';
 
 before(setupBackend);
@@ -75,4 +78,20 @@ test('the shipped SAE (data/interpbench/3/saes/blocks.1.hook_resid_pre) reconstr
   tf.dispose([acts, feats, recon]);
   sae.dispose();
   model.dispose();
+});
+
+test('case3Predictions pairs every scored readout position with its label and position', async () => {
+  const inputs = case3Inputs();
+  const { labels, mask } = case3Labels(inputs);
+  // logits whose readout equals the label plus its position / 100: predictions are recoverable by hand
+  const B = inputs.length;
+  const data = new Float32Array(B * CASE3_SEQ_LEN * 2);
+  for (let i = 0; i < B * CASE3_SEQ_LEN; i++) data[i * 2] = labels[i] + (i % CASE3_SEQ_LEN) / 100;
+  const logits = tf.tensor3d(data, [B, CASE3_SEQ_LEN, 2]);
+  const points = await case3Predictions(logits, inputs);
+  logits.dispose();
+  assert.strictEqual(points.length, Array.from(mask).filter((m) => m > 0).length);
+  for (const p of points) assert.ok(Math.abs(p.prediction - (p.label + p.position / 100)) < 1e-6, JSON.stringify(p));
+  const spec = case3PredictionSpec(points) as { data: { values: unknown[] } };
+  assert.strictEqual(spec.data.values.length, points.length);
 });

@@ -1,4 +1,4 @@
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';

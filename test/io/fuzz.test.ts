@@ -5,16 +5,10 @@ import * as path from 'path';
 import { writeSafetensors, SafetensorsFile, SafetensorsError, rawToFloat32, TensorToWrite } from '../../lib/io/safetensors';
 import { Dtype } from '../../lib/io/dtypes';
 import { tmpDir } from '../helpers';
+import { mulberry32 } from '../../lib/data/random';
 
-/** Deterministic PRNG (mulberry32) so a failure reproduces. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (the library's mulberry32) so a failure reproduces. */
+const prng = (seed: number): (() => number) => mulberry32(seed);
 
 const DTYPES: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 

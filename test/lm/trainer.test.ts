@@ -1,8 +1,9 @@
 import { test, before } from 'node:test';
 import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs';
-import { AdamW, cosineWithWarmup } from '../../lib/lm/adamw';
-import { trainLanguageModel, decays, TrainableLM } from '../../lib/lm/trainer';
+import { Adam } from '../../lib/optim/adam';
+import { clipFactor } from '../../lib/optim/clip';
+import { trainLanguageModel, decays, cosineWithWarmup, TrainableLM } from '../../lib/lm/trainer';
 import { TokenWindowSampler, concatWithSeparator } from '../../lib/lm/batches';
 import { setupBackend } from '../helpers';
 
@@ -10,17 +11,18 @@ before(setupBackend);
 
 test('AdamW step matches the hand-computed update, with decoupled decay and clipping', () => {
   const p = tf.variable(tf.scalar(1));
-  const params = new Map([['W_x', p]]);
-  const opt = new AdamW({ beta1: 0.9, beta2: 0.95, eps: 0, weightDecay: 0.1, clipNorm: null });
+  const opt = new Adam({ W_x: p }, 0.9, 0.95, 0, { rate: 0.1, applies: () => true });
   // g = 2: m = 0.2, v = 0.2; m^ = 2, v^ = 4; update = 1; p = 1 * (1 - 0.1 * 0.1) - 0.1 * 1 = 0.89
-  const norm = opt.apply(params, { W_x: tf.scalar(2) }, 0.1, () => true);
-  assert.strictEqual(norm, 2);
+  opt.apply({ W_x: tf.scalar(2) }, 0.1);
   assert.ok(Math.abs(p.dataSync()[0] - 0.89) < 1e-6);
-  // clipping to norm 1 scales g to 1: the first Adam step is still lr * sign -> same update, no decay here
+  // clipping to norm 1 scales g = 2 to 1 / (1 + 1e-6) x 2: the first Adam step is still lr * sign -> same update, no decay here
+  assert.strictEqual(clipFactor(2, 1), 1 / (2 + 1e-6));
+  assert.strictEqual(clipFactor(0.5, 1), 1, 'a norm below the limit is not scaled');
   const q = tf.variable(tf.scalar(1));
-  const o2 = new AdamW({ beta1: 0.9, beta2: 0.95, eps: 0, weightDecay: 0.1, clipNorm: 1 });
-  o2.apply(new Map([['b', q]]), { b: tf.scalar(2) }, 0.1, () => false);
+  const o2 = new Adam({ b: q }, 0.9, 0.95, 0, { rate: 0.1, applies: () => false });
+  o2.apply({ b: tf.scalar(2) }, 0.1, clipFactor(2, 1));
   assert.ok(Math.abs(q.dataSync()[0] - 0.9) < 1e-6);
+  assert.throws(() => o2.apply({ c: tf.scalar(1) }, 0.1), /gradient for unknown parameter 'c'/);
   opt.dispose(); o2.dispose();
 });
 

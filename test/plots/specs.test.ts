@@ -1,8 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'assert';
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const vl = require('vega-lite');
-// eslint-disable-next-line @typescript-eslint/no-var-requires
 const vega = require('vega');
 import {
   VEGA_LITE_SCHEMA, barSpec, heatmapFactors, heatmapSpec, histogramSpec, lineSpec, lossCurvesSpec, scatterRegressionSpec,
@@ -28,7 +26,6 @@ async function compileAndRender(spec: unknown): Promise<string[]> {
   return warnings;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
 
 test('histogram from precomputed bins, zero bin annotated, normalised and clipped', async () => {

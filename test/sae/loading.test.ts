@@ -7,7 +7,8 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { SAE, parseSAEConfig, resolveRelease, registerRelease, readNpz, comparePep440, parsePep440, isV6Config } from '../../lib/sae';
+import { SAE, parseSAEConfig, resolveRelease, registerRelease, comparePep440, parsePep440, isV6Config } from '../../lib/sae';
+import { readNpz } from '../../lib/io/npz';
 import { SafetensorsFile } from '../../lib/io/safetensors';
 import { setupBackend, assertClose, tmpDir, REPO_ROOT } from '../helpers';
 

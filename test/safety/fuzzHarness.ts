@@ -8,7 +8,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { mulberry32 } from '../../lib/analysis/sampling';
+import { mulberry32 } from '../../lib/data/random';
 import { SaelabError } from '../../lib/io/errors';
 import { SafetensorsFile, writeSafetensors, TensorToWrite } from '../../lib/io/safetensors';
 import { Dtype } from '../../lib/io/dtypes';

@@ -7,7 +7,7 @@ import { TorchCheckpointError, TorchTensor, readTorch } from '../../lib/io/torch
 import { DTYPE_SIZES } from '../../lib/io/dtypes';
 import { ZipError, ZipReader, buildZip } from '../../lib/io/zip';
 import { REPO_ROOT } from '../helpers';
-import { mulberry32 as rng } from '../../lib/analysis/sampling';
+import { mulberry32 as rng } from '../../lib/data/random';
 
 const FIX = path.join(REPO_ROOT, 'test', 'fixtures', 'torch');
 

@@ -2,13 +2,12 @@ import { before, test } from 'node:test';
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { setupBackend, tmpDir } from '../helpers';
+import { setupBackend, tmpDir , assertClose } from '../helpers';
 import { command } from '../../lib/cli/commands/train-sae';
 import { SyntheticSparseData } from '../../lib/train/synthetic';
 import { writeTensorsSafetensors, loadSafetensors, rawToFloat32 } from '../../lib/io/safetensors';
 import { command as saeCommand } from '../../lib/cli/commands/sae';
 import { SAE } from '../../lib/sae/sae';
-import { assertClose } from '../helpers';
 
 before(setupBackend);
 

@@ -3,7 +3,8 @@ import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend, assertClose } from '../helpers';
 import { HookedTransformer } from '../../lib/model/hookedTransformer';
-import { ModelActivationSource, stopAtLayerFor } from '../../lib/train/model-source';
+import { ModelActivationSource } from '../../lib/train/model-source';
+import { stopAtLayerFor } from '../../lib/model/hookNames';
 import { ActivationStore } from '../../lib/train/store';
 
 before(setupBackend);

@@ -2,8 +2,9 @@ import { before, test } from 'node:test';
 import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend, assertClose } from '../helpers';
-import { Adam } from '../../lib/train/adam';
-import { clipGradNorm, removeParallelComponent } from '../../lib/train/params';
+import { Adam } from '../../lib/optim/adam';
+import { clipGradNorm } from '../../lib/optim/clip';
+import { removeParallelComponent } from '../../lib/train/params';
 import { geometricMedian } from '../../lib/train/geometric-median';
 import { explainedVariance } from '../../lib/train/losses';
 

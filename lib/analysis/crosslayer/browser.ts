@@ -1,4 +1,5 @@
 import { writeFileAtomic } from '../../io/atomic';
+import { escapeHtml } from '../../plots/table';
 import { FeatureGraph } from './graph';
 import { communityRanks, laneLayout } from './graphLayout';
 
@@ -33,10 +34,6 @@ export interface BrowserOptions {
 /** JSON safe to embed in a <script> element (no `<`, `>`, `&`, U+2028/2029 left raw). */
 function scriptJson(value: unknown): string {
   return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]!));
 }
 
 /**

@@ -11,7 +11,7 @@ import { interruptible } from '../../notebook/interrupt';
  * per layer) beginning exactly at global token `start`, in the same order every time it is called
  * (the driver calls it once per pass, and again from the saved position when resuming).
  */
-export interface ActivationSource {
+export interface FeatureCodeSource {
   n_layers: number;
   d_sae: number;
   batches(start: number): AsyncIterable<LayerBatch[]>;
@@ -43,7 +43,7 @@ export interface CrossLayerRunOptions {
  * skipped when `relative` is false or already saved), pass 2 (all statistics). With `state_dir`, an
  * interrupted run continues from the last save when called again with the same arguments.
  */
-export async function runCrossLayer(source: ActivationSource, options: CrossLayerRunOptions = {}): Promise<CrossLayerCollector> {
+export async function runCrossLayer(source: FeatureCodeSource, options: CrossLayerRunOptions = {}): Promise<CrossLayerCollector> {
   const relative = options.relative ?? true;
   const limit = options.max_tokens ?? Infinity;
   const stateDir = options.state_dir;

@@ -6,7 +6,7 @@ import { SafetensorsFile, TensorToWrite, loadSafetensors, rawToInt32, writeSafet
 import { CrossLayerCollector } from './collector';
 import { decoderCosinePairs } from './decoder';
 import { SparseStat, pairStatistics } from './finalize';
-import { writeNpz, npyFromArray, NpyMember } from './npz';
+import { writeNpz, npyFromArray, NpyMember } from '../../io/npz';
 import { DECODER_STAT } from './stats';
 
 /** `pair_<L>_<L+1>.safetensors` */

@@ -8,6 +8,7 @@ import { parseOptions, required } from '../args';
 import { initBackend } from '../../backend';
 import { writeSafetensors, TensorToWrite } from '../../io/safetensors';
 import { HookedTransformer } from '../../model';
+import { hookPointsText } from '../../model/hookNames';
 
 const USAGE = `usage: saelab cache --model <name-or-dir> [--revision R] --tokens "<ids>;<ids>" --hooks <h1,h2,...> [--no-processing] --out <file.safetensors>
 
@@ -21,7 +22,10 @@ options:
                      sequences separated by ';', all of equal length
   --hooks <names>    comma-separated hook names (e.g. blocks.0.hook_resid_pre,blocks.0.attn.hook_z)
   --no-processing    load without TransformerLens weight processing (from_pretrained_no_processing)
-  --out <file>       output safetensors file (written atomically)`;
+  --out <file>       output safetensors file (written atomically)
+
+hook points (blocks.L. for every layer L; which exist depends on the model):
+${hookPointsText()}`;
 
 /** Parse "1,2,3;4,5,6" into equal-length rows of non-negative integers. */
 export function parseTokenRows(spec: string): number[][] {

@@ -1,8 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
+import { hookLayer } from '../../model/hookNames';
 import { HookedTransformer } from '../../model/hookedTransformer';
 import { SAE } from '../../sae/sae';
-import { ActivationSource } from './driver';
+import { FeatureCodeSource } from './driver';
 import { SparseCodes, denseToSparse, sliceTokens } from './sparse';
+
+/** The layer of an SAE hook (the cross-layer study pairs SAEs of consecutive blocks). */
+const blockOf = (hook: string) => hookLayer(hook, 'the cross-layer study (SAEs of consecutive blocks)');
 
 /** Token contexts in a fixed order: `contexts(skip)` yields the stream from context number `skip` on. */
 export type ContextStream = (skip: number) => AsyncIterable<Int32Array> | Iterable<Int32Array>;
@@ -24,12 +28,6 @@ export interface ModelSourceOptions {
   onTokens?: (start: number, ids: Int32Array) => void;
 }
 
-/** The layer of a `blocks.L.…` hook. */
-function blockOf(hook: string): number {
-  const m = /^blocks\.(\d+)\./.exec(hook);
-  if (!m) throw new Error(`SAE hook '${hook}' is not a per-block hook (blocks.L....); the cross-layer study pairs SAEs of consecutive blocks`);
-  return Number(m[1]);
-}
 
 /** Concatenate per-chunk SparseCodes of the same d into one batch. */
 export function concatSparse(parts: SparseCodes[]): SparseCodes {
@@ -81,7 +79,7 @@ export function encodeSparse(sae: SAE, acts: tf.Tensor, chunk = 4096): SparseCod
  * hook's activations are encoded by its SAE into sparse codes. Batches always start at multiples of
  * `batchSize` contexts, so a resumed run sees exactly the activations of an uninterrupted one.
  */
-export class ModelActivationSource implements ActivationSource {
+export class ModelFeatureCodeSource implements FeatureCodeSource {
   readonly n_layers: number;
   readonly d_sae: number;
   readonly hooks: string[];
@@ -89,18 +87,18 @@ export class ModelActivationSource implements ActivationSource {
 
   constructor(readonly opts: ModelSourceOptions) {
     const { saes, model } = opts;
-    if (saes.length < 2) throw new Error(`ModelActivationSource: ${saes.length} SAE(s) given; the cross-layer statistics need at least two layers`);
+    if (saes.length < 2) throw new Error(`ModelFeatureCodeSource: ${saes.length} SAE(s) given; the cross-layer statistics need at least two layers`);
     this.hooks = saes.map((s) => s.cfg.metadata.hook_name);
     const d = saes[0].cfg.d_sae;
     saes.forEach((s, i) => {
-      if (s.cfg.d_sae !== d) throw new Error(`ModelActivationSource: the SAE at ${this.hooks[i]} has d_sae ${s.cfg.d_sae}, the one at ${this.hooks[0]} has ${d}; all layers must have the same d_sae`);
-      if (i > 0 && blockOf(this.hooks[i]) < blockOf(this.hooks[i - 1])) throw new Error(`ModelActivationSource: SAE hooks must be in layer order, got ${this.hooks[i - 1]} before ${this.hooks[i]}`);
+      if (s.cfg.d_sae !== d) throw new Error(`ModelFeatureCodeSource: the SAE at ${this.hooks[i]} has d_sae ${s.cfg.d_sae}, the one at ${this.hooks[0]} has ${d}; all layers must have the same d_sae`);
+      if (i > 0 && blockOf(this.hooks[i]) < blockOf(this.hooks[i - 1])) throw new Error(`ModelFeatureCodeSource: SAE hooks must be in layer order, got ${this.hooks[i - 1]} before ${this.hooks[i]}`);
     });
-    if (new Set(this.hooks).size !== this.hooks.length) throw new Error(`ModelActivationSource: a hook appears twice in ${this.hooks.join(', ')}`);
+    if (new Set(this.hooks).size !== this.hooks.length) throw new Error(`ModelFeatureCodeSource: a hook appears twice in ${this.hooks.join(', ')}`);
     const names = model.hookNames({ includeOptional: true });
-    for (const h of this.hooks) if (!names.includes(h)) throw new Error(`ModelActivationSource: ${h} is not a hook of the model ${model.cfg.model_name}`);
-    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new Error(`ModelActivationSource: batchSize must be a positive integer, got ${opts.batchSize}`);
-    if (!Number.isInteger(opts.contextSize) || opts.contextSize < 1) throw new Error(`ModelActivationSource: contextSize must be a positive integer, got ${opts.contextSize}`);
+    for (const h of this.hooks) if (!names.includes(h)) throw new Error(`ModelFeatureCodeSource: ${h} is not a hook of the model ${model.cfg.model_name}`);
+    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new Error(`ModelFeatureCodeSource: batchSize must be a positive integer, got ${opts.batchSize}`);
+    if (!Number.isInteger(opts.contextSize) || opts.contextSize < 1) throw new Error(`ModelFeatureCodeSource: contextSize must be a positive integer, got ${opts.contextSize}`);
     this.n_layers = saes.length;
     this.d_sae = d;
     this.stopAtLayer = Math.min(model.cfg.n_layers, Math.max(...this.hooks.map(blockOf)) + 1);
@@ -134,7 +132,7 @@ export class ModelActivationSource implements ActivationSource {
     let buf: Int32Array[] = [];
     if (index >= maxBatches) return;
     for await (const c of this.opts.contexts(first * batchSize)) {
-      if (c.length !== contextSize) throw new Error(`ModelActivationSource: a context has ${c.length} tokens, expected contextSize ${contextSize}`);
+      if (c.length !== contextSize) throw new Error(`ModelFeatureCodeSource: a context has ${c.length} tokens, expected contextSize ${contextSize}`);
       buf.push(c);
       if (buf.length < batchSize) continue;
       const ids = new Int32Array(bt);

@@ -1,10 +1,64 @@
 /**
- * A small reader for numpy .npz archives (a zip of .npy files, stored or deflated), enough for
- * Gemma Scope's params.npz: little-endian float/int arrays in C order.
+ * NumPy .npy arrays and .npz archives (a zip of .npy members): reading (float and int arrays, stored or
+ * deflated; Gemma Scope's params.npz) and streaming writing (float32 / int64 members, ZIP64 beyond 4 GiB,
+ * atomic), through lib/io/zip.ts.
  */
-import { ZipReader } from '../io/zip';
-import { f16ToF32 } from '../io/dtypes';
+import { ZipReader, writeZipStream } from './zip';
+import { f16ToF32 } from './dtypes';
 
+/** One .npy member: little-endian float32 or int64, C order. */
+export interface NpyMember {
+  /** member name without `.npy` (numpy's `np.load(f)[name]`) */
+  name: string;
+  descr: '<f4' | '<i8';
+  shape: number[];
+  /** write exactly prod(shape) * itemsize bytes, in C order, through `emit` */
+  write(emit: (chunk: Uint8Array) => void): void;
+}
+
+/** The .npy v1.0 header for a C-order array, padded so the data start on a 64-byte boundary. */
+export function npyHeader(descr: string, shape: number[]): Uint8Array {
+  const shapeStr = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
+  let dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shapeStr}, }`;
+  const total = 10 + dict.length + 1;
+  dict += ' '.repeat((64 - (total % 64)) % 64) + '\n';
+  if (dict.length > 65535) throw new Error(`npy header of ${dict.length} bytes does not fit version 1.0`);
+  const out = new Uint8Array(10 + dict.length);
+  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0], 0);
+  out[8] = dict.length & 0xff;
+  out[9] = dict.length >> 8;
+  for (let k = 0; k < dict.length; k++) out[10 + k] = dict.charCodeAt(k);
+  return out;
+}
+
+/**
+ * Write an .npz file of streamed members atomically (temporary file, fsync, rename), so a dense array is
+ * never held in memory whole. `forceZip64` writes ZIP64 records even for small members.
+ */
+export function writeNpz(file: string, members: NpyMember[], options: { forceZip64?: boolean } = {}): void {
+  writeZipStream(file, members.map((m) => {
+    const header = npyHeader(m.descr, m.shape);
+    const itemsize = m.descr === '<f4' ? 4 : 8;
+    return {
+      name: `${m.name}.npy`,
+      size: header.length + m.shape.reduce((a, b) => a * b, 1) * itemsize,
+      write(emit: (chunk: Uint8Array) => void) {
+        emit(header);
+        m.write(emit);
+      },
+    };
+  }), { forceZip64: options.forceZip64 });
+}
+
+/** A member from a whole typed array (small arrays: series, thresholds). */
+export function npyFromArray(name: string, shape: number[], data: Float32Array | BigInt64Array): NpyMember {
+  return {
+    name, shape, descr: data instanceof Float32Array ? '<f4' : '<i8',
+    write: (emit) => emit(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)),
+  };
+}
+
+/** One array read from a .npy file. */
 export interface NpyArray {
   /** numpy dtype descr, e.g. "<f4" */
   descr: string;
