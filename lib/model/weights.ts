@@ -13,8 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { bf16BitsToF32Into } from '../io/safetensors';
-import { f16ToF32 } from '../io/dtypes';
-import { f32ToBf16Bits } from '../io/dtypes';
+import { f16ToF32, f32ToBf16Bits } from '../io/dtypes';
 
 /** TransformerLens's dtype names for the weights. */
 export type WeightDtype = 'float32' | 'bfloat16' | 'float16';
