@@ -28,3 +28,4 @@ export * from './demo/world';
 export * from './circuits';
 export * as checkpoints from './checkpoints';
 export * as standins from './standins';
+export * as explorer from './explorer';

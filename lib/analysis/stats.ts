@@ -53,6 +53,13 @@ export function momentsVariance(m: Moments): number {
   return m.n > 0 ? m.m2 / m.n : NaN;
 }
 
+/** Mean of the values (NaN when empty), summed in order in float64. */
+export function mean(values: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i];
+  return sum / values.length;
+}
+
 /** Mean of the values that are not NaN (like numpy.nanmean); NaN when none are left. Infinities count. */
 export function nanMean(values: ArrayLike<number>): number {
   let sum = 0;

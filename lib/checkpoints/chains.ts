@@ -6,6 +6,7 @@
  */
 import { DenseMatrix, checkMatrix } from './assignment';
 import { matchBySimilarity } from './match';
+import { mean } from '../analysis/stats';
 
 export interface ChainOptions {
   /** a matched pair at or above this similarity continues a feature (default 0.7) */
@@ -81,10 +82,6 @@ export interface ChainAnalysis {
   merges: SplitMerge[];
   events: StepEvents[];
   options: Required<ChainOptions>;
-}
-
-function mean(xs: number[]): number {
-  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
 }
 
 /** Follow features through checkpoints: links, chains, births, deaths, splits, merges, drift. */

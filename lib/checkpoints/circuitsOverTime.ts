@@ -14,6 +14,7 @@ import { Circuit, CircuitNode, buildCircuit, circuitNodeId } from '../circuits/c
 import { FaithfulnessCurve, faithfulnessCurve } from '../circuits/faithfulness';
 import type { TopLevelSpec } from 'vega-lite';
 import { Row } from '../plots/table';
+import { mean } from '../analysis/stats';
 import { lineSpec, LineSpecOptions } from '../plots/specs';
 
 export interface CheckpointCircuitOptions {
@@ -48,7 +49,6 @@ export interface CheckpointCircuit {
   metricPatch: number;
 }
 
-const mean = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / a.length;
 
 /**
  * The circuit of one checkpoint: attribution (keeping gradients for edges), circuitEdges, buildCircuit and

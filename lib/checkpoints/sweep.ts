@@ -101,9 +101,12 @@ export function sweepJobDir(sweepDir: string, c: SweepCheckpoint): string {
   return path.join(sweepDir, c.label);
 }
 
-/** Training config of every job (nCheckpoints defaults to 4 so an interrupted job resumes). */
+/**
+ * Training config of every job (nCheckpoints defaults to 4 so an interrupted job resumes; the SAELens 5
+ * training defaults of the seed's method unless spec.training sets `defaults`).
+ */
 export function sweepTrainingConfig(spec: SweepSpec, dIn: number): TrainSAEConfigInput {
-  return { nCheckpoints: 4, ...spec.training, dIn, metadata: { ...(spec.training.metadata ?? {}), hook_name: spec.hook } } as TrainSAEConfigInput;
+  return { defaults: 'saelens5', nCheckpoints: 4, ...spec.training, dIn, metadata: { ...(spec.training.metadata ?? {}), hook_name: spec.hook } } as TrainSAEConfigInput;
 }
 
 /** Hash of what determines one checkpoint's SAE: hook, training config, data description and the checkpoint. */

@@ -7,6 +7,7 @@
  * completeness the same with the complement of C kept.
  */
 import * as tf from '@tensorflow/tfjs';
+import { mean } from '../analysis/stats';
 import { interruptible } from '../notebook/interrupt';
 import { HookFn } from '../model/types';
 import { CircuitModel, SAESet, answerLogitDiff, disposeStates, orderHooks, saeStates, tokensTensor } from './common';
@@ -98,8 +99,6 @@ export interface FaithfulnessCurve {
   fEmpty: number;
   points: FaithfulnessPoint[];
 }
-
-const mean = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / a.length;
 
 /**
  * Faithfulness and completeness of the circuits {|node| > threshold} for each threshold.

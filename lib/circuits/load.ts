@@ -7,11 +7,14 @@ import { SAE } from '../sae/sae';
 import { checkSAEFitsModel, modelOptionsFromSAE } from '../sae/modelOptions';
 import { SAESet } from './common';
 
-/** An SAE from a folder, or `release:saeId` (a SAELens release or owner/repo:folder). */
-export async function loadSAEFromSpec(spec: string): Promise<SAE> {
-  if (fs.existsSync(spec) && fs.statSync(spec).isDirectory()) return SAE.load(spec);
+/**
+ * An SAE from a folder, or `release:saeId` (a SAELens release or owner/repo:folder). `repoId`: for Gemma
+ * Scope folders, the repo id telling model and hook (e.g. google/gemma-scope-2b-pt-res).
+ */
+export async function loadSAEFromSpec(spec: string, repoId?: string): Promise<SAE> {
+  if (fs.existsSync(spec) && fs.statSync(spec).isDirectory()) return SAE.load(spec, { repoId });
   const i = spec.indexOf(':');
-  if (i <= 0 || i === spec.length - 1) throw new Error(`SAE '${spec}' is neither a folder nor release:saeId (e.g. saelab-demo-res:blocks.2.hook_resid_pre)`);
+  if (i <= 0 || i === spec.length - 1) throw new Error(`SAE '${spec}' is neither a folder nor release:saeId (e.g. gpt2-small-res-jb:blocks.8.hook_resid_pre)`);
   return SAE.fromPretrained(spec.slice(0, i), spec.slice(i + 1));
 }
 

@@ -91,7 +91,7 @@ export async function makeDemoSaes(out: string, spec: DemoWorldSpec, corpora: De
       for (const l1 of l1s) {
         const source = new InMemorySource(train.get(hook)!, d, { chunkTokens: 8192, loop: true });
         const trainer = await SAETrainer.create({
-          dIn: d, dSae, architecture: 'standard', l1Coefficient: l1, l1WarmUpSteps: quick ? 0 : 50, lr: 1e-3, lrWarmUpSteps: quick ? 0 : 20,
+          defaults: 'saelens5', dIn: d, dSae, architecture: 'standard', l1Coefficient: l1, l1WarmUpSteps: quick ? 0 : 50, lr: 1e-3, lrWarmUpSteps: quick ? 0 : 20,
           trainingTokens, trainBatchSizeTokens: 2048, normalizeActivations: 'expected_average_only_in', bDecInitMethod: 'geometric_median',
           useGhostGrads: false, seed: spec.seed, nCheckpoints: 0, logEvery: 50, featureSamplingWindow: quick ? 2 : 200, deadFeatureWindow: quick ? 2 : 200,
           metadata: { model_name: DEMO_REPOS.base, hook_name: hook, hook_head_index: null, context_size: spec.contextSize, prepend_bos: true, dataset_path: DEMO_REPOS.text, model_from_pretrained_kwargs: {} },

@@ -12,6 +12,7 @@
  */
 import * as fs from 'fs';
 import { SaelabError } from './errors';
+import { f16ToF32 } from './dtypes';
 
 export class PickleError extends SaelabError {
   constructor(readonly file: string, message: string) {
@@ -177,7 +178,7 @@ function decodeNumpyScalar(ctx: PickleContext, dt: NumpyDtype, raw: Uint8Array):
   switch (`${kind}${size}`) {
     case 'f8': return v.getFloat64(0, le);
     case 'f4': return v.getFloat32(0, le);
-    case 'f2': return halfBits(v.getUint16(0, le));
+    case 'f2': return f16ToF32(v.getUint16(0, le));
     case 'i8': return big(v.getBigInt64(0, le));
     case 'i4': return v.getInt32(0, le);
     case 'i2': return v.getInt16(0, le);
@@ -189,15 +190,6 @@ function decodeNumpyScalar(ctx: PickleContext, dt: NumpyDtype, raw: Uint8Array):
     case 'b1': return v.getUint8(0) !== 0;
     default: return ctx.fail(`numpy scalars of dtype ${dt.name} are not supported`);
   }
-}
-
-function halfBits(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
 /** `_codecs.encode(str, 'latin1')`: how protocol 2 stores bytes objects (numpy scalars' payloads). */
@@ -314,7 +306,7 @@ function dictSet(ctx: PickleContext, d: PyDict, k: unknown, v: unknown): void {
 }
 
 /** Pickle opcodes by name (Python's pickletools names). */
-const OP = {
+export const PICKLE_OPCODES = {
   MARK: 0x28, EMPTY_TUPLE: 0x29, STOP: 0x2e, POP: 0x30, POP_MARK: 0x31, DUP: 0x32, BINBYTES: 0x42,
   SHORT_BINBYTES: 0x43, FLOAT: 0x46, BINFLOAT: 0x47, INT: 0x49, BININT: 0x4a, BININT1: 0x4b, LONG: 0x4c,
   BININT2: 0x4d, NONE: 0x4e, PERSID: 0x50, BINPERSID: 0x51, REDUCE: 0x52, STRING: 0x53, BINSTRING: 0x54,
@@ -326,6 +318,7 @@ const OP = {
   BINBYTES8: 0x8e, EMPTY_SET: 0x8f, ADDITEMS: 0x90, FROZENSET: 0x91, NEWOBJ_EX: 0x92, STACK_GLOBAL: 0x93,
   MEMOIZE: 0x94, FRAME: 0x95, BYTEARRAY8: 0x96, NEXT_BUFFER: 0x97, READONLY_BUFFER: 0x98,
 } as const;
+const OP = PICKLE_OPCODES;
 
 const OPNAMES: Record<number, string> = Object.fromEntries(Object.entries(OP).map(([name, code]) => [code, name]));
 

@@ -8,5 +8,6 @@ export { resolveModelDir, officialModelName, openCheckpoint, readHfConfig, Resol
 export { StateDict, paramShapes } from './params';
 export { ProcessingOptions, ProcessingScope, DEFAULT_PROCESSING, NO_PROCESSING, processWeights } from './processing';
 export { hfConfigToTl, SUPPORTED_MODEL_TYPES } from './hf';
+export { MODEL_FAMILIES, ModelFamily, findModelFamily } from './families';
 export { configFromTransformerLensDict, readTransformerLensConfigPickle, readTransformerLensTorchDir, isTransformerLensTorchDir, TL_CHECKPOINT_WEIGHTS, TL_CHECKPOINT_CONFIG, saveTransformerLensTorchDir, transformerLensConfigDict } from './interpbench';
 export * from './hookNames';

@@ -1,15 +1,19 @@
 /**
  * SAE configuration in SAELens's cfg.json vocabulary (v6 layout), with parsing of v6 and
- * pre-6.0 files and serialisation back to a v6 cfg.json that SAELens 6 loads.
+ * pre-6.0 files and serialisation back to a v6 cfg.json that SAELens 6 loads. Architecture-specific
+ * fields (k, d_out, ...) come from the architecture registry (./architectures).
  */
 import { SAELAB_VERSION } from '../version';
 import { comparePep440, parsePep440 } from './pep440';
+import { DEFAULT_ARCHITECTURE, allArchitectures, inferenceArchitecture, listArchitectures } from './architectures';
 import { ConfigError, describeValue } from '../io/errors';
 
-export type SAEArchitecture = 'standard' | 'gated' | 'jumprelu' | 'topk';
+/** An architecture name from the registry (lib/sae/architectures): standard, gated, jumprelu, topk, transcoder, ... */
+export type SAEArchitecture = string;
 export type NormalizeActivations = 'none' | 'expected_average_only_in' | 'constant_norm_rescale' | 'layer_norm';
 
-export const SAE_ARCHITECTURES: readonly SAEArchitecture[] = ['standard', 'gated', 'jumprelu', 'topk'];
+/** Architectures an SAE folder can have: the registry's built-in inference architectures (listArchitectures('inference') also lists registered ones). */
+export const SAE_ARCHITECTURES: readonly SAEArchitecture[] = listArchitectures('inference');
 export const NORMALIZE_ACTIVATIONS: readonly NormalizeActivations[] = ['none', 'expected_average_only_in', 'constant_norm_rescale', 'layer_norm'];
 
 /** How the SAE was trained and where it reads from (SAELens `metadata`). Unknown keys are kept. */
@@ -23,10 +27,13 @@ export interface SAEMetadata {
   model_from_pretrained_kwargs?: Record<string, unknown>;
   sae_lens_version?: string;
   saelab_version?: string;
+  /** transcoders: the hook whose activation the transcoder predicts */
+  hook_name_out?: string;
+  hook_head_index_out?: number | null;
   [k: string]: unknown;
 }
 
-/** SAELens 6 `SAEConfig` (plus TopK's k / rescale_acts_by_decoder_norm). */
+/** SAELens 6 `SAEConfig` plus the architecture's own fields (TopK's k / rescale_acts_by_decoder_norm, transcoders' d_out). */
 export interface SAEConfig {
   architecture: SAEArchitecture;
   d_in: number;
@@ -40,7 +47,11 @@ export interface SAEConfig {
   k?: number;
   /** topk only; default false for inference configs */
   rescale_acts_by_decoder_norm?: boolean;
+  /** transcoders only: width of the output hook */
+  d_out?: number;
   metadata: SAEMetadata;
+  /** other architecture fields (registered architectures' `fields`) */
+  [field: string]: unknown;
 }
 
 /** The SAELens version written into cfg.json `metadata.sae_lens_version` (the format we follow). */
@@ -58,7 +69,7 @@ export const LLM_METADATA_KEYS = [
 /** A complete config from the required fields, with SAELens's defaults for the rest. */
 export function defaultSAEConfig(partial: Partial<SAEConfig> & { d_in: number; d_sae: number; metadata: SAEMetadata }): SAEConfig {
   const cfg: SAEConfig = {
-    architecture: 'standard',
+    architecture: DEFAULT_ARCHITECTURE,
     dtype: 'float32',
     apply_b_dec_to_input: true,
     normalize_activations: 'none',
@@ -66,9 +77,8 @@ export function defaultSAEConfig(partial: Partial<SAEConfig> & { d_in: number; d
     ...partial,
     metadata: { ...partial.metadata },
   };
-  if (cfg.architecture === 'topk') {
-    cfg.k = cfg.k ?? 100;
-    cfg.rescale_acts_by_decoder_norm = cfg.rescale_acts_by_decoder_norm ?? false;
+  for (const f of inferenceArchitecture(cfg.architecture).fields ?? []) {
+    if ((cfg[f.name] === undefined || cfg[f.name] === null) && f.default !== undefined) cfg[f.name] = f.default;
   }
   validateSAEConfig(cfg);
   return cfg;
@@ -77,9 +87,7 @@ export function defaultSAEConfig(partial: Partial<SAEConfig> & { d_in: number; d
 /** Check a config's field values; throws naming the field and the accepted values. */
 export function validateSAEConfig(cfg: SAEConfig, where = 'SAE config'): void {
   const fail = (msg: string): never => { throw new ConfigError(`${where}: ${msg}`); };
-  if (!SAE_ARCHITECTURES.includes(cfg.architecture)) {
-    fail(`unknown architecture ${describeValue(cfg.architecture)}; saelab supports ${SAE_ARCHITECTURES.join(', ')}`);
-  }
+  const arch = inferenceArchitecture(cfg.architecture, where);
   for (const f of ['d_in', 'd_sae'] as const) {
     if (!Number.isSafeInteger(cfg[f]) || cfg[f] <= 0) fail(`${f} must be a positive integer, got ${JSON.stringify(cfg[f])}`);
   }
@@ -91,10 +99,7 @@ export function validateSAEConfig(cfg: SAEConfig, where = 'SAE config'): void {
   }
   if (typeof cfg.apply_b_dec_to_input !== 'boolean') fail(`apply_b_dec_to_input must be a boolean, got ${describeValue(cfg.apply_b_dec_to_input)}`);
   if (!SAELENS_DTYPES.includes(cfg.dtype)) fail(`dtype ${describeValue(cfg.dtype)} is not a SAELens dtype (${SAELENS_DTYPES.join(', ')})`);
-  if (cfg.architecture === 'topk') {
-    if (!Number.isSafeInteger(cfg.k) || (cfg.k as number) <= 0) fail(`topk needs a positive integer k, got ${describeValue(cfg.k)}`);
-    if ((cfg.k as number) > cfg.d_sae) fail(`topk k=${cfg.k} exceeds d_sae=${cfg.d_sae}`);
-  }
+  arch.validate?.(cfg, fail);
   if (!cfg.metadata || typeof cfg.metadata !== 'object') fail('metadata must be an object');
   if (typeof cfg.metadata.hook_name !== 'string' || !cfg.metadata.hook_name) fail('metadata.hook_name must be a non-empty string (the hook the SAE reads, e.g. blocks.6.hook_resid_pre)');
   if (cfg.reshape_activations === 'hook_z' && !cfg.metadata.hook_name.endsWith('_z')) {
@@ -126,17 +131,22 @@ export function convertPre6Config(raw: Record<string, unknown>): Record<string, 
   setDefault('prepend_bos', true);
   setDefault('apply_b_dec_to_input', true);
   setDefault('activation_fn', 'relu');
-  setDefault('architecture', 'standard');
+  setDefault('architecture', DEFAULT_ARCHITECTURE);
   setDefault('reshape_activations', String(c.hook_name ?? '').includes('hook_z') ? 'hook_z' : 'none');
   const fnKwargs = (c.activation_fn_kwargs ?? {}) as Record<string, unknown>;
-  if (c.activation_fn === 'topk' && fnKwargs.k != null) {
-    c.architecture = 'topk';
-    c.k = fnKwargs.k;
+  // an activation function that names an architecture of its own (topk with activation_fn_kwargs.k)
+  for (const a of allArchitectures()) {
+    const claimed = a.inference?.pre6 && a.inference.pre6.activationFn === c.activation_fn ? a.inference.pre6.fields(fnKwargs) : undefined;
+    if (claimed) {
+      c.architecture = a.name;
+      Object.assign(c, claimed);
+    }
   }
   if (typeof c.normalize_activations === 'boolean') c.normalize_activations = c.normalize_activations ? 'expected_average_only_in' : 'none';
   if (c.normalize_activations == null) c.normalize_activations = 'none';
   const out: Record<string, unknown> = {};
-  for (const k of ['d_in', 'd_sae', 'dtype', 'apply_b_dec_to_input', 'normalize_activations', 'reshape_activations', 'k', 'rescale_acts_by_decoder_norm']) {
+  const fields = archFieldNames(c.architecture);
+  for (const k of ['d_in', 'd_sae', 'dtype', 'apply_b_dec_to_input', 'normalize_activations', 'reshape_activations', ...fields]) {
     if (k in c) out[k] = c[k];
   }
   // nested metadata (if any) is discarded, as SAELens does on this path
@@ -165,15 +175,15 @@ export function parseSAEConfig(raw: Record<string, unknown>, where = 'cfg.json')
     if (typeof v !== type) fail(`${key} must be a ${type}, got ${describeValue(v)}`);
     return v as T;
   };
-  const arch = typed<string>('architecture', 'string', 'standard');
-  if (!SAE_ARCHITECTURES.includes(arch as SAEArchitecture)) fail(`unknown architecture ${describeValue(arch)}; saelab supports ${SAE_ARCHITECTURES.join(', ')}`);
+  const arch = typed<string>('architecture', 'string', DEFAULT_ARCHITECTURE);
+  const spec = inferenceArchitecture(arch, where);
   const dIn = typed<number>('d_in', 'number', undefined);
   const dSae = typed<number>('d_sae', 'number', undefined);
   if (c.metadata !== undefined && (c.metadata === null || typeof c.metadata !== 'object' || Array.isArray(c.metadata))) fail(`metadata must be an object, got ${describeValue(c.metadata)}`);
   const md = { ...((c.metadata ?? {}) as Record<string, unknown>) } as SAEMetadata;
   if (md.hook_name === undefined) fail('no hook name (metadata.hook_name, or hook_name / hook_point in a pre-6.0 cfg)');
   const cfg: SAEConfig = {
-    architecture: arch as SAEArchitecture,
+    architecture: arch,
     d_in: dIn,
     d_sae: dSae,
     dtype: typed<string>('dtype', 'string', 'float32'),
@@ -182,9 +192,10 @@ export function parseSAEConfig(raw: Record<string, unknown>, where = 'cfg.json')
     reshape_activations: typed<string>('reshape_activations', 'string', 'none', true) as 'none' | 'hook_z',
     metadata: md,
   };
-  if (cfg.architecture === 'topk') {
-    cfg.k = typed<number>('k', 'number', 100, true);
-    cfg.rescale_acts_by_decoder_norm = typed<boolean>('rescale_acts_by_decoder_norm', 'boolean', false, true);
+  // the architecture's own fields (k, d_out, ...), typed the same way; null means absent
+  for (const f of spec.fields ?? []) {
+    if ((c[f.name] === undefined || c[f.name] === null) && f.default === undefined) continue;
+    cfg[f.name] = typed<unknown>(f.name, f.type, f.default, true);
   }
   validateSAEConfig(cfg, where);
   return cfg;
@@ -209,9 +220,15 @@ export function toCfgJson(cfg: SAEConfig): Record<string, unknown> {
     metadata,
     architecture: cfg.architecture,
   };
-  if (cfg.architecture === 'topk') {
-    out.k = cfg.k ?? 100;
-    out.rescale_acts_by_decoder_norm = cfg.rescale_acts_by_decoder_norm ?? false;
-  }
+  for (const f of inferenceArchitecture(cfg.architecture).fields ?? []) out[f.name] = cfg[f.name] ?? f.default;
   return out;
+}
+
+/** cfg.json field names of an architecture beyond the base SAEConfig (none for an unknown one). */
+function archFieldNames(arch: unknown): string[] {
+  try {
+    return (inferenceArchitecture(arch ?? DEFAULT_ARCHITECTURE).fields ?? []).map((f) => f.name);
+  } catch {
+    return [];
+  }
 }

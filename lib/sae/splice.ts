@@ -1,7 +1,9 @@
 /**
  * Splicing SAEs into a model through the hook API: replace the activation at the SAE's hook with
  * the SAE reconstruction (optionally plus the error term, optionally only at chosen positions,
- * optionally with per-feature interventions), as SAELens's HookedSAETransformer does.
+ * optionally with per-feature interventions), as SAELens's HookedSAETransformer does. A transcoder
+ * reads its input hook and replaces its output hook (metadata.hook_name_out) with its prediction; its
+ * error term is the true output minus the prediction.
  */
 import * as tf from '@tensorflow/tfjs';
 import { ForwardOptions, ForwardResult, HookFn, RunWithCacheOptions } from '../model/types';
@@ -32,6 +34,7 @@ export interface SpliceOptions {
   /**
    * Receives SAE internals at `${hook}.${suffix}`; each tensor is a fresh copy the receiver owns.
    * hook_sae_acts_post is [..., d_sae] (after interventions); the others have the activation's shape.
+   * Transcoders report them under their output hook (hook_sae_input is the input hook's activation).
    */
   capture?: (name: string, tensor: tf.Tensor) => void;
 }
@@ -97,6 +100,7 @@ function activationWidth(sae: SAE, act: tf.Tensor): number {
  * `fwdHooks` of model.forward / runWithCache.
  */
 export function spliceHooks(sae: SAE, opts: SpliceOptions = {}): Array<[string, HookFn]> {
+  if (sae.isTranscoder) return transcoderSpliceHooks(sae, opts);
   const hookName = sae.cfg.metadata.hook_name;
   const edit = interventionEditor(sae, opts.interventions ?? []);
   const headIndex = sae.cfg.metadata.hook_head_index;
@@ -128,15 +132,67 @@ export function spliceHooks(sae: SAE, opts: SpliceOptions = {}): Array<[string, 
       if (h < nHeads - 1) parts.push(tf.slice(act, [0, 0, h + 1, 0], [-1, -1, -1, -1]));
       out = tf.concat(parts, 2);
     }
-    if (opts.positions !== undefined) {
-      if (act.rank < 2) throw new Error(`splicing at chosen positions needs a [batch, pos, ...] activation at ${name}, got shape [${act.shape.join(', ')}]`);
-      const m = positionMask(opts.positions, act.shape[0] as number, act.shape[1] as number);
-      const mb = tf.reshape(m, [act.shape[0] as number, act.shape[1] as number, ...new Array(act.rank - 2).fill(1)]);
-      out = tf.add(tf.mul(mb, out), tf.mul(tf.sub(1, mb), act));
-    }
+    if (opts.positions !== undefined) out = applyPositions(opts.positions, act, out, name);
     return out;
   });
   return [[hookName, fn]];
+}
+
+/** Blend `out` into `act` at the chosen positions (the original activation elsewhere). */
+function applyPositions(positions: SpliceOptions['positions'], act: tf.Tensor, out: tf.Tensor, name: string): tf.Tensor {
+  if (act.rank < 2) throw new Error(`splicing at chosen positions needs a [batch, pos, ...] activation at ${name}, got shape [${act.shape.join(', ')}]`);
+  const m = positionMask(positions, act.shape[0] as number, act.shape[1] as number);
+  const mb = tf.reshape(m, [act.shape[0] as number, act.shape[1] as number, ...new Array(act.rank - 2).fill(1)]);
+  return tf.add(tf.mul(mb, out), tf.mul(tf.sub(1, mb), act));
+}
+
+/**
+ * A transcoder's two hooks: at metadata.hook_name its input is kept (the activation passes unchanged);
+ * at metadata.hook_name_out the activation is replaced by the prediction (plus, with includeError, the
+ * error node: true output - prediction of the unedited features).
+ */
+function transcoderSpliceHooks(sae: SAE, opts: SpliceOptions): Array<[string, HookFn]> {
+  const inHook = sae.cfg.metadata.hook_name;
+  const outHook = sae.outputHook;
+  if (typeof sae.cfg.metadata.hook_head_index === 'number') throw new Error(`${sae.cfg.architecture} on ${inHook}: splicing a transcoder on one attention head (hook_head_index) is not supported`);
+  const edit = interventionEditor(sae, opts.interventions ?? []);
+  let input: tf.Tensor | null = null;
+  const keepInput: HookFn = (act, ctx) => {
+    const name = ctx?.name ?? inHook;
+    if (act.shape[act.rank - 1] !== sae.cfg.d_in) {
+      throw new Error(`${sae.cfg.architecture} d_in=${sae.cfg.d_in} does not match the model's ${name} width ${act.shape[act.rank - 1]} (activation shape [${act.shape.join(', ')}]): the transcoder was made for another model or hook`);
+    }
+    input?.dispose();
+    input = tf.keep(act.clone());
+  };
+  const replaceOutput: HookFn = (act, ctx) => {
+    const name = ctx?.name ?? outHook;
+    if (!input) throw new Error(`${sae.cfg.architecture}: its output hook ${name} ran before its input hook ${inHook} in this forward pass; a transcoder predicts a later hook from an earlier one`);
+    const x = input;
+    input = null;
+    try {
+      return tf.tidy(() => {
+        if (act.shape[act.rank - 1] !== sae.dOut || !tf.util.arraysEqual(act.shape.slice(0, -1), x.shape.slice(0, -1))) {
+          throw new Error(`${sae.cfg.architecture} predicts [..., ${sae.dOut}] from ${inHook} [${x.shape.join(', ')}], but ${name} is [${act.shape.join(', ')}]`);
+        }
+        const r = sae.run(x, { editFeatures: edit, withError: opts.includeError, target: act });
+        let out = opts.includeError ? tf.add(r.saeOut, r.error!) : r.saeOut;
+        if (opts.capture) {
+          const give = (suffix: SAECacheSuffix, t: tf.Tensor) => opts.capture!(`${name}.${suffix}`, tf.keep(t.clone()));
+          give('hook_sae_input', x);
+          give('hook_sae_acts_post', r.featureActs);
+          give('hook_sae_recons', r.saeOut);
+          if (r.error) give('hook_sae_error', r.error);
+          give('hook_sae_output', out);
+        }
+        if (opts.positions !== undefined) out = applyPositions(opts.positions, act, out, name);
+        return out;
+      });
+    } finally {
+      x.dispose();
+    }
+  };
+  return [[inHook, keepInput], [outHook, replaceOutput]];
 }
 
 export type RunWithSAEOptions = ForwardOptions & SpliceOptions;

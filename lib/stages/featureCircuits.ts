@@ -21,6 +21,7 @@ import { StageOutput, defineStage } from './define';
 import { Row } from '../plots/table';
 import { ExperimentConfig } from './config';
 import { SAELAB_ROOT } from '../version';
+import { mean } from '../analysis/stats';
 import { circuitWorldInputs, loadCircuitWorld, validateCircuitsConfig } from './circuitsCommon';
 
 export const STAGE_FEATURE_CIRCUITS = '09_feature_circuits';
@@ -155,7 +156,6 @@ function edgeTensors(edges: EdgeBlock[]): Record<string, TensorToWrite> {
   return out;
 }
 
-const mean = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / a.length;
 const FILES = ['results.json', 'node_effects.safetensors', 'edges.safetensors', 'circuit.json', 'circuit.dot', 'circuit.svg', 'examples.jsonl'];
 
 /**

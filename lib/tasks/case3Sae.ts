@@ -14,11 +14,12 @@ import { CASE3_VOCAB, case3Inputs } from './interpbench';
 /**
  * The seed's SAE configuration (SAELens names in camelCase): expansion 4, relu (standard), L1 0.1,
  * lr 3e-4 constant, Adam (0.9, 0.999), 1.5M training tokens in batches of 80, ghost grads,
- * geometric-median b_dec, unit-norm decoder, dead window 1000, sampling window 2000, 5 checkpoints.
+ * geometric-median b_dec, unit-norm decoder, dead window 1000, sampling window 2000, 5 checkpoints
+ * (the SAELens 5 training defaults the seed used).
  */
 export function case3SaeConfig(dIn: number, hookName: string, overrides: Partial<TrainSAEConfigInput> = {}): TrainSAEConfigInput {
   return {
-    architecture: 'standard', dIn, expansionFactor: 4, l1Coefficient: 0.1, lr: 3e-4, lrScheduler: 'constant',
+    defaults: 'saelens5', architecture: 'standard', dIn, expansionFactor: 4, l1Coefficient: 0.1, lr: 3e-4, lrScheduler: 'constant',
     adamBeta1: 0.9, adamBeta2: 0.999, trainingTokens: 1_500_000, trainBatchSizeTokens: 80, useGhostGrads: true,
     bDecInitMethod: 'geometric_median', normalizeSaeDecoder: true, deadFeatureWindow: 1000, featureSamplingWindow: 2000,
     nCheckpoints: 5, seed: 42, logEvery: 100,

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { kthLargestValue, topkActivation as selectTopk } from '../sae/architectures/ops';
 
 /**
  * Activation functions with the gradients SAELens trains with, as tf.customGrad ops (the forward
@@ -11,6 +12,12 @@ export const stopGradient = tf.customGrad(((x: tf.Tensor) => ({
   gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
 })) as any) as <T extends tf.Tensor>(x: T) => T;
 
+/** [x > 0] as 0/1 floats, with zero gradient (the gate of a gated SAE: torch's (x > 0).to(dtype) has none). */
+export const heaviside = tf.customGrad(((x: tf.Tensor) => ({
+  value: tf.cast(tf.greater(x, 0), 'float32'),
+  gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
+})) as any) as <T extends tf.Tensor>(x: T) => T;
+
 /** rectangle(z) = 1 where -0.5 < z < 0.5, else 0. */
 function rectangle(z: tf.Tensor): tf.Tensor {
   return tf.cast(tf.logicalAnd(tf.greater(z, -0.5), tf.less(z, 0.5)), 'float32');
@@ -18,14 +25,29 @@ function rectangle(z: tf.Tensor): tf.Tensor {
 
 /**
  * TopK activation of pre-activations [batch, d_sae]: keep each row's k largest values, relu them,
- * zero the rest. Gradient flows to the kept positive entries only.
+ * zero the rest (the same selection as inference, lib/sae/architectures/ops.ts: exactly k per row, ties
+ * to the lower index). Gradient flows to the kept positive entries only.
  */
 export function topkActivation(pre: tf.Tensor2D, k: number): tf.Tensor2D {
   const op = tf.customGrad(((x: tf.Tensor2D, save: tf.GradSaveFunc) => {
-    const kth = tf.slice(tf.topk(x, k, true).values, [0, k - 1], [x.shape[0], 1]); // [batch, 1]
-    const keep = tf.cast(tf.logicalAnd(tf.greaterEqual(x, kth), tf.greater(x, 0)), 'float32');
+    const value = selectTopk(x, k);
+    save([tf.cast(tf.greater(value, 0), 'float32')]);
+    return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, saved[0]) };
+  }) as any) as (x: tf.Tensor2D) => tf.Tensor2D;
+  return op(pre);
+}
+
+/**
+ * BatchTopK activation (SAELens BatchTopK): relu, then keep the kTotal largest values over the whole
+ * batch [batch, d_sae] (kTotal = k * batch), zeros elsewhere. Gradient flows to the kept positive entries.
+ */
+export function batchTopkActivation(pre: tf.Tensor2D, kTotal: number): tf.Tensor2D {
+  const op = tf.customGrad(((x: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    const acts = tf.relu(x);
+    const kth = kthLargestValue(acts, Math.min(kTotal, acts.size));
+    const keep = tf.cast(tf.logicalAnd(tf.greaterEqual(acts, kth), tf.greater(acts, 0)), 'float32');
     save([keep]);
-    return { value: tf.mul(x, keep), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, saved[0]) };
+    return { value: tf.mul(acts, keep), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, saved[0]) };
   }) as any) as (x: tf.Tensor2D) => tf.Tensor2D;
   return op(pre);
 }

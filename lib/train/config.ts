@@ -1,18 +1,30 @@
 /**
- * Training configuration: SAELens's LanguageModelSAERunnerConfig fields in camelCase
- * (l1_coefficient -> l1Coefficient, train_batch_size_tokens -> trainBatchSizeTokens, ...).
+ * Training configuration: SAELens's LanguageModelSAERunnerConfig and training SAE config fields in
+ * camelCase (l1_coefficient -> l1Coefficient, train_batch_size_tokens -> trainBatchSizeTokens, ...).
+ * Defaults are SAELens 6.18's for each architecture (`defaults: 'saelens6'`); `defaults: 'saelens5'`
+ * restores the SAELens 5.x defaults saelab used before (unit-norm decoder every step, geometric-median
+ * b_dec, ...). docs/sae-architectures.md lists both.
  */
+import { DEFAULT_ARCHITECTURE, TrainingArchitecture, TrainingDefaults, trainingArchitecture } from '../sae/architectures';
 import { ConfigError, describeValue } from '../io/errors';
-export type TrainArchitecture = 'standard' | 'topk' | 'jumprelu';
+
+export type { TrainingDefaults } from '../sae/architectures';
+/** A trainable architecture name from the registry (lib/sae/architectures): standard, gated, jumprelu, topk, batchtopk, ... */
+export type TrainArchitecture = string;
 export type LrSchedulerName = 'constant' | 'cosineannealing' | 'cosineannealingwarmrestarts';
 export type BDecInitMethod = 'geometric_median' | 'mean' | 'zeros';
 export type TrainNormalizeActivations = 'none' | 'expected_average_only_in';
+
+/** The training-defaults presets saelab knows. */
+export const TRAINING_DEFAULTS: readonly TrainingDefaults[] = ['saelens6', 'saelens5'];
 
 /** Metadata copied into the trained SAE's cfg.json `metadata` (SAELens names). */
 export interface TrainMetadata {
   model_name?: string;
   hook_name?: string;
   hook_head_index?: number | null;
+  /** transcoders: the hook they predict */
+  hook_name_out?: string;
   context_size?: number;
   prepend_bos?: boolean;
   dataset_path?: string;
@@ -20,34 +32,57 @@ export interface TrainMetadata {
 }
 
 export interface TrainSAEConfig {
+  /** which preset filled the fields left out: SAELens 6.18's (default) or SAELens 5.x's */
+  defaults: TrainingDefaults;
   architecture: TrainArchitecture;
-  /** width of the activations */
+  /** width of the activations (transcoders: of the input hook) */
   dIn: number;
   /** number of features; default dIn * expansionFactor */
   dSae: number;
+  /** transcoders: width of the output hook they predict */
+  dOut?: number;
   expansionFactor?: number;
-  /** topk: active features per token */
+  // ---- TopK family (topk, batchtopk, matryoshka_batchtopk)
+  /** active features per token (batchtopk: on average over the batch, may be fractional) */
   k?: number;
+  /** weight of the AuxK dead-feature reconstruction loss (0 disables it); SAELens aux_loss_coefficient */
+  auxCoefficient?: number;
+  /** choose and decode with the activations scaled by the decoder row norms; folded into the saved weights */
+  rescaleActsByDecoderNorm?: boolean;
+  /** batchtopk: rate of the moving average that tracks the threshold */
+  topkThresholdLr?: number;
+  /** matryoshka_batchtopk: nested feature widths, strictly increasing (dSae is added as the last level) */
+  matryoshkaWidths?: number[];
+  // ---- L1 family (standard, gated, transcoders)
+  /** weight each feature's activation in the sparsity penalty by its decoder row norm (standard) */
+  scaleSparsityPenaltyByDecoderNorm?: boolean;
+  /** p of the sparsity norm (1 = L1) */
+  lpNorm?: number;
+  l1Coefficient?: number;
+  l1WarmUpSteps?: number;
+  // ---- JumpReLU family
+  /** coefficient of the L0 (step) or tanh penalty and its warm-up */
+  l0Coefficient?: number;
+  l0WarmUpSteps?: number;
+  jumpreluBandwidth?: number;
+  jumpreluInitThreshold?: number;
+  /** "step" (Google DeepMind's L0) or "tanh" (Anthropic's) */
+  jumpreluSparsityLossMode?: 'step' | 'tanh';
+  jumpreluTanhScale?: number;
+  /** Anthropic's pre-activation loss on dead features; null disables it */
+  preActLossCoefficient?: number | null;
+  // ---- shared
   applyBDecToInput: boolean;
   bDecInitMethod: BDecInitMethod;
-  /** W_dec rows uniform [0,1) then scaled to norm 0.1 (before unit-normalising, when normalizeSaeDecoder) */
+  /** SAELens 6 decoder_init_norm: W_dec rows (kaiming uniform) scaled to this norm and W_enc = W_dec^T; null: the SAELens 5 initialisation below */
+  decoderInitNorm: number | null;
+  /** SAELens 5: W_dec rows uniform [0,1) then scaled to norm 0.1 (before unit-normalising, when normalizeSaeDecoder) */
   decoderHeuristicInit: boolean;
+  /** SAELens 5: W_enc = W_dec^T at initialisation */
   initEncoderAsDecoderTranspose: boolean;
-  /** keep decoder rows unit norm and remove the gradient component parallel to them */
+  /** SAELens 5: keep decoder rows unit norm every step and remove the gradient component parallel to them */
   normalizeSaeDecoder: boolean;
-  scaleSparsityPenaltyByDecoderNorm: boolean;
-  /** p of the sparsity norm (1 = L1) */
-  lpNorm: number;
-  l1Coefficient: number;
-  l1WarmUpSteps: number;
-  /** jumprelu: coefficient of the L0 (step) penalty and its warm-up */
-  l0Coefficient: number;
-  l0WarmUpSteps: number;
-  jumpreluBandwidth: number;
-  jumpreluInitThreshold: number;
-  /** topk: weight of the auxiliary dead-feature reconstruction loss (0 disables it) */
-  auxCoefficient: number;
-  /** std of gaussian noise added to the pre-activations while training */
+  /** std of gaussian noise added to the pre-activations while training (SAELens 5) */
   noiseScale: number;
   lr: number;
   lrScheduler: LrSchedulerName;
@@ -65,6 +100,7 @@ export interface TrainSAEConfig {
   trainBatchSizeTokens: number;
   /** mixing buffer size, in training batches (half is served, half kept to mix with the next fill) */
   nBatchesInBuffer: number;
+  /** SAELens 5 ghost grads (standard and transcoder) */
   useGhostGrads: boolean;
   /** steps between feature-density resets (and density logs) */
   featureSamplingWindow: number;
@@ -84,57 +120,61 @@ export interface TrainSAEConfig {
 
 export type TrainSAEConfigInput = Partial<TrainSAEConfig> & { dIn: number; trainingTokens: number };
 
-/** Fill defaults (SAELens's) and validate; throws an Error naming the bad field. */
+/** The runner-level defaults of each preset (fields every architecture shares). */
+export const RUNNER_DEFAULTS: Record<TrainingDefaults, Partial<TrainSAEConfig>> = {
+  saelens6: {
+    applyBDecToInput: true, bDecInitMethod: 'zeros', decoderInitNorm: 0.1, decoderHeuristicInit: false, initEncoderAsDecoderTranspose: true,
+    normalizeSaeDecoder: false, noiseScale: 0, useGhostGrads: false,
+  },
+  saelens5: {
+    applyBDecToInput: true, bDecInitMethod: 'geometric_median', decoderInitNorm: null, decoderHeuristicInit: false, initEncoderAsDecoderTranspose: false,
+    normalizeSaeDecoder: true, noiseScale: 0, useGhostGrads: false,
+  },
+};
+
+/** Fill defaults (the chosen preset's, SAELens 6.18 by default) and validate; throws an Error naming the bad field. */
 export function resolveTrainConfig(input: TrainSAEConfigInput): TrainSAEConfig {
+  const preset = input.defaults ?? 'saelens6';
+  if (!TRAINING_DEFAULTS.includes(preset)) throw new ConfigError(`train config: defaults '${preset}' is not a preset; use one of ${TRAINING_DEFAULTS.join(', ')}`);
+  const architecture = input.architecture ?? DEFAULT_ARCHITECTURE;
+  const arch = trainingArchitecture(architecture);
+  const given: Partial<TrainSAEConfig> = {};
+  for (const [k, v] of Object.entries(input)) if (v !== undefined) (given as Record<string, unknown>)[k] = v;
   const lr = input.lr ?? 3e-4;
   const dIn = input.dIn;
   const dSae = input.dSae ?? (input.expansionFactor !== undefined ? Math.round(dIn * input.expansionFactor) : dIn * 4);
   const cfg: TrainSAEConfig = {
-    architecture: input.architecture ?? 'standard',
+    ...(RUNNER_DEFAULTS[preset] as TrainSAEConfig),
+    ...arch.defaults[preset],
+    lr,
+    lrScheduler: 'constant',
+    lrWarmUpSteps: 0,
+    lrDecaySteps: 0,
+    lrEnd: lr / 10,
+    nRestartCycles: 1,
+    adamBeta1: 0.9,
+    adamBeta2: 0.999,
+    adamEps: 1e-8,
+    gradClipNorm: 1.0,
+    trainBatchSizeTokens: 4096,
+    nBatchesInBuffer: 20,
+    featureSamplingWindow: 2000,
+    deadFeatureWindow: 1000,
+    normalizeActivations: 'none',
+    normEstimateTokens: 100_000,
+    nCheckpoints: 0,
+    seed: 42,
+    logEvery: 10,
+    ...given,
+    defaults: preset,
+    architecture,
     dIn,
     dSae,
-    expansionFactor: input.expansionFactor,
-    k: input.k,
-    applyBDecToInput: input.applyBDecToInput ?? true,
-    bDecInitMethod: input.bDecInitMethod ?? 'geometric_median',
-    decoderHeuristicInit: input.decoderHeuristicInit ?? false,
-    initEncoderAsDecoderTranspose: input.initEncoderAsDecoderTranspose ?? false,
-    normalizeSaeDecoder: input.normalizeSaeDecoder ?? true,
-    scaleSparsityPenaltyByDecoderNorm: input.scaleSparsityPenaltyByDecoderNorm ?? false,
-    lpNorm: input.lpNorm ?? 1,
-    l1Coefficient: input.l1Coefficient ?? 1e-3,
-    l1WarmUpSteps: input.l1WarmUpSteps ?? 0,
-    l0Coefficient: input.l0Coefficient ?? 1,
-    l0WarmUpSteps: input.l0WarmUpSteps ?? 0,
-    jumpreluBandwidth: input.jumpreluBandwidth ?? 0.001,
-    jumpreluInitThreshold: input.jumpreluInitThreshold ?? 0.001,
-    auxCoefficient: input.auxCoefficient ?? 1,
-    noiseScale: input.noiseScale ?? 0,
-    lr,
-    lrScheduler: input.lrScheduler ?? 'constant',
-    lrWarmUpSteps: input.lrWarmUpSteps ?? 0,
-    lrDecaySteps: input.lrDecaySteps ?? 0,
-    lrEnd: input.lrEnd ?? lr / 10,
-    nRestartCycles: input.nRestartCycles ?? 1,
-    adamBeta1: input.adamBeta1 ?? 0.9,
-    adamBeta2: input.adamBeta2 ?? 0.999,
-    adamEps: input.adamEps ?? 1e-8,
-    gradClipNorm: input.gradClipNorm ?? 1.0,
-    trainingTokens: input.trainingTokens,
-    trainBatchSizeTokens: input.trainBatchSizeTokens ?? 4096,
-    nBatchesInBuffer: input.nBatchesInBuffer ?? 20,
-    useGhostGrads: input.useGhostGrads ?? false,
-    featureSamplingWindow: input.featureSamplingWindow ?? 2000,
-    deadFeatureWindow: input.deadFeatureWindow ?? 1000,
-    normalizeActivations: input.normalizeActivations ?? 'none',
-    normEstimateTokens: input.normEstimateTokens ?? 100_000,
-    nCheckpoints: input.nCheckpoints ?? 0,
-    seed: input.seed ?? 42,
-    logEvery: input.logEvery ?? 10,
     dtype: 'float32',
     metadata: { ...(input.metadata ?? {}) },
   };
-  checkInputFields(input, cfg);
+  checkInputFields(input, cfg, arch);
+  if (arch.target === 'input') delete cfg.dOut;
   validate(cfg);
   return cfg;
 }
@@ -148,25 +188,18 @@ function nonNegativeInt(v: number, field: string): void {
 }
 
 function validate(c: TrainSAEConfig): void {
-  const archs: TrainArchitecture[] = ['standard', 'topk', 'jumprelu'];
-  if (!archs.includes(c.architecture)) throw new ConfigError(`train config: architecture '${c.architecture}' is not supported; use one of ${archs.join(', ')}`);
+  const arch = trainingArchitecture(c.architecture);
   positiveInt(c.dIn, 'dIn');
   positiveInt(c.dSae, 'dSae');
   positiveInt(c.trainBatchSizeTokens, 'trainBatchSizeTokens');
   if (!(c.trainingTokens >= c.trainBatchSizeTokens)) throw new ConfigError(`train config: trainingTokens (${c.trainingTokens}) must be at least one batch (trainBatchSizeTokens ${c.trainBatchSizeTokens})`);
-  if (c.architecture === 'topk') {
-    if (c.k === undefined) throw new ConfigError('train config: architecture topk needs k (active features per token)');
-    positiveInt(c.k, 'k');
-    if (c.k > c.dSae) throw new ConfigError(`train config: k (${c.k}) must not exceed dSae (${c.dSae})`);
-  }
   if (!(c.nBatchesInBuffer >= 2 && c.nBatchesInBuffer % 2 === 0)) throw new ConfigError(`train config: nBatchesInBuffer must be an even number >= 2, got ${c.nBatchesInBuffer}`);
   if (!(c.lr > 0)) throw new ConfigError(`train config: lr must be > 0, got ${c.lr}`);
   const scheds: LrSchedulerName[] = ['constant', 'cosineannealing', 'cosineannealingwarmrestarts'];
   if (!scheds.includes(c.lrScheduler)) throw new ConfigError(`train config: lrScheduler '${c.lrScheduler}' is not supported; use one of ${scheds.join(', ')}`);
   nonNegativeInt(c.lrWarmUpSteps, 'lrWarmUpSteps');
   nonNegativeInt(c.lrDecaySteps, 'lrDecaySteps');
-  nonNegativeInt(c.l1WarmUpSteps, 'l1WarmUpSteps');
-  nonNegativeInt(c.l0WarmUpSteps, 'l0WarmUpSteps');
+  for (const f of ['l1WarmUpSteps', 'l0WarmUpSteps'] as const) if (c[f] !== undefined) nonNegativeInt(c[f] as number, f);
   nonNegativeInt(c.nCheckpoints, 'nCheckpoints');
   positiveInt(c.featureSamplingWindow, 'featureSamplingWindow');
   positiveInt(c.deadFeatureWindow, 'deadFeatureWindow');
@@ -177,8 +210,9 @@ function validate(c: TrainSAEConfig): void {
   if (!bInit.includes(c.bDecInitMethod)) throw new ConfigError(`train config: bDecInitMethod '${c.bDecInitMethod}' is not supported; use one of ${bInit.join(', ')}`);
   const norms: TrainNormalizeActivations[] = ['none', 'expected_average_only_in'];
   if (!norms.includes(c.normalizeActivations)) throw new ConfigError(`train config: normalizeActivations '${c.normalizeActivations}' is not supported in training; use one of ${norms.join(', ')}`);
-  if (c.architecture === 'jumprelu' && !(c.jumpreluInitThreshold > 0 && c.jumpreluBandwidth > 0)) throw new ConfigError('train config: jumpreluInitThreshold and jumpreluBandwidth must be > 0');
-  if (c.lpNorm !== 1 && c.lpNorm !== 2) throw new ConfigError(`train config: lpNorm must be 1 or 2, got ${c.lpNorm}`);
+  if (c.decoderInitNorm !== null && !(c.decoderInitNorm > 0)) throw new ConfigError(`train config: decoderInitNorm must be > 0 or null, got ${c.decoderInitNorm}`);
+  if (c.dOut !== undefined && arch.target === 'input') throw new ConfigError(`train config: dOut is only for transcoders; ${c.architecture} reconstructs its input`);
+  arch.validate?.(c, (msg: string): never => { throw new ConfigError(`train config: ${msg}`); });
 }
 
 /** Ranges of numeric fields beyond their type (every number must be finite). */
@@ -188,14 +222,23 @@ const FIELD_RANGES: Record<string, [string, (x: number) => boolean]> = {
   adamBeta1: ['in [0, 1)', (x) => x >= 0 && x < 1], adamBeta2: ['in [0, 1)', (x) => x >= 0 && x < 1], adamEps: ['> 0', (x) => x > 0],
   seed: ['a non-negative integer', (x) => Number.isSafeInteger(x) && x >= 0], trainingTokens: ['a positive integer', (x) => Number.isSafeInteger(x) && x > 0],
   normEstimateTokens: ['a positive integer', (x) => Number.isSafeInteger(x) && x > 0], nRestartCycles: ['a positive integer', (x) => Number.isSafeInteger(x) && x > 0],
+  dOut: ['a positive integer', (x) => Number.isSafeInteger(x) && x > 0], k: ['> 0', (x) => x > 0], jumpreluTanhScale: ['> 0', (x) => x > 0],
 };
 
-/** JSON types of the config's fields (a field added to TrainSAEConfig without an entry here is only checked for being known). */
-const FIELD_TYPES: Record<string, 'number' | 'boolean' | 'string' | 'object'> = {
-  architecture: 'string', dIn: 'number', dSae: 'number', expansionFactor: 'number', k: 'number', applyBDecToInput: 'boolean', bDecInitMethod: 'string',
-  decoderHeuristicInit: 'boolean', initEncoderAsDecoderTranspose: 'boolean', normalizeSaeDecoder: 'boolean', scaleSparsityPenaltyByDecoderNorm: 'boolean',
-  lpNorm: 'number', l1Coefficient: 'number', l1WarmUpSteps: 'number', l0Coefficient: 'number', l0WarmUpSteps: 'number', jumpreluBandwidth: 'number',
-  jumpreluInitThreshold: 'number', auxCoefficient: 'number', noiseScale: 'number', lr: 'number', lrScheduler: 'string', lrWarmUpSteps: 'number',
+type FieldType = 'number' | 'boolean' | 'string' | 'object' | 'array';
+
+/**
+ * JSON types of the config's fields; [type, 'null'] where null is a value of its own (it switches the feature
+ * off). Every TrainSAEConfig field needs an entry (a new field without one does not compile).
+ */
+const FIELD_TYPES: { [K in keyof Required<TrainSAEConfig>]: FieldType | [FieldType, 'null'] } = {
+  defaults: 'string', architecture: 'string', dIn: 'number', dSae: 'number', dOut: 'number', expansionFactor: 'number',
+  k: 'number', auxCoefficient: 'number', rescaleActsByDecoderNorm: 'boolean', topkThresholdLr: 'number', matryoshkaWidths: 'array',
+  scaleSparsityPenaltyByDecoderNorm: 'boolean', lpNorm: 'number', l1Coefficient: 'number', l1WarmUpSteps: 'number',
+  l0Coefficient: 'number', l0WarmUpSteps: 'number', jumpreluBandwidth: 'number', jumpreluInitThreshold: 'number', jumpreluSparsityLossMode: 'string',
+  jumpreluTanhScale: 'number', preActLossCoefficient: ['number', 'null'],
+  applyBDecToInput: 'boolean', bDecInitMethod: 'string', decoderInitNorm: ['number', 'null'], decoderHeuristicInit: 'boolean',
+  initEncoderAsDecoderTranspose: 'boolean', normalizeSaeDecoder: 'boolean', noiseScale: 'number', lr: 'number', lrScheduler: 'string', lrWarmUpSteps: 'number',
   lrDecaySteps: 'number', lrEnd: 'number', nRestartCycles: 'number', adamBeta1: 'number', adamBeta2: 'number', adamEps: 'number', gradClipNorm: 'number',
   trainingTokens: 'number', trainBatchSizeTokens: 'number', nBatchesInBuffer: 'number', useGhostGrads: 'boolean', featureSamplingWindow: 'number',
   deadFeatureWindow: 'number', normalizeActivations: 'string', normEstimateTokens: 'number', nCheckpoints: 'number', seed: 'number', logEvery: 'number',
@@ -204,15 +247,23 @@ const FIELD_TYPES: Record<string, 'number' | 'boolean' | 'string' | 'object'> = 
 
 /**
  * The input's own fields: each must be a field of the config (a typo such as l1_coefficient is an error,
- * so are "constructor" or "toString"), of its JSON type (no "64" for 64), finite, and in range.
+ * so are "constructor" or "toString"; an architecture registered from outside may add fields through its
+ * defaults), of its JSON type (no "64" for 64), finite, and in range.
  */
-function checkInputFields(input: object, cfg: TrainSAEConfig): void {
+function checkInputFields(input: object, cfg: TrainSAEConfig, arch: TrainingArchitecture): void {
+  const has = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+  const known = (k: string) => has(FIELD_TYPES, k) || has(arch.defaults.saelens6, k) || has(arch.defaults.saelens5, k);
   for (const [key, v] of Object.entries(input)) {
     if (v === undefined) continue;
-    if (!Object.prototype.hasOwnProperty.call(cfg, key)) throw new ConfigError(`train config: unknown field '${key}' (fields: ${Object.keys(cfg).join(', ')})`);
-    const want = FIELD_TYPES[key];
+    if (!known(key)) throw new ConfigError(`train config: unknown field '${key}' (fields: ${Object.keys(cfg).join(', ')})`);
+    const want = has(FIELD_TYPES, key) ? FIELD_TYPES[key as keyof TrainSAEConfig] : undefined;
     const got = v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
-    if (want && got !== want) throw new ConfigError(`train config: ${key} must be ${want === 'object' ? 'an object' : `a ${want}`}, got ${describeValue(v)}`);
+    const ok = want === undefined || (Array.isArray(want) ? want.includes(got as FieldType) : got === want);
+    if (!ok) {
+      const type = Array.isArray(want) ? want[0] : want!;
+      throw new ConfigError(`train config: ${key} must be ${type === 'object' || type === 'array' ? `an ${type}` : `a ${type}`}${Array.isArray(want) ? ' or null' : ''}, got ${describeValue(v)}`);
+    }
+    if (Array.isArray(v) && !v.every((x) => typeof x === 'number' && Number.isFinite(x))) throw new ConfigError(`train config: ${key} must be an array of finite numbers, got ${describeValue(v)}`);
     if (typeof v === 'number') {
       if (!Number.isFinite(v)) throw new ConfigError(`train config: ${key} must be a finite number, got ${v}`);
       const range = FIELD_RANGES[key];

@@ -5,48 +5,47 @@ import { TrainSAEConfig } from './config';
 import { SAEParams } from './params';
 import { SAE } from '../sae/sae';
 import { SAEConfig, defaultSAEConfig } from '../sae/config';
+import { TrainedExport, trainingArchitecture } from '../sae/architectures';
 import { tempNameFor } from '../io/atomic';
 
-/** The SAE config of the trained SAE (normalization folded into the weights, so normalize_activations "none"). */
-export function trainedSAEConfig(cfg: TrainSAEConfig): SAEConfig {
+/**
+ * The inference cfg fields and weights of the trained SAE, as SAELens's save_inference_model writes them:
+ * the activation norm scaling factor folded in (W_enc * s, W_dec / s, b_dec / s), then the architecture's
+ * own processing (jumprelu: threshold = exp(log_threshold); topk with rescaling: decoder norms folded;
+ * batchtopk: a jumprelu SAE with the tracked threshold). New tensors; the caller disposes them.
+ */
+export function exportTrained(cfg: TrainSAEConfig, p: SAEParams, state: Record<string, number> = {}, scale = 1): TrainedExport {
+  return trainingArchitecture(cfg.architecture).export(cfg, p, state, scale);
+}
+
+/** The trained SAE's config (normalization folded into the weights, so normalize_activations "none"); `exported` is exportTrained's config part. */
+export function trainedSAEConfig(cfg: TrainSAEConfig, exported: TrainedExport['config']): SAEConfig {
   const hookName = String(cfg.metadata.hook_name ?? 'activations');
+  const isSae = trainingArchitecture(cfg.architecture).target === 'input';
   return defaultSAEConfig({
-    architecture: cfg.architecture,
     d_in: cfg.dIn,
     d_sae: cfg.dSae,
     dtype: 'float32',
     apply_b_dec_to_input: cfg.applyBDecToInput,
     normalize_activations: 'none',
-    reshape_activations: hookName.endsWith('hook_z') ? 'hook_z' : 'none',
-    ...(cfg.architecture === 'topk' ? { k: cfg.k, rescale_acts_by_decoder_norm: false } : {}),
+    reshape_activations: isSae && hookName.endsWith('hook_z') ? 'hook_z' : 'none',
+    ...exported,
     metadata: { ...cfg.metadata, hook_name: hookName },
   });
 }
 
-/**
- * Inference weights from training parameters, with the activation norm scaling factor s folded in
- * (W_enc * s, W_dec / s, b_dec / s) and jumprelu's log_threshold turned into threshold = exp(log_threshold).
- */
-export function exportWeights(p: SAEParams, scale: number): Record<string, tf.Tensor> {
-  return tf.tidy(() => {
-    const w: Record<string, tf.Tensor> = {
-      W_enc: scale === 1 ? tf.clone(p.W_enc) : tf.mul(p.W_enc, scale),
-      W_dec: scale === 1 ? tf.clone(p.W_dec) : tf.div(p.W_dec, scale),
-      b_enc: tf.clone(p.b_enc),
-      b_dec: scale === 1 ? tf.clone(p.b_dec) : tf.div(p.b_dec, scale),
-    };
-    if (p.log_threshold) w.threshold = tf.exp(p.log_threshold);
-    return w;
-  });
+/** Inference weights from training parameters with the activation norm scaling factor s folded in (see exportTrained). */
+export function exportWeights(cfg: TrainSAEConfig, p: SAEParams, scale: number, state: Record<string, number> = {}): Record<string, tf.Tensor> {
+  return exportTrained(cfg, p, state, scale).weights;
 }
 
 /** An SAE (lib/sae) from training config and parameters, normalization folded in. */
-export function toSAE(cfg: TrainSAEConfig, params: SAEParams, normScale = 1): SAE {
-  const w = exportWeights(params, normScale);
+export function toSAE(cfg: TrainSAEConfig, params: SAEParams, normScale = 1, state: Record<string, number> = {}): SAE {
+  const { config, weights } = exportTrained(cfg, params, state, normScale);
   try {
-    return new SAE(trainedSAEConfig(cfg), w);
+    return new SAE(trainedSAEConfig(cfg, config), weights);
   } finally {
-    tf.dispose(Object.values(w));
+    tf.dispose(Object.values(weights));
   }
 }
 

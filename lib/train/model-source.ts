@@ -14,6 +14,8 @@ export type ContextStreamFactory = () => AsyncIterable<Int32Array> | Iterable<In
 export interface ModelActivationSourceOptions {
   /** hook to read, e.g. blocks.3.hook_resid_post (hook_z activations are flattened to n_heads * d_head) */
   hookName: string;
+  /** transcoder training: a second hook read in the same pass (e.g. blocks.3.hook_mlp_out); rows become [input | output] */
+  hookNameOut?: string;
   /** contexts per forward pass (SAELens store_batch_size_prompts; default 8) */
   contextsPerBatch?: number;
   /** start the context stream over when it ends (default true) */
@@ -31,15 +33,17 @@ export class ModelActivationSource implements ActivationSource {
   private consumed = 0;
   private epoch = 0;
   private first: tf.Tensor2D | null = null;
+  /** widths of the hooks read, learnt from the first batch */
+  private widths: number[] = [];
 
-  private constructor(readonly model: CachingModel, readonly contexts: ContextStreamFactory, readonly opts: ModelActivationSourceOptions, readonly dIn: number) {}
+  private constructor(readonly model: CachingModel, readonly contexts: ContextStreamFactory, readonly opts: ModelActivationSourceOptions, readonly dIn: number, readonly dOut?: number) {}
 
   /** Build the source; runs the first batch to learn d_in (that batch is served first, nothing is lost). */
   static async create(model: CachingModel, contexts: ContextStreamFactory, opts: ModelActivationSourceOptions): Promise<ModelActivationSource> {
     const probe = new ModelActivationSource(model, contexts, opts, 0);
     const first = await probe.readBatch();
     if (!first) throw new Error(`ModelActivationSource: the context stream for ${opts.hookName} is empty`);
-    const src = new ModelActivationSource(model, contexts, opts, first.shape[1]);
+    const src = new ModelActivationSource(model, contexts, opts, probe.widths[0], opts.hookNameOut ? probe.widths[1] : undefined);
     src.iter = probe.iter;
     src.consumed = probe.consumed;
     src.first = first;
@@ -78,12 +82,22 @@ export class ModelActivationSource implements ActivationSource {
     ctxs.forEach((c, i) => flat.set(c, i * P));
     const tokens = tf.tensor2d(flat, [ctxs.length, P], 'int32');
     try {
-      const { cache } = this.model.runWithCache(tokens, { namesFilter: [this.opts.hookName], stopAtLayer: stopAtLayerFor(this.opts.hookName), returnType: 'none' });
-      const act = cache.take(this.opts.hookName);
-      cache.dispose();
+      const hooks = this.opts.hookNameOut ? [this.opts.hookName, this.opts.hookNameOut] : [this.opts.hookName];
+      const stops = hooks.map(stopAtLayerFor);
+      const stopAtLayer = stops.some((s) => s === undefined) ? undefined : Math.max(...(stops as number[]));
+      const { cache } = this.model.runWithCache(tokens, { namesFilter: hooks, stopAtLayer, returnType: 'none' });
       const rows = ctxs.length * P;
-      const out = tf.reshape(act, [rows, act.size / rows]) as tf.Tensor2D;
-      if (out !== act) act.dispose();
+      const parts = hooks.map((h) => {
+        const act = cache.take(h);
+        const flat = tf.reshape(act, [rows, act.size / rows]) as tf.Tensor2D;
+        if (flat !== act) act.dispose();
+        return flat;
+      });
+      cache.dispose();
+      this.widths = parts.map((t) => t.shape[1]);
+      if (parts.length === 1) return parts[0];
+      const out = tf.concat(parts, 1) as tf.Tensor2D;
+      tf.dispose(parts);
       return out;
     } finally {
       tokens.dispose();
@@ -101,11 +115,12 @@ export class ModelActivationSource implements ActivationSource {
 
   getState(): Record<string, unknown> {
     if (this.first) throw new Error('ModelActivationSource: state asked before the first batch was served');
-    return { kind: 'model', hookName: this.opts.hookName, consumed: this.consumed, epoch: this.epoch };
+    return { kind: 'model', hookName: this.opts.hookName, hookNameOut: this.opts.hookNameOut ?? null, consumed: this.consumed, epoch: this.epoch };
   }
 
   async restore(state: Record<string, unknown>): Promise<void> {
     if (state.hookName !== this.opts.hookName) throw new Error(`ModelActivationSource: checkpoint was made on ${String(state.hookName)}, this source reads ${this.opts.hookName}`);
+    if ((state.hookNameOut ?? null) !== (this.opts.hookNameOut ?? null)) throw new Error(`ModelActivationSource: checkpoint was made with output hook ${String(state.hookNameOut)}, this source reads ${this.opts.hookNameOut ?? 'none'}`);
     this.first?.dispose();
     this.first = null;
     this.iter = null;
@@ -118,6 +133,6 @@ export class ModelActivationSource implements ActivationSource {
   }
 
   describe(): string {
-    return `model activations at ${this.opts.hookName}`;
+    return this.opts.hookNameOut ? `model activations at ${this.opts.hookName} -> ${this.opts.hookNameOut}` : `model activations at ${this.opts.hookName}`;
   }
 }

@@ -1,20 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { TrainSAEConfig } from './config';
 import { Rng } from '../data/random';
+import { trainingArchitecture } from '../sae/architectures';
 
-/** Trainable SAE parameters (SAELens names); jumprelu trains log_threshold and saves exp() of it as `threshold`. */
-export interface SAEParams {
-  /** [d_in, d_sae] */
-  W_enc: tf.Variable<tf.Rank.R2>;
-  /** [d_sae] */
-  b_enc: tf.Variable<tf.Rank.R1>;
-  /** [d_sae, d_in] */
-  W_dec: tf.Variable<tf.Rank.R2>;
-  /** [d_in] */
-  b_dec: tf.Variable<tf.Rank.R1>;
-  /** [d_sae], jumprelu only */
-  log_threshold?: tf.Variable<tf.Rank.R1>;
-}
+/**
+ * Trainable parameters by SAELens name, in the architecture's order: W_enc [d_in, d_sae], W_dec
+ * [d_sae, d_out], the biases, and the architecture's own (jumprelu: log_threshold, saved as
+ * threshold = exp(log_threshold); gated: b_gate, b_mag, r_mag; skip_transcoder: W_skip).
+ */
+export type SAEParams = Record<string, tf.Variable>;
 
 let variableCounter = 0;
 
@@ -33,46 +27,55 @@ function kaimingUniform(rows: number, cols: number, fanIn: number, rng: Rng): Fl
 }
 
 /**
- * Initialise parameters as SAELens's TrainingSAE: kaiming-uniform W_enc [d_in, d_sae] and W_dec [d_sae, d_in],
- * zero biases; optional heuristic decoder init (uniform [0,1) rows scaled to norm 0.1), optional encoder =
- * decoder transpose, then unit-norm decoder rows when normalizeSaeDecoder. jumprelu: log_threshold = log(init).
+ * The initial encoder W_enc [d_in, d_sae] and decoder W_dec [d_sae, d_out] (d_out = d_in for SAEs).
+ * SAELens 6 (decoderInitNorm set): kaiming-uniform W_dec with rows scaled to decoderInitNorm, W_enc = W_dec^T
+ * (a transcoder with d_out != d_in draws its own kaiming-uniform W_enc). SAELens 5 (decoderInitNorm null):
+ * kaiming-uniform W_dec (or the heuristic uniform [0,1) rows scaled to norm 0.1), kaiming-uniform W_enc or
+ * W_enc = W_dec^T, then unit-norm decoder rows when normalizeSaeDecoder.
  */
-export function initParams(cfg: TrainSAEConfig, rng: Rng): SAEParams {
+export function initEncoderDecoder(cfg: TrainSAEConfig, rng: Rng): { W_enc: tf.Tensor2D; W_dec: tf.Tensor2D } {
   const { dIn, dSae } = cfg;
-  const decData = new Float32Array(dSae * dIn);
-  if (cfg.decoderHeuristicInit) {
+  const dOut = cfg.dOut ?? dIn;
+  const decData = new Float32Array(dSae * dOut);
+  const heuristic = cfg.decoderInitNorm === null && cfg.decoderHeuristicInit;
+  if (heuristic) {
     for (let i = 0; i < decData.length; i++) decData[i] = rng.next();
   } else {
-    decData.set(kaimingUniform(dSae, dIn, dIn, rng));
+    decData.set(kaimingUniform(dSae, dOut, dOut, rng));
   }
-  const encData = cfg.initEncoderAsDecoderTranspose ? null : kaimingUniform(dIn, dSae, dSae, rng);
-  const init = tf.tidy(() => {
-    let W_dec: tf.Tensor2D = tf.tensor2d(decData, [dSae, dIn]);
-    if (cfg.decoderHeuristicInit) W_dec = tf.mul(tf.div(W_dec, tf.norm(W_dec, 'euclidean', 1, true)), 0.1);
+  const transpose = dOut === dIn && (cfg.decoderInitNorm !== null || cfg.initEncoderAsDecoderTranspose);
+  const encData = transpose ? null : kaimingUniform(dIn, dSae, dSae, rng);
+  return tf.tidy(() => {
+    let W_dec: tf.Tensor2D = tf.tensor2d(decData, [dSae, dOut]);
+    if (cfg.decoderInitNorm !== null) {
+      W_dec = tf.mul(tf.div(W_dec, tf.norm(W_dec, 'euclidean', 1, true)), cfg.decoderInitNorm);
+      const W_enc: tf.Tensor2D = encData ? tf.tensor2d(encData, [dIn, dSae]) : tf.transpose(W_dec);
+      if (cfg.normalizeSaeDecoder) W_dec = tf.div(W_dec, tf.norm(W_dec, 'euclidean', 1, true));
+      return { W_enc, W_dec };
+    }
+    if (heuristic) W_dec = tf.mul(tf.div(W_dec, tf.norm(W_dec, 'euclidean', 1, true)), 0.1);
     const W_enc: tf.Tensor2D = encData ? tf.tensor2d(encData, [dIn, dSae]) : tf.transpose(W_dec);
     if (cfg.normalizeSaeDecoder) W_dec = tf.div(W_dec, tf.norm(W_dec, 'euclidean', 1, true));
     return { W_enc, W_dec };
   });
-  const p: SAEParams = {
-    W_enc: namedVariable(init.W_enc, 'W_enc'),
-    b_enc: namedVariable(tf.zeros([dSae]) as tf.Tensor1D, 'b_enc'),
-    W_dec: namedVariable(init.W_dec, 'W_dec'),
-    b_dec: namedVariable(tf.zeros([dIn]) as tf.Tensor1D, 'b_dec'),
-  };
+}
+
+/** Initialise the architecture's parameters (initEncoderDecoder, then its biases and own parameters) as variables. */
+export function initParams(cfg: TrainSAEConfig, rng: Rng): SAEParams {
+  const init = initEncoderDecoder(cfg, rng);
+  const tensors = trainingArchitecture(cfg.architecture).initParams(cfg, init);
   tf.dispose([init.W_enc, init.W_dec]);
-  if (cfg.architecture === 'jumprelu') {
-    const t = tf.fill([dSae], Math.log(cfg.jumpreluInitThreshold)) as tf.Tensor1D;
-    p.log_threshold = namedVariable(t, 'log_threshold');
+  const p: SAEParams = {};
+  for (const [name, t] of Object.entries(tensors)) {
+    p[name] = namedVariable(t, name);
     t.dispose();
   }
   return p;
 }
 
-/** Parameters as a name -> variable record (only those present). */
+/** Parameters as a name -> variable record (the same object: parameters are a record already). */
 export function paramList(p: SAEParams): Record<string, tf.Variable> {
-  const out: Record<string, tf.Variable> = { W_enc: p.W_enc, b_enc: p.b_enc, W_dec: p.W_dec, b_dec: p.b_dec };
-  if (p.log_threshold) out.log_threshold = p.log_threshold;
-  return out;
+  return p;
 }
 
 /** Scale decoder rows to unit norm in place (SAELens set_decoder_norm_to_unit_norm). */

@@ -10,7 +10,12 @@ import { assertFinite } from '../io/finite';
  */
 export interface ActivationSource {
   readonly dIn: number;
-  /** The next chunk [n, d_in] (n >= 1; the caller disposes it), or null when the source is exhausted. */
+  /**
+   * Paired sources (transcoder training): rows are [input | output], d_in + d_out wide, the output being
+   * the activation to predict. Absent for plain activations.
+   */
+  readonly dOut?: number;
+  /** The next chunk [n, d_in] (paired: [n, d_in + d_out]; n >= 1; the caller disposes it), or null when the source is exhausted. */
   next(): Promise<tf.Tensor2D | null>;
   /** JSON-serialisable position */
   getState(): Record<string, unknown>;
@@ -194,5 +199,66 @@ export class SafetensorsActivationSource implements ActivationSource {
 
   describe(): string {
     return `safetensors activations '${this.tensorName}' in ${this.infos.map((x) => x.file).join(', ')}`;
+  }
+}
+
+/**
+ * Pairs two sources row by row for transcoder training: rows [input | output] of width d_in + d_out from
+ * an input source (the hook the transcoder reads) and an output source (the hook it predicts), which must
+ * serve the same tokens in the same order (e.g. two tensors of the same cache files).
+ */
+export class PairedActivationSource implements ActivationSource {
+  readonly dIn: number;
+  readonly dOut: number;
+  private inPending: tf.Tensor2D | null = null;
+  private outPending: tf.Tensor2D | null = null;
+
+  constructor(readonly input: ActivationSource, readonly output: ActivationSource) {
+    if (input.dOut !== undefined || output.dOut !== undefined) throw new Error('PairedActivationSource: pair two plain sources');
+    this.dIn = input.dIn;
+    this.dOut = output.dIn;
+  }
+
+  /** The next rows of one side, at most n, keeping the rest for later. */
+  private static take(pending: tf.Tensor2D, n: number): [tf.Tensor2D, tf.Tensor2D | null] {
+    if (pending.shape[0] <= n) return [pending, null];
+    const [head, tail] = tf.split(pending, [n, pending.shape[0] - n], 0) as tf.Tensor2D[];
+    pending.dispose();
+    return [head, tail];
+  }
+
+  async next(): Promise<tf.Tensor2D | null> {
+    this.inPending = this.inPending ?? await this.input.next();
+    this.outPending = this.outPending ?? await this.output.next();
+    if (!this.inPending || !this.outPending) {
+      if (this.inPending || this.outPending) throw new Error(`PairedActivationSource: ${this.inPending ? this.output.describe() : this.input.describe()} ended before ${this.inPending ? this.input.describe() : this.output.describe()}; the two must hold the same tokens`);
+      return null;
+    }
+    const n = Math.min(this.inPending.shape[0], this.outPending.shape[0]);
+    const [a, restIn] = PairedActivationSource.take(this.inPending, n);
+    const [b, restOut] = PairedActivationSource.take(this.outPending, n);
+    this.inPending = restIn;
+    this.outPending = restOut;
+    const out = tf.concat([a, b], 1) as tf.Tensor2D;
+    a.dispose();
+    b.dispose();
+    return out;
+  }
+
+  getState(): Record<string, unknown> {
+    if (this.inPending || this.outPending) throw new Error('PairedActivationSource: its two sources serve chunks of different sizes; a checkpoint needs them aligned (use the same chunk size for both)');
+    return { kind: 'paired', input: this.input.getState(), output: this.output.getState() };
+  }
+
+  async restore(state: Record<string, unknown>): Promise<void> {
+    this.inPending?.dispose();
+    this.outPending?.dispose();
+    this.inPending = this.outPending = null;
+    await this.input.restore(state.input as Record<string, unknown>);
+    await this.output.restore(state.output as Record<string, unknown>);
+  }
+
+  describe(): string {
+    return `pairs of ${this.input.describe()} -> ${this.output.describe()}`;
   }
 }

@@ -23,6 +23,7 @@ export interface ActivationStoreState {
  * served half. Served batches are multiplied by `scale` (the norm scaling factor; 1 unless set).
  */
 export class ActivationStore {
+  /** width of the rows: d_in, or d_in + d_out for a paired (transcoder) source */
   readonly dIn: number;
   /** rows per buffer half */
   readonly halfTokens: number;
@@ -37,7 +38,7 @@ export class ActivationStore {
   private rng: Rng;
 
   constructor(readonly source: ActivationSource, readonly opts: ActivationStoreOptions) {
-    this.dIn = source.dIn;
+    this.dIn = source.dIn + (source.dOut ?? 0);
     this.halfTokens = (opts.nBatchesInBuffer / 2) * opts.batchTokens;
     this.rng = new Rng(opts.seed);
   }

@@ -3,6 +3,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { TrainSAEConfig, TrainSAEConfigInput, checkpointThresholds, resolveTrainConfig, totalSteps } from './config';
 import { SAEParams, initParams, namedVariable, normalizeDecoderRows, paramList, removeParallelComponent } from './params';
+import { TrainingArchitecture, trainingArchitecture } from '../sae/architectures';
 import { Adam } from '../optim/adam';
 import { clipGradNorm } from '../optim/clip';
 import { ActivationSource } from './sources';
@@ -11,7 +12,7 @@ import { Rng, hashSeed } from '../data/random';
 import { learningRateAt, sparsityCoefficientAt } from './schedules';
 import { StepOutputs, explainedVariance, trainingForward } from './losses';
 import { geometricMedian } from './geometric-median';
-import { exportWeights, saveSAEInto, toSAE } from './export';
+import { exportTrained, saveSAEInto, toSAE } from './export';
 import { SAE } from '../sae/sae';
 import { TrainProgressReporter, TrainProgress, makeProgressReporter } from './progress';
 import { writeDirAtomic, writeFileAtomic } from '../io/atomic';
@@ -24,13 +25,16 @@ export interface TrainMetrics {
   step: number;
   tokens: number;
   lr: number;
-  sparsity_coefficient: number;
+  /** current value of the architecture's first coefficient (L1 or L0), when it has one */
+  sparsity_coefficient?: number;
   overall_loss: number;
   mse_loss: number;
   l1_loss?: number;
   l0_loss?: number;
   ghost_grad_loss?: number;
   auxiliary_reconstruction_loss?: number;
+  /** batchtopk / matryoshka_batchtopk: the tracked activation threshold */
+  topk_threshold?: number;
   /** mean active features per token */
   l0: number;
   explained_variance: number;
@@ -86,8 +90,14 @@ export class SAETrainer {
   /** the last checkpoint folder written (named when training diverges) */
   private lastCheckpoint: string | undefined;
   readonly history: TrainMetrics[] = [];
+  /** the architecture's training pieces (lib/sae/architectures) */
+  readonly arch: TrainingArchitecture;
+  /** the architecture's running values beyond the parameters (BatchTopK's threshold) */
+  archState: Record<string, number>;
 
   private constructor(readonly cfg: TrainSAEConfig, readonly store: ActivationStore, readonly params: SAEParams, readonly adam: Adam, readonly opts: TrainerOptions) {
+    this.arch = trainingArchitecture(cfg.architecture);
+    this.archState = this.arch.initState?.(cfg) ?? {};
     this.totalSteps = totalSteps(cfg);
     this.nSinceFired = tf.zeros([cfg.dSae]);
     this.actFreq = tf.zeros([cfg.dSae]);
@@ -96,8 +106,8 @@ export class SAETrainer {
 
   /** A fresh trainer: fills the store, estimates normalization, initialises weights and b_dec. */
   static async create(input: TrainSAEConfigInput, source: ActivationSource, opts: TrainerOptions = {}): Promise<SAETrainer> {
-    const cfg = resolveTrainConfig(input);
-    if (source.dIn !== cfg.dIn) throw new Error(`train config: dIn ${cfg.dIn} does not match the activations' width ${source.dIn} (${source.describe()})`);
+    const cfg = resolveTrainConfig(source.dOut !== undefined && input.dOut === undefined ? { ...input, dOut: source.dOut } : input);
+    checkSourceWidths(cfg, source);
     const store = new ActivationStore(source, { batchTokens: cfg.trainBatchSizeTokens, nBatchesInBuffer: cfg.nBatchesInBuffer, seed: hashSeed(cfg.seed, 1) });
     await store.init();
     if (cfg.normalizeActivations === 'expected_average_only_in') store.estimateNormScalingFactor(cfg.normEstimateTokens);
@@ -118,21 +128,23 @@ export class SAETrainer {
     if (!fs.existsSync(stateFile)) throw new Error(`${checkpointDir}: no trainer_state.json; resume needs a checkpoint folder written by saelab's trainer (checkpoints/<tokens>/)`);
     const state = JSON.parse(fs.readFileSync(stateFile, 'utf8'));
     if (state.format !== STATE_FORMAT) throw new Error(`${stateFile}: format ${JSON.stringify(state.format)} is not ${STATE_FORMAT}`);
-    const cfg = resolveTrainConfig(state.config);
-    if (source.dIn !== cfg.dIn) throw new Error(`${stateFile}: checkpoint d_in ${cfg.dIn} does not match the source width ${source.dIn}`);
+    // version 1 checkpoints were written before SAELens 6 defaults: fields they lack take SAELens 5's
+    const cfg = resolveTrainConfig(state.version === 1 ? { defaults: 'saelens5', ...state.config } : state.config);
+    checkSourceWidths(cfg, source, stateFile);
     const { tensors } = loadSafetensors(path.join(checkpointDir, 'trainer_state.safetensors'));
     const get = (name: string): tf.Tensor => {
       const t = tensors[name];
       if (!t) throw new Error(`${checkpointDir}/trainer_state.safetensors: missing tensor '${name}'`);
       return rawToTensor(t, name);
     };
-    const params: SAEParams = {
-      W_enc: namedVariable(get('param.W_enc') as tf.Tensor2D, 'W_enc'),
-      b_enc: namedVariable(get('param.b_enc') as tf.Tensor1D, 'b_enc'),
-      W_dec: namedVariable(get('param.W_dec') as tf.Tensor2D, 'W_dec'),
-      b_dec: namedVariable(get('param.b_dec') as tf.Tensor1D, 'b_dec'),
-    };
-    if (cfg.architecture === 'jumprelu') params.log_threshold = namedVariable(get('param.log_threshold') as tf.Tensor1D, 'log_threshold');
+    // parameters in their training order (it fixes the gradient-norm sum); version 1 wrote the SAELens 5 set
+    const names: string[] = state.paramNames ?? ['W_enc', 'b_enc', 'W_dec', 'b_dec', 'log_threshold'].filter((n) => tensors[`param.${n}`]);
+    const params: SAEParams = {};
+    for (const name of names) {
+      const t = get(`param.${name}`);
+      params[name] = namedVariable(t, name);
+      t.dispose();
+    }
     const adam = new Adam(paramList(params), cfg.adamBeta1, cfg.adamBeta2, cfg.adamEps);
     adam.step = state.adamStep;
     for (const name of Object.keys(adam.m)) {
@@ -157,6 +169,7 @@ export class SAETrainer {
     t.tokens = state.tokens;
     t.nFracActiveTokens = state.nFracActiveTokens;
     t.elapsedBefore = state.elapsedS;
+    if (state.archState) t.archState = { ...state.archState };
     t.nSinceFired.dispose();
     t.actFreq.dispose();
     t.nSinceFired = get('n_forward_passes_since_fired') as tf.Tensor1D;
@@ -222,21 +235,44 @@ export class SAETrainer {
     return this.elapsedBefore + (Date.now() - this.startTime) / 1000;
   }
 
-  /** One optimisation step; returns the metrics when this step is a log step. */
-  async trainStep(): Promise<TrainMetrics | undefined> {
+  /**
+   * Replace the parameters' values (a warm start, or another implementation's initialisation): every
+   * trainable parameter by name, shapes checked. The optimizer state is left as it is.
+   */
+  loadParams(values: Record<string, tf.Tensor>): void {
+    const missing = Object.keys(this.params).filter((n) => !values[n]);
+    if (missing.length) throw new Error(`SAETrainer.loadParams: missing ${missing.join(', ')} (a ${this.cfg.architecture} SAE trains ${Object.keys(this.params).join(', ')})`);
+    for (const [name, v] of Object.entries(this.params)) {
+      if (!tf.util.arraysEqual(values[name].shape, v.shape)) throw new Error(`SAETrainer.loadParams: ${name} has shape [${values[name].shape}], the parameter is [${v.shape}]`);
+    }
+    for (const [name, v] of Object.entries(this.params)) v.assign(values[name].dtype === 'float32' ? values[name] : tf.cast(values[name], 'float32'));
+  }
+
+  /**
+   * One optimisation step; returns the metrics when this step is a log step. `batch` [trainBatchSizeTokens, d_in]
+   * (transcoders: [.., d_in + d_out]) trains on those rows instead of the store's next batch (the caller keeps it).
+   */
+  async trainStep(batch?: tf.Tensor2D): Promise<TrainMetrics | undefined> {
     const cfg = this.cfg;
+    if (batch && (batch.rank !== 2 || batch.shape[0] !== cfg.trainBatchSizeTokens || batch.shape[1] !== this.store.dIn)) {
+      throw new Error(`SAETrainer.trainStep: batch has shape [${batch.shape}], expected [${cfg.trainBatchSizeTokens}, ${this.store.dIn}]`);
+    }
     if (cfg.normalizeSaeDecoder) normalizeDecoderRows(this.params);
     if ((this.step + 1) % cfg.featureSamplingWindow === 0) {
       this.actFreq.dispose();
       this.actFreq = tf.zeros([cfg.dSae]);
       this.nFracActiveTokens = 0;
     }
-    const x = await this.store.nextBatch();
+    batch = batch ? tf.clone(batch) : await this.store.nextBatch();
+    // transcoders train on [input | output] rows: the encoder reads the first dIn columns, the loss targets the rest
+    const paired = cfg.dOut !== undefined;
+    const x = paired ? tf.slice(batch, [0, 0], [-1, cfg.dIn]) as tf.Tensor2D : batch;
+    const target = paired ? tf.slice(batch, [0, cfg.dIn], [-1, cfg.dOut!]) as tf.Tensor2D : batch;
     const lr = learningRateAt(cfg, this.step);
-    const coef = cfg.architecture === 'jumprelu'
-      ? sparsityCoefficientAt(cfg.l0Coefficient, cfg.l0WarmUpSteps, this.step)
-      : sparsityCoefficientAt(cfg.l1Coefficient, cfg.l1WarmUpSteps, this.step);
-    const needDead = (cfg.architecture === 'standard' && cfg.useGhostGrads) || (cfg.architecture === 'topk' && cfg.auxCoefficient > 0);
+    const coefficients: Record<string, number> = {};
+    for (const [name, f] of Object.entries(this.arch.coefficients)) coefficients[name] = sparsityCoefficientAt(cfg[f.value] as number, cfg[f.warmUp] as number, this.step);
+    const coef: number | undefined = Object.values(coefficients)[0];
+    const needDead = this.arch.usesDeadFeatures(cfg);
     let dead: { mask: tf.Tensor1D; count: number } | undefined;
     if (needDead) {
       const mask = tf.tidy(() => tf.cast(tf.greater(this.nSinceFired, cfg.deadFeatureWindow), 'float32')) as tf.Tensor1D;
@@ -249,20 +285,21 @@ export class SAETrainer {
     for (const [k, v] of Object.entries(vars)) byVarName[v.name] = k;
     let out: StepOutputs | undefined;
     const { value, grads: rawGrads } = tf.variableGrads(() => {
-      const o = trainingForward(cfg, this.params, { x, sparsityCoefficient: coef, dead, noise });
+      const o = trainingForward(cfg, this.params, { x, target, coefficients, dead, noise });
       out = { loss: o.loss, losses: o.losses, featureActs: tf.keep(o.featureActs), saeOut: tf.keep(o.saeOut) };
       for (const l of Object.values(o.losses)) tf.keep(l);
       return o.loss;
     }, Object.values(vars));
     const o = out!;
-    // stop at the first non-finite loss, before the update: the parameters stay those of the last good step
+    // stop at the first non-finite loss, before the update: the parameters (and the architecture's state) stay those of the last good step
     const lossValue = value.dataSync()[0];
     if (!Number.isFinite(lossValue)) {
-      tf.dispose([x, value, o.featureActs, o.saeOut, ...Object.values(o.losses), ...Object.values(rawGrads)]);
+      tf.dispose([batch, x, target, value, o.featureActs, o.saeOut, ...Object.values(o.losses), ...Object.values(rawGrads)]);
       if (dead) dead.mask.dispose();
       noise?.dispose();
       throw this.divergedError(`non-finite loss (${lossValue})`);
     }
+    this.arch.afterStep?.(cfg, this.archState, o);
     const isLogStep = (this.step + 1) % cfg.logEvery === 0 || this.step + 1 === this.totalSteps;
 
     // dead-feature and density bookkeeping (SAELens: fired = any activation > 0 in the batch)
@@ -288,16 +325,16 @@ export class SAETrainer {
       grads = clipped.grads;
     }
     if (cfg.normalizeSaeDecoder) {
-      const g = removeParallelComponent(grads.W_dec as tf.Tensor2D, this.params.W_dec);
+      const g = removeParallelComponent(grads.W_dec as tf.Tensor2D, this.params.W_dec as tf.Tensor2D);
       grads.W_dec.dispose();
       grads.W_dec = g;
     }
 
     let metrics: TrainMetrics | undefined;
-    if (isLogStep) metrics = this.computeMetrics(x, o, lr, coef);
+    if (isLogStep) metrics = this.computeMetrics(target, o, lr, coef);
     this.adam.apply(grads, lr);
 
-    tf.dispose([x, value, o.featureActs, o.saeOut, ...Object.values(o.losses), ...Object.values(grads)]);
+    tf.dispose([batch, x, target, value, o.featureActs, o.saeOut, ...Object.values(o.losses), ...Object.values(grads)]);
     if (dead) dead.mask.dispose();
     noise?.dispose();
     this.step += 1;
@@ -310,7 +347,7 @@ export class SAETrainer {
     return metrics;
   }
 
-  private computeMetrics(x: tf.Tensor2D, o: StepOutputs, lr: number, coef: number): TrainMetrics {
+  private computeMetrics(x: tf.Tensor2D, o: StepOutputs, lr: number, coef: number | undefined): TrainMetrics {
     const cfg = this.cfg;
     const vals = tf.tidy(() => {
       const ev = explainedVariance(x, o.saeOut);
@@ -326,7 +363,7 @@ export class SAETrainer {
       step: this.step + 1,
       tokens: this.tokens + cfg.trainBatchSizeTokens,
       lr,
-      sparsity_coefficient: coef,
+      ...(coef === undefined ? {} : { sparsity_coefficient: coef }),
       overall_loss: overall,
       mse_loss: 0,
       l0,
@@ -336,6 +373,7 @@ export class SAETrainer {
       elapsed_s: this.elapsed(),
     };
     vals.names.forEach((n, i) => ((m as unknown as Record<string, number>)[n] = parts[i]));
+    Object.assign(m, this.archState);
     return m;
   }
 
@@ -346,12 +384,12 @@ export class SAETrainer {
 
   /** Inference weights with normalization folded in (caller disposes). */
   exportWeights(): Record<string, tf.Tensor> {
-    return exportWeights(this.params, this.store.scale);
+    return exportTrained(this.cfg, this.params, this.archState, this.store.scale).weights;
   }
 
   /** The current SAE (lib/sae) with normalization folded in and the window's log10 densities as sparsity (caller disposes). */
   toSAE(): SAE {
-    const sae = toSAE(this.cfg, this.params, this.store.scale);
+    const sae = toSAE(this.cfg, this.params, this.store.scale, this.archState);
     sae.sparsity = this.log10FeatureDensity();
     return sae;
   }
@@ -397,8 +435,10 @@ export class SAETrainer {
     }
     const json = {
       format: STATE_FORMAT,
-      version: 1,
+      version: 2,
       config: this.cfg,
+      paramNames: Object.keys(this.params),
+      archState: this.archState,
       step: this.step,
       tokens: this.tokens,
       adamStep: this.adam.step,
@@ -426,11 +466,23 @@ export class SAETrainer {
   }
 }
 
-/** b_dec initialisation from the store's first buffer half (scaled like training batches). */
+/** The source's row widths must be the config's: dIn, plus dOut for a transcoder's paired rows. */
+function checkSourceWidths(cfg: TrainSAEConfig, source: ActivationSource, where = 'train config'): void {
+  if (source.dIn !== cfg.dIn) throw new Error(`${where}: dIn ${cfg.dIn} does not match the activations' width ${source.dIn} (${source.describe()})`);
+  if (source.dOut !== cfg.dOut) {
+    if (cfg.dOut === undefined) throw new Error(`${where}: ${cfg.architecture} reconstructs its input, but ${source.describe()} pairs inputs with outputs (for transcoders)`);
+    throw new Error(`${where}: ${cfg.architecture} predicts an output of width ${cfg.dOut}; ${source.describe()} ${source.dOut === undefined ? 'has no outputs (pair an input and an output hook)' : `has outputs of width ${source.dOut}`}`);
+  }
+}
+
+/** b_dec initialisation from the store's first buffer half (scaled like training batches); transcoders: from the output columns. */
 function initBDec(cfg: TrainSAEConfig, params: SAEParams, store: ActivationStore): void {
   if (cfg.bDecInitMethod === 'zeros') return;
   const buf = store.storageBuffer();
-  const pts = tf.tidy(() => (store.scale === 1 ? tf.clone(buf) : tf.mul(buf, store.scale)) as tf.Tensor2D);
+  const pts = tf.tidy(() => {
+    const target = cfg.dOut !== undefined ? tf.slice(buf, [0, cfg.dIn], [-1, cfg.dOut]) : buf;
+    return (store.scale === 1 ? tf.clone(target) : tf.mul(target, store.scale)) as tf.Tensor2D;
+  });
   try {
     if (cfg.bDecInitMethod === 'mean') {
       tf.tidy(() => params.b_dec.assign(tf.mean(pts, 0)));

@@ -9,6 +9,7 @@ import { TokenWindowSampler } from '../../lib/lm/batches';
 import { asTrainable } from '../../lib/demo/world';
 import { SAETrainer, InMemorySource } from '../../lib/train';
 import { setupBackend, tmpDir } from '../helpers';
+import { mulberry32 } from '../../lib/data/random';
 
 before(setupBackend);
 
@@ -48,9 +49,8 @@ test('language-model training is bitwise reproducible from its seed', async () =
 
 async function trainTinySae(seed: number, dir: string): Promise<void> {
   const d = 8;
-  let s = 12345;
-  const rand = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) - 0.5;
-  const data = Float32Array.from({ length: 600 * d }, rand);
+  const rand = mulberry32(12345);
+  const data = Float32Array.from({ length: 600 * d }, () => rand() - 0.5);
   const trainer = await SAETrainer.create({
     dIn: d, dSae: 32, architecture: 'standard', l1Coefficient: 1, lr: 1e-3, trainingTokens: 2048, trainBatchSizeTokens: 128,
     normalizeActivations: 'expected_average_only_in', bDecInitMethod: 'geometric_median', useGhostGrads: false, seed, nCheckpoints: 0,

@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadWeights, writeShardedSafetensors, writeSafetensors, SAFETENSORS_INDEX } from '../../lib/io';
 import { setupBackend, tmpDir } from '../helpers';
+import { mulberry32 } from '../../lib/data/random';
 
 before(setupBackend);
 
@@ -24,8 +25,8 @@ function sameFloats(a: Float32Array, b: Float32Array, label: string): void {
 test('a folder of sharded BF16 safetensors loads to the float32 values of a BF16->F32 conversion', async () => {
   const dir = tmpDir();
   // random bit patterns plus the special cases: +-0, subnormal, +-inf, NaN, max finite
-  let seed = 12345;
-  const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 16;
+  const rand = mulberry32(12345);
+  const rnd = () => Math.floor(rand() * 65536);
   const specials = [0x0000, 0x8000, 0x0001, 0x7f80, 0xff80, 0x7fc0, 0x7f7f, 0x3f80];
   const shapes: Record<string, number[]> = { 'embed.W_E': [16, 8], 'blocks.0.attn.W_Q': [8, 8], 'blocks.0.ln1.w': [8], 'blocks.1.mlp.W_in': [8, 32], 'unembed.W_U': [8, 16] };
   const bits: Record<string, Uint16Array> = {};

@@ -2,9 +2,11 @@ import * as assert from 'assert';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { REPO_ROOT } from '../helpers';
+import { SUPPORTED_MODEL_TYPES } from '../../lib/model/hf';
 
 export const FIXTURES = path.join(REPO_ROOT, 'test', 'fixtures', 'model');
-export const FAMILIES = ['gpt2', 'gpt_neox', 'llama', 'mistral', 'gemma'];
+/** Every registered model family; each has a tiny checkpoint and golden values in test/fixtures/model. */
+export const FAMILIES = SUPPORTED_MODEL_TYPES;
 
 /** Elementwise |a - b| <= atol + rtol |b|; equal infinities count as equal. */
 export function assertTensorClose(actual: tf.Tensor | ArrayLike<number>, expected: tf.Tensor | ArrayLike<number>, atol: number, rtol: number, label: string): void {

@@ -11,9 +11,9 @@ import * as tf from '@tensorflow/tfjs';
 import { mulberry32 } from '../../lib/data/random';
 import { SaelabError } from '../../lib/io/errors';
 import { SafetensorsFile, writeSafetensors, TensorToWrite } from '../../lib/io/safetensors';
-import { Dtype } from '../../lib/io/dtypes';
+import { DTYPE_SIZES, Dtype } from '../../lib/io/dtypes';
 import { readTorch, TorchTensor } from '../../lib/io/torch';
-import { loadPickle } from '../../lib/io/pickle';
+import { PICKLE_OPCODES, loadPickle } from '../../lib/io/pickle';
 import { ZipReader, buildZip } from '../../lib/io/zip';
 import { SAE } from '../../lib/sae/sae';
 import { DEFAULT_CONFIG, loadConfig } from '../../lib/notebook/config';
@@ -36,10 +36,20 @@ export interface FuzzStats {
 
 // ---- mutations --------------------------------------------------------------------------------------
 
-/** Byte-level corruption: truncation, bit flips, overwrite, fill, insertion, deletion, appended garbage. */
-export function corruptBytes(src: Uint8Array, r: Rng): { bytes: Uint8Array; how: string } {
+const OPCODES = Object.values(PICKLE_OPCODES);
+
+/**
+ * Byte-level corruption: truncation, bit flips, overwrite, fill, insertion, deletion, appended garbage;
+ * with `opcodes` (pickles), also a pickle opcode written over or inserted at a random byte.
+ */
+export function corruptBytes(src: Uint8Array, r: Rng, opcodes = false): { bytes: Uint8Array; how: string } {
   const b = Buffer.from(src);
   const pos = Math.floor(r() * Math.max(1, b.length));
+  if (opcodes && r() < 0.3) {
+    const op = pick(r, OPCODES);
+    if (r() < 0.5) { b[pos] = op; return { bytes: b, how: `opcode ${op.toString(16)} at ${pos}` }; }
+    return { bytes: Buffer.concat([b.subarray(0, pos), Buffer.from([op]), b.subarray(pos)]), how: `insert opcode ${op.toString(16)} at ${pos}` };
+  }
   switch (Math.floor(r() * 7)) {
     case 0: return { bytes: b.subarray(0, pos), how: `truncate to ${pos}` };
     case 1: { const n = 1 + Math.floor(r() * 4); for (let i = 0; i < n; i++) b[Math.floor(r() * b.length)] ^= 1 << Math.floor(r() * 8); return { bytes: b, how: `flip ${n} bits` }; }
@@ -159,6 +169,7 @@ function checkWellFormed(v: unknown, seen = new Set<unknown>()): void {
   if (v instanceof TorchTensor) {
     const n = v.shape.reduce((p, d) => p * d, 1);
     if (v.data.length !== n) throw new Error(`tensor with shape [${v.shape}] holds ${v.data.length} values`);
+    if (v.data.BYTES_PER_ELEMENT !== DTYPE_SIZES[v.dtype]) throw new Error(`tensor of dtype ${v.dtype} holds ${v.data.BYTES_PER_ELEMENT}-byte elements`);
     return;
   }
   const items = v instanceof Map ? [...v.keys(), ...v.values()] : v instanceof Set ? [...v] : Array.isArray(v) ? v : ArrayBuffer.isView(v) ? [] : Object.values(v);
@@ -220,7 +231,24 @@ export async function fuzzSafetensors(n: number, seed: number, dir: string): Pro
   });
 }
 
-/** Torch zip checkpoints: corruptions of the whole file and of data.pkl inside a valid zip. */
+/** Same names, dtypes, shapes and bytes. */
+function sameTensors(a: Record<string, TorchTensor>, b: Record<string, TorchTensor>): boolean {
+  if (Object.keys(a).join('|') !== Object.keys(b).join('|')) return false;
+  for (const k of Object.keys(a)) {
+    const x = a[k];
+    const y = b[k];
+    if (x.dtype !== y.dtype || x.shape.join(',') !== y.shape.join(',') || x.data.length !== y.data.length) return false;
+    const xb = Buffer.from(x.data.buffer, x.data.byteOffset, x.data.byteLength);
+    const yb = Buffer.from(y.data.buffer, y.data.byteOffset, y.data.byteLength);
+    if (!xb.equals(yb)) return false;
+  }
+  return true;
+}
+
+/**
+ * Torch zip checkpoints: corruptions of the whole file (the zip's CRCs catch changed data: a file that
+ * still reads gives the original tensors) and of data.pkl inside a valid zip (well-formed results).
+ */
 export async function fuzzTorch(n: number, seed: number, fixtures: string): Promise<FuzzStats> {
   const r = mulberry32(seed);
   const src = fs.readFileSync(path.join(fixtures, 'state_dict.pth'));
@@ -229,20 +257,25 @@ export async function fuzzTorch(n: number, seed: number, fixtures: string): Prom
   z.close();
   const pkl = records.findIndex((e) => e.name.endsWith('/data.pkl'));
   const label = 'fuzz.pth';
-  return runCases('torch zip', n, async () => {
+  const original = readTorch(src, label) as Record<string, TorchTensor>;
+  return runCases('torch zip', n, async (i) => {
     let bytes: Uint8Array;
     let how: string;
-    if (r() < 0.5) ({ bytes, how } = corruptBytes(src, r));
+    const whole = r() < 0.5;
+    if (whole) ({ bytes, how } = corruptBytes(src, r));
     else {
-      const c = corruptBytes(records[pkl].data, r);
+      const c = corruptBytes(records[pkl].data, r, true);
       bytes = Buffer.concat(buildZip(records.map((e, k) => (k === pkl ? { name: e.name, data: c.bytes } : e))));
       how = `data.pkl: ${c.how}`;
     }
+    let got: unknown;
     try {
-      checkWellFormed(readTorch(bytes, label));
+      got = readTorch(bytes, label);
+      checkWellFormed(got);
     } catch (e) {
       throw tagged(how, label, e);
     }
+    if (whole && !sameTensors(got as Record<string, TorchTensor>, original)) throw new Error(`case ${i} (${how}): read without error but the tensors differ from the original`);
     return { loaded: true, how, label };
   });
 }
@@ -253,7 +286,7 @@ export async function fuzzPickle(n: number, seed: number, fixtures: string): Pro
   const sources = [0, 1, 2, 3, 4, 5].map((p) => fs.readFileSync(path.join(fixtures, `ll_model_cfg.p${p}.pkl`)));
   const label = 'fuzz.pkl';
   return runCases('pickle', n, async (i) => {
-    const { bytes, how } = corruptBytes(sources[i % sources.length], r);
+    const { bytes, how } = corruptBytes(sources[i % sources.length], r, true);
     try {
       checkWellFormed(loadPickle(bytes, { label }));
     } catch (e) {

@@ -8,18 +8,14 @@ import { ColumnPearsonAccumulator, ActivationErrorAccumulator } from '../../lib/
 import { EvalAccumulators, evalToJSON, evalFromJSON, mergeEval } from '../../lib/stages/saeEval';
 import { TransferAccumulators, transferToJSON, transferFromJSON, mergeTransfer } from '../../lib/stages/featureTransfer';
 import { shardBatchRange, stringifyState, parseState } from '../../lib/stages/shard';
+import { mulberry32 } from '../../lib/data/random';
 
 before(setupBackend);
 
-/** Deterministic pseudo-random floats in [-1, 1) (LCG), so the test data is fixed. */
-function lcg(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
+/** Deterministic pseudo-random floats in [-1, 1) (saelab's mulberry32), so the test data is fixed. */
+function randomFloats(n: number, seed: number): Float32Array {
+  const rand = mulberry32(seed);
+  return Float32Array.from({ length: n }, () => 2 * rand() - 1);
 }
 
 /** Through the shard file format: JSON that keeps NaN/Infinity. */
@@ -31,7 +27,7 @@ const CTX = 5;
 const D = 4;
 
 function batch(i: number, which: 'a' | 'b'): tf.Tensor3D {
-  return tf.tensor3d(lcg(BATCH * CTX * D, 1000 * i + (which === 'a' ? 1 : 2)), [BATCH, CTX, D]);
+  return tf.tensor3d(randomFloats(BATCH * CTX * D, 1000 * i + (which === 'a' ? 1 : 2)), [BATCH, CTX, D]);
 }
 
 test('state JSON keeps NaN and infinities (plain JSON would turn them into null)', () => {
@@ -59,8 +55,8 @@ test('similarities: 3 shards merged through JSON equal the single pass and a pla
   // independent: the cosine mean by plain loops over the same data
   let sum = 0;
   for (let i = 0; i < N_BATCHES; i++) {
-    const x = lcg(BATCH * CTX * D, 1000 * i + 1);
-    const y = lcg(BATCH * CTX * D, 1000 * i + 2);
+    const x = randomFloats(BATCH * CTX * D, 1000 * i + 1);
+    const y = randomFloats(BATCH * CTX * D, 1000 * i + 2);
     for (let t = 0; t < BATCH * CTX; t++) {
       let dot = 0, nx = 0, ny = 0;
       for (let k = 0; k < D; k++) { const u = x[t * D + k], v = y[t * D + k]; dot += u * v; nx += u * u; ny += v * v; }
@@ -78,13 +74,13 @@ function addEval(acc: EvalAccumulators, i: number): void {
   tf.tidy(() => {
     const x = batch(i, 'a');
     const xHat = x.add(batch(i, 'b').mul(0.1)) as tf.Tensor3D;
-    const f = tf.relu(tf.tensor3d(lcg(BATCH * CTX * 6, 77 + i), [BATCH, CTX, 6]));
-    const keep = tf.tensor2d(lcg(BATCH * CTX, 5 + i), [BATCH, CTX]).greater(-0.8);
+    const f = tf.relu(tf.tensor3d(randomFloats(BATCH * CTX * 6, 77 + i), [BATCH, CTX, 6]));
+    const keep = tf.tensor2d(randomFloats(BATCH * CTX, 5 + i), [BATCH, CTX]).greater(-0.8);
     acc.l0.add(f);
     acc.density.add(f);
     acc.logHist.add(f);
     acc.recon.add(x, xHat, keep);
-    const loss = (seed: number) => tf.tensor2d(lcg(BATCH * (CTX - 1), seed), [BATCH, CTX - 1]).add(3);
+    const loss = (seed: number) => tf.tensor2d(randomFloats(BATCH * (CTX - 1), seed), [BATCH, CTX - 1]).add(3);
     acc.ce.addTokenLosses(loss(10 + i), loss(20 + i), i === 4 ? tf.fill([BATCH, CTX - 1], Infinity) : loss(30 + i), i);
     acc.outlierTokens += i % 2;
   });
@@ -124,8 +120,8 @@ test('feature transfer accumulators: 3 shards merged through JSON equal the sing
     errors: new Map([['exclusively_dead_base', new ActivationErrorAccumulator(2)]]),
   });
   const add = (acc: TransferAccumulators, i: number) => tf.tidy(() => {
-    const x = tf.tensor2d(lcg(BATCH * CTX * 3, 300 + i), [BATCH * CTX, 3]);
-    const y = x.mul(0.5).add(tf.tensor2d(lcg(BATCH * CTX * 3, 400 + i), [BATCH * CTX, 3])) as tf.Tensor2D;
+    const x = tf.tensor2d(randomFloats(BATCH * CTX * 3, 300 + i), [BATCH * CTX, 3]);
+    const y = x.mul(0.5).add(tf.tensor2d(randomFloats(BATCH * CTX * 3, 400 + i), [BATCH * CTX, 3])) as tf.Tensor2D;
     acc.pearson.get('dense')!.add(x, y);
     const xd = tf.relu(x.slice([0, 0], [-1, 2])) as tf.Tensor2D;
     const yd = tf.relu(y.slice([0, 0], [-1, 2])) as tf.Tensor2D;

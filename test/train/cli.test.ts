@@ -91,3 +91,31 @@ test('saelab train-sae --config streams a model hook over pre-tokenized contexts
   sae.dispose();
   assert.strictEqual(fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').length, 2);
 });
+
+test('saelab train-sae --architecture batchtopk | matryoshka_batchtopk writes a jumprelu SAE with the learned threshold', async () => {
+  const dir = tmpDir();
+  const data = new SyntheticSparseData({ dIn: 8, nFeatures: 10, activePerSample: 2, chunkTokens: 200, seed: 1 });
+  await writeTensorsSafetensors(path.join(dir, 'acts.safetensors'), { acts: data.chunk(0) });
+  for (const [arch, extra] of [['batchtopk', []], ['matryoshka_batchtopk', ['--matryoshka-widths', '4,8']]] as Array<[string, string[]]>) {
+    const out = path.join(dir, arch);
+    const code = await command.run(['--activations', path.join(dir, 'acts.safetensors'), '--tensor', 'acts', '--d-sae', '16', '--steps', '12', '--batch', '20',
+      '--out', out, '--architecture', arch, '--k', '2.5', '--lr', '0.01', ...extra, '--quiet']);
+    assert.strictEqual(code, 0, arch);
+    const cfg = JSON.parse(fs.readFileSync(path.join(out, 'cfg.json'), 'utf8'));
+    assert.strictEqual(cfg.architecture, 'jumprelu', arch);
+    assert.strictEqual(cfg.k, undefined);
+    const thr = rawToFloat32(loadSafetensors(path.join(out, 'sae_weights.safetensors')).tensors.threshold);
+    assert.ok(thr.every((v) => v === thr[0]) && thr[0] > 0, `${arch}: one learned positive threshold`);
+    const metrics = fs.readFileSync(path.join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.ok(metrics.every((m) => m.topk_threshold > 0), 'metrics log the tracked threshold');
+    // the last threshold logged (after step 12's update) is the one saved, rounded to float32
+    assert.strictEqual(Math.fround(metrics[metrics.length - 1].topk_threshold), thr[0]);
+    if (arch === 'matryoshka_batchtopk') assert.ok('inner_mse_loss_4' in metrics[0] && 'inner_mse_loss_8' in metrics[0], 'inner losses logged');
+  }
+  await assert.rejects(command.run(['--activations', path.join(dir, 'acts.safetensors'), '--tensor', 'acts', '--d-sae', '16', '--steps', '2', '--batch', '20',
+    '--out', path.join(dir, 'bad'), '--architecture', 'matryoshka_batchtopk', '--k', '2', '--quiet']), /needs matryoshkaWidths/);
+  await assert.rejects(command.run(['--activations', path.join(dir, 'acts.safetensors'), '--tensor', 'acts', '--d-sae', '16', '--steps', '2', '--batch', '20',
+    '--out', path.join(dir, 'bad'), '--architecture', 'matryoshka_batchtopk', '--k', '2', '--matryoshka-widths', '8,4', '--quiet']), /strictly increasing/);
+  await assert.rejects(command.run(['--activations', path.join(dir, 'acts.safetensors'), '--tensor', 'acts', '--d-sae', '16', '--steps', '2', '--batch', '20',
+    '--out', path.join(dir, 'bad'), '--architecture', 'nope', '--quiet']), /architecture 'nope' is not supported for training; use one of standard, gated, jumprelu, topk, batchtopk/);
+});

@@ -39,7 +39,9 @@ test('checkpoint thresholds as SAELens: range(0, total, total // n)[1:]', () => 
 });
 
 test('config validation names the bad field', () => {
-  assert.throws(() => resolveTrainConfig({ dIn: 4, trainingTokens: 100, trainBatchSizeTokens: 10, architecture: 'topk' }), /needs k/);
+  // SAELens 6 defaults k to 100 (more than these 16 features); SAELens 5 had no default
+  assert.throws(() => resolveTrainConfig({ dIn: 4, trainingTokens: 100, trainBatchSizeTokens: 10, architecture: 'topk' }), /k \(100\) must not exceed dSae \(16\)/);
+  assert.throws(() => resolveTrainConfig({ dIn: 4, trainingTokens: 100, trainBatchSizeTokens: 10, architecture: 'topk', defaults: 'saelens5' }), /needs k/);
   assert.throws(() => resolveTrainConfig({ dIn: 4, trainingTokens: 1, trainBatchSizeTokens: 8 }), /trainingTokens/);
   assert.throws(() => resolveTrainConfig({ dIn: 4, trainingTokens: 100, trainBatchSizeTokens: 10, lrScheduler: 'linear' as any }), /lrScheduler 'linear'/);
   assert.strictEqual(resolveTrainConfig({ dIn: 12, trainingTokens: 100, trainBatchSizeTokens: 10, expansionFactor: 4 }).dSae, 48);

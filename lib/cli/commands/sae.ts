@@ -10,14 +10,15 @@ import { ArgumentError } from '../../io/errors';
 import { initBackend } from '../../backend';
 import { SafetensorsFile, rawToFloat32, writeSafetensors } from '../../io/safetensors';
 import { assertFinite } from '../../io/finite';
-import { SAE } from '../../sae';
+import { loadSAEFromSpec } from '../../circuits/load';
 
 const USAGE = `usage: saelab sae --sae <release:saeId | folder> --in <file.safetensors> --tensor <name> --out <file.safetensors>
 
 Runs an SAE over the activations in one tensor of a safetensors file ([..., d_in], or
 [..., n_heads, d_head] for hook_z SAEs) and writes, as float32:
   feature_acts  [..., d_sae]
-  sae_out       same shape as the input
+  sae_out       same shape as the input; for a transcoder (transcoder, skip_transcoder,
+                jumprelu_transcoder) its prediction of the output hook, [..., d_out], skip term included
 
 options:
   --sae <spec>        a SAELens release and SAE id (gpt2-small-res-jb:blocks.8.hook_resid_pre),
@@ -27,14 +28,6 @@ options:
   --out <file>        output safetensors file (written atomically)
   --repo-id <id>      Gemma Scope folders: the repo id telling model and hook (e.g. google/gemma-scope-2b-pt-res)
   --batch <rows>      rows per step (default 4096)`;
-
-/** Load an SAE from `release:saeId`, `owner/repo:folder` or a folder path. */
-export async function loadSAEFromSpec(spec: string, repoId?: string): Promise<SAE> {
-  if (fs.existsSync(spec) && fs.statSync(spec).isDirectory()) return SAE.load(spec, { repoId });
-  const i = spec.indexOf(':');
-  if (i <= 0 || i === spec.length - 1) throw new Error(`--sae '${spec}' is neither a folder nor release:saeId (e.g. gpt2-small-res-jb:blocks.8.hook_resid_pre)`);
-  return SAE.fromPretrained(spec.slice(0, i), spec.slice(i + 1));
-}
 
 export const command: CliCommand = {
   name: 'sae',
@@ -66,7 +59,7 @@ export const command: CliCommand = {
       } finally {
         file.close();
       }
-      const inner = sae.cfg.reshape_activations === 'hook_z' ? 2 : 1;
+      const inner = sae.readsHookZ ? 2 : 1;
       if (shape.length < inner) throw new Error(`${input}:${name} has shape [${shape.join(', ')}], too few dimensions for this SAE`);
       const rowShape = shape.slice(shape.length - inner);
       const rowWidth = rowShape.reduce((a, d) => a * d, 1);
@@ -75,21 +68,25 @@ export const command: CliCommand = {
       }
       const rows = data.length / rowWidth;
       const feats = new Float32Array(rows * sae.cfg.d_sae);
-      const recon = new Float32Array(data.length);
+      const outWidth = sae.isTranscoder ? sae.dOut : rowWidth;
+      const recon = new Float32Array(rows * outWidth);
       for (let r0 = 0; r0 < rows; r0 += batch) {
         const n = Math.min(batch, rows - r0);
         const x = tf.tensor(data.subarray(r0 * rowWidth, (r0 + n) * rowWidth), [n, ...rowShape], 'float32');
         const res = sae.run(x);
         feats.set(await res.featureActs.data() as Float32Array, r0 * sae.cfg.d_sae);
-        recon.set(await res.saeOut.data() as Float32Array, r0 * rowWidth);
+        recon.set(await res.saeOut.data() as Float32Array, r0 * outWidth);
         tf.dispose([x, res.featureActs, res.saeOut]);
       }
       const lead = shape.slice(0, shape.length - inner);
+      const outShape = sae.isTranscoder ? [...lead, sae.dOut] : shape;
+      const meta: Record<string, string> = { sae: spec, hook_name: sae.cfg.metadata.hook_name, source: `${input}:${name}` };
+      if (sae.isTranscoder && typeof sae.cfg.metadata.hook_name_out === 'string') meta.hook_name_out = sae.cfg.metadata.hook_name_out;
       writeSafetensors(out, {
         feature_acts: { dtype: 'F32', shape: [...lead, sae.cfg.d_sae], data: feats },
-        sae_out: { dtype: 'F32', shape, data: recon },
-      }, { sae: spec, hook_name: sae.cfg.metadata.hook_name, source: `${input}:${name}` });
-      console.log(`wrote ${out}: feature_acts [${[...lead, sae.cfg.d_sae].join(', ')}], sae_out [${shape.join(', ')}] (${rows} rows)`);
+        sae_out: { dtype: 'F32', shape: outShape, data: recon },
+      }, meta);
+      console.log(`wrote ${out}: feature_acts [${[...lead, sae.cfg.d_sae].join(', ')}], sae_out [${outShape.join(', ')}] (${rows} rows)`);
       return 0;
     } finally {
       sae.dispose();

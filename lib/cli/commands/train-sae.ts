@@ -2,12 +2,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { CliCommand } from '../types';
 import { parseIntegerArg, parseNumberArg, parseOptions, required } from '../args';
-import { ConfigError, describeValue } from '../../io/errors';
+import { ArgumentError, ConfigError, describeValue } from '../../io/errors';
 import { claimFolder } from '../../io/folders';
 import { initBackend, describeBackend } from '../../backend';
 import { SAETrainer, TrainerOptions } from '../../train/trainer';
-import { SafetensorsActivationSource, ActivationSource } from '../../train/sources';
-import { TrainSAEConfigInput, resolveTrainConfig } from '../../train/config';
+import { ActivationSource, PairedActivationSource, SafetensorsActivationSource } from '../../train/sources';
+import { TRAINING_DEFAULTS, TrainSAEConfigInput, TrainingDefaults, resolveTrainConfig } from '../../train/config';
+import { DEFAULT_ARCHITECTURE, listArchitectures, trainingArchitecture } from '../../sae/architectures';
 import { formatProgressLine } from '../../train/progress';
 import { ModelActivationSource } from '../../train/model-source';
 import { HookedTransformer } from '../../model/hookedTransformer';
@@ -16,31 +17,41 @@ import { tokenizeAndConcatenate } from '../../data/concat';
 import { textsFromDataset } from '../../data/sources';
 
 const usage = `usage: saelab train-sae --activations <file.safetensors> --tensor <name> --d-sae <n> --steps <n> --batch <tokens> --out <dir>
-                        [--architecture standard|topk|jumprelu] [--l1 <coeff>] [--k <k>] [--lr <lr>] [--seed <s>]
-                        [--hook-name <name>] [--checkpoints <n>] [--resume <checkpoint dir>]
+                        [--architecture <name>] [--l1 <coeff>] [--k <k>] [--matryoshka-widths a,b,c] [--lr <lr>] [--seed <s>]
+                        [--defaults saelens6|saelens5] [--hook-name <name>] [--checkpoints <n>] [--resume <checkpoint dir>]
+                        [--target-tensor <name> [--target-activations <file>] [--hook-name-out <name>]]   (transcoders)
        saelab train-sae --config <file.json> --out <dir> [--resume <checkpoint dir>]
 
-Trains a sparse autoencoder with SAELens's training method on cached activations and writes the
-trained SAE folder (cfg.json, sae_weights.safetensors, sparsity.safetensors) to --out, with
-metrics.jsonl and checkpoints/<tokens>/ beside it.
+Trains a sparse autoencoder (or a transcoder) with SAELens 6.18's training method and defaults on cached
+activations and writes the trained SAE folder (cfg.json, sae_weights.safetensors, sparsity.safetensors)
+to --out, with metrics.jsonl and checkpoints/<tokens>/ beside it. docs/sae-architectures.md lists the
+architectures and their defaults.
 
   --activations <file>   safetensors file of activations [n, d_in] or [batch, pos, d_in]; repeat for more files
   --tensor <name>        tensor name inside the files
   --d-sae <n>            number of features
   --steps <n>            training steps (training tokens = steps x batch)
   --batch <tokens>       tokens per training batch
-  --architecture         standard (default), topk or jumprelu
-  --l1 <coeff>           L1 coefficient (standard; jumprelu: L0 coefficient)
-  --k <k>                active features per token (topk)
+  --architecture <name>  ${listArchitectures('training').join(', ')} (default ${DEFAULT_ARCHITECTURE});
+                         batchtopk and matryoshka_batchtopk are saved as jumprelu SAEs with the learned threshold
+  --l1 <coeff>           the sparsity coefficient (L1; jumprelu: L0)
+  --k <k>                active features per token (topk family; batchtopk: on average, may be fractional; default 100)
+  --matryoshka-widths    matryoshka_batchtopk: nested feature widths, strictly increasing (d_sae is the last level)
   --lr <lr>              learning rate (default 3e-4)
   --seed <s>             seed for initialisation and data order (default 42)
+  --defaults <preset>    ${TRAINING_DEFAULTS.join(' or ')}: SAELens 6.18's training defaults (default) or SAELens 5's
+                         (unit-norm decoder every step, geometric-median b_dec, no decoder-norm rescaling, ...)
   --hook-name <name>     hook the activations came from (written to cfg.json metadata.hook_name)
+  --target-tensor <name> transcoders: the output hook's activations (same rows as --tensor), the prediction target
+  --target-activations   transcoders: files holding --target-tensor (default: the --activations files); repeatable
+  --hook-name-out <name> transcoders: the hook --target-tensor came from (cfg.json metadata.hook_name_out)
   --checkpoints <n>      SAELens n_checkpoints: n - 1 evenly spaced checkpoints plus the final SAE
   --resume <dir>         continue from a checkpoint folder (same activations)
-  --config <file.json>   {"training": {camelCase SAELens runner fields: dIn, dSae, l1Coefficient, lr, trainingTokens,
-                          trainBatchSizeTokens, architecture, k, useGhostGrads, ...},
-                          "activations": {"files": [...], "tensor": "name"}}
+  --config <file.json>   {"training": {camelCase SAELens runner and SAE fields: dIn, dSae, architecture, defaults, l1Coefficient,
+                          k, matryoshkaWidths, lr, trainingTokens, trainBatchSizeTokens, ...},
+                          "activations": {"files": [...], "tensor": "name", "targetTensor": "name", "targetFiles": [...]}}
                          or, streaming from a model: {"training": {...}, "model": "gpt2 | folder", "hookName": "blocks.0.hook_resid_post",
+                          "hookNameOut": "blocks.0.hook_mlp_out (transcoders)",
                           "dataset": "hub id | folder | file", "contextSize": 128, "prependBos": true, "contextsPerBatch": 8,
                           "tokenizer": "name (default: the model)", "datasetOptions": {"split": "train", "column": "text"},
                           "modelOptions": {fromPretrained options}}  or "contexts": [[token ids], ...] instead of "dataset"`;
@@ -48,11 +59,14 @@ metrics.jsonl and checkpoints/<tokens>/ beside it.
 /** The --config file's shape. */
 export interface TrainSAEConfigFile {
   training: Partial<TrainSAEConfigInput>;
-  activations?: { files: string[]; tensor: string };
+  /** cached activations; transcoders add the output hook's tensor (targetTensor, in targetFiles or the same files) */
+  activations?: { files: string[]; tensor: string; targetTensor?: string; targetFiles?: string[] };
   /** streaming: model name or folder (HookedTransformer.fromPretrained) */
   model?: string;
   modelOptions?: Record<string, unknown>;
   hookName?: string;
+  /** transcoders: the hook they predict, read in the same forward pass */
+  hookNameOut?: string;
   /** dataset of texts (hub id, folder or file) tokenized into contexts */
   dataset?: string;
   datasetOptions?: Record<string, unknown>;
@@ -87,16 +101,19 @@ async function streamingSource(c: TrainSAEConfigFile, file: string): Promise<{ s
   } else {
     throw new Error(`${where}: streaming needs "dataset" (texts) or "contexts" (token ids)`);
   }
-  const source = await ModelActivationSource.create(model, factory, { hookName: c.hookName, contextsPerBatch: c.contextsPerBatch });
+  const source = await ModelActivationSource.create(model, factory, { hookName: c.hookName, hookNameOut: c.hookNameOut, contextsPerBatch: c.contextsPerBatch });
   return {
     source,
-    metadata: { model_name: c.model, hook_name: c.hookName, context_size: contextSize, prepend_bos: c.prependBos ?? true, dataset_path: c.dataset ?? '' },
+    metadata: {
+      model_name: c.model, hook_name: c.hookName, ...(c.hookNameOut ? { hook_name_out: c.hookNameOut } : {}),
+      context_size: contextSize, prepend_bos: c.prependBos ?? true, dataset_path: c.dataset ?? '',
+    },
   };
 }
 
 /** The fields of a --config file and their JSON types. */
 const CONFIG_FILE_FIELDS: Record<string, 'object' | 'string' | 'number' | 'boolean' | 'array'> = {
-  training: 'object', activations: 'object', model: 'string', modelOptions: 'object', hookName: 'string', dataset: 'string', datasetOptions: 'object',
+  training: 'object', activations: 'object', model: 'string', modelOptions: 'object', hookName: 'string', hookNameOut: 'string', dataset: 'string', datasetOptions: 'object',
   tokenizer: 'string', contextSize: 'number', prependBos: 'boolean', contextsPerBatch: 'number', contexts: 'array',
 };
 
@@ -129,9 +146,15 @@ export function readTrainSAEConfigFile(file: string): TrainSAEConfigFile {
   }
   if (c.activations) {
     const a = c.activations as Record<string, unknown>;
-    for (const key of Object.keys(a)) if (key !== 'files' && key !== 'tensor') fail(`unknown field 'activations.${key}' (fields: files, tensor)`);
+    const fields = ['files', 'tensor', 'targetTensor', 'targetFiles'];
+    for (const key of Object.keys(a)) if (!fields.includes(key)) fail(`unknown field 'activations.${key}' (fields: ${fields.join(', ')})`);
     if (!Array.isArray(a.files) || !a.files.length || !a.files.every((f) => typeof f === 'string' && f)) fail(`"activations.files" must be a non-empty array of file names, got ${describeValue(a.files)}`);
     if (typeof a.tensor !== 'string' || !a.tensor) fail(`"activations.tensor" must be the activations' tensor name, got ${describeValue(a.tensor)}`);
+    if (a.targetTensor !== undefined && (typeof a.targetTensor !== 'string' || !a.targetTensor)) fail(`"activations.targetTensor" must be the output hook's tensor name, got ${describeValue(a.targetTensor)}`);
+    if (a.targetFiles !== undefined) {
+      if (!Array.isArray(a.targetFiles) || !a.targetFiles.length || !a.targetFiles.every((f) => typeof f === 'string' && f)) fail(`"activations.targetFiles" must be a non-empty array of file names, got ${describeValue(a.targetFiles)}`);
+      if (a.targetTensor === undefined) fail('"activations.targetFiles" needs "activations.targetTensor" (the output hook\'s tensor name)');
+    }
   } else {
     if (!c.model) fail('give either "activations" (cached files) or "model" + "hookName" + ("dataset" or "contexts") to stream');
     if (!c.hookName) fail('"hookName" is required with "model" (e.g. "blocks.0.hook_resid_post")');
@@ -159,7 +182,7 @@ function int(v: string | undefined, flag: string, min: number): number | undefin
 
 export const command: CliCommand = {
   name: 'train-sae',
-  summary: 'train an SAE (SAELens method) on cached activations; writes a SAELens SAE folder',
+  summary: 'train an SAE or transcoder (SAELens 6.18 method and defaults) on cached or streamed activations; writes a SAELens SAE folder',
   usage,
   async run(argv: string[]): Promise<number> {
     const o = parseOptions(argv, {
@@ -172,9 +195,14 @@ export const command: CliCommand = {
       architecture: { type: 'string' },
       l1: { type: 'string' },
       k: { type: 'string' },
+      'matryoshka-widths': { type: 'string' },
+      defaults: { type: 'string' },
       lr: { type: 'string' },
       seed: { type: 'string' },
       'hook-name': { type: 'string' },
+      'hook-name-out': { type: 'string' },
+      'target-tensor': { type: 'string' },
+      'target-activations': { type: 'string', multiple: true },
       checkpoints: { type: 'string' },
       resume: { type: 'string' },
       config: { type: 'string' },
@@ -184,6 +212,8 @@ export const command: CliCommand = {
     let source: ActivationSource | undefined;
     let files: string[] = [];
     let tensor = '';
+    let targetFiles: string[] = [];
+    let targetTensor: string | undefined;
     let training: Partial<TrainSAEConfigInput>;
     if (o.config) {
       const file = o.config as string;
@@ -192,6 +222,8 @@ export const command: CliCommand = {
       if (parsed.activations) {
         files = parsed.activations.files.map((f) => path.resolve(path.dirname(file), f));
         tensor = parsed.activations.tensor;
+        targetTensor = parsed.activations.targetTensor;
+        targetFiles = (parsed.activations.targetFiles ?? []).map((f) => path.resolve(path.dirname(file), f));
       } else {
         claimFolder(out, 'the --out folder');
         await initBackend();
@@ -204,29 +236,51 @@ export const command: CliCommand = {
       tensor = required(o.tensor as string | undefined, 'tensor', usage);
       const steps = parseIntegerArg(required(o.steps as string | undefined, 'steps', usage), 'steps', { min: 1 });
       const batch = parseIntegerArg(required(o.batch as string | undefined, 'batch', usage), 'batch', { min: 1 });
-      const arch = (o.architecture as string | undefined) ?? 'standard';
+      const arch = (o.architecture as string | undefined) ?? DEFAULT_ARCHITECTURE;
       const l1 = o.l1 === undefined ? undefined : parseNumberArg(o.l1 as string, 'l1', { min: 0 });
+      const widths = o['matryoshka-widths'] as string | undefined;
+      const matryoshkaWidths = widths === undefined ? undefined : widths.split(',').map((w) => parseIntegerArg(w.trim(), 'matryoshka-widths', { min: 1 }));
+      const defaults = o.defaults as string | undefined;
+      if (defaults !== undefined && !TRAINING_DEFAULTS.includes(defaults as TrainingDefaults)) throw new ArgumentError(`--defaults must be ${TRAINING_DEFAULTS.join(' or ')}, got '${defaults}'`);
+      targetTensor = o['target-tensor'] as string | undefined;
+      targetFiles = (o['target-activations'] as string[] | undefined) ?? [];
+      const metadata: Record<string, unknown> = {};
+      if (o['hook-name']) metadata.hook_name = o['hook-name'];
+      if (o['hook-name-out']) metadata.hook_name_out = o['hook-name-out'];
       training = {
         architecture: arch as TrainSAEConfigInput['architecture'],
+        defaults: defaults as TrainingDefaults | undefined,
+        matryoshkaWidths,
         dSae: parseIntegerArg(required(o['d-sae'] as string | undefined, 'd-sae', usage), 'd-sae', { min: 1 }),
         trainingTokens: steps * batch,
         trainBatchSizeTokens: batch,
-        k: int(o.k as string | undefined, 'k', 1),
+        // batchtopk's k is an average over the batch and may be fractional; the config check enforces whole k where needed
+        k: o.k === undefined ? undefined : parseNumberArg(o.k as string, 'k', { min: 0, exclusiveMin: true }),
         lr: o.lr === undefined ? undefined : parseNumberArg(o.lr as string, 'lr', { min: 0, exclusiveMin: true }),
         seed: int(o.seed as string | undefined, 'seed', 0),
         nCheckpoints: int(o.checkpoints as string | undefined, 'checkpoints', 0),
-        metadata: o['hook-name'] ? { hook_name: o['hook-name'] as string } : {},
+        metadata,
       };
       if (l1 !== undefined) {
-        if (arch === 'jumprelu') training.l0Coefficient = l1;
-        else training.l1Coefficient = l1;
+        // the architecture's sparsity coefficient (L1; jumprelu: L0)
+        const coefficient = Object.values(trainingArchitecture(arch).coefficients)[0];
+        if (!coefficient) throw new Error(`--l1: architecture ${arch} has no sparsity coefficient (it is sparse by construction)`);
+        (training as Record<string, unknown>)[coefficient.value] = l1;
       }
       for (const k of Object.keys(training) as Array<keyof TrainSAEConfigInput>) if (training[k] === undefined) delete training[k];
     }
     claimFolder(out, 'the --out folder');
     const info = await initBackend();
     if (!o.quiet) console.error(describeBackend(info));
-    if (!source) source = new SafetensorsActivationSource(files, tensor);
+    if (!source) {
+      source = new SafetensorsActivationSource(files, tensor);
+      if (targetTensor) source = new PairedActivationSource(source, new SafetensorsActivationSource(targetFiles.length ? targetFiles : files, targetTensor));
+      else if (targetFiles.length) throw new Error('--target-activations needs --target-tensor (the output hook\'s tensor name)');
+    }
+    const arch = trainingArchitecture((o.resume ? undefined : training.architecture) ?? DEFAULT_ARCHITECTURE);
+    if (!o.resume && arch.target === 'output' && source.dOut === undefined) {
+      throw new Error(`${training.architecture} is a transcoder: give the output hook's activations too (--target-tensor, or "targetTensor" / "hookNameOut" in --config)`);
+    }
     const opts: TrainerOptions = { outDir: out, progress: o.quiet ? 'none' : 'auto' };
     if (!o.quiet && !process.stderr.isTTY) {
       let last = 0;
@@ -244,7 +298,7 @@ export const command: CliCommand = {
     const result = await trainer.fit();
     trainer.dispose();
     const m = result.metrics;
-    console.log(`trained ${trainer.cfg.architecture} SAE d_in ${trainer.cfg.dIn} x d_sae ${trainer.cfg.dSae}: ${result.steps} steps, ${result.tokens} tokens` +
+    console.log(`trained ${trainer.cfg.architecture} SAE d_in ${trainer.cfg.dIn} x d_sae ${trainer.cfg.dSae}${trainer.cfg.dOut !== undefined ? ` -> d_out ${trainer.cfg.dOut}` : ''}: ${result.steps} steps, ${result.tokens} tokens` +
       (m ? `; MSE ${m.mse_loss.toPrecision(4)}, L0 ${m.l0.toFixed(2)}, explained variance ${m.explained_variance.toFixed(4)}, dead ${m.dead_features}` : '') +
       `\nwrote ${result.saeDir}`);
     return 0;
