@@ -10,7 +10,7 @@ const NODE_GLOBALS = Object.fromEntries(
 );
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'runs/**', 'data/**', 'native/build/**', '**/*.d.ts'] },
+  { ignores: ['dist/**', 'explorer/dist/**', 'build/**', 'node_modules/**', 'runs/**', 'data/**', 'native/build/**', '**/*.d.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

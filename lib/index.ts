@@ -27,3 +27,5 @@ export * from './stages';
 export * from './demo/world';
 export * from './circuits';
 export * as checkpoints from './checkpoints';
+export * as standins from './standins';
+export * as explorer from './explorer';

@@ -58,8 +58,9 @@ export class Chromium {
       '--headless=new', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', '--disable-background-networking',
       '--disable-component-update', '--no-first-run', '--no-default-browser-check', '--disable-extensions',
       '--disable-dev-shm-usage', '--mute-audio', `--window-size=${w},${h}`, `--user-data-dir=${profile}`,
-      // offline by construction: no host name resolves (pages' CDN scripts fail at once instead of timing out)
-      '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost',
+      // offline by construction: no host name resolves (pages' CDN scripts fail at once instead of timing out);
+      // loopback stays reachable (pages served by a test's local server)
+      '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1',
       '--remote-debugging-pipe', 'about:blank',
     ];
     // its own process group, so that close() ends the renderers and helpers with it
@@ -149,7 +150,11 @@ export class Chromium {
     await page.setViewport(opts.width ?? 1280, opts.height ?? 2000);
     const loaded = this.waitFor('Page.loadEventFired', sessionId, opts.timeoutMs ?? 60_000);
     const nav = (await this.send('Page.navigate', { url }, sessionId)) as { errorText?: string };
-    if (nav.errorText) throw new Error(`cannot open ${url}: ${nav.errorText}`);
+    if (nav.errorText) {
+      loaded.catch(() => { /* no load event will come */ });
+      await page.close().catch(() => { /* tab already gone */ });
+      throw new Error(`cannot open ${url}: ${nav.errorText}`);
+    }
     await loaded;
     return page;
   }
@@ -204,6 +209,33 @@ export class BrowserPage {
     };
     if (r.exceptionDetails) throw new Error(`in the page: ${r.exceptionDetails.exception?.description ?? r.exceptionDetails.text}`);
     return r.result.value as T;
+  }
+
+  /**
+   * Poll `expression` until it is truthy and return its value (a page that is still loading or
+   * navigating counts as not yet). Times out naming the expression and the page's errors.
+   */
+  async evaluateUntil<T>(expression: string, timeoutMs = 60_000, everyMs = 100): Promise<T> {
+    const t0 = Date.now();
+    for (;;) {
+      let v: T | undefined;
+      try {
+        v = await this.evaluate<T>(expression);
+      } catch { /* context replaced while navigating: try again */ }
+      if (v) return v;
+      if (Date.now() - t0 > timeoutMs) {
+        throw new Error(`no ${expression} in the page after ${timeoutMs / 1000} s${this.errors.length ? `; page errors:\n  ${this.errors.slice(-10).join('\n  ')}` : ''}`);
+      }
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  }
+
+  /** Click the centre of the first element matching a CSS selector (scrolled into view first). */
+  async clickSelector(selector: string): Promise<void> {
+    const box = await this.evaluate<{ x: number; y: number } | null>(`(() => { const e = document.querySelector(${JSON.stringify(selector)}); if (!e) return null;
+      e.scrollIntoView({ block: 'center' }); const r = e.getBoundingClientRect(); return { x: r.left + r.width / 2, y: r.top + r.height / 2 }; })()`);
+    if (!box) throw new Error(`click: no element matches ${selector}`);
+    await this.click(box.x, box.y);
   }
 
   async setViewport(width: number, height: number): Promise<void> {

@@ -1,2 +1,3 @@
 export * from './topExamples';
 export * from './browser';
+export * from './logitEffects';

@@ -48,7 +48,4 @@ export function hubToken(): string | undefined {
   }
 }
 
-/** Replace every occurrence of a secret in a message (for errors that might echo request details). */
-export function redact(message: string, secret: string | undefined): string {
-  return secret ? message.split(secret).join('***') : message;
-}
+export { redact } from './names';

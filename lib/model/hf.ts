@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { HookedTransformerConfig, HookedTransformerConfigInput } from './config';
 import { StateDict } from './params';
-import { HfConfig, MODEL_FAMILIES, TensorSource, findModelFamily } from './families';
 import { fullScope, ProcessingScope } from './processing';
+import { HfConfig, MODEL_FAMILIES, TensorSource, findModelFamily } from './families';
 
 /**
  * Hugging Face checkpoints <-> TransformerLens layout. Each family saelab supports (gpt2, gpt_neox
@@ -60,12 +60,15 @@ export function convertHfWeights(family: string, cfg: HookedTransformerConfig, s
   return sd;
 }
 
-/** Keep only the first dVocab rows of W_E and columns of W_U / b_U (finetunes that add tokens). */
+/**
+ * Keep only the first dVocab rows of W_E and columns of W_U / b_U (finetunes that add tokens).
+ * Trims whichever of them `sd` holds (a part of the model); returns the trimmed config.
+ */
 export function trimVocab(cfg: HookedTransformerConfig, sd: StateDict, dVocab: number): HookedTransformerConfig {
   if (!Number.isInteger(dVocab) || dVocab <= 0 || dVocab > cfg.d_vocab) {
     throw new Error(`dVocab=${dVocab} must be a positive integer no larger than the checkpoint's vocabulary (${cfg.d_vocab})`);
   }
-  const swap = (name: string, f: (t: tf.Tensor) => tf.Tensor) => { const old = sd[name]; sd[name] = tf.tidy(() => f(old)); old.dispose(); };
+  const swap = (name: string, f: (t: tf.Tensor) => tf.Tensor) => { const old = sd[name]; if (!old) return; sd[name] = tf.tidy(() => f(old)); old.dispose(); };
   swap('embed.W_E', (t) => tf.slice(t, [0, 0], [dVocab, -1]));
   swap('unembed.W_U', (t) => tf.slice(t, [0, 0], [-1, Math.min(dVocab, cfg.d_vocab_out)]));
   swap('unembed.b_U', (t) => tf.slice(t, [0], [Math.min(dVocab, cfg.d_vocab_out)]));

@@ -1,8 +1,4 @@
-import * as fs from 'fs';
-import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { writeDirAtomic, writeJsonAtomic } from '../io/atomic';
-import { writeTensorsSafetensors } from '../io/safetensors';
 import { ActivationCache } from './cache';
 import {
   activation, applyRotary, attentionMasks, embeddingLookup, headsToMatrix, linear, offsetPositionIds, repeatKvHeads, rotaryTables,
@@ -11,9 +7,7 @@ import { HookedTransformerConfig, HookedTransformerConfigInput, kvPrefix, makeCo
 import { convertHfWeights, gpt2HfConfig, gpt2ToHfTensors, hfConfigToTl, modelFamily, trimVocab } from './hf';
 import { HookRun, selectorMatches, unknownHookError } from './hooks';
 import { blockHook, hookNamesFor, modelHook } from './hookNames';
-import { isTransformerLensTorchDir, readTransformerLensTorchDir } from './interpbench';
-import { officialModelName, openCheckpoint, readHfConfig, resolveModelDir } from './loading';
-import { loadTokenizerFromDir } from '../tokenizers/tokenizer';
+import { openPretrained, writeHuggingFaceFolder } from './loading';
 import { checkStateDict, initParams, paramShapes, StateDict } from './params';
 import { DEFAULT_PROCESSING, NO_PROCESSING, ProcessingOptions, ProcessingScope, processWeights } from './processing';
 import { ForwardOptions, ForwardResult, HookFn, HookSelector, RunWithCacheOptions } from './types';
@@ -154,29 +148,28 @@ export class HookedTransformer {
    * default processing (fold_ln, center_writing_weights, center_unembed, fold_value_biases), each switchable.
    */
   static async fromPretrained(nameOrDir: string, opts: FromPretrainedOptions = {}): Promise<HookedTransformer> {
-    if (isTransformerLensTorchDir(nameOrDir)) {
+    // the files: a folder or the hub in Node (fs), the hub over fetch in a browser (loading.browser.ts)
+    const ckpt = await openPretrained(nameOrDir, { revision: opts.revision, tokenizer: opts.tokenizer !== false });
+    if (ckpt.kind === 'transformerlens') {
       // a TransformerLens model saved from Python (InterpBench: ll_model.pth + ll_model_cfg.pkl), loaded
       // like HookedTransformer(cfg).load_state_dict(sd): strict, and processed only when asked explicitly
-      const { cfg, sd } = readTransformerLensTorchDir(nameOrDir);
+      const { cfg, sd } = ckpt;
       if (opts.defaultPrependBos !== undefined) cfg.default_prepend_bos = opts.defaultPrependBos;
       const model = new HookedTransformer(cfg, sd, opts.trainable ?? false);
       const on = opts.processing === true;
       const steps = { foldLn: opts.foldLn ?? on, centerWritingWeights: opts.centerWritingWeights ?? on, centerUnembed: opts.centerUnembed ?? on, foldValueBiases: opts.foldValueBiases ?? on };
       if (Object.values(steps).some(Boolean)) model.processWeights(steps);
-      model.source = { dir: path.resolve(nameOrDir) };
+      model.source = ckpt.source;
       return model;
     }
-    const resolved = await resolveModelDir(nameOrDir, opts.revision);
-    const hf = readHfConfig(resolved.dir);
-    const configFile = path.join(resolved.dir, 'config.json');
-    const family = modelFamily(hf, configFile);
-    const input = hfConfigToTl(hf, nameOrDir, configFile);
-    input.tokenizer_name = fs.existsSync(nameOrDir) ? nameOrDir : officialModelName(nameOrDir);
-    if (opts.defaultPrependBos !== undefined) input.default_prepend_bos = opts.defaultPrependBos;
-    const cfg = makeConfig(input);
-    const src = openCheckpoint(resolved.dir);
+    const { hf, configFile, src } = ckpt;
     try {
-      const plan = HookedTransformer.planLoad(cfg, src.dtypes(), opts, opts.dVocab);
+      const family = modelFamily(hf, configFile);
+      const input = hfConfigToTl(hf, nameOrDir, configFile);
+      input.tokenizer_name = ckpt.tokenizerName;
+      if (opts.defaultPrependBos !== undefined) input.default_prepend_bos = opts.defaultPrependBos;
+      const cfg = makeConfig(input);
+      const plan = HookedTransformer.planLoad(cfg, src.dtypes?.() ?? new Set(['F32']), opts, opts.dVocab);
       HookedTransformer.checkFits(plan, nameOrDir);
       const on = opts.processing !== false;
       const wanted: ProcessingOptions = {
@@ -229,10 +222,8 @@ export class HookedTransformer {
         throw e;
       }
       model.processing = applied;
-      model.source = resolved;
-      if (opts.tokenizer !== false && fs.existsSync(path.join(resolved.dir, 'tokenizer.json'))) {
-        model.setTokenizer(loadTokenizerFromDir(resolved.dir));
-      }
+      model.source = ckpt.source;
+      if (ckpt.tokenizer) model.setTokenizer(ckpt.tokenizer);
       return model;
     } finally {
       src.close();
@@ -524,6 +515,15 @@ export class HookedTransformer {
       throw new Error(`attentionMask has shape [${mask.shape}], tokens have [${tokens.shape}]`);
     }
     const wantLoss = returnType === 'loss' || returnType === 'both';
+    const startAt = opts.startAtLayer ?? 0;
+    if (!Number.isInteger(startAt) || startAt < 0 || startAt > this.cfg.n_layers) throw new Error(`startAtLayer must be an integer in [0, ${this.cfg.n_layers}], got ${opts.startAtLayer}`);
+    const residualIn = opts.residual;
+    if (startAt > 0 && !residualIn) throw new Error('startAtLayer needs the residual stream entering that block (opts.residual [batch, pos, d_model])');
+    if (residualIn) {
+      if (residualIn.rank !== 3 || residualIn.shape[0] !== B || residualIn.shape[1] !== P || residualIn.shape[2] !== this.cfg.d_model) {
+        throw new Error(`residual has shape [${residualIn.shape}], expected [${B}, ${P}, ${this.cfg.d_model}] for tokens [${B}, ${P}]`);
+      }
+    }
     if (wantLoss && P < 2) throw new Error('a loss needs at least 2 positions per sequence');
     const keep = opts.logitsToKeep;
     if (keep !== undefined) {
@@ -542,7 +542,8 @@ export class HookedTransformer {
         const out = tf.tidy(() => {
           const tk = chunks.length === 1 ? tokens : tf.slice(tokens, [start, 0], [n, P]);
           const mk = mask && (chunks.length === 1 ? mask : tf.slice(mask, [start, 0], [n, P]));
-          const o = this.core(tk as tf.Tensor2D, mk as tf.Tensor2D | undefined, run, opts, returnType);
+          const rk = residualIn ? (chunks.length === 1 ? residualIn : tf.slice(residualIn as tf.Tensor, [start, 0, 0], [n, P, -1])) : undefined;
+          const o = this.core(tk as tf.Tensor2D, mk as tf.Tensor2D | undefined, run, opts, returnType, rk);
           const kept: Record<string, tf.Tensor> = {};
           if (o.logits) kept.logits = o.logits;
           if (o.nll) kept.nll = o.nll;
@@ -621,12 +622,14 @@ export class HookedTransformer {
   }
 
   /** The forward pass proper (inside the caller's tidy). */
-  private core(tokens: tf.Tensor2D, mask: tf.Tensor2D | undefined, run: HookRun, opts: ForwardOptions, returnType: string): CoreOutput {
+  private core(tokens: tf.Tensor2D, mask: tf.Tensor2D | undefined, run: HookRun, opts: ForwardOptions, returnType: string, residualIn?: tf.Tensor): CoreOutput {
     const cfg = this.cfg;
     const [B, P] = tokens.shape;
-    let resid = run.point(modelHook('hook_embed'), this.embed(tokens));
+    const startAt = opts.startAtLayer ?? 0;
+    // from a given residual (startAtLayer, 0 included) the embeddings are skipped: it is what enters block startAt
+    let resid = residualIn ?? run.point(modelHook('hook_embed'), this.embed(tokens));
     const positions = mask ? offsetPositionIds(mask) : null;
-    if (cfg.positional_embedding_type === 'standard') {
+    if (cfg.positional_embedding_type === 'standard' && !residualIn) {
       let pos: tf.Tensor;
       if (positions && mask) {
         pos = tf.mul(embeddingLookup(this.p('pos_embed.W_pos') as tf.Tensor2D, positions), tf.expandDims(tf.cast(mask, 'float32'), -1));
@@ -649,7 +652,7 @@ export class HookedTransformer {
     // without a gradient tape each block runs in its own tidy, so a pass holds one block's intermediates
     // at a time (a GPT-2 pass over 4,096 tokens otherwise keeps ~4.7 GB of them until it ends)
     const perBlock = !tapeActive();
-    for (let l = 0; l < nRun; l++) {
+    for (let l = startAt; l < nRun; l++) {
       const x = resid;
       resid = perBlock ? tf.tidy(() => this.block(l, x, run, ctx)) : this.block(l, x, run, ctx);
     }
@@ -971,17 +974,13 @@ export class HookedTransformer {
     try {
       const tensors = gpt2ToHfTensors(cfg, sd, tied);
       try {
-        await writeDirAtomic(dir, async (tmp) => {
-          writeJsonAtomic(path.join(tmp, 'config.json'), gpt2HfConfig(cfg, tied));
-          await writeTensorsSafetensors(path.join(tmp, 'model.safetensors'), tensors, { format: 'pt' });
-        });
+        await writeHuggingFaceFolder(dir, gpt2HfConfig(cfg, tied), tensors);
       } finally {
         for (const t of Object.values(tensors)) t.dispose();
       }
     } finally {
       for (const t of Object.values(sd)) t.dispose();
     }
-    if (!fs.existsSync(path.join(dir, 'model.safetensors'))) throw new Error(`saveHuggingFace: ${dir}/model.safetensors was not written`);
   }
 }
 

@@ -1,10 +1,20 @@
+/**
+ * Model files in Node: folders and the hub cache (read with fs), the one place model names become
+ * folders. A browser build uses loading.browser.ts instead (same exports, over fetch).
+ */
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { SafetensorsFile, rawToTensor } from '../io/safetensors';
+import { writeDirAtomic, writeJsonAtomic } from '../io/atomic';
+import { SafetensorsFile, rawToTensor, writeTensorsSafetensors } from '../io/safetensors';
 import { assertFinite } from '../io/finite';
-import { TensorSource } from './hf';
+import { HfConfig, TensorSource } from './hf';
+import { HookedTransformerConfig } from './config';
+import { StateDict } from './params';
+import { isTransformerLensTorchDir, readTransformerLensTorchDir } from './interpbench';
 import { resolveRepo } from '../hub/resolve';
+import { MODEL_FILES, officialModelName } from './names';
+import { Tokenizer, loadTokenizerFromDir } from '../tokenizers/tokenizer';
 
 /** A model folder on disk and, when it came from the hub, the commit it holds. */
 export interface ResolvedModel {
@@ -12,24 +22,7 @@ export interface ResolvedModel {
   commit?: string;
 }
 
-/** Files a model folder needs from the hub (weights, config, tokenizer). */
-export const MODEL_FILES = ['config.json', '*.json', '*.safetensors'];
-
-/**
- * TransformerLens model aliases -> Hugging Face repo ids (the names SAELens metadata uses, e.g.
- * gpt2-small, pythia-70m-deduped, gemma-2b, mistral-7b). Repo ids (owner/name) pass unchanged.
- */
-export function officialModelName(name: string): string {
-  if (name.includes('/')) return name;
-  const n = name.toLowerCase();
-  const gpt2: Record<string, string> = { gpt2: 'gpt2', 'gpt2-small': 'gpt2', 'gpt2-medium': 'gpt2-medium', 'gpt2-large': 'gpt2-large', 'gpt2-xl': 'gpt2-xl' };
-  if (gpt2[n]) return `openai-community/${gpt2[n]}`;
-  if (n.startsWith('pythia-')) return `EleutherAI/${n}`;
-  if (/^gemma-(2b|7b)(-it)?$/.test(n)) return `google/${n}`;
-  const mistral: Record<string, string> = { 'mistral-7b': 'mistralai/Mistral-7B-v0.1', 'mistral-7b-instruct': 'mistralai/Mistral-7B-Instruct-v0.1' };
-  if (mistral[n]) return mistral[n];
-  return name;
-}
+export { MODEL_FILES, officialModelName } from './names';
 
 /**
  * The one place model names become folders: a local folder as is, else a hub repo id (or a
@@ -98,4 +91,56 @@ export function readHfConfig(dir: string): Record<string, any> {
   } catch (e) {
     throw new Error(`${file}: cannot read the model config (${(e as Error).message})`);
   }
+}
+
+/** Where a pretrained model's files were found: a folder (or, in a browser, a URL) and the hub commit. */
+export interface ModelSource {
+  dir: string;
+  commit?: string;
+}
+
+/** A pretrained model's files, opened: a Hugging Face checkpoint, or a TransformerLens state dict saved from Python. */
+export type PretrainedFiles =
+  | {
+    kind: 'hf';
+    /** config.json, parsed */
+    hf: HfConfig;
+    /** where config.json is (for messages) */
+    configFile: string;
+    /** the weights, read tensor by tensor, and their stored dtypes (F32, BF16, ...) where known; the caller closes it */
+    src: TensorSource & { close(): void; dtypes?(): Set<string> };
+    /** TransformerLens's tokenizer_name: the folder or the official repo id */
+    tokenizerName: string;
+    /** the folder's tokenizer, when it has tokenizer.json and one was asked for */
+    tokenizer?: Tokenizer;
+    source: ModelSource;
+  }
+  | { kind: 'transformerlens'; cfg: HookedTransformerConfig; sd: StateDict; source: ModelSource };
+
+/**
+ * Open a model by folder or hub name (HookedTransformer.fromPretrained's file access): an InterpBench /
+ * TransformerLens folder (ll_model.pth + ll_model_cfg.pkl), else a Hugging Face checkpoint folder or
+ * repo resolved through lib/hub at `revision`, with its tokenizer unless `tokenizer` is false.
+ */
+export async function openPretrained(nameOrDir: string, opts: { revision?: string; tokenizer?: boolean } = {}): Promise<PretrainedFiles> {
+  if (isTransformerLensTorchDir(nameOrDir)) {
+    const { cfg, sd } = readTransformerLensTorchDir(nameOrDir);
+    return { kind: 'transformerlens', cfg, sd, source: { dir: path.resolve(nameOrDir) } };
+  }
+  const resolved = await resolveModelDir(nameOrDir, opts.revision);
+  const hf = readHfConfig(resolved.dir);
+  const tokenizer = opts.tokenizer !== false && fs.existsSync(path.join(resolved.dir, 'tokenizer.json')) ? loadTokenizerFromDir(resolved.dir) : undefined;
+  return {
+    kind: 'hf', hf, configFile: path.join(resolved.dir, 'config.json'), src: openCheckpoint(resolved.dir),
+    tokenizerName: fs.existsSync(nameOrDir) ? nameOrDir : officialModelName(nameOrDir), tokenizer, source: resolved,
+  };
+}
+
+/** Write config.json + model.safetensors into `dir` atomically (the folder appears complete or not at all). */
+export async function writeHuggingFaceFolder(dir: string, config: HfConfig, tensors: Record<string, tf.Tensor>): Promise<void> {
+  await writeDirAtomic(dir, async (tmp) => {
+    writeJsonAtomic(path.join(tmp, 'config.json'), config);
+    await writeTensorsSafetensors(path.join(tmp, 'model.safetensors'), tensors, { format: 'pt' });
+  });
+  if (!fs.existsSync(path.join(dir, 'model.safetensors'))) throw new Error(`saveHuggingFace: ${dir}/model.safetensors was not written`);
 }

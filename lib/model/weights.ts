@@ -12,7 +12,7 @@
  *   `widenColumns` for unembedding column blocks).
  */
 import * as tf from '@tensorflow/tfjs';
-import { bf16BitsToF32Into } from '../io/safetensors';
+import { bf16BitsToF32Into } from '../io/safetensorsCore';
 import { f16ToF32, f32ToBf16Bits } from '../io/dtypes';
 
 /** TransformerLens's dtype names for the weights. */

@@ -6,29 +6,18 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { SAEConfig, parseSAEConfig } from './config';
-import { SafetensorsFile, rawToFloat32 } from '../io/safetensors';
+import { parseSAEConfig } from './config';
+import { SafetensorsFile, TensorToWrite, writeSafetensors } from '../io/safetensors';
+import { writeDirAtomic } from '../io/atomic';
 import { ConfigError } from '../io/errors';
 import { assertFinite } from '../io/finite';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../io/dtypes';
 import { readNpz } from '../io/npz';
 import { jumprelu } from './architectures/jumprelu';
 import { resolveRelease } from './registry';
 import { resolveRepo } from '../hub/resolve';
+import { LoadedSAE, SAE_CFG_FILENAME, SAE_WEIGHTS_FILENAME, SPARSITY_FILENAME, applyReleaseNormScaling, dropUnitScalingFactor, parseCfgJson, saeLensFromFiles } from './loadingCore';
 
-/** What a loader hands to the SAE constructor (weights are owned by the caller and disposed after construction). */
-export interface LoadedSAE {
-  cfg: SAEConfig;
-  weights: Record<string, tf.Tensor>;
-  /** log10 feature density [d_sae] */
-  sparsity?: Float32Array;
-  /** expected_average_only_in releases: fold this factor into the weights */
-  normScalingFactor?: number;
-  /** the raw cfg dict after overrides, before parsing */
-  rawCfg: Record<string, unknown>;
-  /** the folder or file it was read from (named in errors) */
-  source?: string;
-}
+export { LoadedSAE } from './loadingCore';
 
 export interface FolderLoadOptions {
   /** merged into the cfg.json dict before parsing (registry config_overrides) */
@@ -46,70 +35,19 @@ export async function loadSAEFolder(dir: string, opts: FolderLoadOptions = {}): 
 }
 
 function loadSAELensFolder(dir: string, overrides: Record<string, unknown>): LoadedSAE {
-  const cfgFile = path.join(dir, 'cfg.json');
-  let raw: Record<string, unknown>;
+  const cfgFile = path.join(dir, SAE_CFG_FILENAME);
+  const raw = parseCfgJson(fs.readFileSync(cfgFile, 'utf8'), cfgFile);
+  const weightsFile = path.join(dir, SAE_WEIGHTS_FILENAME);
+  if (!fs.existsSync(weightsFile)) throw new ConfigError(`${dir}: missing ${SAE_WEIGHTS_FILENAME} (found ${fs.readdirSync(dir).join(', ')})`);
+  const sparsityFile = path.join(dir, SPARSITY_FILENAME);
+  const weights = SafetensorsFile.open(weightsFile);
+  const sparsity = fs.existsSync(sparsityFile) ? SafetensorsFile.open(sparsityFile) : undefined;
   try {
-    raw = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
-  } catch (e) {
-    throw new ConfigError(`${cfgFile}: not valid JSON (${(e as Error).message})`);
-  }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${cfgFile}: expected a JSON object of SAE config fields`);
-  raw = { ...raw, ...overrides };
-  const cfg = parseSAEConfig(raw, cfgFile);
-  const weightsFile = path.join(dir, 'sae_weights.safetensors');
-  if (!fs.existsSync(weightsFile)) throw new ConfigError(`${dir}: missing sae_weights.safetensors (found ${fs.readdirSync(dir).join(', ')})`);
-  const weights = readWeights(weightsFile, cfg.dtype);
-  let sparsity: Float32Array | undefined;
-  const sparsityFile = path.join(dir, 'sparsity.safetensors');
-  if (fs.existsSync(sparsityFile)) {
-    const f = SafetensorsFile.open(sparsityFile);
-    try {
-      if (!f.has('sparsity')) throw new ConfigError(`${sparsityFile}: no tensor 'sparsity' (found ${f.names().join(', ')})`);
-      sparsity = f.readFloat32('sparsity');
-    } finally {
-      f.close();
-    }
-  }
-  return { cfg, weights: dropUnitScalingFactor(weights, cfgFile), sparsity, rawCfg: raw, source: dir };
-}
-
-/**
- * Read every tensor as float32 values. SAELens casts tensors to cfg.dtype on load; for a 16-bit
- * cfg.dtype, values stored wider are rounded to that precision here too (computation stays float32).
- */
-function readWeights(file: string, cfgDtype = 'float32'): Record<string, tf.Tensor> {
-  const f = SafetensorsFile.open(file);
-  const target = cfgDtype.replace(/^torch\./, '');
-  const round = target === 'bfloat16' ? (v: number) => bf16ToF32(f32ToBf16(v)) : target === 'float16' ? (v: number) => f16ToF32(f32ToF16(v)) : undefined;
-  const stored = target === 'bfloat16' ? 'BF16' : 'F16';
-  const out: Record<string, tf.Tensor> = {};
-  try {
-    for (const name of f.names()) {
-      const raw = f.readRaw(name);
-      assertFinite(raw, `${file}:${name}`, 'the SAE weights are corrupt or the training diverged');
-      const values = rawToFloat32(raw);
-      if (round && f.info(name).dtype !== stored) for (let i = 0; i < values.length; i++) values[i] = round(values[i]);
-      out[name] = tf.tensor(values, f.info(name).shape, 'float32');
-    }
-    return out;
-  } catch (e) {
-    tf.dispose(Object.values(out));
-    throw e;
+    return saeLensFromFiles(cfgFile, raw, overrides, weights, sparsity, dir);
   } finally {
-    f.close();
+    weights.close();
+    sparsity?.close();
   }
-}
-
-/** SAELens drops a `scaling_factor` of all ones (older files carried one); any other value is not supported. */
-function dropUnitScalingFactor(w: Record<string, tf.Tensor>, where: string): Record<string, tf.Tensor> {
-  const sf = w.scaling_factor;
-  if (!sf) return w;
-  const allOnes = tf.tidy(() => tf.all(tf.lessEqual(tf.abs(tf.sub(sf, 1)), 1e-6)).dataSync()[0] === 1);
-  if (!allOnes) throw new ConfigError(`${where}: the weights carry a scaling_factor that is not all ones (a finetuning scaling factor); SAELens 6 and saelab do not support it`);
-  sf.dispose();
-  const rest = { ...w };
-  delete rest.scaling_factor;
-  return rest;
 }
 
 const GEMMA_WIDTHS: Record<string, number> = {
@@ -200,10 +138,17 @@ export async function loadPretrainedSAE(release: string, saeId: string): Promise
     return loadGemmaScopeFolder(dir, r.repoId, r.configOverrides, r.folder);
   }
   const dir = await resolveFolder(r.repoId, r.folder, r.revision, ['cfg.json', 'sae_weights.safetensors'], ['sparsity.safetensors']);
-  const loaded = loadSAELensFolder(dir, r.configOverrides);
-  if (loaded.cfg.normalize_activations === 'expected_average_only_in') {
-    if (r.normScalingFactor !== undefined) loaded.normScalingFactor = r.normScalingFactor;
-    else process.emitWarning(`${release}/${saeId}: normalize_activations is expected_average_only_in but the registry has no norm_scaling_factor; not folding one`);
-  }
-  return loaded;
+  return applyReleaseNormScaling(loadSAELensFolder(dir, r.configOverrides), r, release, saeId);
+}
+
+/**
+ * Write a SAELens 6 folder atomically: cfg.json, sae_weights.safetensors and, when given,
+ * sparsity.safetensors (tensor `sparsity`). The folder appears complete or not at all.
+ */
+export async function writeSAEFolder(dir: string, cfgJson: Record<string, unknown>, weights: Record<string, TensorToWrite>, sparsity?: Float32Array): Promise<void> {
+  await writeDirAtomic(dir, (tmp) => {
+    fs.writeFileSync(path.join(tmp, SAE_CFG_FILENAME), JSON.stringify(cfgJson, null, 2) + '\n');
+    writeSafetensors(path.join(tmp, SAE_WEIGHTS_FILENAME), weights, { format: 'pt' });
+    if (sparsity) writeSafetensors(path.join(tmp, SPARSITY_FILENAME), { sparsity: { dtype: 'F32', shape: [sparsity.length], data: sparsity } }, { format: 'pt' });
+  });
 }

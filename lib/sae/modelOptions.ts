@@ -4,6 +4,7 @@
  */
 import { SAE } from './sae';
 import { HookedTransformer, FromPretrainedOptions } from '../model/hookedTransformer';
+import { emitWarning } from '../warnings';
 
 /** The fromPretrained options an SAE's metadata can set (HookedTransformer's camelCase names). */
 export interface SAEModelOptions {
@@ -59,7 +60,7 @@ export function modelOptionsFromSAE(sae: SAE | SAE['cfg'], userOptions: SAEModel
       warnings.push(`the SAE on ${md.hook_name} was trained with ${k}=${JSON.stringify(fromSAE[k])} (model_from_pretrained_kwargs), but the model is loaded with ${k}=${JSON.stringify(v)}: its activations may not match what the SAE expects`);
     }
   }
-  if (opts.emit !== false) for (const w of warnings) process.emitWarning(w, 'SAEModelMismatch');
+  if (opts.emit !== false) for (const w of warnings) emitWarning(w, 'SAEModelMismatch');
   const options: SAEModelOptions = { ...fromSAE };
   for (const [k, v] of Object.entries(userOptions)) if (v !== undefined) options[k] = v;
   return {

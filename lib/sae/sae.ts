@@ -2,21 +2,17 @@
  * A sparse autoencoder with SAELens semantics: encode, decode, forward, error term, save to a
  * SAELens 6 folder, load from folders (v6 and pre-6.0) and pretrained releases.
  */
-import * as fs from 'fs';
-import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { SAEConfig, defaultSAEConfig, toCfgJson, validateSAEConfig } from './config';
 import { InferenceArchitecture, inferenceArchitecture } from './architectures';
 import { NormState, isStateful, normalizeIn, normalizeOut } from './normalize';
-import { writeDirAtomic } from '../io/atomic';
 import { ConfigError } from '../io/errors';
-import { writeSafetensors, TensorToWrite } from '../io/safetensors';
+import { TensorToWrite } from '../io/safetensorsCore';
 import { Dtype } from '../io/dtypes';
-import { loadSAEFolder, loadPretrainedSAE, LoadedSAE, FolderLoadOptions } from './loading';
+import { loadSAEFolder, loadPretrainedSAE, writeSAEFolder, FolderLoadOptions } from './loading';
+import { LoadedSAE } from './loadingCore';
 
-export const SAE_CFG_FILENAME = 'cfg.json';
-export const SAE_WEIGHTS_FILENAME = 'sae_weights.safetensors';
-export const SPARSITY_FILENAME = 'sparsity.safetensors';
+export { SAE_CFG_FILENAME, SAE_WEIGHTS_FILENAME, SPARSITY_FILENAME } from './loadingCore';
 
 const SAFETENSORS_DTYPE: Record<string, Dtype> = {
   float32: 'F32', 'torch.float32': 'F32', float64: 'F64', 'torch.float64': 'F64',
@@ -266,12 +262,7 @@ export class SAE {
     const dtype = SAFETENSORS_DTYPE[this.cfg.dtype] ?? 'F32';
     const tensors: Record<string, TensorToWrite> = {};
     for (const [name, t] of Object.entries(this.weights)) tensors[name] = { dtype, shape: t.shape, data: (await t.data()) as Float32Array };
-    const cfgJson = toCfgJson(this.cfg);
-    await writeDirAtomic(dir, (tmp) => {
-      fs.writeFileSync(path.join(tmp, SAE_CFG_FILENAME), JSON.stringify(cfgJson, null, 2) + '\n');
-      writeSafetensors(path.join(tmp, SAE_WEIGHTS_FILENAME), tensors, { format: 'pt' });
-      if (sparsity) writeSafetensors(path.join(tmp, SPARSITY_FILENAME), { sparsity: { dtype: 'F32', shape: [this.cfg.d_sae], data: sparsity } }, { format: 'pt' });
-    });
+    await writeSAEFolder(dir, toCfgJson(this.cfg), tensors, sparsity);
   }
 
   private static fromLoaded(loaded: LoadedSAE): SAE {

@@ -270,12 +270,18 @@ export function loadConfig(explicit?: string): ExperimentConfig {
     throw new ConfigError(`${file}: ${(e as Error).message} (the runs/ folder)`);
   }
   if (cfg.tokenAlignment !== 'ids' && cfg.tokenAlignment !== 'text') throw new ConfigError(`${file}: tokenAlignment must be "ids" or "text", got '${cfg.tokenAlignment}'`);
+  validateExperimentValues(cfg, file);
   for (const which of ['base', 'finetune'] as const) {
     const d = cfg[which].dtype;
     if (d !== null && !['auto', 'float32', 'bfloat16', 'float16'].includes(d)) throw new ConfigError(`${file}: ${which}.dtype must be "float32", "bfloat16", "float16", "auto" or null, got ${JSON.stringify(d)}`);
   }
-  if (cfg.maxMemory !== null) parseBytes(cfg.maxMemory, `${file}: maxMemory`);
-  validateExperimentValues(cfg, file);
+  if (cfg.maxMemory !== null) {
+    try {
+      parseBytes(cfg.maxMemory, `${file}: maxMemory`);
+    } catch (e) {
+      throw new ConfigError((e as Error).message);
+    }
+  }
   validateCrossLayerSettings(cfg.crosslayer, file);
   checkCheckpointsConfig(cfg.checkpoints, file);
   return cfg;

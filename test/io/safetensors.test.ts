@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { writeSafetensors, SafetensorsFile, loadSafetensors } from '../../lib/io/safetensors';
 import { f32ToBf16, f32ToF16, f16ToF32 } from '../../lib/io/dtypes';
-import { tmpDir, assertClose } from '../helpers';
+import { tmpDir, assertClose, REPO_ROOT } from '../helpers';
 
 test('safetensors round trip for every dtype, header layout as the format defines', () => {
   const dir = tmpDir();
@@ -61,4 +61,49 @@ test('corrupt headers give errors naming the file and the problem', () => {
   assert.throws(() => SafetensorsFile.open(file), /overlapping/);
   fs.writeFileSync(file, Buffer.from([255, 0, 0, 0, 0, 0, 0, 0, 1, 2]));
   assert.throws(() => SafetensorsFile.open(file), /header length 255 is beyond the file/);
+});
+
+test('SafetensorsBuffer reads bytes in memory exactly as SafetensorsFile reads the file (SAELens-written fixture)', async () => {
+  const { SafetensorsBuffer } = await import('../../lib/io/safetensorsCore');
+  for (const fixture of ['v6_topk_bf16', 'v6_jumprelu']) {
+    const file = path.join(REPO_ROOT, 'test', 'fixtures', 'sae', fixture, 'sae_weights.safetensors');
+    const bytes = fs.readFileSync(file);
+    const mem = SafetensorsBuffer.parse(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), file);
+    const disk = SafetensorsFile.open(file);
+    assert.deepStrictEqual(mem.names().sort(), disk.names().sort());
+    assert.deepStrictEqual(mem.metadata, disk.metadata);
+    for (const name of disk.names()) {
+      assert.deepStrictEqual(mem.info(name), disk.info(name));
+      assert.deepStrictEqual(Array.from(mem.readFloat32(name)), Array.from(disk.readFloat32(name)), `${fixture}:${name}`);
+      const rows = disk.info(name).shape[0] ?? 1;
+      if (disk.info(name).shape.length > 1 && rows > 1) assert.deepStrictEqual(Array.from(mem.readRows(name, 1, 1).data as ArrayLike<number>), Array.from(disk.readRows(name, 1, 1).data as ArrayLike<number>));
+    }
+    disk.close();
+    // a copy per read: changing what one read returned leaves the next read intact
+    const first = mem.names()[0];
+    const a = mem.readFloat32(first);
+    a.fill(123);
+    assert.notStrictEqual(mem.readFloat32(first)[0], 123);
+    mem.close();
+    assert.throws(() => mem.readRaw(first), /reader is closed/);
+  }
+});
+
+test('SafetensorsBuffer: serializeSafetensors bytes parse back; truncated bytes and bad headers are errors naming the source', async () => {
+  const { SafetensorsBuffer, serializeSafetensors } = await import('../../lib/io/safetensorsCore');
+  const chunks = serializeSafetensors('mem', { w: { shape: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, 6]) }, i: { dtype: 'I64', shape: [1], data: [5] } }, { format: 'pt' });
+  const bytes = Buffer.concat(chunks.map((c) => Buffer.from(c)));
+  // the same bytes writeSafetensors puts in a file
+  const dir = tmpDir();
+  writeSafetensors(path.join(dir, 'w.safetensors'), { w: { shape: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, 6]) }, i: { dtype: 'I64', shape: [1], data: [5] } }, { format: 'pt' });
+  assert.ok(bytes.equals(fs.readFileSync(path.join(dir, 'w.safetensors'))));
+  const f = SafetensorsBuffer.parse(bytes, 'https://host/w.safetensors');
+  assert.deepStrictEqual(Array.from(f.readFloat32('w')), [1, 2, 3, 4, 5, 6]);
+  assert.deepStrictEqual(Array.from(f.readRows('w', 1, 1).data as Float32Array), [4, 5, 6]);
+  assert.deepStrictEqual(Array.from(f.readFloat32('i')), [5]);
+  assert.throws(() => SafetensorsBuffer.parse(bytes.subarray(0, bytes.length - 4), 'https://host/w.safetensors'), /https:\/\/host\/w\.safetensors: tensor '.*': data_offsets .* out of range/);
+  assert.throws(() => SafetensorsBuffer.parse(bytes.subarray(0, 5), 'cut'), /cut: file has 5 bytes/);
+  const bad = Buffer.from(bytes);
+  bad.write('!', 8);
+  assert.throws(() => SafetensorsBuffer.parse(bad, 'bad'), /bad: header is not valid JSON/);
 });

@@ -1,0 +1,5 @@
+export * from './manifest';
+export * from './compute';
+export * from './dashboard';
+export * from './site';
+export * from './serve';
