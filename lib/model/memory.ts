@@ -48,3 +48,31 @@ export function memoryBudget(): MemoryBudget {
   const used = process.memoryUsage.rss();
   return { limit, source, used, free: Math.max(0, Math.min(limit - used, systemAvailable())) };
 }
+
+let collector: (() => void) | null | undefined;
+
+/**
+ * Run V8's garbage collector now, when it can be reached: a released model's tensor data is only
+ * returned to the system when the JS buffers holding it are collected, so a stage that releases one
+ * model to load the next collects first (else the freed model still counts as in use, and the next
+ * load is refused or the process holds both). The buffers are freed by a task after the collection,
+ * so this waits a moment and collects again. Resolves to whether it ran.
+ */
+export async function collectGarbage(): Promise<boolean> {
+  if (collector === undefined) {
+    collector = typeof global.gc === 'function' ? global.gc : null;
+    if (!collector) {
+      try {
+        (require('v8') as typeof import('v8')).setFlagsFromString('--expose-gc');
+        collector = (require('vm') as typeof import('vm')).runInNewContext('gc') as () => void;
+      } catch {
+        collector = null;
+      }
+    }
+  }
+  if (!collector) return false;
+  collector();
+  await new Promise((r) => setTimeout(r, 200));
+  collector();
+  return true;
+}

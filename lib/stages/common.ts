@@ -3,7 +3,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { HookedTransformer } from '../model/hookedTransformer';
 import { WeightDtype } from '../model/weights';
-import { formatBytes, memoryBudget } from '../model/memory';
+import { collectGarbage, formatBytes, memoryBudget } from '../model/memory';
 import { readHfConfig, resolveModelDir } from '../model/loading';
 import { hfConfigToTl } from '../model/hf';
 import { recordActivity } from '../notebook/activity';
@@ -101,9 +101,10 @@ export async function loadPipelineModels(config: ExperimentConfig, opts: { finet
   let held: { which: ModelRole; model: HookedTransformer } | null = null;
   const release = () => {
     if (held) {
-      held.model.dispose();
-      recordActivity(`released the ${held.which} ${config[held.which].model}`);
+      const { which, model } = held;
+      model.dispose();
       held = null;
+      recordActivity(`released the ${which} ${config[which].model}`);
     }
   };
   return {
@@ -112,7 +113,11 @@ export async function loadPipelineModels(config: ExperimentConfig, opts: { finet
     async model(which) {
       if (held?.which === which) return held.model;
       if (which === 'finetune' && !withFinetune) throw new Error('the finetune was not opened (loadPipelineModels with finetune: false)');
-      release();
+      if (held) {
+        release();
+        // the released model's buffers go back to the system only once collected: before the next load
+        await collectGarbage();
+      }
       const ref = config[which];
       const model = await loadPipelineModel(ref, sae, which === 'finetune' ? ftVocab : undefined, config.maxTokensPerForward, which);
       held = { which, model };
