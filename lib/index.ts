@@ -28,4 +28,5 @@ export * from './demo/world';
 export * from './circuits';
 export * from './crosscoder';
 export * as checkpoints from './checkpoints';
+export * as standins from './standins';
 export * as explorer from './explorer';

@@ -3,6 +3,9 @@
  * demo's `step75`): the same token windows for every checkpoint, activations at the sweep's hook, and
  * clean / SAE-spliced / zero-ablated CE on the held-out windows.
  */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { parseBlockHook } from '../model/hookNames';
 import { HookedTransformer } from '../model/hookedTransformer';
@@ -10,7 +13,8 @@ import { TokenWindowSampler } from '../lm/batches';
 import { CeAccumulator } from '../analysis/saeMetrics';
 import { SAE } from '../sae/sae';
 import { CheckpointData, CheckpointDataProvider, SweepCheckpoint, SweepSpec } from './sweep';
-import { InMemorySource } from '../train/sources';
+import { ActivationSource, InMemorySource, SafetensorsActivationSource } from '../train/sources';
+import { SafetensorsStreamWriter } from '../io/safetensorsStream';
 
 export interface ModelSweepData {
   /** hub name or local folder of the model; checkpoints are its revisions */
@@ -31,8 +35,22 @@ export interface ModelSweepData {
   evalBatches: number;
   /** compute CE losses for the CE loss score (default true) */
   ce?: boolean;
+  /**
+   * Training activations above this many bytes are written to a scratch safetensors file and streamed
+   * from disk in the same order (default 1 GiB; the published Pythia preset's 8.4M tokens x 512 are 17 GB).
+   */
+  spillBytes?: number;
+  /** folder for that scratch file, removed when the job ends (default: the OS temp folder) */
+  scratchDir?: string;
 }
 
+/** The default of ModelSweepData.spillBytes. */
+export const DEFAULT_SPILL_BYTES = 2 ** 30;
+
+/** The block index of a `blocks.L.` hook (to stop the forward pass early), or undefined. */
+function hookLayer(hook: string): number | undefined {
+  return parseBlockHook(hook)?.layer;
+}
 
 /** Token windows [batchSize, contextSize] drawn by a seeded sampler, as int32 arrays. */
 export function sampleWindows(stream: Int32Array, contextSize: number, batchSize: number, bos: number, seed: number, batches: number): Int32Array[] {
@@ -40,26 +58,88 @@ export function sampleWindows(stream: Int32Array, contextSize: number, batchSize
   return Array.from({ length: batches }, () => s.next());
 }
 
-/** Activations at `hook` for each batch of windows, concatenated as [tokens, d] (row-major). */
-export function collectHookActivations(model: HookedTransformer, hook: string, windows: Int32Array[], batchSize: number, contextSize: number): Float32Array {
-  const layer = parseBlockHook(hook)?.layer;
-  const parts: Float32Array[] = [];
+/** Runs the model on each batch of windows and hands the activations at `hook` [batch * pos * d] to `take`. */
+function forEachHookBatch(model: HookedTransformer, hook: string, windows: Int32Array[], batchSize: number, contextSize: number, take: (a: Float32Array) => void): void {
+  const layer = hookLayer(hook);
   for (const w of windows) {
     const tokens = tf.tensor2d(w, [batchSize, contextSize], 'int32');
     const { cache } = model.runWithCache(tokens, { namesFilter: [hook], returnType: 'none', ...(layer !== undefined ? { stopAtLayer: layer + 1 } : {}) });
     const a = cache.get(hook);
-    parts.push(a.dataSync() as Float32Array);
+    take(a.dataSync() as Float32Array);
     cache.dispose();
     tokens.dispose();
   }
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const out = new Float32Array(total);
+}
+
+/** Activations at `hook` for each batch of windows, concatenated as [tokens, d] (row-major). */
+export function collectHookActivations(model: HookedTransformer, hook: string, windows: Int32Array[], batchSize: number, contextSize: number): Float32Array {
+  let out: Float32Array | null = null;
   let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
+  forEachHookBatch(model, hook, windows, batchSize, contextSize, (a) => {
+    out ??= new Float32Array(a.length * windows.length);
+    out.set(a, off);
+    off += a.length;
+  });
+  return out ?? new Float32Array(0);
+}
+
+/**
+ * The same activations as collectHookActivations, written batch by batch to `file` (tensor `activations`,
+ * F32 [tokens, d]) so they never sit in memory whole; returns d.
+ */
+export function writeHookActivations(model: HookedTransformer, hook: string, windows: Int32Array[], batchSize: number, contextSize: number, file: string): number {
+  let writer: SafetensorsStreamWriter | null = null;
+  let d = 0;
+  const rows = windows.length * batchSize * contextSize;
+  try {
+    forEachHookBatch(model, hook, windows, batchSize, contextSize, (a) => {
+      if (!writer) {
+        d = a.length / (batchSize * contextSize);
+        writer = new SafetensorsStreamWriter(file, [{ name: 'activations', dtype: 'F32', shape: [rows, d] }], { hook });
+      }
+      writer.append(a);
+    });
+    (writer as SafetensorsStreamWriter | null)?.close();
+  } catch (e) {
+    (writer as SafetensorsStreamWriter | null)?.abort();
+    throw e;
   }
-  return out;
+  return d;
+}
+
+/**
+ * The training source of one checkpoint: rows in memory, or (above `spillBytes`) in a scratch file
+ * streamed in the same order and chunks; `cleanup` removes the file.
+ */
+function trainingSource(model: HookedTransformer, d: ModelSweepData, c: SweepCheckpoint, hook: string, windows: Int32Array[]): { source: ActivationSource; cleanup: () => void } {
+  const chunk = { chunkTokens: 8192, loop: true };
+  const rows = windows.length * d.batchSize * d.contextSize;
+  const width = hookWidth(model, hook);
+  if (rows * width * 4 <= (d.spillBytes ?? DEFAULT_SPILL_BYTES)) {
+    const train = collectHookActivations(model, hook, windows, d.batchSize, d.contextSize);
+    return { source: new InMemorySource(train, train.length / rows, chunk), cleanup: () => undefined };
+  }
+  const dir = fs.mkdtempSync(path.join(d.scratchDir ?? os.tmpdir(), `saelab-train-acts-${c.label.replace(/[^\w.-]/g, '_')}-`));
+  const cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
+  try {
+    const file = path.join(dir, 'activations.safetensors');
+    writeHookActivations(model, hook, windows, d.batchSize, d.contextSize, file);
+    return { source: new SafetensorsActivationSource([file], 'activations', chunk), cleanup };
+  } catch (e) {
+    cleanup();
+    throw e;
+  }
+}
+
+/** Width of the activations at `hook` (d_model for residual hooks, d_mlp for MLP ones, ...), from one token. */
+function hookWidth(model: HookedTransformer, hook: string): number {
+  const layer = hookLayer(hook);
+  return tf.tidy(() => {
+    const { cache } = model.runWithCache(tf.zeros([1, 1], 'int32') as tf.Tensor2D, { namesFilter: [hook], returnType: 'none', ...(layer !== undefined ? { stopAtLayer: layer + 1 } : {}) });
+    const w = cache.get(hook).shape.slice(2).reduce((a, b) => a * b, 1);
+    cache.dispose();
+    return w;
+  });
 }
 
 /** Clean, SAE-spliced (every position) and zero-ablated next-token CE over the windows. */
@@ -86,14 +166,16 @@ export function modelCheckpointProvider(d: ModelSweepData): CheckpointDataProvid
     const model = d.loadModel ? await d.loadModel(c) : await HookedTransformer.fromPretrained(d.model, { revision: c.revision ?? c.label });
     const trainWindows = sampleWindows(d.trainTokens, d.contextSize, d.batchSize, d.bosTokenId, d.seed, d.trainBatches);
     const evalWindows = sampleWindows(d.evalTokens, d.contextSize, d.batchSize, d.bosTokenId, d.seed + 1, d.evalBatches);
-    const train = collectHookActivations(model, spec.hook, trainWindows, d.batchSize, d.contextSize);
+    const { source, cleanup } = trainingSource(model, d, c, spec.hook, trainWindows);
     const evalActs = collectHookActivations(model, spec.hook, evalWindows, d.batchSize, d.contextSize);
-    const dIn = train.length / (d.trainBatches * d.batchSize * d.contextSize);
     return {
-      train: new InMemorySource(train, dIn, { chunkTokens: 8192, loop: true }),
+      train: source,
       eval: evalActs,
       ce: d.ce === false ? undefined : (sae: SAE) => spliceCe(model, sae, spec.hook, evalWindows, d.batchSize, d.contextSize),
-      dispose: () => model.dispose(),
+      dispose: () => {
+        model.dispose();
+        cleanup();
+      },
     };
   };
 }

@@ -20,7 +20,7 @@ import { TrainSAEConfigInput } from '../train/config';
 import { ActivationSource } from '../train/sources';
 import { L0Accumulator, FeatureDensityAccumulator, ReconstructionAccumulator, CeSummary } from '../analysis/saeMetrics';
 import { writeJsonAtomic } from '../io/atomic';
-import { writeSafetensors } from '../io/safetensors';
+import { SafetensorsStreamWriter } from '../io/safetensorsStream';
 import { configHash } from '../config/hash';
 import { validatePathName } from '../io/folders';
 
@@ -143,27 +143,26 @@ function latestTrainerCheckpoint(trainDir: string): string | null {
   return done.length ? path.join(dir, done[0]) : null;
 }
 
-/** L0, explained variance and dead share of an SAE on held-out activations [n, d] (chunked, tfjs). */
-export function evaluateOnActivations(sae: SAE, acts: Float32Array, chunk = 4096, keepFeatureActs = false): { l0: number; explainedVariance: number; deadFraction: number; tokens: number; featureActs?: Float32Array } {
+/** L0, explained variance and dead share of an SAE on held-out activations [n, d] (chunked, tfjs); `onFeatureActs` sees each chunk's feature activations [rows, d_sae] in order. */
+export function evaluateOnActivations(sae: SAE, acts: Float32Array, chunk = 4096, onFeatureActs?: (f: Float32Array) => void): { l0: number; explainedVariance: number; deadFraction: number; tokens: number } {
   const d = sae.cfg.d_in;
   if (acts.length % d !== 0 || acts.length === 0) throw new Error(`evaluateOnActivations: ${acts.length} values is not a positive multiple of d_in ${d}`);
   const n = acts.length / d;
   const l0 = new L0Accumulator();
   const dens = new FeatureDensityAccumulator(sae.cfg.d_sae);
   const rec = new ReconstructionAccumulator(d);
-  const featureActs = keepFeatureActs ? new Float32Array(n * sae.cfg.d_sae) : undefined;
   for (let s = 0; s < n; s += chunk) {
     const c = Math.min(chunk, n - s);
     const x = tf.tensor2d(acts.subarray(s * d, (s + c) * d), [c, d]);
     const f = sae.encode(x);
     const xh = sae.decode(f);
-    if (featureActs) featureActs.set(f.dataSync() as Float32Array, s * sae.cfg.d_sae);
+    if (onFeatureActs) onFeatureActs(f.dataSync() as Float32Array);
     l0.add(f);
     dens.add(f);
     rec.add(x, xh);
     tf.dispose([x, f, xh]);
   }
-  return { l0: l0.l0(), explainedVariance: rec.summary().explainedVariance, deadFraction: dens.deadFraction(), tokens: n, featureActs };
+  return { l0: l0.l0(), explainedVariance: rec.summary().explainedVariance, deadFraction: dens.deadFraction(), tokens: n };
 }
 
 /**
@@ -215,9 +214,18 @@ export async function runSweepJob(sweepDir: string, spec: SweepSpec, index: numb
     }
     const sae = await SAE.load(saeDir);
     try {
-      const e = evaluateOnActivations(sae, data.eval, 4096, true);
-      // the held-out tokens are the same for every checkpoint: these feature activations feed activation matching
-      writeSafetensors(path.join(jobDir, EVAL_FEATURE_ACTS), { feature_acts: { dtype: 'F32', shape: [e.tokens, sae.cfg.d_sae], data: e.featureActs! } }, { checkpoint: c.label, hook: spec.hook });
+      // the held-out tokens are the same for every checkpoint: these feature activations feed activation
+      // matching; streamed to the file chunk by chunk ([262,144 x 8,192] float32 is 8.6 GB at the published size)
+      const evalTokens = data.eval.length / sae.cfg.d_in;
+      const writer = new SafetensorsStreamWriter(path.join(jobDir, EVAL_FEATURE_ACTS), [{ name: 'feature_acts', dtype: 'F32', shape: [evalTokens, sae.cfg.d_sae] }], { checkpoint: c.label, hook: spec.hook });
+      let e: ReturnType<typeof evaluateOnActivations>;
+      try {
+        e = evaluateOnActivations(sae, data.eval, 4096, (f) => writer.append(f));
+        writer.close();
+      } catch (err) {
+        writer.abort();
+        throw err;
+      }
       const ce = data.ce ? await data.ce(sae) : undefined;
       const summary: SweepJobSummary = {
         label: c.label, step: c.step, revision: c.revision ?? null, hook: spec.hook, job_hash: hash,

@@ -3,8 +3,8 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { SweepSpec, SweepJobSummary, sweepJobDir, loadSweepSAE, readJobSummary, EVAL_FEATURE_ACTS } from './sweep';
 import { DenseMatrix } from './assignment';
-import { decoderCosine, activationCosine } from './similarity';
-import { readRowsTensor } from './featureActs';
+import { decoderCosine, ActivationCosineAccumulator } from './similarity';
+import { forEachRowChunk } from './featureActs';
 import { ChainInput } from './chains';
 import { MatchMethod } from './match';
 
@@ -26,24 +26,33 @@ export async function sweepSimilarity(sweepDir: string, spec: SweepSpec, i: numb
     }
   }
   for (const c of [ci, cj]) if (!readJobSummary(sweepDir, spec, c)) throw new Error(`sweep: checkpoint ${c.label} has not finished in ${sweepDir}`);
-  const fa = readRowsTensor(path.join(sweepJobDir(sweepDir, ci), EVAL_FEATURE_ACTS), 'feature_acts');
-  const fb = readRowsTensor(path.join(sweepJobDir(sweepDir, cj), EVAL_FEATURE_ACTS), 'feature_acts');
+  // streamed 4,096 held-out tokens at a time (the same chunks as activationCosine): at the published size
+  // each file is [262,144 x 8,192] float32, 8.6 GB
+  const files = [ci, cj].map((c) => path.join(sweepJobDir(sweepDir, c), EVAL_FEATURE_ACTS));
+  let acc: ActivationCosineAccumulator | null = null;
   try {
-    if (fa.shape[0] !== fb.shape[0]) throw new Error(`sweep: ${ci.label} and ${cj.label} were evaluated on different numbers of tokens (${fa.shape[0]} vs ${fb.shape[0]})`);
-    return activationCosine(fa, fb);
+    await forEachRowChunk(files, 'feature_acts', 4096, ([a, b]) => {
+      acc ??= new ActivationCosineAccumulator(a.shape[1], b.shape[1]);
+      acc.add(a, b);
+    }).catch((e: Error) => {
+      throw new Error(`sweep: ${ci.label} and ${cj.label}: ${e.message}`);
+    });
+    if (!acc) throw new Error(`sweep: ${ci.label} has no held-out feature activations in ${files[0]}`);
+    return (acc as ActivationCosineAccumulator).result();
   } finally {
-    tf.dispose([fa, fb]);
+    (acc as ActivationCosineAccumulator | null)?.dispose();
   }
 }
 
 /** Live features of a finished job: those that fired on the held-out tokens. */
-export function sweepAliveMask(sweepDir: string, c: SweepSpec['checkpoints'][number]): Uint8Array {
-  const f = readRowsTensor(path.join(sweepJobDir(sweepDir, c), EVAL_FEATURE_ACTS), 'feature_acts');
-  try {
-    return Uint8Array.from(tf.tidy(() => tf.cast(tf.greater(tf.max(f, 0), 0), 'int32').dataSync()));
-  } finally {
-    f.dispose();
-  }
+export async function sweepAliveMask(sweepDir: string, c: SweepSpec['checkpoints'][number]): Promise<Uint8Array> {
+  let alive: Uint8Array | null = null;
+  await forEachRowChunk([path.join(sweepJobDir(sweepDir, c), EVAL_FEATURE_ACTS)], 'feature_acts', 4096, ([f]) => {
+    const fired = tf.tidy(() => tf.greater(tf.max(f, 0), 0).dataSync());
+    alive ??= new Uint8Array(fired.length);
+    for (let i = 0; i < fired.length; i++) if (fired[i]) alive[i] = 1;
+  });
+  return alive ?? new Uint8Array(0);
 }
 
 /** ChainInput of a finished sweep: consecutive and to-final similarities by `method`, live masks, steps. */
@@ -60,5 +69,5 @@ export async function sweepChainInput(sweepDir: string, spec: SweepSpec, method:
     consecutive.push(await sweepSimilarity(sweepDir, spec, t, t + 1, method));
     toFinal.push(t === T - 2 ? consecutive[t] : await sweepSimilarity(sweepDir, spec, t, T - 1, method));
   }
-  return { steps: spec.checkpoints.map((c) => c.step), consecutive, toFinal, alive: spec.checkpoints.map((c) => sweepAliveMask(sweepDir, c)), summaries };
+  return { steps: spec.checkpoints.map((c) => c.step), consecutive, toFinal, alive: await Promise.all(spec.checkpoints.map((c) => sweepAliveMask(sweepDir, c))), summaries };
 }

@@ -46,6 +46,19 @@ export interface AblationOptions {
   features: number[];
   /** features ablated per forward pass (the batch is tiled this many times; default 8) */
   featuresPerPass?: number;
+  /**
+   * sequence copies (features x sequences) per forward pass: bounds the pass's [rows, T, d_sae] feature
+   * tensor at the ablated hook. Default: as many as fit ABLATION_PASS_BYTES (at least one)
+   */
+  maxRowsPerPass?: number;
+}
+
+/** Bytes of the [rows, T, d_sae] feature tensor one ablation pass may hold by default (256 MiB). */
+export const ABLATION_PASS_BYTES = 256 * 2 ** 20;
+
+/** Rows per ablation pass so that rows x T x d_sae float32 values stay within `bytes` (at least 1). */
+export function ablationRowsPerPass(T: number, dSae: number, bytes = ABLATION_PASS_BYTES): number {
+  return Math.max(1, Math.floor(bytes / (4 * T * Math.max(1, dSae))));
 }
 
 export interface AblationEffects {
@@ -67,7 +80,7 @@ export interface AblationEffects {
 function lastPositionReadout(model: CircuitModel, down: SAE | undefined, downHook: string | undefined, tokens: tf.Tensor2D, extra: Array<[string, HookFn]>): { feats: tf.Tensor2D; logprobs: tf.Tensor2D } {
   let feats: tf.Tensor2D | undefined;
   if (!down || !downHook) {
-    const logits = model.forward(tokens, { fwdHooks: extra }).logits!;
+    const logits = model.forward(tokens, { fwdHooks: extra, logitsToKeep: 1 }).logits!;
     const logprobs = tf.tidy(() => {
       const [B, T, V] = logits.shape;
       return tf.logSoftmax(tf.reshape(tf.slice(logits, [0, T - 1, 0], [B, 1, V]), [B, V])) as tf.Tensor2D;
@@ -80,7 +93,7 @@ function lastPositionReadout(model: CircuitModel, down: SAE | undefined, downHoo
     const last = tf.slice(x, [0, T - 1], [-1, 1]);
     feats = tf.keep(tf.tidy(() => tf.reshape(down.encode(last), [x.shape[0] as number, down.cfg.d_sae]) as tf.Tensor2D));
   };
-  const logits = model.forward(tokens, { fwdHooks: [...extra, [downHook, read]] }).logits!;
+  const logits = model.forward(tokens, { fwdHooks: [...extra, [downHook, read]], logitsToKeep: 1 }).logits!;
   const logprobs = tf.tidy(() => {
     const [B, T, V] = logits.shape;
     return tf.logSoftmax(tf.reshape(tf.slice(logits, [0, T - 1, 0], [B, 1, V]), [B, V])) as tf.Tensor2D;
@@ -103,43 +116,66 @@ export async function ablationEffects(model: CircuitModel, saes: SAESet, tokens:
       throw new Error(`--downstream-hook ${opts.downstreamHook} must come after --layer-hook ${opts.layerHook} in the model`);
     }
   }
-  const N = tokens.shape[0];
+  const [N, T] = tokens.shape;
   const dB = down ? down.cfg.d_sae : 0;
   const V = model.cfg.d_vocab_out;
-  const clean = lastPositionReadout(model, down, opts.downstreamHook, tokens, []);
   const nF = opts.features.length;
-  const featureEffects = new Float32Array(nF * dB);
-  const logprobEffects = new Float32Array(nF * V);
-  const per = Math.max(1, opts.featuresPerPass ?? 8);
-  const stopPoint = interruptible('feature ablation');
+  const maxRows = Math.max(1, opts.maxRowsPerPass ?? ablationRowsPerPass(T, up.cfg.d_sae));
+  const per = Math.max(1, Math.min(opts.featuresPerPass ?? 8, maxRows));
+  // sequences per pass: `per` copies of each must fit maxRows; the clean readout uses the same chunks
+  const seqChunk = Math.max(1, Math.floor(maxRows / per));
+  const chunks: Array<[number, number]> = [];
+  for (let a = 0; a < N; a += seqChunk) chunks.push([a, Math.min(seqChunk, N - a)]);
+  const cleanFeats = new Float32Array(N * dB);
+  const cleanLogprobs = new Float32Array(N * V);
+  const chunkTokens = chunks.map(([a, n]) => (chunks.length === 1 ? tokens : (tf.slice(tokens, [a, 0], [n, T]) as tf.Tensor2D)));
+  const cleans: Array<{ feats: tf.Tensor2D; logprobs: tf.Tensor2D }> = [];
   try {
+    chunks.forEach(([a], c) => {
+      const r = lastPositionReadout(model, down, opts.downstreamHook, chunkTokens[c], []);
+      cleans.push(r);
+      cleanFeats.set(r.feats.dataSync() as Float32Array, a * dB);
+      cleanLogprobs.set(r.logprobs.dataSync() as Float32Array, a * V);
+    });
+    // sums over sequences of ablated - clean, in float64, then / N
+    const feSum = new Float64Array(nF * dB);
+    const leSum = new Float64Array(nF * V);
+    const stopPoint = interruptible('feature ablation');
     for (let s = 0; s < nF; s += per) {
       await stopPoint(`${s} of ${nF} features ablated`);
       const ids = opts.features.slice(s, s + per);
-    const G = ids.length;
-    const keep = singleFeatureKeepMask(ids, up.cfg.d_sae);
-    const tiled = tf.tile(tokens, [G, 1]) as tf.Tensor2D;
-    const ablate: HookFn = (x) => ablateFeatures(up, x, keep);
-    const r = lastPositionReadout(model, down, opts.downstreamHook, tiled, [[opts.layerHook, ablate]]);
-    const [fe, le] = tf.tidy(() => {
-      // [G * N, .] -> [G, N, .] minus clean [1, N, .], mean over N
-      const eff = (abl: tf.Tensor2D, cl: tf.Tensor2D) => tf.mean(tf.sub(tf.reshape(abl, [G, N, -1]), tf.expandDims(cl, 0)), 1);
-      return [eff(r.feats, clean.feats), eff(r.logprobs, clean.logprobs)];
-    });
-    featureEffects.set(fe.dataSync() as Float32Array, s * dB);
-    logprobEffects.set(le.dataSync() as Float32Array, s * V);
-    tf.dispose([keep, tiled, r.feats, r.logprobs, fe, le]);
+      const G = ids.length;
+      const keep = singleFeatureKeepMask(ids, up.cfg.d_sae);
+      const ablate: HookFn = (x) => ablateFeatures(up, x, keep);
+      try {
+        for (let c = 0; c < chunks.length; c++) {
+          const n = chunks[c][1];
+          const tiled = tf.tile(chunkTokens[c], [G, 1]) as tf.Tensor2D;
+          const r = lastPositionReadout(model, down, opts.downstreamHook, tiled, [[opts.layerHook, ablate]]);
+          const [fe, le] = tf.tidy(() => {
+            // [G * n, .] -> [G, n, .] minus clean [1, n, .], summed over n
+            const eff = (abl: tf.Tensor2D, cl: tf.Tensor2D) => tf.sum(tf.sub(tf.reshape(abl, [G, n, -1]), tf.expandDims(cl, 0)), 1);
+            return [eff(r.feats, cleans[c].feats), eff(r.logprobs, cleans[c].logprobs)];
+          });
+          const fv = fe.dataSync() as Float32Array;
+          const lv = le.dataSync() as Float32Array;
+          for (let k = 0; k < fv.length; k++) feSum[s * dB + k] += fv[k];
+          for (let k = 0; k < lv.length; k++) leSum[s * V + k] += lv[k];
+          tf.dispose([tiled, r.feats, r.logprobs, fe, le]);
+        }
+      } finally {
+        keep.dispose();
+      }
     }
-  } catch (e) {
-    tf.dispose([clean.feats, clean.logprobs]);
-    throw e;
+    const featureEffects = Float32Array.from(feSum, (v) => v / N);
+    const logprobEffects = Float32Array.from(leSum, (v) => v / N);
+    return {
+      features: [...opts.features], downstreamHook: opts.downstreamHook,
+      featureEffects, dSaeDownstream: dB, logprobEffects, dVocab: V,
+      cleanDownstream: cleanFeats, cleanLogprobs,
+    };
+  } finally {
+    for (const c of cleans) tf.dispose([c.feats, c.logprobs]);
+    if (chunks.length > 1) tf.dispose(chunkTokens);
   }
-  const out: AblationEffects = {
-    features: [...opts.features], downstreamHook: opts.downstreamHook,
-    featureEffects, dSaeDownstream: dB, logprobEffects, dVocab: V,
-    cleanDownstream: Float32Array.from(clean.feats.dataSync() as Float32Array),
-    cleanLogprobs: Float32Array.from(clean.logprobs.dataSync() as Float32Array),
-  };
-  tf.dispose([clean.feats, clean.logprobs]);
-  return out;
 }

@@ -8,8 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import { parseBlockHook } from '../model/hookNames';
 import { HookFn } from '../model/types';
 import { SAE } from '../sae/sae';
-import { CircuitModel, SAESet, orderHooks, saeAt, tokensTensor } from './common';
-import { ablationEffects } from './ablation';
+import { CircuitModel, SAESet, orderHooks, saeAt, stopLayerAfter, tokensTensor } from './common';
+import { ablationEffects, ablationRowsPerPass } from './ablation';
 import { GraphSpec, effectFill, renderDotSvg, toDot } from './graphviz';
 import { mulberry32 as rng } from '../data/random';
 
@@ -78,6 +78,8 @@ export interface AblationGraphOptions {
   contextsPerNode?: number;
   contextWindow?: number;
   featuresPerPass?: number;
+  /** sequence copies per forward pass (ablationEffects' maxRowsPerPass; also bounds the top-context passes) */
+  maxRowsPerPass?: number;
 }
 
 /** "L.j" for blocks.L.* hooks, else "<hook>.j". */
@@ -116,23 +118,36 @@ function topK(score: (i: number) => number, n: number, k: number): number[] {
 
 /**
  * Top activating contexts of `features` of the SAE at its hook over `contexts` ([M][T] token ids):
- * per feature the k sequences with the largest max activation, as text ending at the max position.
+ * per feature the k sequences with the largest max activation, as text ending at the max position. The
+ * model runs only up to the hook, `rowsPerPass` contexts at a time (default: what keeps [rows, T, d_sae]
+ * within ABLATION_PASS_BYTES).
  */
-export function topActivatingContexts(model: CircuitModel, sae: SAE, contexts: number[][], features: number[], opts: { k?: number; window?: number; decodeToken?: (id: number) => string } = {}): Map<number, ActivatingContext[]> {
+export function topActivatingContexts(model: CircuitModel, sae: SAE, contexts: number[][], features: number[], opts: { k?: number; window?: number; decodeToken?: (id: number) => string; rowsPerPass?: number } = {}): Map<number, ActivatingContext[]> {
   const k = opts.k ?? 3;
   const win = opts.window ?? 6;
   const dec = opts.decodeToken ?? ((id: number) => String(id));
   const hook = sae.cfg.metadata.hook_name;
-  const tokens = tokensTensor(contexts);
-  let acts: tf.Tensor | undefined;
-  const read: HookFn = (x) => { acts = tf.keep(tf.tidy(() => tf.gather(sae.encode(x), tf.tensor1d(features, 'int32'), 2))); };
-  const r = model.forward(tokens, { fwdHooks: [[hook, read]] });
-  r.logits?.dispose();
-  tokens.dispose();
   const [M, T] = [contexts.length, contexts[0].length];
-  const a = acts!.dataSync() as Float32Array; // [M, T, F]
-  acts!.dispose();
   const F = features.length;
+  // the hook's features of the picked ids [M, T, F], encoded in row chunks (the full [rows, T, d_sae] never exists)
+  const a = new Float32Array(M * T * F);
+  const ids = tf.tensor1d(features, 'int32');
+  const rowsPerPass = Math.max(1, opts.rowsPerPass ?? ablationRowsPerPass(T, sae.cfg.d_sae));
+  try {
+    for (let m0 = 0; m0 < M; m0 += rowsPerPass) {
+      const rows = contexts.slice(m0, m0 + rowsPerPass);
+      const tokens = tokensTensor(rows);
+      let acts: tf.Tensor | undefined;
+      const read: HookFn = (x) => { acts = tf.keep(tf.tidy(() => tf.gather(sae.encode(x), ids, 2))); };
+      model.forward(tokens, { fwdHooks: [[hook, read]], stopAtLayer: stopLayerAfter(model, hook), returnType: 'none' });
+      tokens.dispose();
+      if (!acts) throw new Error(`hook ${hook} did not run in the forward pass`);
+      a.set(acts.dataSync() as Float32Array, m0 * T * F);
+      acts.dispose();
+    }
+  } finally {
+    ids.dispose();
+  }
   const out = new Map<number, ActivatingContext[]>();
   features.forEach((f, fi) => {
     const best: ActivatingContext[] = [];
@@ -169,9 +184,9 @@ export async function ablationGraph(model: CircuitModel, saes: SAESet, tokens: n
     for (let i = 0; i < hooks.length && picks.length; i++) {
       const hook = hooks[i];
       const next = hooks[i + 1];
-      const r = await ablationEffects(model, saes, tk, { layerHook: hook, downstreamHook: next, features: picks, featuresPerPass: opts.featuresPerPass });
+      const r = await ablationEffects(model, saes, tk, { layerHook: hook, downstreamHook: next, features: picks, featuresPerPass: opts.featuresPerPass, maxRowsPerPass: opts.maxRowsPerPass });
       levels.push({ hook, next, features: [...picks], featureEffects: r.featureEffects, dSaeDownstream: r.dSaeDownstream, cleanDownstreamMean: columnMeans(r.cleanDownstream, r.dSaeDownstream), logprobEffects: r.logprobEffects, dVocab: r.dVocab });
-      const ctx = opts.contexts?.length ? topActivatingContexts(model, saeAt(saes, hook), opts.contexts, picks, { k: opts.contextsPerNode, window: opts.contextWindow, decodeToken: dec }) : undefined;
+      const ctx = opts.contexts?.length ? topActivatingContexts(model, saeAt(saes, hook), opts.contexts, picks, { k: opts.contextsPerNode, window: opts.contextWindow, decodeToken: dec, rowsPerPass: opts.maxRowsPerPass }) : undefined;
       const nextPicks = new Set<number>();
       picks.forEach((j, row) => {
         const lp = r.logprobEffects.subarray(row * r.dVocab, (row + 1) * r.dVocab);

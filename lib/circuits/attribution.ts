@@ -139,7 +139,7 @@ function atpGrads(model: CircuitModel, saes: SAESet, hooks: string[], clean: tf.
   const H = hooks.length;
   const fn = (...d: tf.Tensor[]): tf.Scalar => {
     const fwdHooks = identitySpliceHooks(saes, hooks, d.slice(0, H), d.slice(H));
-    const logits = model.forward(clean, { fwdHooks }).logits!;
+    const logits = model.forward(clean, { fwdHooks, logitsToKeep: 1 }).logits!;
     return tf.sum(answerLogitDiff(logits, plus, minus));
   };
   const g = tf.grads(fn)(zeros);
@@ -175,7 +175,7 @@ async function igGrads(model: CircuitModel, sae: SAE, hook: string, clean: tf.Te
     const plusT = Array.from({ length: S }, () => plus).flat();
     const minusT = Array.from({ length: S }, () => minus).flat();
     const fn = (f: tf.Tensor, e: tf.Tensor): tf.Scalar => {
-      const logits = model.forward(tokens, { fwdHooks: [[hook, (x) => replacedBy(sae, x, f, e)]] }).logits!;
+      const logits = model.forward(tokens, { fwdHooks: [[hook, (x) => replacedBy(sae, x, f, e)]], logitsToKeep: 1 }).logits!;
       return tf.sum(answerLogitDiff(logits, plusT, minusT));
     };
     const [gF, gE] = tf.grads(fn)([fA, eA]);
@@ -225,7 +225,7 @@ async function exactEffects(model: CircuitModel, sae: SAE, hook: string, clean: 
       const e = tf.add(tf.gather(c.e, ni), tf.mul(m, tf.gather(diffE, ni)));
       return [tf.gather(clean, ni), f, e];
     });
-    const logits = model.forward(tokens, { fwdHooks: [[hook, (x) => replacedBy(sae, x, fRows, eRows)]] }).logits!;
+    const logits = model.forward(tokens, { fwdHooks: [[hook, (x) => replacedBy(sae, x, fRows, eRows)]], logitsToKeep: 1 }).logits!;
     const m = answerLogitDiff(logits as tf.Tensor3D, nIdx.map((n) => plus[n]), nIdx.map((n) => minus[n]));
     const mv = m.dataSync();
     chunk.forEach(([n, t, j], r) => { out[(n * T + t) * (D + 1) + j] = mv[r] - mClean[n]; });

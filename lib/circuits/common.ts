@@ -120,7 +120,8 @@ export function saeStates(model: CircuitModel, saes: SAESet, tokens: tf.Tensor2D
     states.set(hook, { f: tf.keep(r.featureActs), e: tf.keep(r.error!) });
     r.saeOut.dispose();
   }]);
-  const logits = model.forward(tokens, { fwdHooks: hooks }).logits!;
+  // only the last position's logits are ever read (answerLogitDiff)
+  const logits = model.forward(tokens, { fwdHooks: hooks, logitsToKeep: 1 }).logits!;
   return { states, logits };
 }
 

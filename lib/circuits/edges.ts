@@ -13,6 +13,7 @@ import { interruptible } from '../notebook/interrupt';
 import { HookFn } from '../model/types';
 import { CircuitModel, SAESet, stopLayerAfter, tokensTensor } from './common';
 import { AttributionResult } from './attribution';
+import { ABLATION_PASS_BYTES } from './ablation';
 
 /** Edge weights from hook `up` to hook `down`: one row per kept downstream node. */
 export interface EdgeBlock {
@@ -28,7 +29,7 @@ export interface EdgeBlock {
 export interface EdgeOptions {
   /** downstream nodes are those with |per-position effect| > nodeThreshold somewhere (default 0.1, as feature-circuits) */
   nodeThreshold?: number;
-  /** downstream nodes pulled back in one pass (the batch is tiled this many times; default 32) */
+  /** downstream nodes pulled back in one pass (the batch is tiled this many times; default 32, fewer when [nodes x N, T, d_sae] would exceed ABLATION_PASS_BYTES) */
   nodesPerPass?: number;
 }
 
@@ -61,12 +62,14 @@ function keptNodes(effects: Float32Array, N: number, T: number, D1: number, thr:
 /** Edge block u -> d. */
 export async function edgesBetween(model: CircuitModel, saes: SAESet, clean: number[][], attr: AttributionResult, up: string, down: string, opts: EdgeOptions = {}): Promise<EdgeBlock> {
   const thr = opts.nodeThreshold ?? 0.1;
-  const per = Math.max(1, opts.nodesPerPass ?? 32);
   const { N, T } = attr;
   const saeU = saes.get(up)!;
   const saeD = saes.get(down)!;
   const dU = saeU.cfg.d_sae;
   const dD = saeD.cfg.d_sae;
+  // a pass holds several [nodes x N, T, d_sae] tensors (masked gradients, features of both SAEs): bound them
+  const fit = Math.max(1, Math.floor(ABLATION_PASS_BYTES / (4 * N * T * Math.max(dU, dD))));
+  const per = Math.max(1, Math.min(opts.nodesPerPass ?? 32, fit));
   const tu = attr.tensors!.get(up)!;
   const td = attr.tensors!.get(down)!;
   const kept = keptNodes(attr.byHook.get(down)!.effects, N, T, dD + 1, thr);
@@ -112,7 +115,7 @@ export async function edgesBetween(model: CircuitModel, saes: SAESet, clean: num
           total = tf.keep(tf.add(tf.sum(tf.mul(leftF, g)), tf.sum(tf.mul(leftE, yRes))) as tf.Scalar);
         }],
       ];
-      const r = model.forward(rows, { fwdHooks: hooks, stopAtLayer: stop, returnType: stop === undefined ? 'logits' : undefined });
+      const r = model.forward(rows, { fwdHooks: hooks, stopAtLayer: stop, returnType: stop === undefined ? 'logits' : undefined, logitsToKeep: stop === undefined ? 1 : undefined });
       r.logits?.dispose();
       if (!total) throw new Error(`hook ${down} did not run`);
       return total;

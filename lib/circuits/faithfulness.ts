@@ -54,7 +54,7 @@ export function metricWithAblations(model: CircuitModel, saes: SAESet, pairs: Pr
     return tf.add(sae.decode(fOut), eOut);
   }]);
   const tokens = tokensTensor(pairs.clean);
-  const logits = model.forward(tokens, { fwdHooks }).logits!;
+  const logits = model.forward(tokens, { fwdHooks, logitsToKeep: 1 }).logits!;
   const m = answerLogitDiff(logits, pairs.cleanAnswers, pairs.patchAnswers);
   const out = Float32Array.from(m.dataSync() as Float32Array);
   tf.dispose([tokens, logits, m]);

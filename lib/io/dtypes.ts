@@ -61,3 +61,12 @@ export function f32ToBf16(x: number): number {
   const lsb = (b >>> 16) & 1;
   return ((b + 0x7fff + lsb) >>> 16) & 0xffff;
 }
+
+/** float32 values -> bfloat16 bits (round to nearest even), into `out`: f32ToBf16 in bulk, for finite values (NaN payloads are not kept). */
+export function f32ToBf16Bits(src: Float32Array, out: Uint16Array, n: number): void {
+  const u = new Int32Array(src.buffer, src.byteOffset, n);
+  for (let i = 0; i < n; i++) {
+    const b = u[i];
+    out[i] = ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
+  }
+}

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { HookedTransformerConfig, HookedTransformerConfigInput } from './config';
 import { StateDict } from './params';
+import { fullScope, ProcessingScope } from './processing';
 import { HfConfig, MODEL_FAMILIES, TensorSource, findModelFamily } from './families';
 
 /**
@@ -41,9 +42,10 @@ export function hfConfigToTl(hf: HfConfig, modelName: string, file = 'config.jso
 
 /**
  * Read an HF checkpoint into a TransformerLens state dict (unprocessed). Every tensor read is
- * disposed after conversion so peak memory stays near one copy of the weights.
+ * disposed after conversion so peak memory stays near one copy of the weights. `scope` reads only
+ * some parts (the embedding, some blocks, the unembedding), so a model can be loaded part by part.
  */
-export function convertHfWeights(family: string, cfg: HookedTransformerConfig, src: TensorSource, hf: HfConfig): StateDict {
+export function convertHfWeights(family: string, cfg: HookedTransformerConfig, src: TensorSource, hf: HfConfig, scope: ProcessingScope = fullScope(cfg)): StateDict {
   const fam = findModelFamily(family);
   if (!fam) throw new Error(`unsupported model family ${family}; supported: ${SUPPORTED_MODEL_TYPES.join(', ')}`);
   const sd: StateDict = {};
@@ -52,18 +54,21 @@ export function convertHfWeights(family: string, cfg: HookedTransformerConfig, s
     try { return tf.tidy(() => f(raw)); } finally { raw.dispose(); }
   };
   const w = { cfg, hf, src, sd, conv, zeros: (shape: number[]) => tf.zeros(shape) };
-  fam.embed(w);
-  for (let l = 0; l < cfg.n_layers; l++) fam.block(w, l);
-  fam.unembed(w);
+  if (scope.embed) fam.embed(w);
+  for (const l of scope.layers) fam.block(w, l);
+  if (scope.unembed) fam.unembed(w);
   return sd;
 }
 
-/** Keep only the first dVocab rows of W_E and columns of W_U / b_U (finetunes that add tokens). */
+/**
+ * Keep only the first dVocab rows of W_E and columns of W_U / b_U (finetunes that add tokens).
+ * Trims whichever of them `sd` holds (a part of the model); returns the trimmed config.
+ */
 export function trimVocab(cfg: HookedTransformerConfig, sd: StateDict, dVocab: number): HookedTransformerConfig {
   if (!Number.isInteger(dVocab) || dVocab <= 0 || dVocab > cfg.d_vocab) {
     throw new Error(`dVocab=${dVocab} must be a positive integer no larger than the checkpoint's vocabulary (${cfg.d_vocab})`);
   }
-  const swap = (name: string, f: (t: tf.Tensor) => tf.Tensor) => { const old = sd[name]; sd[name] = tf.tidy(() => f(old)); old.dispose(); };
+  const swap = (name: string, f: (t: tf.Tensor) => tf.Tensor) => { const old = sd[name]; if (!old) return; sd[name] = tf.tidy(() => f(old)); old.dispose(); };
   swap('embed.W_E', (t) => tf.slice(t, [0, 0], [dVocab, -1]));
   swap('unembed.W_U', (t) => tf.slice(t, [0, 0], [-1, Math.min(dVocab, cfg.d_vocab_out)]));
   swap('unembed.b_U', (t) => tf.slice(t, [0], [Math.min(dVocab, cfg.d_vocab_out)]));

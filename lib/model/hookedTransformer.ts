@@ -10,8 +10,10 @@ import { fusedAttention, fusedLayerNorm } from '../backend/fusedOps';
 import { blockHook, hookNamesFor, modelHook } from './hookNames';
 import { openPretrained, writeHuggingFaceFolder } from './loading';
 import { checkStateDict, initParams, paramShapes, StateDict } from './params';
-import { DEFAULT_PROCESSING, NO_PROCESSING, ProcessingOptions, processWeights } from './processing';
+import { DEFAULT_PROCESSING, NO_PROCESSING, ProcessingOptions, ProcessingScope, processWeights } from './processing';
 import { ForwardOptions, ForwardResult, HookFn, HookSelector, RunWithCacheOptions } from './types';
+import { PackedDtype, PackedWeight, WeightDtype, WEIGHT_DTYPES, dtypeBytes, packTensor, tapeActive, widen, widenColumns, widenRows } from './weights';
+import { formatBytes, memoryBudget } from './memory';
 
 /** Options of HookedTransformer.fromPretrained (TransformerLens's from_pretrained keyword names in camelCase). */
 export interface FromPretrainedOptions {
@@ -40,6 +42,23 @@ export interface FromPretrainedOptions {
   defaultPrependBos?: boolean;
   /** load the folder's tokenizer.json as model.tokenizer when present (default true) */
   tokenizer?: boolean;
+  /**
+   * TransformerLens's dtype: how the weights are kept. 'auto' (default): float32 when the float32
+   * weights fit in the memory budget, else the checkpoint's own 16-bit dtype (bfloat16 for a float32
+   * checkpoint). 16-bit weights are processed in float32 and rounded once; passes compute in float32.
+   */
+  dtype?: WeightDtype | 'auto';
+}
+
+/** What loading a checkpoint needs: bytes of the weights in the chosen dtype and the working memory of loading. */
+export interface LoadPlan {
+  dtype: WeightDtype;
+  /** why this dtype ('asked', 'fits in float32', ...) */
+  reason: string;
+  params: number;
+  weightBytes: number;
+  /** peak extra bytes while loading (the largest part in float32, a few copies) */
+  workingBytes: number;
 }
 
 /**
@@ -93,11 +112,22 @@ export class HookedTransformer {
   maxBatchTokens: number | null = null;
   /** the folder (and hub commit) the weights came from, when loaded with fromPretrained */
   source: { dir: string; commit?: string } | null = null;
+  /** float32 logits one unembedding block may hold (losses of large vocabularies are computed block by block) */
+  static logitBlockBytes = 256 * 2 ** 20;
+  /** how the weights are stored: float32 (tf.Variables in `params`) or 16-bit (packed, widened per block) */
+  dtype: WeightDtype = 'float32';
+  /** 16-bit weights by TransformerLens name (empty for float32 models, whose weights are in `params`) */
+  private readonly packed = new Map<string, PackedWeight>();
+  /** float32 copies of 16-bit weights handed out by the getters (W_U, W_E, ...), freed by dispose() */
+  private readonly widenedCache = new Map<string, tf.Tensor>();
+  /** widened weights of the block being run (freed when it ends, unless a gradient is being recorded) */
+  private scratch: tf.Tensor[] | null = null;
 
-  private constructor(cfg: HookedTransformerConfig, sd: StateDict, trainable: boolean) {
+  private constructor(cfg: HookedTransformerConfig, sd: StateDict | null, trainable: boolean) {
     validateConfig(cfg);
     this.cfg = cfg;
     this.maxBatchTokens = Math.max(1, Math.floor(2 ** 28 / cfg.d_vocab_out));
+    if (!sd) return;
     checkStateDict(cfg, sd, true, 'initial weights');
     for (const name of paramShapes(cfg).keys()) {
       this.params.set(name, tf.variable(sd[name], trainable, `${name}_${Math.random().toString(36).slice(2, 10)}`));
@@ -140,8 +170,6 @@ export class HookedTransformer {
       return model;
     }
     const { hf, configFile, src } = ckpt;
-    let cfg: HookedTransformerConfig;
-    let sd: StateDict;
     try {
       const family = modelFamily(hf, configFile);
       const input = hfConfigToTl(hf, nameOrDir, configFile);
@@ -151,13 +179,9 @@ export class HookedTransformer {
       }
       input.tokenizer_name = ckpt.tokenizerName;
       if (opts.defaultPrependBos !== undefined) input.default_prepend_bos = opts.defaultPrependBos;
-      cfg = makeConfig(input);
-      sd = convertHfWeights(family, cfg, src, hf);
-    } finally {
-      src.close();
-    }
-    try {
-      if (opts.dVocab !== undefined && opts.dVocab !== cfg.d_vocab) cfg = trimVocab(cfg, sd, opts.dVocab);
+      const cfg = makeConfig(input);
+      const plan = HookedTransformer.planLoad(cfg, src.dtypes?.() ?? new Set(['F32']), opts, opts.dVocab);
+      HookedTransformer.checkFits(plan, nameOrDir);
       const on = opts.processing !== false;
       const wanted: ProcessingOptions = {
         foldLn: on && (opts.foldLn ?? DEFAULT_PROCESSING.foldLn),
@@ -165,39 +189,206 @@ export class HookedTransformer {
         centerUnembed: on && (opts.centerUnembed ?? DEFAULT_PROCESSING.centerUnembed),
         foldValueBiases: on && (opts.foldValueBiases ?? DEFAULT_PROCESSING.foldValueBiases),
       };
-      const { cfg: processedCfg, applied } = processWeights(cfg, sd, wanted);
-      const model = new HookedTransformer(processedCfg, sd, opts.trainable ?? false);
+      const trim = opts.dVocab !== undefined && opts.dVocab !== cfg.d_vocab;
+      const trimmedCfg = trim ? trimVocab(cfg, {}, opts.dVocab as number) : cfg;
+      // the processed config and applied steps follow from the config alone (an empty scope touches no weights)
+      const { cfg: processedCfg, applied } = processWeights(trimmedCfg, {}, wanted, { embed: false, layers: [], unembed: false });
+      const model = new HookedTransformer(processedCfg, null, false);
+      model.dtype = plan.dtype;
+      const trainable = opts.trainable ?? false;
+      if (trainable && plan.dtype !== 'float32') throw new Error(`${nameOrDir}: trainable weights need dtype float32 (asked for ${plan.dtype})`);
+      // one part at a time: convert, trim, process in float32, then keep (float32 variable or rounded bits)
+      const parts: ProcessingScope[] = [{ embed: true, layers: [], unembed: false }];
+      for (let l = 0; l < cfg.n_layers; l++) parts.push({ embed: false, layers: [l], unembed: false });
+      parts.push({ embed: false, layers: [], unembed: true });
+      const shapes = paramShapes(processedCfg);
+      const vars = new Map<string, tf.Variable>();
+      try {
+        for (const scope of parts) {
+          const sd = convertHfWeights(family, cfg, src, hf, scope);
+          try {
+            if (trim) trimVocab(cfg, sd, opts.dVocab as number);
+            processWeights(trimmedCfg, sd, wanted, scope);
+            for (const [name, t] of Object.entries(sd)) {
+              const want = shapes.get(name);
+              if (!want) throw new Error(`${nameOrDir}: processed weights have an unexpected parameter '${name}'`);
+              if (t.shape.join() !== want.join()) throw new Error(`${nameOrDir}: '${name}' has shape [${t.shape}], the config needs [${want}]`);
+              assertFiniteWeight(t, name, nameOrDir);
+              if (plan.dtype === 'float32') vars.set(name, tf.variable(t, trainable, `${name}_${Math.random().toString(36).slice(2, 10)}`));
+              else model.packed.set(name, packTensor(t, plan.dtype));
+            }
+          } finally {
+            // a variable keeps its own reference to the data: every converted tensor can go
+            for (const t of Object.values(sd)) t.dispose();
+          }
+        }
+        for (const name of shapes.keys()) {
+          const v = vars.get(name);
+          if (v) model.params.set(name, v);
+          else if (!model.packed.has(name)) throw new Error(`${nameOrDir}: the checkpoint gave no '${name}'`);
+        }
+      } catch (e) {
+        for (const v of vars.values()) v.dispose();
+        model.dispose();
+        throw e;
+      }
       model.processing = applied;
       model.source = ckpt.source;
       if (ckpt.tokenizer) model.setTokenizer(ckpt.tokenizer);
       return model;
-    } catch (e) {
-      for (const t of Object.values(sd)) if (!t.isDisposed) t.dispose();
-      throw e;
+    } finally {
+      src.close();
     }
+  }
+
+  /**
+   * The dtype a checkpoint loads in and the memory that takes: `opts.dtype`, or for 'auto' float32
+   * when the float32 weights (plus the working memory of loading) fit in the memory budget's free
+   * bytes, else the checkpoint's own 16-bit dtype (bfloat16 for a float32 checkpoint).
+   */
+  static planLoad(cfg: HookedTransformerConfig, storedDtypes: Set<string>, opts: { dtype?: WeightDtype | 'auto' } = {}, dVocab?: number): LoadPlan {
+    const want = opts.dtype ?? 'auto';
+    if (want !== 'auto' && !WEIGHT_DTYPES.includes(want)) throw new Error(`dtype '${want}' is not one of auto, ${WEIGHT_DTYPES.join(', ')}`);
+    const trimmed = dVocab !== undefined && dVocab < cfg.d_vocab ? { ...cfg, d_vocab: dVocab, d_vocab_out: Math.min(dVocab, cfg.d_vocab_out) } : cfg;
+    let params = 0;
+    let largest = 0;
+    for (const shape of paramShapes(trimmed).values()) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      params += n;
+      largest = Math.max(largest, n);
+    }
+    const layerParams = (params - 2 * trimmed.d_vocab * trimmed.d_model) / Math.max(1, trimmed.n_layers);
+    // converting and processing a part holds it a few times in float32 (the checkpoint's values, a transpose, a centred copy)
+    const workingBytes = 3 * 4 * Math.max(largest, layerParams) + 256 * 2 ** 20;
+    const own: PackedDtype = storedDtypes.has('F16') && !storedDtypes.has('BF16') ? 'float16' : 'bfloat16';
+    let dtype: WeightDtype;
+    let reason: string;
+    if (want !== 'auto') { dtype = want; reason = 'asked'; }
+    else {
+      const free = memoryBudget().free;
+      if (params * 4 + workingBytes <= free) { dtype = 'float32'; reason = `float32 fits (${formatBytes(params * 4)} of ${formatBytes(free)} free)`; }
+      else { dtype = own; reason = `float32 (${formatBytes(params * 4)}) does not fit in ${formatBytes(free)} free: the checkpoint's ${storedDtypes.has('F32') && own === 'bfloat16' && !storedDtypes.has('BF16') ? 'float32 rounded to bfloat16' : own}`; }
+    }
+    return { dtype, reason, params, weightBytes: params * dtypeBytes(dtype), workingBytes };
+  }
+
+  /** Throw before reading any weights when a load plan does not fit in the memory budget. */
+  static checkFits(plan: LoadPlan, name: string): void {
+    const b = memoryBudget();
+    const need = plan.weightBytes + plan.workingBytes;
+    if (need <= b.free) return;
+    const fix = plan.dtype === 'float32'
+      ? 'Load it in 16 bits (the model\'s "dtype": "bfloat16" in the config, or fromPretrained(name, { dtype: \'bfloat16\' })), free memory, or raise SAELAB_MAX_MEMORY.'
+      : 'Free memory (other processes, the other model of a stage) or raise SAELAB_MAX_MEMORY.';
+    throw new Error(`${name} needs ${formatBytes(plan.weightBytes)} in ${plan.dtype} (+ ${formatBytes(plan.workingBytes)} while loading), ${formatBytes(b.free)} free ` +
+      `(limit ${formatBytes(b.limit)} from ${b.source}, ${formatBytes(b.used)} in use). ${fix}`);
   }
 
   // ---------------------------------------------------------------- weights
 
+  /**
+   * A weight inside a pass: the variable (float32), or a float32 widening of the 16-bit bits that
+   * the enclosing tidy frees (and the block frees as soon as it ends).
+   */
   private p(name: string): tf.Tensor {
     const t = this.params.get(name);
-    if (!t) throw new Error(`model has no parameter '${name}'`);
-    return t;
+    if (t) return t;
+    const pk = this.packed.get(name);
+    if (!pk) throw new Error(`model has no parameter '${name}'`);
+    const w = widen(pk);
+    this.scratch?.push(w);
+    return w;
   }
 
-  /** Unembedding [d_model, d_vocab_out]. */
-  get W_U(): tf.Tensor2D { return this.p('unembed.W_U') as tf.Tensor2D; }
-  /** Unembedding bias [d_vocab_out]. */
-  get b_U(): tf.Tensor1D { return this.p('unembed.b_U') as tf.Tensor1D; }
-  /** Token embedding [d_vocab, d_model]. */
-  get W_E(): tf.Tensor2D { return this.p('embed.W_E') as tf.Tensor2D; }
-  /** Positional embedding [n_ctx, d_model] (standard positional embeddings only). */
-  get W_pos(): tf.Tensor2D { return this.p('pos_embed.W_pos') as tf.Tensor2D; }
+  /** A weight for the getters: the variable, or a float32 copy of a 16-bit weight kept until dispose(). */
+  private shared(name: string): tf.Tensor {
+    const t = this.params.get(name);
+    if (t) return t;
+    let w = this.widenedCache.get(name);
+    if (!w) {
+      const pk = this.packed.get(name);
+      if (!pk) throw new Error(`model has no parameter '${name}'`);
+      w = tf.keep(widen(pk));
+      this.widenedCache.set(name, w);
+    }
+    return w;
+  }
 
-  /** A copy of the weights as a state dict (caller disposes). */
+  /** Unembedding [d_model, d_vocab_out] (16-bit models: a float32 copy kept until dispose; see weightColumns). */
+  get W_U(): tf.Tensor2D { return this.shared('unembed.W_U') as tf.Tensor2D; }
+  /** Unembedding bias [d_vocab_out]. */
+  get b_U(): tf.Tensor1D { return this.shared('unembed.b_U') as tf.Tensor1D; }
+  /** Token embedding [d_vocab, d_model]. */
+  get W_E(): tf.Tensor2D { return this.shared('embed.W_E') as tf.Tensor2D; }
+  /** Positional embedding [n_ctx, d_model] (standard positional embeddings only). */
+  get W_pos(): tf.Tensor2D { return this.shared('pos_embed.W_pos') as tf.Tensor2D; }
+
+  /** Names of the parameters (float32 or 16-bit), in state-dict order. */
+  parameterNames(): string[] {
+    return [...paramShapes(this.cfg).keys()].filter((n) => this.params.has(n) || this.packed.has(n));
+  }
+
+  /** A weight as a new float32 tensor the caller disposes (any dtype). */
+  weight(name: string): tf.Tensor {
+    const v = this.params.get(name);
+    if (v) return v.clone();
+    const pk = this.packed.get(name);
+    if (!pk) throw new Error(`model has no parameter '${name}'`);
+    return widen(pk);
+  }
+
+  /** Columns [start, start + count) of a 2-D weight (e.g. a block of unembed.W_U's vocabulary) as a new float32 tensor. */
+  weightColumns(name: string, start: number, count: number): tf.Tensor2D {
+    const v = this.params.get(name);
+    if (v) return tf.slice(v, [0, start], [-1, count]) as tf.Tensor2D;
+    const pk = this.packed.get(name);
+    if (!pk) throw new Error(`model has no parameter '${name}'`);
+    return widenColumns(pk, start, count);
+  }
+
+  /** Bytes the weights take as stored. */
+  weightBytes(): number {
+    let n = 0;
+    for (const v of this.params.values()) n += v.size * 4;
+    for (const p of this.packed.values()) n += p.bits.byteLength;
+    return n;
+  }
+
+  /**
+   * Keep the weights in another dtype (TransformerLens's model.to(dtype)): float32 -> 16-bit rounds each
+   * weight once; 16-bit -> float32 widens. 16-bit models are for inference (no trainable variables).
+   */
+  castWeights(dtype: WeightDtype): void {
+    if (!WEIGHT_DTYPES.includes(dtype)) throw new Error(`dtype '${dtype}' is not one of ${WEIGHT_DTYPES.join(', ')}`);
+    if (dtype === this.dtype) return;
+    this.releaseWidened();
+    if (dtype === 'float32') {
+      for (const name of this.parameterNames()) {
+        const pk = this.packed.get(name)!;
+        this.params.set(name, tf.variable(widen(pk), false, `${name}_${Math.random().toString(36).slice(2, 10)}`));
+        this.packed.delete(name);
+      }
+    } else {
+      for (const name of this.parameterNames()) {
+        const v = this.params.get(name);
+        const pk = v ? packTensor(v, dtype) : packTensor(this.weight(name), dtype);
+        if (v) { v.dispose(); this.params.delete(name); }
+        this.packed.set(name, pk);
+      }
+    }
+    this.dtype = dtype;
+  }
+
+  /** Free the float32 copies of 16-bit weights the getters handed out. */
+  releaseWidened(): void {
+    for (const t of this.widenedCache.values()) t.dispose();
+    this.widenedCache.clear();
+  }
+
+  /** A copy of the weights as a float32 state dict (caller disposes). */
   stateDict(): StateDict {
     const sd: StateDict = {};
-    for (const [k, v] of this.params) sd[k] = v.clone();
+    for (const name of this.parameterNames()) sd[name] = this.weight(name);
     return sd;
   }
 
@@ -208,7 +399,15 @@ export class HookedTransformer {
   loadStateDict(sd: StateDict | Map<string, tf.Tensor>, opts: { strict?: boolean } = {}): void {
     const rec: StateDict = sd instanceof Map ? Object.fromEntries(sd) : sd;
     checkStateDict(this.cfg, rec, opts.strict ?? true);
+    this.releaseWidened();
     for (const [k, v] of Object.entries(rec)) {
+      const pk = this.packed.get(k);
+      if (pk) {
+        const c = v.dtype === 'float32' ? v : tf.cast(v, 'float32');
+        this.packed.set(k, packTensor(c, pk.dtype));
+        if (c !== v) c.dispose();
+        continue;
+      }
       const target = this.params.get(k);
       if (!target) continue;
       if (v.dtype === 'float32') target.assign(v);
@@ -232,10 +431,13 @@ export class HookedTransformer {
     const { cfg, applied } = processWeights(this.cfg, sd, wanted);
     for (const v of this.params.values()) v.dispose();
     this.params.clear();
+    this.packed.clear();
+    this.releaseWidened();
     this.cfg = cfg;
     checkStateDict(cfg, sd, true, 'processed weights');
     for (const name of paramShapes(cfg).keys()) {
-      this.params.set(name, tf.variable(sd[name], trainable, `${name}_${Math.random().toString(36).slice(2, 10)}`));
+      if (this.dtype === 'float32') this.params.set(name, tf.variable(sd[name], trainable, `${name}_${Math.random().toString(36).slice(2, 10)}`));
+      else this.packed.set(name, packTensor(sd[name], this.dtype));
       sd[name].dispose();
     }
     for (const k of Object.keys(applied) as Array<keyof ProcessingOptions>) this.processing[k] = this.processing[k] || applied[k];
@@ -245,6 +447,8 @@ export class HookedTransformer {
   dispose(): void {
     for (const v of this.params.values()) v.dispose();
     this.params.clear();
+    this.packed.clear();
+    this.releaseWidened();
   }
 
   // ---------------------------------------------------------------- hooks
@@ -322,7 +526,21 @@ export class HookedTransformer {
       throw new Error(`attentionMask has shape [${mask.shape}], tokens have [${tokens.shape}]`);
     }
     const wantLoss = returnType === 'loss' || returnType === 'both';
+    const startAt = opts.startAtLayer ?? 0;
+    if (!Number.isInteger(startAt) || startAt < 0 || startAt > this.cfg.n_layers) throw new Error(`startAtLayer must be an integer in [0, ${this.cfg.n_layers}], got ${opts.startAtLayer}`);
+    const residualIn = opts.residual;
+    if (startAt > 0 && !residualIn) throw new Error('startAtLayer needs the residual stream entering that block (opts.residual [batch, pos, d_model])');
+    if (residualIn) {
+      if (residualIn.rank !== 3 || residualIn.shape[0] !== B || residualIn.shape[1] !== P || residualIn.shape[2] !== this.cfg.d_model) {
+        throw new Error(`residual has shape [${residualIn.shape}], expected [${B}, ${P}, ${this.cfg.d_model}] for tokens [${B}, ${P}]`);
+      }
+    }
     if (wantLoss && P < 2) throw new Error('a loss needs at least 2 positions per sequence');
+    const keep = opts.logitsToKeep;
+    if (keep !== undefined) {
+      if (!Number.isInteger(keep) || keep < 1 || keep > P) throw new Error(`logitsToKeep must be an integer in [1, ${P}] (the sequence length), got ${keep}`);
+      if (wantLoss) throw new Error('logitsToKeep cannot be combined with a loss (the loss needs the logits at every position)');
+    }
     const budget = opts.maxBatchTokens ?? this.maxBatchTokens;
     const rows = budget && budget > 0 ? Math.max(1, Math.floor(budget / P)) : B;
     const chunks: Array<[number, number]> = [];
@@ -335,7 +553,8 @@ export class HookedTransformer {
         const out = tf.tidy(() => {
           const tk = chunks.length === 1 ? tokens : tf.slice(tokens, [start, 0], [n, P]);
           const mk = mask && (chunks.length === 1 ? mask : tf.slice(mask, [start, 0], [n, P]));
-          const o = this.core(tk as tf.Tensor2D, mk as tf.Tensor2D | undefined, run, opts, returnType);
+          const rk = residualIn ? (chunks.length === 1 ? residualIn : tf.slice(residualIn as tf.Tensor, [start, 0, 0], [n, P, -1])) : undefined;
+          const o = this.core(tk as tf.Tensor2D, mk as tf.Tensor2D | undefined, run, opts, returnType, rk);
           const kept: Record<string, tf.Tensor> = {};
           if (o.logits) kept.logits = o.logits;
           if (o.nll) kept.nll = o.nll;
@@ -414,18 +633,20 @@ export class HookedTransformer {
   }
 
   /** The forward pass proper (inside the caller's tidy). */
-  private core(tokens: tf.Tensor2D, mask: tf.Tensor2D | undefined, run: HookRun, opts: ForwardOptions, returnType: string): CoreOutput {
+  private core(tokens: tf.Tensor2D, mask: tf.Tensor2D | undefined, run: HookRun, opts: ForwardOptions, returnType: string, residualIn?: tf.Tensor): CoreOutput {
     const cfg = this.cfg;
     const [B, P] = tokens.shape;
-    let resid = run.point(modelHook('hook_embed'), embeddingLookup(this.W_E, tokens));
+    const startAt = opts.startAtLayer ?? 0;
+    // from a given residual (startAtLayer, 0 included) the embeddings are skipped: it is what enters block startAt
+    let resid = residualIn ?? run.point(modelHook('hook_embed'), this.embed(tokens));
     const positions = mask ? offsetPositionIds(mask) : null;
-    if (cfg.positional_embedding_type === 'standard') {
+    if (cfg.positional_embedding_type === 'standard' && !residualIn) {
       let pos: tf.Tensor;
       if (positions && mask) {
-        pos = tf.mul(embeddingLookup(this.W_pos, positions), tf.expandDims(tf.cast(mask, 'float32'), -1));
+        pos = tf.mul(embeddingLookup(this.p('pos_embed.W_pos') as tf.Tensor2D, positions), tf.expandDims(tf.cast(mask, 'float32'), -1));
       } else {
         // broadcasting multiply, not tile (tile is slow on wasm): [B, 1, 1] * [1, P, d]
-        pos = tf.mul(tf.ones([B, 1, 1]), tf.expandDims(tf.slice(this.W_pos, [0, 0], [P, -1]), 0));
+        pos = tf.mul(tf.ones([B, 1, 1]), tf.expandDims(tf.slice(this.p('pos_embed.W_pos'), [0, 0], [P, -1]), 0));
       }
       resid = tf.add(resid, run.point(modelHook('hook_pos_embed'), pos));
     }
@@ -440,13 +661,102 @@ export class HookedTransformer {
     const stop = this.resolveStop(opts.stopAtLayer);
     const nRun = stop ?? cfg.n_layers;
     // each block in its own scope: its intermediates are freed before the next block runs (kept where a gradient needs them)
-    for (let l = 0; l < nRun; l++) { const input = resid; resid = tf.tidy(() => this.block(l, input, run, ctx)); }
+    for (let l = startAt; l < nRun; l++) { const input = resid; resid = tf.tidy(() => this.block(l, input, run, ctx)); }
     if (stop !== null || returnType === 'none') return {};
-    const normed = this.norm('ln_final', resid, run, { scale: modelHook('ln_final.hook_scale'), normalized: modelHook('ln_final.hook_normalized') });
-    const logits = linear(normed, this.W_U, this.b_U) as tf.Tensor3D;
+    // logitsToKeep: the final norm and unembedding see only the last positions (both act per position)
+    const keep = opts.logitsToKeep;
+    const kept = keep !== undefined && keep < P ? tf.slice(resid, [0, P - keep, 0], [B, keep, -1]) : resid;
+    const normed = this.norm('ln_final', kept, run, { scale: modelHook('ln_final.hook_scale'), normalized: modelHook('ln_final.hook_normalized') });
+    if (returnType === 'loss' && this.lossByVocabBlocks(B * P)) return { nll: this.nllByVocabBlocks(normed as tf.Tensor3D, tokens, mask) };
+    const logits = this.unembed(normed) as tf.Tensor3D;
     const out: CoreOutput = { logits };
     if (returnType === 'loss' || returnType === 'both') out.nll = this.nextTokenNll(logits, tokens, mask);
     return out;
+  }
+
+  /** Token embeddings [b, p, d]: a gather (float32), or the rows widened from 16 bits. */
+  private embed(tokens: tf.Tensor2D): tf.Tensor {
+    const pk = this.packed.get('embed.W_E');
+    if (!pk) return embeddingLookup(this.W_E, tokens);
+    const [B, P] = tokens.shape;
+    return tf.reshape(widenRows(pk, tokens.dataSync()), [B, P, this.cfg.d_model]);
+  }
+
+  /** Vocabulary columns per unembedding block: blocks of [tokens, columns] float32 logits of about HookedTransformer.logitBlockBytes. */
+  private vocabBlock(tokens: number): number {
+    return Math.max(256, Math.min(this.cfg.d_vocab_out, Math.floor(HookedTransformer.logitBlockBytes / (4 * Math.max(1, tokens)))));
+  }
+
+  /**
+   * Logits [.., d_vocab_out]: one matmul for float32 weights; for 16-bit weights the unembedding is
+   * widened and multiplied one block of vocabulary columns at a time.
+   */
+  private unembed(normed: tf.Tensor): tf.Tensor {
+    const pk = this.packed.get('unembed.W_U');
+    if (!pk) return linear(normed, this.W_U, this.b_U);
+    const [d, V] = pk.shape;
+    const lead = normed.shape.slice(0, -1);
+    const x = tf.reshape(normed, [-1, d]) as tf.Tensor2D;
+    const block = this.vocabBlock(x.shape[0]);
+    const parts: tf.Tensor[] = [];
+    for (let start = 0; start < V; start += block) {
+      const w = widenColumns(pk, start, Math.min(block, V - start));
+      parts.push(tf.matMul(x, w));
+      if (!tapeActive()) w.dispose();
+    }
+    const logits = parts.length === 1 ? parts[0] : tf.concat(parts, 1);
+    return tf.reshape(tf.add(logits, this.p('unembed.b_U')), [...lead, V]);
+  }
+
+  /** Compute a loss without the full logits when they would be large (or the weights are 16-bit); never while recording gradients of float32 weights. */
+  private lossByVocabBlocks(tokens: number): boolean {
+    if (this.packed.has('unembed.W_U')) return true;
+    return tokens * this.cfg.d_vocab_out * 4 > HookedTransformer.logitBlockBytes && !tapeActive();
+  }
+
+  /**
+   * -log p(token[t+1] | ..t) [b, p-1] from the final normalised residual, one block of vocabulary
+   * columns at a time: a running log-sum-exp (max, then the rescaled sum of exponentials) and the
+   * target's logit picked from the block holding it. Holds [tokens, block] logits, never [tokens, d_vocab].
+   */
+  private nllByVocabBlocks(normed: tf.Tensor3D, tokens: tf.Tensor2D, mask?: tf.Tensor2D): tf.Tensor2D {
+    const [B, P, d] = normed.shape;
+    const T = B * (P - 1);
+    const V = this.cfg.d_vocab_out;
+    const x = tf.reshape(tf.slice(normed, [0, 0, 0], [B, P - 1, d]), [T, d]) as tf.Tensor2D;
+    const targets = tf.reshape(tf.slice(tokens, [0, 1], [B, P - 1]), [T]);
+    const rows = tf.range(0, T, 1, 'int32');
+    const bU = this.p('unembed.b_U');
+    const block = this.vocabBlock(T);
+    let m: tf.Tensor | null = null;
+    let sum: tf.Tensor | null = null;
+    let picked: tf.Tensor = tf.zeros([T]);
+    for (let start = 0; start < V; start += block) {
+      const n = Math.min(block, V - start);
+      const next = tf.tidy(() => {
+        const w = this.weightColumns('unembed.W_U', start, n);
+        const logits = tf.add(tf.matMul(x, w), tf.slice(bU, [start], [n])); // [T, n]
+        const bm = tf.max(logits, 1);
+        const m2 = m ? tf.maximum(m, bm) : bm;
+        const e = tf.sum(tf.exp(tf.sub(logits, tf.expandDims(m2, 1))), 1);
+        const s2 = sum ? tf.add(tf.mul(sum, tf.exp(tf.sub(m as tf.Tensor, m2))), e) : e;
+        const local = tf.sub(targets, tf.scalar(start, 'int32'));
+        const inBlock = tf.logicalAnd(tf.greaterEqual(local, 0), tf.less(local, n));
+        // (minimum/maximum: the wasm backend's clipByValue does not clamp int32 values)
+        const clamped = tf.maximum(tf.minimum(local, tf.scalar(n - 1, 'int32')), tf.scalar(0, 'int32'));
+        const idx = tf.add(tf.mul(rows, tf.scalar(n, 'int32')), clamped);
+        const g = tf.gather(tf.reshape(logits, [-1]), idx);
+        return { m: m2, s: s2, picked: tf.add(picked, tf.where(inBlock, g, tf.zerosLike(g))) };
+      });
+      tf.dispose([m, sum, picked].filter((t): t is tf.Tensor => t !== null));
+      m = next.m; sum = next.s; picked = next.picked;
+    }
+    let nll = tf.reshape(tf.sub(tf.add(tf.log(sum as tf.Tensor), m as tf.Tensor), picked), [B, P - 1]);
+    if (mask) {
+      const keep = tf.mul(tf.cast(tf.slice(mask, [0, 0], [B, P - 1]), 'float32'), tf.cast(tf.slice(mask, [0, 1], [B, P - 1]), 'float32'));
+      nll = tf.mul(nll, keep);
+    }
+    return nll as tf.Tensor2D;
   }
 
   /** -log p(token[t+1] | ..t) [b, p-1]; zero where the mask excludes a pair. */
@@ -488,6 +798,21 @@ export class HookedTransformer {
   }
 
   private block(l: number, residIn: tf.Tensor, run: HookRun, ctx: AttnContext): tf.Tensor {
+    if (!this.packed.size) return this.blockBody(l, residIn, run, ctx);
+    // 16-bit weights: widened for this block only, freed when it ends (kept while a gradient is recorded)
+    const outer = this.scratch;
+    this.scratch = [];
+    try {
+      return this.blockBody(l, residIn, run, ctx);
+    } finally {
+      const widened = this.scratch;
+      this.scratch = outer;
+      if (!tapeActive()) for (const t of widened) t.dispose();
+      else outer?.push(...widened);
+    }
+  }
+
+  private blockBody(l: number, residIn: tf.Tensor, run: HookRun, ctx: AttnContext): tf.Tensor {
     const cfg = this.cfg;
     const b = `blocks.${l}`;
     const ln2 = { scale: blockHook(l, 'ln2.hook_scale'), normalized: blockHook(l, 'ln2.hook_normalized') };
@@ -703,4 +1028,12 @@ interface AttnContext {
   /** the boolean mask as 0/1, only with a padding mask (rows with no visible key are zeroed) */
   maskFloat: tf.Tensor | null;
   rot: { cos: tf.Tensor; sin: tf.Tensor } | null;
+}
+
+/** A weight with a NaN or infinity is an error where it enters (naming the model and the parameter). */
+function assertFiniteWeight(t: tf.Tensor, name: string, model: string): void {
+  const v = t.dataSync() as Float32Array;
+  for (let i = 0; i < v.length; i++) {
+    if (!Number.isFinite(v[i])) throw new Error(`${model}: weight '${name}' has a non-finite value (${v[i]}) at flat index ${i}; the checkpoint is corrupt or was saved in a dtype that overflowed`);
+  }
 }

@@ -107,8 +107,8 @@ export type PretrainedFiles =
     hf: HfConfig;
     /** where config.json is (for messages) */
     configFile: string;
-    /** the weights, read tensor by tensor; the caller closes it */
-    src: TensorSource & { close(): void };
+    /** the weights, read tensor by tensor, and their stored dtypes (F32, BF16, ...) where known; the caller closes it */
+    src: TensorSource & { close(): void; dtypes?(): Set<string> };
     /** TransformerLens's tokenizer_name: the folder or the official repo id */
     tokenizerName: string;
     /** the folder's tokenizer, when it has tokenizer.json and one was asked for */

@@ -17,6 +17,23 @@ export interface ProcessingOptions {
 export const DEFAULT_PROCESSING: ProcessingOptions = { foldLn: true, centerWritingWeights: true, centerUnembed: true, foldValueBiases: true };
 export const NO_PROCESSING: ProcessingOptions = { foldLn: false, centerWritingWeights: false, centerUnembed: false, foldValueBiases: false };
 
+/**
+ * Which parts of a state dict a processing call sees: the embedding (embed.W_E, pos_embed.W_pos),
+ * some blocks, the unembedding (ln_final, unembed.*). Every step is separable over these parts, so
+ * processing the parts one by one gives the same weights as processing the whole model, while only
+ * one part needs to be in float32 memory (how large models are loaded).
+ */
+export interface ProcessingScope {
+  embed: boolean;
+  layers: number[];
+  unembed: boolean;
+}
+
+/** The whole model. */
+export function fullScope(cfg: HookedTransformerConfig): ProcessingScope {
+  return { embed: true, layers: Array.from({ length: cfg.n_layers }, (_, l) => l), unembed: true };
+}
+
 function put(sd: StateDict, name: string, t: tf.Tensor): void {
   const old = sd[name];
   sd[name] = t;
@@ -51,9 +68,9 @@ function scaled(t: tf.Tensor, s: tf.Tensor): tf.Tensor {
  * Fold each norm's weight (and for LayerNorm its bias) into the matrices that read its output;
  * with centerWeights, centre those matrices over d_model (LayerNorm output has zero mean).
  */
-export function foldLayerNorm(cfg: HookedTransformerConfig, sd: StateDict, foldBiases: boolean, centerWeights: boolean): void {
+export function foldLayerNorm(cfg: HookedTransformerConfig, sd: StateDict, foldBiases: boolean, centerWeights: boolean, scope: ProcessingScope = fullScope(cfg)): void {
   const g = kvPrefix(cfg);
-  for (let l = 0; l < cfg.n_layers; l++) {
+  for (const l of scope.layers) {
     const a = `blocks.${l}.attn`;
     const ln1w = take(sd, `blocks.${l}.ln1.w`);
     if (foldBiases) {
@@ -83,6 +100,7 @@ export function foldLayerNorm(cfg: HookedTransformerConfig, sd: StateDict, foldB
       if (centerWeights) put(sd, `${m}.W_in`, centre(take(sd, `${m}.W_in`), 0));
     }
   }
+  if (!scope.unembed) return;
   if (!cfg.final_rms && foldBiases) {
     const lnfb = take(sd, 'ln_final.b');
     put(sd, 'unembed.b_U', tf.tidy(() => tf.add(take(sd, 'unembed.b_U'), tf.sum(tf.mul(take(sd, 'unembed.W_U'), tf.reshape(lnfb, [-1, 1])), 0))));
@@ -94,10 +112,12 @@ export function foldLayerNorm(cfg: HookedTransformerConfig, sd: StateDict, foldB
 }
 
 /** Centre every weight writing to the residual stream over d_model (W_E, W_pos, W_O, b_O, W_out, b_out). */
-export function centerWritingWeights(cfg: HookedTransformerConfig, sd: StateDict): void {
-  put(sd, 'embed.W_E', centre(take(sd, 'embed.W_E'), -1));
-  if (cfg.positional_embedding_type !== 'rotary') put(sd, 'pos_embed.W_pos', centre(take(sd, 'pos_embed.W_pos'), -1));
-  for (let l = 0; l < cfg.n_layers; l++) {
+export function centerWritingWeights(cfg: HookedTransformerConfig, sd: StateDict, scope: ProcessingScope = fullScope(cfg)): void {
+  if (scope.embed) {
+    put(sd, 'embed.W_E', centre(take(sd, 'embed.W_E'), -1));
+    if (cfg.positional_embedding_type !== 'rotary') put(sd, 'pos_embed.W_pos', centre(take(sd, 'pos_embed.W_pos'), -1));
+  }
+  for (const l of scope.layers) {
     put(sd, `blocks.${l}.attn.W_O`, centre(take(sd, `blocks.${l}.attn.W_O`), -1));
     put(sd, `blocks.${l}.attn.b_O`, centre(take(sd, `blocks.${l}.attn.b_O`), null));
     if (!cfg.attn_only) {
@@ -114,10 +134,10 @@ export function centerUnembed(sd: StateDict): void {
 }
 
 /** Move the value biases into b_O: b_O += sum_h b_V[h] @ W_O[h]; b_V = 0. */
-export function foldValueBiases(cfg: HookedTransformerConfig, sd: StateDict): void {
+export function foldValueBiases(cfg: HookedTransformerConfig, sd: StateDict, scope: ProcessingScope = fullScope(cfg)): void {
   const g = kvPrefix(cfg);
   const group = cfg.n_heads / (cfg.n_key_value_heads ?? cfg.n_heads);
-  for (let l = 0; l < cfg.n_layers; l++) {
+  for (const l of scope.layers) {
     const a = `blocks.${l}.attn`;
     const bV = take(sd, `${a}.${g}b_V`);
     put(sd, `${a}.b_O`, tf.tidy(() => {
@@ -140,23 +160,24 @@ export function foldedNormalization(t: HookedTransformerConfig['normalization_ty
  * Apply TransformerLens's processing in its order. `cfg` is the config of the unprocessed
  * weights; returns the config of the processed model (normalisation LNPre/RMSPre when folded),
  * and which steps were applied (TL skips fold_ln without norm weights and centring for RMS models).
+ * `scope`: the parts `sd` holds (default the whole model); the other parts are processed by other calls.
  */
-export function processWeights(cfg: HookedTransformerConfig, sd: StateDict, opts: ProcessingOptions): { cfg: HookedTransformerConfig; applied: ProcessingOptions } {
+export function processWeights(cfg: HookedTransformerConfig, sd: StateDict, opts: ProcessingOptions, scope: ProcessingScope = fullScope(cfg)): { cfg: HookedTransformerConfig; applied: ProcessingOptions } {
   const applied: ProcessingOptions = { ...NO_PROCESSING };
   let out = cfg;
   const t = cfg.normalization_type;
   if (opts.foldLn && (t === 'LN' || t === 'RMS')) {
-    if (t === 'LN') foldLayerNorm(cfg, sd, true, true);
-    else foldLayerNorm(cfg, sd, false, false);
+    if (t === 'LN') foldLayerNorm(cfg, sd, true, true, scope);
+    else foldLayerNorm(cfg, sd, false, false, scope);
     out = { ...cfg, normalization_type: foldedNormalization(t) };
     applied.foldLn = true;
   }
   const nt = out.normalization_type;
   if (opts.centerWritingWeights && (nt === 'LN' || nt === 'LNPre') && !out.final_rms) {
-    centerWritingWeights(out, sd);
+    centerWritingWeights(out, sd, scope);
     applied.centerWritingWeights = true;
   }
-  if (opts.centerUnembed) { centerUnembed(sd); applied.centerUnembed = true; }
-  if (opts.foldValueBiases) { foldValueBiases(out, sd); applied.foldValueBiases = true; }
+  if (opts.centerUnembed) { if (scope.unembed) centerUnembed(sd); applied.centerUnembed = true; }
+  if (opts.foldValueBiases) { foldValueBiases(out, sd, scope); applied.foldValueBiases = true; }
   return { cfg: out, applied };
 }

@@ -26,6 +26,14 @@ export interface ForwardOptions {
    * (no logits). stopAtLayer = L + 1 is enough to read blocks.L.hook_resid_post.
    */
   stopAtLayer?: number;
+  /**
+   * TransformerLens's start_at_layer: skip the embedding and blocks 0..startAtLayer-1 and run from
+   * `residual` [batch, pos, d_model], the residual stream entering block startAtLayer (the value of
+   * blocks.<startAtLayer>.hook_resid_pre). The tokens still give the shape, positions and loss targets.
+   */
+  startAtLayer?: number;
+  /** the residual stream entering block startAtLayer (default 0); given, the embeddings are skipped */
+  residual?: tf.Tensor;
   /** default 'logits' */
   returnType?: ReturnType;
   /** with a loss: per-token loss [batch, pos - 1] instead of the mean */
@@ -34,6 +42,11 @@ export interface ForwardOptions {
   attentionMask?: tf.Tensor2D;
   /** split the batch so one pass sees at most this many tokens (rows are kept whole) */
   maxBatchTokens?: number;
+  /**
+   * transformers' logits_to_keep: unembed only the last N positions, so logits are [batch, N, d_vocab_out]
+   * (ln_final's hooks see those positions only). Not with a loss. Default: every position.
+   */
+  logitsToKeep?: number;
 }
 
 export interface ForwardResult {

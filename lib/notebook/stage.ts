@@ -8,6 +8,8 @@ import { claimFolder, removeStaleTemps } from '../io/folders';
 import { SAELAB_ROOT, SAELAB_VERSION } from '../version';
 import { ExperimentConfig, loadConfig, configHash, configPath } from './config';
 import { displayBundle } from './display';
+import { setMemoryLimit } from '../model/memory';
+import { recordActivity, setActivityStage } from './activity';
 
 /** What a notebook (or a CLI stage) gets from `setupStage`. */
 export interface StageContext {
@@ -57,8 +59,11 @@ export async function setupStage(stage: string, opts: { config?: string; quiet?:
   const backend = await initBackend();
   const configFile = configPath(opts.config);
   const config = loadConfig(configFile);
+  setMemoryLimit(config.maxMemory);
+  setActivityStage(stage);
   const runDir = runDirFor(config);
   claimRunFolder(runDir);
+  recordActivity('starting');
   const stageDir = path.join(runDir, stage);
   fs.mkdirSync(stageDir, { recursive: true });
   if (!opts.quiet) {

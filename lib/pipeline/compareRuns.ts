@@ -10,8 +10,8 @@ export interface CompareTolerance {
 
 export const FLOAT32_TOLERANCE: CompareTolerance = { rtol: 1e-5, atol: 1e-6 };
 
-/** Files that differ between runs by nature (times, shard bookkeeping, logs). */
-const SKIP = /(^|\/)(manifest\.json|shards|logs|\.saelab-shared|\.saelab-folder)$/;
+/** Files that differ between runs by nature (times, shard bookkeeping, logs, the last recorded activity). */
+const SKIP = /(^|\/)(manifest\.json|shards|logs|\.saelab-shared|\.saelab-folder|\.activity\.json)$/;
 /** JSON keys that record how or when a result was obtained (reuse, wall-clock times, throughput, file records), not what it is. */
 const SKIP_KEYS = new Set(['reused', 'createdAt', 'seconds', 'elapsedS', 'elapsed_s', 'tokens_per_second', 'mtimeMs', 'sha256']);
 

@@ -9,6 +9,7 @@ import { interruptible } from '../notebook/interrupt';
 import { Row } from '../plots/table';
 import { PipelineModels, hookActivations, loadPipelineModels, readTokens, sampleContexts, saveTokens, tokenBatches } from './common';
 import { collectAlignedActivations } from './alignment';
+import { recordActivity } from '../notebook/activity';
 import { ExperimentConfig } from './config';
 import { Tokenizer, loadTokenizer } from '../tokenizers/tokenizer';
 import { StageOutput, defineStage } from './define';
@@ -63,25 +64,29 @@ export function writeTokenizerReport(config: ExperimentConfig, baseTok: Tokenize
 export async function writeActivationFiles(m: PipelineModels, config: StageContext['config'], tokens: Int32Array, dir: string, batchSize: number, label: string): Promise<ActivationsResult['alignment']> {
   const ctxLen = config.contextSize;
   const n = tokens.length / ctxLen;
-  const d = m.base.cfg.d_model;
+  const d = m.dModel;
   let alignment: ActivationsResult['alignment'] = null;
   const writers = ['base', 'finetune'].map((which) => new SafetensorsStreamWriter(path.join(dir, `${which}_acts.safetensors`), [{ name: 'acts', dtype: 'F32', shape: [n, ctxLen, d] }], { hook: m.hook, model: which === 'base' ? config.base.model : config.finetune.model }));
   try {
     const progress = new Progress(label, Math.ceil(n / batchSize) * 2);
-    if (config.tokenAlignment === 'text') {
-      alignment = await collectAlignedActivations(m, tokens, ctxLen, batchSize, writers, progress);
-    } else {
-      const stopPoint = interruptible(label);
-      for (const [i, model] of [m.base, m.finetune!].entries()) {
-        for (const b of tokenBatches(tokens, ctxLen, batchSize)) {
-          const act = hookActivations(model, b.tokens, m.hook, m.layer);
-          writers[i].append(act.dataSync() as Float32Array);
-          tf.dispose([act, b.tokens]);
-          progress.tick();
-          await stopPoint();
-        }
+    // one model at a time: all of the base's batches, then the finetune's
+    const stopPoint = interruptible(label);
+    for (const [i, which] of (['base', 'finetune'] as const).entries()) {
+      const model = await m.model(which);
+      if (which === 'finetune' && config.tokenAlignment === 'text') {
+        alignment = await collectAlignedActivations(m, model, tokens, ctxLen, batchSize, writers[1], progress);
+        continue;
+      }
+      for (const b of tokenBatches(tokens, ctxLen, batchSize)) {
+        recordActivity(`running the ${which} ${config[which].model} on batch ${b.index + 1} of ${Math.ceil(n / batchSize)}`, `${which} ${config[which].model}`);
+        const act = hookActivations(model, b.tokens, m.hook, m.layer);
+        writers[i].append(act.dataSync() as Float32Array);
+        tf.dispose([act, b.tokens]);
+        progress.tick();
+        await stopPoint();
       }
     }
+    m.release();
     progress.done();
     writers.forEach((w) => w.close());
   } catch (e) {
@@ -104,7 +109,7 @@ async function computeActivations(ctx: StageContext): Promise<StageOutput<Activa
     const { comparison, names, files, warning } = writeTokenizerReport(config, m.tokenizer, m.finetuneTokenizer!, stageDir);
     const nSeq = config.activations.nBatches * config.activations.batchSize;
     const ctxLen = config.contextSize;
-    const d = m.base.cfg.d_model;
+    const d = m.dModel;
     const tokens = await sampleContexts(config, m.tokenizer, nSeq, 1);
     saveTokens(path.join(stageDir, 'tokens.safetensors'), tokens, ctxLen);
     const alignment = await writeActivationFiles(m, config, tokens, stageDir, config.activations.batchSize, 'activations');
@@ -193,7 +198,7 @@ export const computeActivationsStage = defineStage<ActivationsResult, Activation
         const alignment = await writeActivationFiles(m, config, tokens, dir, bs, `activations shard ${spec.index}/${spec.count}`);
         return {
           files: ['tokens.safetensors', 'base_acts.safetensors', 'finetune_acts.safetensors'], state: { alignment, sequences: rows.end - rows.start },
-          provenance: { revisions: m.revisions, hook: m.hook, dModel: m.base.cfg.d_model },
+          provenance: { revisions: m.revisions, hook: m.hook, dModel: m.dModel },
         };
       } finally {
         m.dispose();

@@ -5,6 +5,7 @@ import { interruptible } from '../notebook/interrupt';
 import { Tokenizer } from '../tokenizers/tokenizer';
 import { PipelineModels, hookActivations, tokenBatches } from './common';
 import { alignByText } from '../analysis/alignment';
+import { HookedTransformer } from '../model/hookedTransformer';
 
 /**
  * Each token's text within decode(ids), by prefix decoding (a byte-level token can hold part of a UTF-8
@@ -46,25 +47,22 @@ export function cutToLength(pieces: string[], length: number): number {
 }
 
 /**
- * tokenAlignment "text": the base runs on its own contexts; each context's text is re-tokenized with the
- * finetune's tokenizer and run through the finetune; finetune activations are written at the base
- * positions whose token text is identical in both tokenizations (BOS aligned with BOS), NaN elsewhere.
+ * tokenAlignment "text", the finetune's part (the base has already written its activations on its own
+ * contexts): each context's text is re-tokenized with the finetune's tokenizer and run through the
+ * finetune; finetune activations are written at the base positions whose token text is identical in
+ * both tokenizations (BOS aligned with BOS), NaN elsewhere.
  */
-export async function collectAlignedActivations(m: PipelineModels, tokens: Int32Array, ctx: number, batchSize: number, writers: SafetensorsStreamWriter[], progress: ProgressReporter): Promise<{ aligned: number; total: number }> {
+export async function collectAlignedActivations(m: PipelineModels, finetune: HookedTransformer, tokens: Int32Array, ctx: number, batchSize: number, writer: SafetensorsStreamWriter, progress: ProgressReporter): Promise<{ aligned: number; total: number }> {
   const baseTok = m.tokenizer;
   const ftTok = m.finetuneTokenizer;
-  if (!ftTok || !m.finetune) throw new Error('tokenAlignment "text" needs the finetune model and its tokenizer');
+  if (!ftTok) throw new Error('tokenAlignment "text" needs the finetune\'s tokenizer');
   const bos = baseTok.bosTokenId;
   const ftBos = ftTok.bosTokenId;
-  const d = m.base.cfg.d_model;
+  const d = m.dModel;
   let aligned = 0;
   let total = 0;
   const stopPoint = interruptible('activations (text-aligned)');
   for (const b of tokenBatches(tokens, ctx, batchSize)) {
-    const act = hookActivations(m.base, b.tokens, m.hook, m.layer);
-    writers[0].append(act.dataSync() as Float32Array);
-    tf.dispose(act);
-    progress.tick();
     const rows = b.tokens.shape[0];
     const out = new Float32Array(rows * ctx * d).fill(NaN);
     const ids2d = b.tokens.arraySync() as number[][];
@@ -90,14 +88,14 @@ export async function collectAlignedActivations(m: PipelineModels, tokens: Int32
       });
       if (hasBos && useFtBos) pairs.push([0, 0]);
       const seq = useFtBos ? [ftBos as number, ...ftIds] : ftIds;
-      const ftAct = tf.tidy(() => hookActivations(m.finetune!, tf.tensor2d(seq, [1, seq.length], 'int32'), m.hook, m.layer));
+      const ftAct = tf.tidy(() => hookActivations(finetune, tf.tensor2d(seq, [1, seq.length], 'int32'), m.hook, m.layer));
       const vals = ftAct.dataSync() as Float32Array;
       ftAct.dispose();
       for (const [i, j] of pairs) out.set(vals.subarray(j * d, (j + 1) * d), (r * ctx + i) * d);
       aligned += pairs.length;
       total += ids.length;
     }
-    writers[1].append(out);
+    writer.append(out);
     progress.tick();
     await stopPoint();
   }

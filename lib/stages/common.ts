@@ -2,6 +2,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { HookedTransformer } from '../model/hookedTransformer';
+import { WeightDtype } from '../model/weights';
+import { collectGarbage, formatBytes, memoryBudget } from '../model/memory';
+import { readHfConfig, resolveModelDir } from '../model/loading';
+import { hfConfigToTl } from '../model/hf';
+import { recordActivity } from '../notebook/activity';
 import { hookLayer } from '../model/hookNames';
 import { SAE } from '../sae/sae';
 import { modelOptionsFromSAE } from '../sae/modelOptions';
@@ -12,53 +17,114 @@ import { tokenizeAndConcatenate } from '../data/concat';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors';
 import { ExperimentConfig, ModelRef } from './config';
 
-/** Load a model for the pipeline with the SAE's model_from_pretrained_kwargs and attach its tokenizer. */
-export async function loadPipelineModel(ref: ModelRef, sae: SAE, dVocab?: number): Promise<HookedTransformer> {
+/**
+ * Load a model for the pipeline with the SAE's model_from_pretrained_kwargs, the config's dtype and
+ * memory budget, and attach its tokenizer. `maxTokensPerForward` caps the tokens of one forward pass
+ * (batches are split into row chunks above it), lowered further when the memory left after loading is short.
+ */
+export async function loadPipelineModel(ref: ModelRef, sae: SAE, dVocab?: number, maxTokensPerForward?: number, role = 'model'): Promise<HookedTransformer> {
   const spec = modelOptionsFromSAE(sae, { revision: ref.revision });
-  const model = await HookedTransformer.fromPretrained(ref.model, { ...spec.options, revision: ref.revision, dVocab: ref.dVocab ?? dVocab } as never);
+  const dtype = (ref.dtype ?? 'auto') as WeightDtype | 'auto';
+  recordActivity(`loading the ${role} ${ref.model} (dtype ${dtype})`, `${role} ${ref.model}`);
+  const model = await HookedTransformer.fromPretrained(ref.model, { ...spec.options, revision: ref.revision, dVocab: ref.dVocab ?? dVocab, dtype } as never);
   const dir = model.source?.dir;
   if (dir && fs.existsSync(path.join(dir, 'tokenizer.json'))) model.setTokenizer(loadTokenizerFromDir(dir));
+  model.maxBatchTokens = forwardTokenBudget(model, maxTokensPerForward);
+  recordActivity(`holding the ${role} ${ref.model} (${model.dtype}, ${formatBytes(model.weightBytes())})`, `${role} ${ref.model}`);
   return model;
 }
 
-/** Everything the transferability stages run on. */
+/**
+ * Float32 bytes one token of a forward pass holds at its peak (residual copies, attention scores and
+ * pattern over the context, the MLP's hidden activations), for sizing passes from the memory budget.
+ */
+export function forwardBytesPerToken(cfg: HookedTransformer['cfg'], contextSize = cfg.n_ctx): number {
+  return 4 * (12 * cfg.d_model + 3 * (cfg.d_mlp ?? 0) + 3 * cfg.n_heads * Math.min(contextSize, cfg.n_ctx));
+}
+
+/** Tokens per forward pass: the config's cap, and at most what half the free memory holds. */
+export function forwardTokenBudget(model: HookedTransformer, cap?: number): number {
+  const fit = Math.max(1, Math.floor((0.5 * memoryBudget().free) / forwardBytesPerToken(model.cfg)));
+  return Math.max(1, Math.min(cap ?? Infinity, fit, model.maxBatchTokens ?? Infinity));
+}
+
+export type ModelRole = 'base' | 'finetune';
+
+/**
+ * What the transferability stages run on: the SAE, the tokenizers and the two models, which are loaded
+ * one at a time: `model('finetune')` releases the base before loading the finetune, so a stage never
+ * holds both (Mistral-7B's two models do not fit in 24 GB even in bfloat16).
+ */
 export interface PipelineModels {
-  base: HookedTransformer;
-  /** absent when only the base model was asked for */
-  finetune?: HookedTransformer;
   sae: SAE;
   hook: string;
   layer: number;
+  /** d_model of the models (from the base's config.json, checked against the SAE's d_in) */
+  dModel: number;
   /** the base model's tokenizer (the finetune is fed its ids unless tokenAlignment is "text") */
   tokenizer: Tokenizer;
   finetuneTokenizer?: Tokenizer;
-  /** repo commits the weights came from (provenance) */
+  /** repo commits the weights come from (provenance), known before any weights load */
   revisions: Record<string, string | undefined>;
+  /** the model of this role, loaded now if another one (or none) is held */
+  model(which: ModelRole): Promise<HookedTransformer>;
+  /** free the model held now, if any */
+  release(): void;
   dispose(): void;
 }
 
-/** Load base, finetune (vocabulary trimmed to the base's, as published for MetaMath) and the SAE named in the config. */
+/** d_vocab and d_model of a model from its config.json (no weights read). */
+async function modelShape(ref: ModelRef): Promise<{ dVocab: number; dModel: number; commit?: string }> {
+  const r = await resolveModelDir(ref.model, ref.revision);
+  const cfg = hfConfigToTl(readHfConfig(r.dir), ref.model, path.join(r.dir, 'config.json'));
+  return { dVocab: cfg.d_vocab, dModel: cfg.d_model, commit: r.commit };
+}
+
+/**
+ * The SAE named in the config, the tokenizers, and lazy access to base and finetune (vocabulary trimmed
+ * to the base's, as published for MetaMath). No model weights are read until a stage asks for a model.
+ */
 export async function loadPipelineModels(config: ExperimentConfig, opts: { finetune?: boolean } = {}): Promise<PipelineModels> {
   const sae = await SAE.fromPretrained(config.sae.release, config.sae.id);
   const hook = sae.cfg.metadata.hook_name;
   const layer = hookLayer(hook, 'the pipeline (a residual-stream SAE)');
-  const base = await loadPipelineModel(config.base, sae);
-  const tokenizer = await loadTokenizer(config.base.tokenizer ?? config.base.model, { revision: config.base.revision });
-  let finetune: HookedTransformer | undefined;
-  let finetuneTokenizer: Tokenizer | undefined;
-  if (opts.finetune !== false) {
-    finetune = await loadPipelineModel(config.finetune, sae, config.finetune.dVocab ?? undefined);
-    if (finetune.cfg.d_vocab > base.cfg.d_vocab && config.finetune.dVocab === null) {
-      finetune.dispose();
-      finetune = await loadPipelineModel(config.finetune, sae, base.cfg.d_vocab);
-    }
-    finetuneTokenizer = await loadTokenizer(config.finetune.tokenizer ?? config.finetune.model, { revision: config.finetune.revision });
+  const withFinetune = opts.finetune !== false;
+  const base = await modelShape(config.base);
+  if (sae.cfg.d_in !== base.dModel) {
+    sae.dispose();
+    throw new Error(`SAE ${config.sae.release}/${config.sae.id} has d_in ${sae.cfg.d_in} but ${config.base.model} has d_model ${base.dModel} at ${hook}`);
   }
-  if (sae.cfg.d_in !== base.cfg.d_model) throw new Error(`SAE ${config.sae.release}/${config.sae.id} has d_in ${sae.cfg.d_in} but ${config.base.model} has d_model ${base.cfg.d_model} at ${hook}`);
+  const ft = withFinetune ? await modelShape(config.finetune) : null;
+  const ftVocab = config.finetune.dVocab ?? (ft && ft.dVocab > base.dVocab ? base.dVocab : undefined);
+  const tokenizer = await loadTokenizer(config.base.tokenizer ?? config.base.model, { revision: config.base.revision });
+  const finetuneTokenizer = withFinetune ? await loadTokenizer(config.finetune.tokenizer ?? config.finetune.model, { revision: config.finetune.revision }) : undefined;
+  let held: { which: ModelRole; model: HookedTransformer } | null = null;
+  const release = () => {
+    if (held) {
+      const { which, model } = held;
+      model.dispose();
+      held = null;
+      recordActivity(`released the ${which} ${config[which].model}`);
+    }
+  };
   return {
-    base, finetune, sae, hook, layer, tokenizer, finetuneTokenizer,
-    revisions: { base: base.source?.commit, finetune: finetune?.source?.commit },
-    dispose() { base.dispose(); finetune?.dispose(); sae.dispose(); },
+    sae, hook, layer, dModel: base.dModel, tokenizer, finetuneTokenizer,
+    revisions: { base: base.commit, finetune: ft?.commit },
+    async model(which) {
+      if (held?.which === which) return held.model;
+      if (which === 'finetune' && !withFinetune) throw new Error('the finetune was not opened (loadPipelineModels with finetune: false)');
+      if (held) {
+        release();
+        // the released model's buffers go back to the system only once collected: before the next load
+        await collectGarbage();
+      }
+      const ref = config[which];
+      const model = await loadPipelineModel(ref, sae, which === 'finetune' ? ftVocab : undefined, config.maxTokensPerForward, which);
+      held = { which, model };
+      return model;
+    },
+    release,
+    dispose() { release(); sae.dispose(); },
   };
 }
 

@@ -7,6 +7,7 @@ import * as path from 'path';
 import { parseBlockHook } from '../model/hookNames';
 import { SAELAB_ROOT } from '../version';
 import { mergeWithDefaults } from '../config/schema';
+import { parseBytes } from '../model/memory';
 import { ConfigError, describeValue } from '../io/errors';
 import { validatePathName } from '../io/folders';
 import { CheckpointsConfig, DEFAULT_CHECKPOINTS_CONFIG, checkCheckpointsConfig } from '../checkpoints/config';
@@ -24,6 +25,8 @@ export interface ModelRef {
   tokenizer: string | null;
   /** keep only the first dVocab embedding rows (a finetune that added tokens); null = all */
   dVocab: number | null;
+  /** how the weights are kept (TransformerLens dtype): "float32", "bfloat16", "float16"; null = auto (float32 when it fits in memory, else the checkpoint's 16-bit dtype) */
+  dtype: string | null;
 }
 
 /** Token sample sizes of one stage: nBatches x batchSize sequences of contextSize tokens. */
@@ -142,6 +145,8 @@ export interface ExperimentConfig {
   outliers: { multiplier: number | null; absoluteThreshold: number | null };
   /** token budget per forward pass (batches split above it) */
   maxTokensPerForward: number;
+  /** memory this run may use, e.g. "20G" (null: the machine's; $SAELAB_MAX_MEMORY wins); decides dtype "auto" and whether a model can load */
+  maxMemory: string | null;
   /** cross-layer feature evolution (notebook 07) */
   crosslayer: CrossLayerSettings;
   /** research-system sections added by later stages: free-form until their modules define them */
@@ -156,8 +161,8 @@ export const DEFAULT_CONFIG: ExperimentConfig = {
   name: 'demo',
   description: '',
   seed: 0,
-  base: { model: 'saelab/demo-base', revision: 'main', label: 'base', tokenizer: null, dVocab: null },
-  finetune: { model: 'saelab/demo-finetune', revision: 'main', label: 'finetune', tokenizer: null, dVocab: null },
+  base: { model: 'saelab/demo-base', revision: 'main', label: 'base', tokenizer: null, dVocab: null, dtype: null },
+  finetune: { model: 'saelab/demo-finetune', revision: 'main', label: 'finetune', tokenizer: null, dVocab: null, dtype: null },
   sae: { release: 'saelab-demo-res', id: 'blocks.2.hook_resid_pre' },
   dataset: { path: 'saelab/demo-text', split: 'validation', column: 'text', revision: 'main' },
   contextSize: 64,
@@ -168,6 +173,7 @@ export const DEFAULT_CONFIG: ExperimentConfig = {
   transfer: { nBatches: 8, batchSize: 16, maxExclusiveDead: 100, maxDense: 1000, denseLogDensityMin: -5, denseLogDensityMax: -1, exclusiveDeadThreshold: -8, deadThreshold: -9 },
   outliers: { multiplier: 2, absoluteThreshold: null },
   maxTokensPerForward: 4096,
+  maxMemory: null,
   crosslayer: DEFAULT_CROSSLAYER_CONFIG,
   interpbench: {},
   circuits: DEFAULT_CIRCUITS_CONFIG,
@@ -269,6 +275,17 @@ export function loadConfig(explicit?: string): ExperimentConfig {
   }
   if (cfg.tokenAlignment !== 'ids' && cfg.tokenAlignment !== 'text') throw new ConfigError(`${file}: tokenAlignment must be "ids" or "text", got '${cfg.tokenAlignment}'`);
   validateExperimentValues(cfg, file);
+  for (const which of ['base', 'finetune'] as const) {
+    const d = cfg[which].dtype;
+    if (d !== null && !['auto', 'float32', 'bfloat16', 'float16'].includes(d)) throw new ConfigError(`${file}: ${which}.dtype must be "float32", "bfloat16", "float16", "auto" or null, got ${JSON.stringify(d)}`);
+  }
+  if (cfg.maxMemory !== null) {
+    try {
+      parseBytes(cfg.maxMemory, `${file}: maxMemory`);
+    } catch (e) {
+      throw new ConfigError((e as Error).message);
+    }
+  }
   validateCrossLayerSettings(cfg.crosslayer, file);
   checkCheckpointsConfig(cfg.checkpoints, file);
   checkCrosscoderSettings(cfg.crosscoder, file);

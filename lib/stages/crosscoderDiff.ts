@@ -86,7 +86,7 @@ async function crosscoderDiffRun(ctx: StageContext): Promise<StageOutput<Crossco
   const m = await loadPipelineModels(config);
   const hook = s.hook ?? m.hook;
   const layer = hookLayer(hook);
-  const d = m.base.cfg.d_model;
+  const d = m.dModel;
   const ctxLen = config.contextSize;
   const first = s.dropBos && config.prependBos ? 1 : 0;
   const P = ctxLen - first;
@@ -99,10 +99,13 @@ async function crosscoderDiffRun(ctx: StageContext): Promise<StageOutput<Crossco
     const stopPoint = interruptible('crosscoder activations');
     for (const [i, dom] of s.domains.entries()) {
       const dc = { ...config, dataset: { ...config.dataset, path: dom.path ?? config.dataset.path, split: dom.split, column: dom.column } };
-      const t = await sampleContexts(dc, m.tokenizer, n, 13 + i);
-      tokens.push(t);
-      const perModel: Float32Array[] = [];
-      for (const model of [m.base, m.finetune!]) {
+      tokens.push(await sampleContexts(dc, m.tokenizer, n, 13 + i));
+      acts.push([]);
+    }
+    // one model in memory at a time: every domain through the base, then through the finetune
+    for (const role of ['base', 'finetune'] as const) {
+      const model = await m.model(role);
+      for (const [i, t] of tokens.entries()) {
         const out = new Float32Array(n * P * d);
         for (let start = 0; start < n; start += s.batchSize) {
           const b = Math.min(s.batchSize, n - start);
@@ -114,9 +117,9 @@ async function crosscoderDiffRun(ctx: StageContext): Promise<StageOutput<Crossco
           progress.tick();
           await stopPoint();
         }
-        perModel.push(out);
+        acts[i].push(out);
       }
-      acts.push(perModel);
+      m.release();
     }
     progress.done();
   } finally {

@@ -6,7 +6,6 @@
  * `saelab match-features` layout: assignment int32 [d_sae_a], similarity float32 [d_sae_a]), results.json.
  */
 import * as path from 'path';
-import * as tf from '@tensorflow/tfjs';
 import { StageContext } from '../notebook/stage';
 import { StageOutput, defineStage, requireStage } from './define';
 import { ExperimentConfig } from './config';
@@ -18,8 +17,7 @@ import { analyzeChains, StepEvents } from '../checkpoints/chains';
 import { matchBySimilarity, saveMatching, loadMatching } from '../checkpoints/match';
 import { stableFeaturesTable, latestBornTable, chainEventsSpec, driftSpec, chainAgeSpec } from '../checkpoints/chainReport';
 import { EVAL_FEATURE_ACTS, sweepJobDir } from '../checkpoints/sweep';
-import { readRowsTensor } from '../checkpoints/featureActs';
-import { topActivatingExamples } from '../features/topExamples';
+import { topRowsPerColumn } from '../checkpoints/featureActs';
 import { STAGE_CHECKPOINT_SAES, EVAL_TOKENS_FILE, checkpointSaesInputs, requireCheckpointSaes, sweepDirOf } from './checkpointSaes';
 import { readTokens } from './common';
 
@@ -101,13 +99,11 @@ async function featureMatchingRun(ctx: StageContext): Promise<StageOutput<Featur
   const tok = await loadTokenizer(c.model);
   const { tokens, shape } = readTokens(path.join(sweepStage, EVAL_TOKENS_FILE));
   const last = spec.checkpoints[T - 1];
-  const acts = readRowsTensor(path.join(sweepJobDir(sweepDir, last), EVAL_FEATURE_ACTS), 'feature_acts');
-  const acts3 = tf.reshape(acts, [shape[0], shape[1], -1]) as tf.Tensor3D;
-  const tokenRows = Array.from({ length: shape[0] }, (_, i) => Array.from(tokens.subarray(i * shape[1], (i + 1) * shape[1])));
-  const top = await topActivatingExamples(acts3, tokenRows, 3);
-  tf.dispose([acts, acts3]);
+  // each feature's 3 strongest held-out tokens, streamed (the [tokens x d_sae] file is 8.6 GB at the published size)
+  const top = await topRowsPerColumn(path.join(sweepJobDir(sweepDir, last), EVAL_FEATURE_ACTS), 'feature_acts', 3);
+  const P = shape[1];
   const decode = (ids: number[]) => (ids.length ? tok.decode(ids) : '');
-  const contexts = (f: number) => contextsText(top.examples.get(f) ?? [], tokens, shape[1], decode);
+  const contexts = (f: number) => contextsText((top[f] ?? []).map((r) => ({ sequence: Math.floor(r.row / P), position: r.row % P })), tokens, P, decode);
   const opts = { width: 420, height: 220 };
   const result = {
     method: c.matchMethod, transitions, events: a.events, chains: a.chains.length,

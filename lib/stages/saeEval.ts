@@ -12,6 +12,7 @@ import { interruptible } from '../notebook/interrupt';
 import { HookedTransformer } from '../model/hookedTransformer';
 import { SAE } from '../sae/sae';
 import { loadPipelineModels, sampleContexts, saveTokens, tokenBatches } from './common';
+import { recordActivity } from '../notebook/activity';
 import { outliersInputs, outlierModelName, findOutlierNormsStage } from './outliers';
 import { StageOutput, defineStage, requireStage } from './define';
 import { batchRangeRows } from './shard/spec';
@@ -61,6 +62,12 @@ export interface EvalAccumulators {
   outlierTokens: number;
 }
 
+/** The block a residual hook's value enters (resid_pre of L: L; resid_post of L: L + 1), or null for other hooks. */
+export function residualStart(hook: string): number | null {
+  const m = /^blocks\.(\d+)\.hook_resid_(pre|post)$/.exec(hook);
+  return m ? Number(m[1]) + (m[2] === 'post' ? 1 : 0) : null;
+}
+
 /**
  * Evaluate an SAE on one model over token batches: L0, feature densities, reconstruction (R2 as
  * published and SAELens's explained variance, non-outlier tokens only), clean / spliced / zero-ablated CE
@@ -72,8 +79,11 @@ export async function evaluateSae(model: HookedTransformer, sae: SAE, hook: stri
     l0: new L0Accumulator(), density: new FeatureDensityAccumulator(sae.cfg.d_sae), recon: new ReconstructionAccumulator(sae.cfg.d_in),
     ce: new CeAccumulator(), logHist: new LogActivationHistogramAccumulator([-10.5, 3], 100), outlierTokens: 0,
   };
+  const nBatches = Math.ceil(tokens.length / ctx / batchSize);
+  const start = residualStart(hook);
   const stopPoint = interruptible('SAE evaluation');
   for (const b of tokenBatches(tokens, ctx, batchSize)) {
+    recordActivity(`evaluating the SAE on ${model.cfg.model_name} (${model.dtype}), batch ${b.index + 1} of ${nBatches}`, model.cfg.model_name);
     let x: tf.Tensor | null = null;
     let clean: tf.Tensor | null = null;
     const captured = model.runWithCache(b.tokens, { namesFilter: [hook], returnType: 'loss', lossPerToken: true });
@@ -90,8 +100,20 @@ export async function evaluateSae(model: HookedTransformer, sae: SAE, hook: stri
     acc.logHist.add(f);
     acc.recon.add(x, xHat, keep);
     const keep3 = tf.expandDims(keep, -1);
-    const spliced = model.forward(b.tokens, { fwdHooks: [[hook, (a) => tf.where(tf.broadcastTo(keep3, a.shape), xHat, a)]], returnType: 'loss', lossPerToken: true }).loss as tf.Tensor;
-    const zero = model.forward(b.tokens, { fwdHooks: [[hook, (a) => tf.zerosLike(a)]], returnType: 'loss', lossPerToken: true }).loss as tf.Tensor;
+    let spliced: tf.Tensor;
+    let zero: tf.Tensor;
+    if (start !== null) {
+      // a residual hook: the spliced and zero-ablated passes start at the hook's block from the replaced
+      // residual (the blocks before it are the clean pass's, so this is the hooked forward without redoing them)
+      const splicedX = tf.where(tf.broadcastTo(keep3, x.shape), xHat, x);
+      const zeroX = tf.zerosLike(x);
+      spliced = model.forward(b.tokens, { startAtLayer: start, residual: splicedX, returnType: 'loss', lossPerToken: true }).loss as tf.Tensor;
+      zero = model.forward(b.tokens, { startAtLayer: start, residual: zeroX, returnType: 'loss', lossPerToken: true }).loss as tf.Tensor;
+      tf.dispose([splicedX, zeroX]);
+    } else {
+      spliced = model.forward(b.tokens, { fwdHooks: [[hook, (a) => tf.where(tf.broadcastTo(keep3, a.shape), xHat, a)]], returnType: 'loss', lossPerToken: true }).loss as tf.Tensor;
+      zero = model.forward(b.tokens, { fwdHooks: [[hook, (a) => tf.zerosLike(a)]], returnType: 'loss', lossPerToken: true }).loss as tf.Tensor;
+    }
     acc.ce.addTokenLosses(clean, spliced, zero, b.index + firstBatch);
     tf.dispose([x, clean, f, xHat, outliers, keep, keep3, spliced, zero, b.tokens]);
     progress.tick();
@@ -163,10 +185,10 @@ export const saeEvalStage = defineStage<SaeEvalResult, { merged: ModelPair<EvalA
         const ctxLen = config.contextSize;
         const tokens = (await sampleContexts(config, m.tokenizer, nSeq, 4)).slice(rows.start * ctxLen, rows.end * ctxLen);
         const progress = new Progress(`SAE eval shard ${spec.index}/${spec.count}`, 2 * range.count);
-        const state = {
-          base: evalToJSON(await evaluateSae(m.base, m.sae, m.hook, tokens, ctxLen, bs, rule, progress, range.first)),
-          finetune: evalToJSON(await evaluateSae(m.finetune!, m.sae, m.hook, tokens, ctxLen, bs, rule, progress, range.first)),
-        };
+        // one model at a time (loading the finetune releases the base)
+        const base = evalToJSON(await evaluateSae(await m.model('base'), m.sae, m.hook, tokens, ctxLen, bs, rule, progress, range.first));
+        const finetune = evalToJSON(await evaluateSae(await m.model('finetune'), m.sae, m.hook, tokens, ctxLen, bs, rule, progress, range.first));
+        const state = { base, finetune };
         progress.done();
         return { files: [], state, provenance: { revisions: m.revisions, hook: m.hook } };
       } finally {
@@ -202,12 +224,12 @@ async function evaluateStage(ctx: StageContext, opts?: { merged: ModelPair<EvalA
     saveTokens(path.join(stageDir, 'tokens.safetensors'), tokens, config.contextSize);
     const accs = opts?.merged ?? (await (async () => {
       const progress = new Progress('SAE eval', 2 * config.eval.nBatches);
-      const a = {
-        base: await evaluateSae(m.base, m.sae, m.hook, tokens, config.contextSize, config.eval.batchSize, rule, progress),
-        finetune: await evaluateSae(m.finetune!, m.sae, m.hook, tokens, config.contextSize, config.eval.batchSize, rule, progress),
-      };
+      // one model at a time (loading the finetune releases the base)
+      const base = await evaluateSae(await m.model('base'), m.sae, m.hook, tokens, config.contextSize, config.eval.batchSize, rule, progress);
+      const finetune = await evaluateSae(await m.model('finetune'), m.sae, m.hook, tokens, config.contextSize, config.eval.batchSize, rule, progress);
+      m.release();
       progress.done();
-      return a;
+      return { base, finetune };
     })());
     const res = { base: summarize(accs.base), finetune: summarize(accs.finetune) };
     writeSafetensors(path.join(stageDir, 'feature_densities.safetensors'), {

@@ -34,7 +34,7 @@ test('lib/web.ts (the browser build of lib) bundles for browsers: twins swapped 
     assert.ok(fs.existsSync(node), `${rel(twin)} has no Node module ${rel(node)}`);
     assert.ok(!r.inputs.includes(rel(node)), `the Node module ${rel(node)} is in the browser bundle`);
   }
-  assert.deepStrictEqual(r.twins, ['lib/crosscoder/format.browser.ts', 'lib/hub/env.browser.ts', 'lib/hub/resolve.browser.ts', 'lib/model/loading.browser.ts', 'lib/sae/loading.browser.ts', 'lib/tokenizers/tokenizer.browser.ts', 'lib/version.browser.ts']);
+  assert.deepStrictEqual(r.twins, ['lib/crosscoder/format.browser.ts', 'lib/hub/env.browser.ts', 'lib/hub/resolve.browser.ts', 'lib/model/loading.browser.ts', 'lib/model/memory.browser.ts', 'lib/sae/loading.browser.ts', 'lib/tokenizers/tokenizer.browser.ts', 'lib/version.browser.ts']);
   for (const must of ['lib/model/hookedTransformer.ts', 'lib/sae/sae.ts', 'lib/io/safetensorsCore.ts', 'lib/tokenizers/tokenizerCore.ts', 'lib/hub/http.ts']) assert.ok(r.inputs.includes(must), `${must} should be bundled`);
   for (const never of ['lib/io/atomic.ts', 'lib/io/safetensors.ts', 'lib/hub/cache.ts', 'lib/backend/index.ts', 'lib/backend/native.ts']) assert.ok(!r.inputs.includes(never), `${never} must not reach the browser bundle`);
   assert.ok(!r.inputs.some((i) => i.includes('@tensorflow/tfjs-layers') || i.includes('@tensorflow/tfjs-converter')), 'the slim tfjs leaves out layers and converter');
