@@ -2,7 +2,7 @@ import * as os from 'os';
 import * as tf from '@tensorflow/tfjs';
 import { nativeInfo, tryRegisterNative } from '../lib/backend/native';
 import {
-  GPT2_SMALL, SAE_SHAPE, SaeShape, gptForwardFlops, makeGptForward, makeMatmul, makeSaeForward, makeSaeTrainStep,
+  GPT2_SMALL, SAE_SHAPE, SaeShape, gptForwardFlops, makeModelForward, makeMatmul, makeSaeForward, makeSaeTrainStep,
   saeForwardFlops, saeTrainFlops,
 } from './backendWorkloads';
 
@@ -39,7 +39,7 @@ function saeWorkloads(s: SaeShape): Workload[] {
 // returned) is fragmented by the big SAE tensors; the SAE workloads retry at fewer tokens when they fail.
 const WORKLOADS: Workload[] = [
   { name: 'matmul', tokens: 1024, flops: 2 * 1024 * 768 * 3072, make: () => makeMatmul() },
-  { name: 'gpt2', tokens: GPT2_SMALL.batch * GPT2_SMALL.pos, flops: gptForwardFlops(GPT2_SMALL), make: () => makeGptForward(GPT2_SMALL) },
+  { name: 'gpt2', tokens: GPT2_SMALL.batch * GPT2_SMALL.pos, flops: gptForwardFlops(GPT2_SMALL), make: () => makeModelForward(GPT2_SMALL) },
   ...saeWorkloads({ ...SAE_SHAPE, tokens: Number(process.env.SAELAB_BENCH_SAE_TOKENS) || SAE_SHAPE.tokens }),
 ];
 

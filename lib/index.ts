@@ -26,6 +26,7 @@ export * from './features';
 export * from './stages';
 export * from './demo/world';
 export * from './circuits';
+export * from './crosscoder';
 export * as checkpoints from './checkpoints';
 export * as standins from './standins';
 export * as explorer from './explorer';

@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "saelab_native",
-      "sources": ["src/addon.cc", "src/matmul.cc", "src/elementwise.cc", "src/reduce.cc", "src/layout.cc", "src/fused.cc"],
+      "sources": ["src/addon.cc", "src/matmul.cc", "src/elementwise.cc", "src/reduce.cc", "src/layout.cc", "src/fused.cc", "src/sparse.cc", "src/sae.cc", "src/transformer.cc", "src/pairs.cc"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-O3", "-fopenmp", "-std=c++17", "-fno-math-errno", "-fno-trapping-math", "<!@(node -p \"process.env.SAELAB_NATIVE_CFLAGS || ''\")"],

@@ -5,7 +5,8 @@
  * (no C++ compiler, no OpenBLAS headers/library, no Node headers) this prints ONE line saying why, records it in
  * native/build/BUILD_FAILED.txt (shown later by initBackend) and exits 0, so the install succeeds and saelab
  * uses the wasm backend. SAELAB_SKIP_NATIVE=1 skips the build. Full compiler output: native/build/build.log.
- * Environment: SAELAB_BLAS_INCLUDE (dirs with cblas.h), SAELAB_BLAS_LIBS (link flags, default -lopenblas),
+ * Environment: SAELAB_BLAS_INCLUDE (dirs with cblas.h), SAELAB_BLAS_LIBS (link flags; default: the OpenMP build
+ * of OpenBLAS where Debian's libopenblas0-openmp is installed, else -lopenblas),
  * SAELAB_NATIVE_CFLAGS (extra compiler flags, e.g. -march=native for a machine-specific build).
  */
 'use strict';
@@ -65,6 +66,21 @@ function findBlasInclude() {
   return dirs.filter((d) => fs.existsSync(path.join(d, 'cblas.h')));
 }
 
+/**
+ * Link flags for OpenBLAS: SAELAB_BLAS_LIBS when set; else Debian/Ubuntu's OpenMP build of OpenBLAS
+ * (libopenblas0-openmp) by its own path, with a run path to its folder, so that its threads are the addon's
+ * OpenMP pool (the system's default libopenblas, usually the pthreads build, is left as it is); else -lopenblas.
+ */
+function blasLibs() {
+  if (process.env.SAELAB_BLAS_LIBS) return { libs: process.env.SAELAB_BLAS_LIBS, kind: 'SAELAB_BLAS_LIBS' };
+  const dirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib'].map((d) => path.join(d, 'openblas-openmp'));
+  for (const dir of dirs) {
+    const lib = path.join(dir, 'libopenblas.so.0');
+    if (fs.existsSync(lib)) return { libs: `${lib} -Wl,-rpath,${dir}`, kind: `OpenBLAS (OpenMP) ${lib}` };
+  }
+  return { libs: '-lopenblas', kind: 'OpenBLAS (-lopenblas)' };
+}
+
 /** One line naming the likely cause of a failed node-gyp build. */
 function diagnose(log) {
   const lib = log.match(/cannot find -l([\w.+-]+)/);
@@ -93,7 +109,8 @@ function main() {
   const nodedir = findNodeDir();
   const args = [gyp, 'rebuild'];
   if (nodedir) args.push(`--nodedir=${nodedir}`);
-  const env = { ...process.env, SAELAB_BLAS_INCLUDE: blasInc.join(' '), SAELAB_BLAS_LIBS: process.env.SAELAB_BLAS_LIBS || '-lopenblas' };
+  const blas = blasLibs();
+  const env = { ...process.env, SAELAB_BLAS_INCLUDE: blasInc.join(' '), SAELAB_BLAS_LIBS: blas.libs };
   const r = spawnSync(process.execPath, args, { cwd: nativeDir, env, encoding: 'utf8' });
   const log = `${r.stdout || ''}\n${r.stderr || ''}${r.error ? `\n${r.error.message}` : ''}`;
   fs.mkdirSync(buildDir, { recursive: true });
@@ -102,7 +119,7 @@ function main() {
   const built = path.join(buildDir, 'Release', 'saelab_native.node');
   if (!fs.existsSync(built)) fail('node-gyp reported success but produced no saelab_native.node');
   if (fs.existsSync(failedFile)) fs.rmSync(failedFile);
-  console.log(`saelab: native backend built (${path.relative(root, built)}).`);
+  console.log(`saelab: native backend built (${path.relative(root, built)}, ${blas.kind}).`);
 }
 
 main();

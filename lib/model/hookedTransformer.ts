@@ -6,6 +6,7 @@ import {
 import { HookedTransformerConfig, HookedTransformerConfigInput, kvPrefix, makeConfig, nKvHeads, validateConfig } from './config';
 import { convertHfWeights, gpt2HfConfig, gpt2ToHfTensors, hfConfigToTl, modelFamily, trimVocab } from './hf';
 import { HookRun, selectorMatches, unknownHookError } from './hooks';
+import { fusedAttention, fusedLayerNorm } from '../backend/fusedOps';
 import { blockHook, hookNamesFor, modelHook } from './hookNames';
 import { openPretrained, writeHuggingFaceFolder } from './loading';
 import { checkStateDict, initParams, paramShapes, StateDict } from './params';
@@ -29,6 +30,12 @@ export interface FromPretrainedOptions {
   processing?: boolean;
   /** keep only the first dVocab tokens of the vocabulary (finetunes that add tokens) */
   dVocab?: number;
+  /**
+   * load only the first nLayers blocks: a model of nLayers layers (the embedding, those blocks, the final norm and
+   * unembedding), for work that stops there (stopAtLayer <= nLayers, hooks of those blocks); the later blocks'
+   * weights are never read
+   */
+  nLayers?: number;
   /** make the parameters trainable tf.Variables (for tf.variableGrads) */
   trainable?: boolean;
   /** override default_prepend_bos */
@@ -166,6 +173,10 @@ export class HookedTransformer {
     try {
       const family = modelFamily(hf, configFile);
       const input = hfConfigToTl(hf, nameOrDir, configFile);
+      if (opts.nLayers !== undefined) {
+        if (!Number.isInteger(opts.nLayers) || opts.nLayers < 0) throw new Error(`fromPretrained(${nameOrDir}): nLayers must be a non-negative integer, got ${opts.nLayers}`);
+        input.n_layers = Math.min(input.n_layers, opts.nLayers);
+      }
       input.tokenizer_name = ckpt.tokenizerName;
       if (opts.defaultPrependBos !== undefined) input.default_prepend_bos = opts.defaultPrependBos;
       const cfg = makeConfig(input);
@@ -644,7 +655,8 @@ export class HookedTransformer {
     const ctx: AttnContext = { maskNegBig: masks.negBig, maskNegInf: masks.negInf, maskFloat: masks.visible, rot };
     const stop = this.resolveStop(opts.stopAtLayer);
     const nRun = stop ?? cfg.n_layers;
-    for (let l = startAt; l < nRun; l++) resid = this.block(l, resid, run, ctx);
+    // each block in its own scope: its intermediates are freed before the next block runs (kept where a gradient needs them)
+    for (let l = startAt; l < nRun; l++) { const input = resid; resid = tf.tidy(() => this.block(l, input, run, ctx)); }
     if (stop !== null || returnType === 'none') return {};
     const normed = this.norm('ln_final', resid, run, { scale: modelHook('ln_final.hook_scale'), normalized: modelHook('ln_final.hook_normalized') });
     if (returnType === 'loss' && this.lossByVocabBlocks(B * P)) return { nll: this.nllByVocabBlocks(normed as tf.Tensor3D, tokens, mask) };
@@ -759,6 +771,15 @@ export class HookedTransformer {
   private norm(prefix: string, x: tf.Tensor, run: HookRun, hooks: { scale: string; normalized: string }): tf.Tensor {
     const t = this.cfg.normalization_type;
     if (t === null) return x;
+    if (!run.hooked(hooks.scale)) {
+      // one pass per row where the backend can (inference); hook_scale is only read, so it can come out of the kernel
+      const fused = fusedLayerNorm(x, { eps: this.cfg.eps, center: t === 'LN' || t === 'LNPre', w: t === 'LN' ? this.p(`${prefix}.w`) : undefined, b: t === 'LN' ? this.p(`${prefix}.b`) : undefined });
+      if (fused) {
+        run.point(hooks.scale, fused.scale);
+        const hooked = run.point(hooks.normalized, fused.out);
+        return t === 'RMS' ? tf.mul(hooked, this.p(`${prefix}.w`)) : hooked;
+      }
+    }
     const centred = t === 'LN' || t === 'LNPre' ? tf.sub(x, tf.mean(x, -1, true)) : x;
     const scale = run.point(hooks.scale, tf.sqrt(tf.add(tf.mean(tf.square(centred), -1, true), this.cfg.eps)));
     const normed = tf.mul(centred, tf.reciprocal(scale)); // [b, p, d] * [b, p, 1]
@@ -823,6 +844,17 @@ export class HookedTransformer {
       k = run.point(blockHook(l, 'attn.hook_rot_k'), applyRotary(k, ctx.rot.cos, ctx.rot.sin, rd, cfg.rotary_adjacent_pairs));
     }
     const group = h / kv;
+    const patternName = blockHook(l, 'attn.hook_pattern');
+    if (!run.active(blockHook(l, 'attn.hook_attn_scores')) && !run.hooked(patternName)) {
+      // scores, mask, softmax and z per head in one kernel where the backend can (inference): no transposes
+      const fused = fusedAttention(q, k, v, {
+        scale: cfg.use_attn_scale ? 1 / cfg.attn_scale : 1, mask: ctx.maskNegBig, visible: ctx.maskFloat ?? undefined, pattern: run.active(patternName),
+      });
+      if (fused) {
+        if (fused.pattern) run.point(patternName, fused.pattern);
+        return this.attentionOut(l, run.point(blockHook(l, 'attn.hook_z'), fused.z), run);
+      }
+    }
     // the 1/attn_scale factor is applied to q (half the elements of the scores)
     const qScaled = cfg.use_attn_scale ? tf.mul(q, 1 / cfg.attn_scale) : q;
     const qT = tf.transpose(qScaled, [0, 2, 1, 3]); // [b, h, p, dh]
@@ -842,8 +874,15 @@ export class HookedTransformer {
     }
     // rows with no visible key (left padding) give 0, as TransformerLens's NaN -> 0
     if (ctx.maskFloat) pattern = tf.mul(pattern, ctx.maskFloat);
-    pattern = run.point(blockHook(l, 'attn.hook_pattern'), pattern);
-    const z = run.point(blockHook(l, 'attn.hook_z'), tf.transpose(tf.matMul(pattern, vT), [0, 2, 1, 3])); // [b, p, h, dh]
+    pattern = run.point(patternName, pattern);
+    return this.attentionOut(l, run.point(blockHook(l, 'attn.hook_z'), tf.transpose(tf.matMul(pattern, vT), [0, 2, 1, 3])), run); // z [b, p, h, dh]
+  }
+
+  /** The attention output from z [b, p, h, dh]: per head (attn.hook_result) when asked, else one matmul with W_O. */
+  private attentionOut(l: number, z: tf.Tensor, run: HookRun): tf.Tensor {
+    const cfg = this.cfg;
+    const a = `blocks.${l}.attn`;
+    const [B, P, h, dh] = z.shape;
     const W_O = this.p(`${a}.W_O`); // [h, dh, d]
     const resultName = blockHook(l, 'attn.hook_result');
     if (cfg.use_attn_result || run.active(resultName, true)) {

@@ -33,6 +33,11 @@ export class HookRun {
     return this.hooks.some(([sel]) => (optional ? sel === name : selectorMatches(sel, name)));
   }
 
+  /** Whether a forward hook (which may replace the activation) runs at this hook point; caching alone does not count. */
+  hooked(name: string): boolean {
+    return this.hooks.some(([sel]) => selectorMatches(sel, name));
+  }
+
   /** Run the hook point `name` on activation x; returns the (possibly replaced) activation. */
   point<T extends tf.Tensor>(name: string, x: T): T {
     let out: tf.Tensor = x;

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { HookedTransformerConfig, kvPrefix } from './config';
 import { StateDict } from './params';
+import { inPlaceBinary } from '../backend/fusedOps';
 
 /**
  * TransformerLens's weight processing (load_and_process_state_dict), on a state dict in TL names.
@@ -50,9 +51,17 @@ function drop(sd: StateDict, name: string): void {
   delete sd[name];
 }
 
-/** Subtract the mean over `axis` (keepdims). */
+/** Subtract the mean over `axis` (keepdims); `t` is the state dict's own tensor (replaced by the result). */
 function centre(t: tf.Tensor, axis: number | null): tf.Tensor {
-  return tf.tidy(() => tf.sub(t, axis == null ? tf.mean(t) : tf.mean(t, axis, true)));
+  return tf.tidy(() => {
+    const m = axis == null ? tf.mean(t) : tf.mean(t, axis, true);
+    return inPlaceBinary(t, m, 'Sub') ?? tf.sub(t, m); // in place where the backend can: no second copy
+  });
+}
+
+/** t * s (s broadcast); `t` is the state dict's own tensor (replaced by the result). */
+function scaled(t: tf.Tensor, s: tf.Tensor): tf.Tensor {
+  return inPlaceBinary(t, s, 'Multiply') ?? tf.mul(t, s);
 }
 
 /**
@@ -73,7 +82,7 @@ export function foldLayerNorm(cfg: HookedTransformerConfig, sd: StateDict, foldB
       drop(sd, `blocks.${l}.ln1.b`);
     }
     for (const w of ['W_Q', `${g}W_K`, `${g}W_V`]) {
-      put(sd, `${a}.${w}`, tf.tidy(() => tf.mul(take(sd, `${a}.${w}`), tf.reshape(ln1w, [1, -1, 1]))));
+      put(sd, `${a}.${w}`, tf.tidy(() => scaled(take(sd, `${a}.${w}`), tf.reshape(ln1w, [1, -1, 1]))));
       if (centerWeights) put(sd, `${a}.${w}`, centre(take(sd, `${a}.${w}`), 1));
     }
     drop(sd, `blocks.${l}.ln1.w`);
@@ -85,8 +94,8 @@ export function foldLayerNorm(cfg: HookedTransformerConfig, sd: StateDict, foldB
         put(sd, `${m}.b_in`, tf.tidy(() => tf.add(take(sd, `${m}.b_in`), tf.sum(tf.mul(take(sd, `${m}.W_in`), tf.reshape(ln2b, [-1, 1])), 0))));
         drop(sd, `blocks.${l}.ln2.b`);
       }
-      put(sd, `${m}.W_in`, tf.tidy(() => tf.mul(take(sd, `${m}.W_in`), tf.reshape(ln2w, [-1, 1]))));
-      if (cfg.gated_mlp) put(sd, `${m}.W_gate`, tf.tidy(() => tf.mul(take(sd, `${m}.W_gate`), tf.reshape(ln2w, [-1, 1]))));
+      put(sd, `${m}.W_in`, tf.tidy(() => scaled(take(sd, `${m}.W_in`), tf.reshape(ln2w, [-1, 1]))));
+      if (cfg.gated_mlp) put(sd, `${m}.W_gate`, tf.tidy(() => scaled(take(sd, `${m}.W_gate`), tf.reshape(ln2w, [-1, 1]))));
       drop(sd, `blocks.${l}.ln2.w`);
       if (centerWeights) put(sd, `${m}.W_in`, centre(take(sd, `${m}.W_in`), 0));
     }
@@ -97,7 +106,7 @@ export function foldLayerNorm(cfg: HookedTransformerConfig, sd: StateDict, foldB
     put(sd, 'unembed.b_U', tf.tidy(() => tf.add(take(sd, 'unembed.b_U'), tf.sum(tf.mul(take(sd, 'unembed.W_U'), tf.reshape(lnfb, [-1, 1])), 0))));
     drop(sd, 'ln_final.b');
   }
-  put(sd, 'unembed.W_U', tf.tidy(() => tf.mul(take(sd, 'unembed.W_U'), tf.reshape(take(sd, 'ln_final.w'), [-1, 1]))));
+  put(sd, 'unembed.W_U', tf.tidy(() => scaled(take(sd, 'unembed.W_U'), tf.reshape(take(sd, 'ln_final.w'), [-1, 1]))));
   drop(sd, 'ln_final.w');
   if (centerWeights) put(sd, 'unembed.W_U', centre(take(sd, 'unembed.W_U'), 0));
 }

@@ -11,6 +11,7 @@ import { parseBytes } from '../model/memory';
 import { ConfigError, describeValue } from '../io/errors';
 import { validatePathName } from '../io/folders';
 import { CheckpointsConfig, DEFAULT_CHECKPOINTS_CONFIG, checkCheckpointsConfig } from '../checkpoints/config';
+import { CrosscoderSettings, DEFAULT_CROSSCODER_CONFIG, checkCrosscoderSettings } from '../crosscoder/settings';
 
 export { configHash } from '../config/hash';
 
@@ -152,6 +153,8 @@ export interface ExperimentConfig {
   interpbench: Record<string, unknown>;
   circuits: CircuitsConfig;
   checkpoints: CheckpointsConfig;
+  /** crosscoder model diffing (notebook 13) */
+  crosscoder: CrosscoderSettings;
 }
 
 export const DEFAULT_CONFIG: ExperimentConfig = {
@@ -175,6 +178,7 @@ export const DEFAULT_CONFIG: ExperimentConfig = {
   interpbench: {},
   circuits: DEFAULT_CIRCUITS_CONFIG,
   checkpoints: DEFAULT_CHECKPOINTS_CONFIG,
+  crosscoder: DEFAULT_CROSSCODER_CONFIG,
 };
 
 /** Where the config comes from: an explicit path, $SAELAB_CONFIG, or configs/demo.json. */
@@ -284,6 +288,7 @@ export function loadConfig(explicit?: string): ExperimentConfig {
   }
   validateCrossLayerSettings(cfg.crosslayer, file);
   checkCheckpointsConfig(cfg.checkpoints, file);
+  checkCrosscoderSettings(cfg.crosscoder, file);
   return cfg;
 }
 

@@ -17,3 +17,4 @@ export * from './shard';
 export * from './checkpointSaes';
 export * from './featureMatching';
 export * from './circuitsOverTime';
+export * from './crosscoderDiff';

@@ -16,6 +16,7 @@ import { featureCircuitsStage } from './featureCircuits';
 import { checkpointSaesStage } from './checkpointSaes';
 import { featureMatchingStage } from './featureMatching';
 import { circuitsOverTimeStage } from './circuitsOverTime';
+import { crosscoderDiffStage } from './crosscoderDiff';
 
 export const STAGES: ReadonlyArray<Stage<any, any>> = [
   computeActivationsStage,
@@ -29,6 +30,7 @@ export const STAGES: ReadonlyArray<Stage<any, any>> = [
   checkpointSaesStage,
   featureMatchingStage,
   circuitsOverTimeStage,
+  crosscoderDiffStage,
 ];
 
 /** The stage registered under a stage folder name, or undefined. */

@@ -53,6 +53,9 @@ export interface TrainSAEConfig {
   topkThresholdLr?: number;
   /** matryoshka_batchtopk: nested feature widths, strictly increasing (dSae is added as the last level) */
   matryoshkaWidths?: number[];
+  // ---- crosscoders (crosscoder, batchtopk_crosscoder): rows are n models' activations side by side
+  /** number of models (or layers) whose activations are concatenated in each row; dIn = nModels x d_model */
+  nModels?: number;
   // ---- L1 family (standard, gated, transcoders)
   /** weight each feature's activation in the sparsity penalty by its decoder row norm (standard) */
   scaleSparsityPenaltyByDecoderNorm?: boolean;
@@ -233,7 +236,7 @@ type FieldType = 'number' | 'boolean' | 'string' | 'object' | 'array';
  */
 const FIELD_TYPES: { [K in keyof Required<TrainSAEConfig>]: FieldType | [FieldType, 'null'] } = {
   defaults: 'string', architecture: 'string', dIn: 'number', dSae: 'number', dOut: 'number', expansionFactor: 'number',
-  k: 'number', auxCoefficient: 'number', rescaleActsByDecoderNorm: 'boolean', topkThresholdLr: 'number', matryoshkaWidths: 'array',
+  k: 'number', auxCoefficient: 'number', rescaleActsByDecoderNorm: 'boolean', topkThresholdLr: 'number', matryoshkaWidths: 'array', nModels: 'number',
   scaleSparsityPenaltyByDecoderNorm: 'boolean', lpNorm: 'number', l1Coefficient: 'number', l1WarmUpSteps: 'number',
   l0Coefficient: 'number', l0WarmUpSteps: 'number', jumpreluBandwidth: 'number', jumpreluInitThreshold: 'number', jumpreluSparsityLossMode: 'string',
   jumpreluTanhScale: 'number', preActLossCoefficient: ['number', 'null'],

@@ -21,7 +21,8 @@ export interface StepOutputs extends TrainStepOutput {
  */
 export function trainingForward(cfg: TrainSAEConfig, p: SAEParams, inp: StepInputs): StepOutputs {
   const out = trainingArchitecture(cfg.architecture).forward(cfg, p, inp);
-  const loss = tf.addN(Object.values(out.losses)) as tf.Scalar;
+  // an architecture that computes the loss fused (forward and backward natively) gives it; else the terms' sum
+  const loss = out.loss ?? (tf.addN(Object.values(out.losses)) as tf.Scalar);
   return { ...out, loss };
 }
 

@@ -409,6 +409,10 @@ export class SAETrainer {
   /** Write the current SAE (SAELens folder: cfg.json, sae_weights.safetensors, sparsity.safetensors) into dir, keeping other files there. */
   async saveSAE(dir: string): Promise<void> {
     this.assertParamsFinite();
+    if (this.arch.save) {
+      await this.arch.save(this.cfg, this.params, this.archState, this.store.scale, dir, this.log10FeatureDensity());
+      return;
+    }
     const sae = this.toSAE();
     try {
       await saveSAEInto(sae, dir, sae.sparsity);

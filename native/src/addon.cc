@@ -40,6 +40,14 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"cast", nullptr, Cast, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"select", nullptr, Select, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"topk", nullptr, TopK, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sparseMatmul", nullptr, SparseMatmul, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"saeTrainForward", nullptr, SaeTrainForward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"saeTrainBackward", nullptr, SaeTrainBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"layerNorm", nullptr, LayerNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"attention", nullptr, Attention, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"pairInsert", nullptr, PairInsert, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"pairRehash", nullptr, PairRehash, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"pairSortBlocks", nullptr, PairSortBlocks, nullptr, nullptr, nullptr, napi_default, nullptr},
 #endif
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

@@ -4,6 +4,14 @@
 #include "napi_util.h"
 
 namespace saelab {
+// out[bi] = op(a[bi % batchA]) @ op(b[bi % batchB]) (matmul.cc), threaded over the pool; callable from other kernels.
+void batchedGemm(const float* a, const float* b, float* out, int64_t batch, int64_t batchA, int64_t batchB,
+                 int64_t M, int64_t N, int64_t K, bool tA, bool tB);
+// C[M, N] = op(A) op(B) with plain loops, row-major and contiguous (matmul.cc; what batchedGemm runs for tiny products).
+void smallGemm(const float* A, const float* B, float* C, int64_t M, int64_t N, int64_t K, bool tA, bool tB);
+// out [rows, n] = a [rows, k] b [k, n] (+ bias) from a's nonzero entries (sparse.cc); false (nothing written) when
+// a's density, estimated from a sample of rows, exceeds maxDensity.
+bool sparseGemm(const float* a, int64_t rows, int64_t k, const float* b, int64_t n, const float* bias, float* out, double maxDensity);
 napi_value Matmul(napi_env env, napi_callback_info info);
 napi_value BiasActivation(napi_env env, napi_callback_info info);
 napi_value Binary(napi_env env, napi_callback_info info);
@@ -19,6 +27,14 @@ napi_value Adam(napi_env env, napi_callback_info info);
 napi_value Cast(napi_env env, napi_callback_info info);
 napi_value Select(napi_env env, napi_callback_info info);
 napi_value TopK(napi_env env, napi_callback_info info);
+napi_value SparseMatmul(napi_env env, napi_callback_info info);
+napi_value SaeTrainForward(napi_env env, napi_callback_info info);
+napi_value LayerNorm(napi_env env, napi_callback_info info);
+napi_value PairInsert(napi_env env, napi_callback_info info);
+napi_value PairRehash(napi_env env, napi_callback_info info);
+napi_value PairSortBlocks(napi_env env, napi_callback_info info);
+napi_value Attention(napi_env env, napi_callback_info info);
+napi_value SaeTrainBackward(napi_env env, napi_callback_info info);
 napi_value SetThreads(napi_env env, napi_callback_info info);
 napi_value Info(napi_env env, napi_callback_info info);
 }  // namespace saelab

@@ -34,6 +34,35 @@ napi_value StridedCopy(napi_env env, napi_callback_info info) {
     for (int d = 0; d < R; d++) { srcMax += (shape[d] - 1) * ss[d]; dstMax += (shape[d] - 1) * ds[d]; }
     if (srcOff < 0 || dstOff < 0 || srcMax >= static_cast<int64_t>(srcLen) || dstMax >= static_cast<int64_t>(dstLen))
       throw ArgError{"stridedCopy: index out of range"};
+    if (di == 1 && si != 1) {
+      // A transpose-like copy: dst runs along the last axis, src along another axis k. Copy 32 x 32 tiles of
+      // (k, last) so that both sides' cache lines are used whole (a row-by-row copy reads one src element per line).
+      int k = -1;
+      for (int d = R - 2; d >= 0; d--) if (ss[d] == 1 && shape[d] > 1) { k = d; break; }
+      if (k >= 0) {
+        const int64_t nk = shape[k], dk = ds[k];
+        const int64_t rest = outer / nk;  // the axes other than k and the last
+        constexpr int64_t kTile = 32;
+        const int64_t tilesK = (nk + kTile - 1) / kTile, tilesI = (inner + kTile - 1) / kTile;
+#pragma omp parallel for schedule(static) num_threads(threadsFor(outer * inner / 2))
+        for (int64_t t = 0; t < rest * tilesK * tilesI; t++) {
+          const int64_t ti = t % tilesI, tk = (t / tilesI) % tilesK, o = t / (tilesI * tilesK);
+          int64_t rem = o, os = srcOff, od = dstOff;
+          for (int d = R - 2; d >= 0; d--) {
+            if (d == k) continue;
+            const int64_t idx = rem % shape[d];
+            rem /= shape[d];
+            os += idx * ss[d];
+            od += idx * ds[d];
+          }
+          const int64_t k0 = tk * kTile, k1 = k0 + kTile < nk ? k0 + kTile : nk;
+          const int64_t i0 = ti * kTile, i1 = i0 + kTile < inner ? i0 + kTile : inner;
+          for (int64_t kk = k0; kk < k1; kk++)
+            for (int64_t i = i0; i < i1; i++) dst[od + kk * dk + i] = src[os + kk + i * si];
+        }
+        return;
+      }
+    }
 #pragma omp parallel for schedule(static) num_threads(threadsFor(outer * inner / 2))
     for (int64_t o = 0; o < outer; o++) {
       int64_t rem = o, os = srcOff, od = dstOff;

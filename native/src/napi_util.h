@@ -14,8 +14,8 @@ struct ArgError {
 
 struct Args {
   napi_env env;
-  size_t argc = 16;
-  napi_value argv[16];
+  size_t argc = 24;
+  napi_value argv[24];
   Args(napi_env e, napi_callback_info info) : env(e) {
     napi_get_cb_info(e, info, &argc, argv, nullptr, nullptr);
   }

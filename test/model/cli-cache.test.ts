@@ -4,7 +4,7 @@ import { execFileSync } from 'child_process';
 import * as path from 'path';
 import { setupBackend, tmpDir, REPO_ROOT } from '../helpers';
 import { SafetensorsFile } from '../../lib/io/safetensors';
-import { command, parseTokenRows } from '../../lib/cli/commands/cache';
+import { command, parseTokenRows, stopLayerFor } from '../../lib/cli/commands/cache';
 import { FIXTURES, assertTensorClose } from './util';
 
 before(setupBackend);
@@ -50,4 +50,21 @@ test('saelab cache through the binary: processed residual is the centred referen
   assert.throws(() => parseTokenRows('1,2;3'), /equal lengths/);
   assert.throws(() => parseTokenRows('1,x'), /'x' is not a non-negative integer/);
   assert.deepStrictEqual(parseTokenRows('1, 2; 3,4'), [[1, 2], [3, 4]]);
+});
+
+test('saelab cache --no-logits writes only the hooks, equal to the full run\'s (the pass stops after their block)', async () => {
+  const golden = SafetensorsFile.open(path.join(FIXTURES, 'gpt2_golden.safetensors'));
+  const rows = golden.tensor('tokens').arraySync() as number[][];
+  const out = path.join(tmpDir(), 'nologits.safetensors');
+  const hooks = ['blocks.0.attn.hook_z', 'blocks.0.hook_resid_post'];
+  const code = await command.run(['--model', path.join(FIXTURES, 'gpt2'), '--tokens', rows.map((r) => r.join(',')).join(';'), '--hooks', hooks.join(','), '--no-processing', '--no-logits', '--out', out]);
+  assert.strictEqual(code, 0);
+  const f = SafetensorsFile.open(out);
+  assert.deepStrictEqual(f.names().sort(), [...hooks].sort());
+  for (const name of hooks) assertTensorClose(f.readFloat32(name), golden.readFloat32(name), 2e-4, 2e-4, name);
+  f.close();
+  golden.close();
+  assert.strictEqual(stopLayerFor(['blocks.0.attn.hook_z', 'blocks.3.hook_resid_pre'], 12), 4);
+  assert.strictEqual(stopLayerFor(['hook_embed'], 12), 0);
+  assert.strictEqual(stopLayerFor(['blocks.1.hook_resid_pre', 'ln_final.hook_normalized'], 12), undefined);
 });

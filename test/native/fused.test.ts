@@ -1,7 +1,7 @@
 import { before, test } from 'node:test';
 import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs';
-import { rowNorm } from '../../lib/backend/fusedOps';
+import { inPlaceBinary, rowNorm } from '../../lib/backend/fusedOps';
 import { nativeKernelNames } from '../../lib/backend/native';
 import { activation } from '../../lib/model/components';
 import { Adam } from '../../lib/optim/adam';
@@ -198,4 +198,39 @@ test('rowNorm: values and gradient by hand, and as tf.norm on random rows (on na
     const f = (norm: (t: tf.Tensor) => tf.Tensor) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(norm(t), w)))(x);
     return [rowNorm(x as tf.Tensor2D), f((t) => rowNorm(t as tf.Tensor2D)), tf.norm(x, 'euclidean', 1), f((t) => tf.norm(t, 'euclidean', 1))];
   }, 1e-6, 1e-5);
+});
+
+test('inPlaceBinary (weight processing) gives tf.sub / tf.mul values, in place only where nothing else shares the buffer', async () => {
+  await tf.setBackend('native');
+  const av = randomValues(6 * 5, 31), bv = randomValues(5, 32);
+  for (const op of ['Sub', 'Multiply', 'Add', 'RealDiv'] as const) {
+    // expected, element by element in float32 (b broadcast over the rows)
+    const want = Float32Array.from(av, (x, k) => {
+      const y = bv[k % 5];
+      return op === 'Sub' ? x - y : op === 'Multiply' ? x * y : op === 'Add' ? x + y : x / y;
+    });
+    const a = tf.tensor2d(av.slice(), [6, 5]);
+    const b = tf.tensor2d(bv, [1, 5]);
+    const buffers = tf.memory().numDataBuffers;
+    const r = inPlaceBinary(a, b, op);
+    assert.ok(r, `${op}: the native backend runs it`);
+    assert.strictEqual(tf.memory().numDataBuffers, buffers, `${op}: the result is written into a's buffer (no new buffer)`);
+    a.dispose();
+    assert.deepStrictEqual(Array.from(r!.dataSync()), Array.from(want), op);
+    tf.dispose([r!, b]);
+  }
+  // a buffer shared by a clone is not written: the clone keeps its values
+  const a = tf.tensor2d(av.slice(), [6, 5]);
+  const keep = a.clone();
+  const b = tf.tensor2d(bv, [1, 5]);
+  const r = inPlaceBinary(a, b, 'Multiply')!;
+  assert.deepStrictEqual(Array.from(keep.dataSync()), Array.from(av), 'the clone is unchanged');
+  assert.deepStrictEqual(Array.from(r.dataSync()), Array.from(av, (x, k) => Math.fround(x * bv[k % 5])));
+  tf.dispose([a, keep, b, r]);
+  // cpu (and wasm): not run, the caller uses the tfjs op
+  await tf.setBackend('cpu');
+  const c = tf.tensor1d([1, 2]), one = tf.scalar(1);
+  assert.strictEqual(inPlaceBinary(c, one, 'Sub'), undefined);
+  tf.dispose([c, one]);
+  await tf.setBackend('native');
 });

@@ -105,6 +105,9 @@ test('layout kernels match cpu: transpose, slice, split, unstack, concat, stack,
     await compareWithCpu(`transpose ${perm}`, () => tf.transpose(rand([2, 3, 4, 5], 41), perm));
   }
   await compareWithCpu('transpose int32', () => tf.transpose(tf.tensor2d([[1, 2, 3], [4, 5, 6]], [2, 3], 'int32')));
+  // large enough for the tiled path (32 x 32 tiles, ragged edges), with and without other axes around the swapped pair
+  await compareWithCpu('transpose 2d tiled', () => tf.transpose(rand([70, 45], 42)));
+  await compareWithCpu('transpose 3d tiled [1,0,2] and [0,2,1] and [2,1,0]', () => [tf.transpose(rand([33, 40, 3], 43), [1, 0, 2]), tf.transpose(rand([3, 65, 34], 44), [0, 2, 1]), tf.transpose(rand([37, 2, 35], 45), [2, 1, 0])]);
   await compareWithCpu('slice contiguous', () => tf.slice(rand([4, 5, 6], 42), [1, 0, 0], [2, 5, 6]));
   await compareWithCpu('slice strided', () => tf.slice(rand([4, 5, 6], 43), [1, 2, 3], [2, 2, 3]));
   await compareWithCpu('slice to end', () => tf.slice(rand([4, 5, 6], 44), [0, 1, 0], [-1, -1, 4]));

@@ -1,5 +1,20 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { loadNativeAddon } from '../../backend/native';
+import { NativeAddon } from '../../backend/nativeKernels/common';
+
+type PairAddon = Required<Pick<NativeAddon, 'pairInsert' | 'pairRehash' | 'pairSortBlocks'>>;
+
+/**
+ * The native pair-table functions when saelab runs on its native backend (the tables then fill and sort on every
+ * core, bitwise as the JavaScript code below would), else undefined.
+ */
+function pairAddon(): PairAddon | undefined {
+  if (tf.getBackend() !== 'native') return undefined;
+  const { addon } = loadNativeAddon();
+  return addon?.pairInsert && addon.pairRehash && addon.pairSortBlocks ? (addon as PairAddon) : undefined;
+}
 
 /**
  * Per-pair accumulators of one layer pair (feature i of layer L, feature j of layer L+1), kept only for
@@ -42,6 +57,25 @@ export class PairTable {
   /** Bytes held by the table. */
   get bytes(): number {
     return this.capacity * 24;
+  }
+
+  /** The slot arrays (for the native insert and sort): 6 int32 and 3 float64 words per slot over one buffer. */
+  get slots(): { i32: Int32Array; f64: Float64Array } {
+    return { i32: this.i32, f64: this.f64 };
+  }
+
+  /** The native insert's count of entries. */
+  setSize(n: number): void {
+    this.size = n;
+  }
+
+  /** grow() of several tables, the re-insertion done natively and in parallel (same slots as grow()). */
+  static growNative(addon: PairAddon, tables: PairTable[]): void {
+    const old = tables.map((t) => ({ i32: t.i32, f64: t.f64 }));
+    for (const t of tables) t.alloc(t.capacity * 2);
+    const sizes = new Int32Array(tables.length);
+    addon.pairRehash(old.map((o) => o.i32), old.map((o) => o.f64), tables.map((t) => t.i32), tables.map((t) => t.f64), sizes);
+    tables.forEach((t, k) => { t.size = sizes[k]; });
   }
 
   /** Add (xy, c, cr) to pair (i, j), inserting it when absent. */
@@ -292,6 +326,12 @@ export class BlockedPairTable {
 
   /** Apply records already grouped by block: block b's records are [starts[b], starts[b + 1]). */
   addGrouped(buf: RecordBuffer, starts: Int32Array): void {
+    const addon = pairAddon();
+    if (addon) {
+      this.addGroupedNative(addon, buf, starts);
+      buf.n = 0;
+      return;
+    }
     const bi = buf.i, bj = buf.j, bxy = buf.xy, bf = buf.flags;
     for (let b = 0; b < this.blocks.length; b++) {
       const t = this.blocks[b];
@@ -301,6 +341,24 @@ export class BlockedPairTable {
       }
     }
     buf.n = 0;
+  }
+
+  /** addGrouped natively: the blocks fill in parallel; a block whose table must grow stops, grows, and resumes. */
+  private addGroupedNative(addon: PairAddon, buf: RecordBuffer, starts: Int32Array): void {
+    const nb = this.blocks.length;
+    const pos = starts.slice(0, nb);
+    const ends = starts.slice(1, nb + 1);
+    const cross = this.blocks[0].cross;
+    const alive = cross ? this.blocks[0].alive : null;
+    for (;;) {
+      const views = this.blocks.map((b) => b.slots);
+      const caps = Int32Array.from(this.blocks, (b) => b.capacity);
+      const sizes = Int32Array.from(this.blocks, (b) => b.size);
+      const stopped = addon.pairInsert(views.map((v) => v.i32), views.map((v) => v.f64), caps, sizes, pos, ends, buf.i, buf.j, buf.xy, buf.flags, cross, alive);
+      this.blocks.forEach((b, q) => b.setSize(sizes[q]));
+      if (stopped === 0) return;
+      PairTable.growNative(addon, this.blocks.filter((b) => b.size * 2 > b.capacity));
+    }
   }
 
   clear(): void {
@@ -321,6 +379,18 @@ export class BlockedPairTable {
   /** Block q's entries in row-major order. */
   sortedBlock(q: number, dRows: number, dCols: number): PairRecords {
     return this.blocks[q].sorted(Math.min(dRows, this.r0 + (q + 1) * this.rowsPerBlock), dCols, this.r0 + q * this.rowsPerBlock);
+  }
+
+  /** Blocks [q0, q1)'s entries in row-major order, sorted natively in parallel. */
+  sortedBlocksNative(addon: PairAddon, q0: number, q1: number, dCols: number): PairRecords {
+    const blocks = this.blocks.slice(q0, q1);
+    const start = new Int32Array(blocks.length + 1);
+    blocks.forEach((b, k) => { start[k + 1] = start[k] + b.size; });
+    const out = emptyRecords(start[blocks.length]);
+    const views = blocks.map((b) => b.slots);
+    const offsets = Int32Array.from(blocks, (_, k) => this.r0 + (q0 + k) * this.rowsPerBlock);
+    addon.pairSortBlocks(views.map((v) => v.i32), views.map((v) => v.f64), offsets, dCols, out.i, out.j, out.count, out.countRel, out.sumXY, start);
+    return out;
   }
 
   /** A cursor over all entries in row-major order, sorting one block at a time (no full sorted copy). */
@@ -442,11 +512,23 @@ class BlocksCursor implements PairCursor {
   private q = -1;
   private r: PairRecords | null = null;
   private k = 0;
+  private readonly addon = pairAddon();
   constructor(private readonly table: BlockedPairTable, private readonly dRows: number, private readonly dCols: number) {}
   next(): boolean {
     while (!this.r || this.k >= this.r.i.length) {
-      if (++this.q >= this.table.blocks.length) { this.r = null; return false; }
-      this.r = this.table.blocks[this.q].size > 0 ? this.table.sortedBlock(this.q, this.dRows, this.dCols) : null;
+      if (this.q + 1 >= this.table.blocks.length) { this.r = null; return false; }
+      if (this.addon) {
+        // natively: the next blocks (about 4M entries at most, at least one block) sorted in parallel
+        const blocks = this.table.blocks;
+        const q0 = this.q + 1;
+        let q1 = q0 + 1, n = blocks[q0].size;
+        while (q1 < blocks.length && n + blocks[q1].size <= 1 << 22) n += blocks[q1++].size;
+        this.r = this.table.sortedBlocksNative(this.addon, q0, q1, this.dCols);
+        this.q = q1 - 1;
+      } else {
+        this.q++;
+        this.r = this.table.blocks[this.q].size > 0 ? this.table.sortedBlock(this.q, this.dRows, this.dCols) : null;
+      }
       this.k = 0;
     }
     const r = this.r, k = this.k++;

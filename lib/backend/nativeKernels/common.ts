@@ -32,6 +32,32 @@ export interface NativeAddon {
   cast?(op: number, x: Float32Array | Int32Array | Uint8Array, out: Float32Array | Int32Array | Uint8Array): void;
   /** Top k of each row of x [rows, cols], descending, ties by lower index; true (nothing written) when a row holds NaN. */
   topk?(x: Float32Array, rows: number, cols: number, k: number, values: Float32Array, indices: Int32Array): boolean;
+  /**
+   * out [rows, n] = a [rows, k] b [k, n] (+ bias [n]) from a's nonzero entries only; false (nothing written) when
+   * more than maxDensity of a's entries are nonzero.
+   */
+  sparseMatmul?(a: Float32Array, rows: number, k: number, b: Float32Array, n: number, bias: Float32Array | null, out: Float32Array, maxDensity: number): boolean;
+  /** A standard SAE's fused training forward pass (native/src/sae.cc). */
+  saeTrainForward?(x: Float32Array, T: number, dIn: number, dSae: number, wEnc: Float32Array, bEnc: Float32Array, wDec: Float32Array, bDec: Float32Array,
+    noise: Float32Array | null, norms: Float32Array | null, applyBDec: number, saeIn: Float32Array, acts: Float32Array, recon: Float32Array,
+    colSums: Float32Array, stats: Float64Array, maxDensity: number): void;
+  /** Its backward pass: the four parameter gradients (native/src/sae.cc). */
+  saeTrainBackward?(g: number, T: number, dIn: number, dSae: number, x: Float32Array, saeIn: Float32Array | null, acts: Float32Array, recon: Float32Array,
+    wEnc: Float32Array, wDec: Float32Array, norms: Float32Array | null, colSums: Float32Array, l1Coef: number, applyBDec: number,
+    dWEnc: Float32Array, dBEnc: Float32Array, dWDec: Float32Array, dBDec: Float32Array, scratch: Float32Array): void;
+  /** Per row of x [rows, cols]: scale = sqrt(mean((x - mean)^2) + eps) (mean 0 without center), out = (x - mean) / scale * w + b. */
+  layerNorm?(x: Float32Array, rows: number, cols: number, w: Float32Array | null, b: Float32Array | null, eps: number, center: number, out: Float32Array, scale: Float32Array): void;
+  /** Attention per (sequence, head) from q [B, P, H, dh], k, v [B, P, Hk, dh] into z [B, P, H, dh] (native/src/transformer.cc). */
+  attention?(q: Float32Array, k: Float32Array, v: Float32Array, B: number, P: number, H: number, Hk: number, dh: number, scale: number,
+    mask: Float32Array | null, maskBatch: number, visible: Float32Array | null, z: Float32Array, pattern: Float32Array | null): void;
+  /** Cross-layer pair tables (native/src/pairs.cc): insert grouped records block by block; blocks that must grow stop early. */
+  pairInsert?(tablesI32: Int32Array[], tablesF64: Float64Array[], caps: Int32Array, sizes: Int32Array, pos: Int32Array, ends: Int32Array,
+    recI: Int32Array, recJ: Int32Array, recXY: Float64Array, recFlags: Uint8Array, cross: Int8Array | null, alive: Float64Array | null): number;
+  /** Re-add each pair table's entries into a larger empty one (in parallel); sizes[k] = its entry count. */
+  pairRehash?(oldI32: Int32Array[], oldF64: Float64Array[], newI32: Int32Array[], newF64: Float64Array[], sizes: Int32Array): void;
+  /** Entries of several pair tables in row-major order into shared out arrays at start[b]. */
+  pairSortBlocks?(tablesI32: Int32Array[], tablesF64: Float64Array[], rowOffsets: Int32Array, dCols: number, outI: Int32Array, outJ: Int32Array,
+    outC: Int32Array, outCR: Int32Array, outS: Float64Array, start: Int32Array): void;
   /** out[i] = cond[i / inner] ? a[i] : b[i] (4-byte elements). */
   select?(cond: Uint8Array, a: Float32Array | Int32Array, b: Float32Array | Int32Array, out: Float32Array | Int32Array, inner: number): void;
 }

@@ -80,6 +80,31 @@ function binaryKernel(addon: NativeAddon, name: string, inputNames: [string, str
   };
 }
 
+/** Kernel name of the in-place binary op (lib/backend/fusedOps.ts inPlaceBinary). */
+export const IN_PLACE_BINARY_KERNEL = 'SaelabInPlaceBinary';
+
+/**
+ * SaelabInPlaceBinary(a, b; op 'Sub' | 'Multiply' | 'Add' | 'RealDiv'): a op b (b broadcast to a's shape) written into
+ * a's own buffer when nothing else shares it (the output is a's data id), else into a new array as the op's kernel.
+ */
+export function inPlaceBinaryKernel(addon: NativeAddon): NativeKernel {
+  return (args: KernelArgs) => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { op } = args.attrs as unknown as { op: string };
+    const av = f32(args.backend, a);
+    const bv = f32(args.backend, b);
+    const code = BINARY[op];
+    if (code === undefined || COMPARISONS.has(op)) throw new Error(`${IN_PLACE_BINARY_KERNEL}: unsupported op ${op}`);
+    const p = av && bv ? broadcastPlan(a.shape, b.shape) : undefined;
+    if (!p || !tf.util.arraysEqual(p.outShape, a.shape) || args.backend.refCount(a.dataId) !== 1 || av!.length !== sizeOf(a.shape)) {
+      return (tf.getKernel(op, 'native') ?? tf.getKernel(op, 'cpu'))!.kernelFunc({ inputs: { a, b }, backend: args.backend as never, attrs: {} }) as tf.TensorInfo;
+    }
+    if (av!.length > 0) addon.binary!(code, av!, p.as, bv!, p.bs, av!, p.shape);
+    args.backend.incRef(a.dataId);
+    return { dataId: a.dataId, shape: a.shape, dtype: a.dtype };
+  };
+}
+
 /** A float32 unary kernel; `alpha`/`beta` read from attrs where the op has them. */
 function unaryKernel(addon: NativeAddon, name: string): NativeKernel {
   const fallback = cpuKernel(name);

@@ -1,11 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
-import { KernelArgs, NativeAddon, NativeKernel, cpuKernel, f32, sizeOf } from './common';
-import { stridesOf } from './elementwise';
+import { KernelArgs, NativeAddon, NativeKernel, cpuKernel, f32, nativeKernel, sizeOf } from './common';
+import { IN_PLACE_BINARY_KERNEL, inPlaceBinaryKernel, stridesOf } from './elementwise';
 
 /** Names of saelab's own fused kernels (registered for the native backend only; see lib/backend/fusedOps.ts). */
 export const GELU_KERNEL = 'SaelabGelu';
 export const GELU_GRAD_KERNEL = 'SaelabGeluGrad';
 export const ADAM_KERNEL = 'SaelabAdam';
+export const SPARSE_MATMUL_KERNEL = 'SaelabSparseMatMul';
+export const SAE_TRAIN_FORWARD_KERNEL = 'SaelabSaeTrainForward';
+export const LAYER_NORM_KERNEL = 'SaelabLayerNorm';
+export const ATTENTION_KERNEL = 'SaelabAttention';
+export const SAE_TRAIN_BACKWARD_KERNEL = 'SaelabSaeTrainBackward';
 
 /** Cast codes of the addon (native/src/fused.cc), by `from>to`. */
 const CAST: Record<string, number> = {
@@ -158,6 +163,143 @@ function adamKernel(addon: NativeAddon): NativeKernel {
   };
 }
 
+/**
+ * SaelabSparseMatMul(a [rows, k], b [k, n], bias? [n]; maxDensity) -> a b + bias: from a's nonzero entries when
+ * at most maxDensity of them are nonzero (SAE decoding), else the dense fused matmul.
+ */
+function sparseMatMulKernel(addon: NativeAddon): NativeKernel {
+  return (args: KernelArgs) => {
+    const { a, b, bias } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo; bias?: tf.TensorInfo };
+    const { maxDensity } = args.attrs as unknown as { maxDensity: number };
+    const av = f32(args.backend, a);
+    const bv = f32(args.backend, b);
+    const biasV = bias ? f32(args.backend, bias) : null;
+    const [rows, k] = a.shape;
+    const n = b.shape[1];
+    if (!av || !bv || (bias && !biasV) || a.shape.length !== 2 || b.shape.length !== 2 || b.shape[0] !== k || (bias && sizeOf(bias.shape) !== n)) {
+      throw new Error(`${SPARSE_MATMUL_KERNEL} needs float32 a [rows, k], b [k, n] and bias [n] (got ${[a, b, bias].filter(Boolean).map((t) => `${t!.dtype}[${t!.shape}]`).join(', ')})`);
+    }
+    const out = new Float32Array(rows * n);
+    if (out.length === 0 || addon.sparseMatmul!(av, rows, k, bv, n, biasV ?? null, out, maxDensity)) {
+      return args.backend.makeTensorInfo([rows, n], 'float32', out);
+    }
+    const inputs: tf.NamedTensorInfoMap = bias ? { a, b, bias } : { a, b };
+    return nativeKernel('_FusedMatMul')({ inputs, backend: args.backend, attrs: { transposeA: false, transposeB: false, activation: 'linear' } as unknown as tf.NamedAttrMap }) as tf.TensorInfo;
+  };
+}
+
+/** Float32 values of a kernel input, or an error naming the kernel and the input. */
+function need(args: KernelArgs, kernel: string, name: string, size: number): Float32Array {
+  const t = args.inputs[name] as tf.TensorInfo | undefined;
+  const v = f32(args.backend, t);
+  if (!t || !v || v.length !== size) throw new Error(`${kernel}: input ${name} must be float32 with ${size} values (got ${t ? `${t.dtype}[${t.shape}]` : 'none'})`);
+  return v;
+}
+
+/**
+ * SaelabSaeTrainForward(x [T, dIn], W_enc, b_enc, W_dec, b_dec, noise? [T, dSae], norms? [dSae]; applyBDec, maxDensity)
+ *   -> [acts [T, dSae], recon [T, dIn], saeIn [T, dIn] (x itself without applyBDec), colSums [dSae], stats [2]]:
+ * a standard SAE's training forward pass in one call (native/src/sae.cc); stats = [sum (recon - x)^2, sum acts w].
+ */
+function saeTrainForwardKernel(addon: NativeAddon): NativeKernel {
+  const K = SAE_TRAIN_FORWARD_KERNEL;
+  return (args: KernelArgs) => {
+    const { x, W_enc: wEnc, noise, norms } = args.inputs as Record<string, tf.TensorInfo>;
+    const { applyBDec, maxDensity } = args.attrs as unknown as { applyBDec: boolean; maxDensity: number };
+    const [T, dIn] = x.shape;
+    const dSae = wEnc.shape[1];
+    const xv = need(args, K, 'x', T * dIn);
+    const backend = args.backend;
+    const acts = new Float32Array(T * dSae);
+    const recon = new Float32Array(T * dIn);
+    const saeIn = applyBDec ? new Float32Array(T * dIn) : new Float32Array(0);
+    const colSums = new Float32Array(dSae);
+    const stats = new Float64Array(2);
+    addon.saeTrainForward!(xv, T, dIn, dSae, need(args, K, 'W_enc', dIn * dSae), need(args, K, 'b_enc', dSae), need(args, K, 'W_dec', dIn * dSae),
+      need(args, K, 'b_dec', dIn), noise ? need(args, K, 'noise', T * dSae) : null, norms ? need(args, K, 'norms', dSae) : null, applyBDec ? 1 : 0,
+      saeIn, acts, recon, colSums, stats, maxDensity);
+    let saeInInfo: tf.TensorInfo;
+    if (applyBDec) saeInInfo = backend.makeTensorInfo([T, dIn], 'float32', saeIn);
+    else {
+      backend.incRef(x.dataId);
+      saeInInfo = { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    }
+    return [
+      backend.makeTensorInfo([T, dSae], 'float32', acts), backend.makeTensorInfo([T, dIn], 'float32', recon), saeInInfo,
+      backend.makeTensorInfo([dSae], 'float32', colSums), backend.makeTensorInfo([2], 'float32', Float32Array.from(stats)),
+    ];
+  };
+}
+
+/** dpre scratch [T, dSae] of the SAE backward pass, kept between training steps (see releaseSaeTrainScratch). */
+let saeScratch: Float32Array | null = null;
+
+/** Drop the SAE training scratch buffer (it is otherwise kept for the next step of the same size). */
+export function releaseSaeTrainScratch(): void {
+  saeScratch = null;
+}
+
+/**
+ * SaelabSaeTrainBackward(x, saeIn, acts, recon, W_enc, W_dec, norms?, colSums; g, l1Coef, applyBDec)
+ *   -> [dW_enc, db_enc, dW_dec, db_dec] for the pass SaelabSaeTrainForward made (loss gradient g).
+ */
+function saeTrainBackwardKernel(addon: NativeAddon): NativeKernel {
+  const K = SAE_TRAIN_BACKWARD_KERNEL;
+  return (args: KernelArgs) => {
+    const { x, W_enc: wEnc, norms } = args.inputs as Record<string, tf.TensorInfo>;
+    const { g, l1Coef, applyBDec } = args.attrs as unknown as { g: number; l1Coef: number; applyBDec: boolean };
+    const [T, dIn] = x.shape;
+    const dSae = wEnc.shape[1];
+    if (!saeScratch || saeScratch.length < T * dSae || saeScratch.length > 2 * T * dSae) saeScratch = new Float32Array(T * dSae);
+    const out = [new Float32Array(dIn * dSae), new Float32Array(dSae), new Float32Array(dIn * dSae), new Float32Array(dIn)];
+    addon.saeTrainBackward!(g, T, dIn, dSae, need(args, K, 'x', T * dIn), applyBDec ? need(args, K, 'saeIn', T * dIn) : null, need(args, K, 'acts', T * dSae),
+      need(args, K, 'recon', T * dIn), need(args, K, 'W_enc', dIn * dSae), need(args, K, 'W_dec', dIn * dSae), norms ? need(args, K, 'norms', dSae) : null,
+      need(args, K, 'colSums', dSae), l1Coef, applyBDec ? 1 : 0, out[0], out[1], out[2], out[3], saeScratch);
+    const b = args.backend;
+    return [b.makeTensorInfo([dIn, dSae], 'float32', out[0]), b.makeTensorInfo([dSae], 'float32', out[1]), b.makeTensorInfo([dSae, dIn], 'float32', out[2]), b.makeTensorInfo([dIn], 'float32', out[3])];
+  };
+}
+
+/** SaelabLayerNorm(x [..., d], w? [d], b? [d]; eps, center) -> [out [..., d], scale [..., 1]] in one pass per row. */
+function layerNormKernel(addon: NativeAddon): NativeKernel {
+  const K = LAYER_NORM_KERNEL;
+  return (args: KernelArgs) => {
+    const { x, w, b } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+    const { eps, center } = args.attrs as unknown as { eps: number; center: boolean };
+    const cols = x!.shape[x!.shape.length - 1];
+    const rows = cols === 0 ? 0 : sizeOf(x!.shape) / cols;
+    const xv = need(args, K, 'x', rows * cols);
+    const out = new Float32Array(rows * cols);
+    const scale = new Float32Array(rows);
+    if (out.length > 0) addon.layerNorm!(xv, rows, cols, w ? need(args, K, 'w', cols) : null, b ? need(args, K, 'b', cols) : null, eps, center ? 1 : 0, out, scale);
+    return [args.backend.makeTensorInfo(x!.shape, 'float32', out), args.backend.makeTensorInfo([...x!.shape.slice(0, -1), 1], 'float32', scale)];
+  };
+}
+
+/**
+ * SaelabAttention(q [B, P, H, dh], k, v [B, P, Hk, dh], mask? [Bm, 1, P, P], visible? [Bm, 1, P, P]; scale, pattern)
+ *   -> [z [B, P, H, dh]] (+ pattern [B, H, P, P] when asked): softmax(scale q k^T + mask) (* visible) v per head.
+ */
+function attentionKernel(addon: NativeAddon): NativeKernel {
+  const K = ATTENTION_KERNEL;
+  return (args: KernelArgs) => {
+    const { q, k, mask, visible } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+    const { scale, pattern } = args.attrs as unknown as { scale: number; pattern: boolean };
+    const [B, P, H, dh] = q!.shape;
+    const Hk = k!.shape[2];
+    const maskBatch = mask ? mask.shape[0] : visible ? visible.shape[0] : 1;
+    const z = new Float32Array(B * P * H * dh);
+    const pat = pattern ? new Float32Array(B * H * P * P) : null;
+    if (z.length > 0) {
+      addon.attention!(need(args, K, 'q', B * P * H * dh), need(args, K, 'k', B * P * Hk * dh), need(args, K, 'v', B * P * Hk * dh), B, P, H, Hk, dh, scale,
+        mask ? need(args, K, 'mask', maskBatch * P * P) : null, maskBatch, visible ? need(args, K, 'visible', maskBatch * P * P) : null, z, pat);
+    }
+    const out = [args.backend.makeTensorInfo([B, P, H, dh], 'float32', z)];
+    if (pat) out.push(args.backend.makeTensorInfo([B, H, P, P], 'float32', pat));
+    return out;
+  };
+}
+
 /** The tfjs kernels replaced natively (Cast, Tile, Select). */
 export function fusedReplacementKernels(addon: NativeAddon): Record<string, NativeKernel> {
   if (!addon.cast) return {};
@@ -167,5 +309,14 @@ export function fusedReplacementKernels(addon: NativeAddon): Record<string, Nati
 /** saelab's own kernels (no cpu equivalent; lib/backend/fusedOps.ts uses them when the backend has them). */
 export function saelabKernels(addon: NativeAddon): Record<string, NativeKernel> {
   if (!addon.gelu) return {};
-  return { [GELU_KERNEL]: geluKernel(addon), [GELU_GRAD_KERNEL]: geluGradKernel(addon), [ADAM_KERNEL]: adamKernel(addon) };
+  const out: Record<string, NativeKernel> = { [GELU_KERNEL]: geluKernel(addon), [GELU_GRAD_KERNEL]: geluGradKernel(addon), [ADAM_KERNEL]: adamKernel(addon) };
+  if (addon.sparseMatmul) out[SPARSE_MATMUL_KERNEL] = sparseMatMulKernel(addon);
+  if (addon.binary) out[IN_PLACE_BINARY_KERNEL] = inPlaceBinaryKernel(addon);
+  if (addon.layerNorm) out[LAYER_NORM_KERNEL] = layerNormKernel(addon);
+  if (addon.attention) out[ATTENTION_KERNEL] = attentionKernel(addon);
+  if (addon.saeTrainForward && addon.saeTrainBackward) {
+    out[SAE_TRAIN_FORWARD_KERNEL] = saeTrainForwardKernel(addon);
+    out[SAE_TRAIN_BACKWARD_KERNEL] = saeTrainBackwardKernel(addon);
+  }
+  return out;
 }

@@ -6,14 +6,15 @@ import * as tf from '@tensorflow/tfjs';
 import { CliCommand } from '../types';
 import { parseOptions, required } from '../args';
 import { initBackend } from '../../backend';
-import { writeSafetensors, TensorToWrite } from '../../io/safetensors';
+import { SafetensorsPositionalWriter } from '../../io/safetensorsPositional';
 import { HookedTransformer } from '../../model';
-import { hookPointsText } from '../../model/hookNames';
+import { hookPointsText, stopAtLayerFor } from '../../model/hookNames';
 
-const USAGE = `usage: saelab cache --model <name-or-dir> [--revision R] --tokens "<ids>;<ids>" --hooks <h1,h2,...> [--no-processing] --out <file.safetensors>
+const USAGE = `usage: saelab cache --model <name-or-dir> [--revision R] --tokens "<ids>;<ids>" --hooks <h1,h2,...> [--no-processing] [--no-logits] --out <file.safetensors>
 
 Runs the model on the token ids and writes, as float32 tensors named by hook name, each requested
-hook's activation ([batch, pos, ...] as TransformerLens shapes it) and \`logits\` [batch, pos, d_vocab].
+hook's activation ([batch, pos, ...] as TransformerLens shapes it) and \`logits\` [batch, pos, d_vocab]
+(unless --no-logits). Sequences run in batches whose output is written while the next batch computes.
 
 options:
   --model <m>        a Hugging Face repo id or a local folder (config.json + model.safetensors)
@@ -22,6 +23,8 @@ options:
                      sequences separated by ';', all of equal length
   --hooks <names>    comma-separated hook names (e.g. blocks.0.hook_resid_pre,blocks.0.attn.hook_z)
   --no-processing    load without TransformerLens weight processing (from_pretrained_no_processing)
+  --no-logits        do not write the logits (d_vocab floats per token) and stop the forward pass after
+                     the last block a hook needs (TransformerLens's stop_at_layer)
   --out <file>       output safetensors file (written atomically)
 
 hook points (blocks.L. for every layer L; which exist depends on the model):
@@ -43,6 +46,23 @@ export function parseTokenRows(spec: string): number[][] {
   return parsed;
 }
 
+/**
+ * The stopAtLayer that still runs every hook in `hooks` (the largest of their stopAtLayerFor), or undefined when one
+ * needs the whole model (ln_final.*).
+ */
+export function stopLayerFor(hooks: string[], nLayers: number): number | undefined {
+  let stop = 0;
+  for (const h of hooks) {
+    const s = stopAtLayerFor(h);
+    if (s === undefined) return undefined;
+    stop = Math.max(stop, s);
+  }
+  return Math.min(stop, nLayers);
+}
+
+/** Floats of logits per batch when they are written: about 64 MiB, so that writing overlaps the next batch. */
+const LOGIT_FLOATS_PER_BATCH = 1 << 24;
+
 export const command: CliCommand = {
   name: 'cache',
   summary: 'run a model on token ids and save hook activations + logits (safetensors)',
@@ -50,39 +70,55 @@ export const command: CliCommand = {
   async run(argv: string[]): Promise<number> {
     const o = parseOptions(argv, {
       model: { type: 'string' }, revision: { type: 'string' }, tokens: { type: 'string' }, hooks: { type: 'string' },
-      'no-processing': { type: 'boolean' }, out: { type: 'string' },
+      'no-processing': { type: 'boolean' }, 'no-logits': { type: 'boolean' }, out: { type: 'string' },
     }, USAGE);
     const modelName = required<string>(o.model, 'model', USAGE);
     const rows = parseTokenRows(required<string>(o.tokens, 'tokens', USAGE));
     const hooks = required<string>(o.hooks, 'hooks', USAGE).split(',').map((s) => s.trim()).filter(Boolean);
     if (!hooks.length) throw new Error(`--hooks is empty\n\n${USAGE}`);
     const out = required<string>(o.out, 'out', USAGE);
+    const withLogits = !o['no-logits'];
     await initBackend();
-    const model = await HookedTransformer.fromPretrained(modelName, { revision: o.revision, processing: !o['no-processing'] });
-    const tokens = tf.tensor2d(rows, undefined, 'int32');
+    // without logits, the blocks after the last one a hook needs are never loaded (nor run)
+    const blocks = withLogits ? undefined : stopLayerFor(hooks, Infinity);
+    const model = await HookedTransformer.fromPretrained(modelName, { revision: o.revision, processing: !o['no-processing'], nLayers: blocks });
+    let writer: SafetensorsPositionalWriter | undefined;
     try {
-      const { logits, cache } = model.runWithCache(tokens, { namesFilter: hooks });
-      try {
-        const tensors: Record<string, TensorToWrite> = {};
-        for (const name of hooks) {
-          const t = cache.get(name);
-          tensors[name] = { dtype: 'F32', shape: t.shape, data: t.dataSync() as Float32Array };
+      model.resolveCacheNames(hooks); // unknown hook names fail before any work
+      const [B, P] = [rows.length, rows[0].length];
+      const stopAtLayer = withLogits ? undefined : stopLayerFor(hooks, model.cfg.n_layers);
+      const perBatch = withLogits ? Math.max(1, Math.floor(LOGIT_FLOATS_PER_BATCH / (P * model.cfg.d_vocab_out))) : Math.max(1, Math.floor((model.maxBatchTokens ?? B * P) / P));
+      const meta: Record<string, string> = { model: modelName, processing: String(!o['no-processing']) };
+      if (o.revision) meta.revision = o.revision;
+      if (model.source?.commit) meta.commit = model.source.commit;
+      let inFlight: Array<Promise<void>> = [];
+      for (let r0 = 0; r0 < B; r0 += perBatch) {
+        const n = Math.min(perBatch, B - r0);
+        const tokens = tf.tensor2d(rows.slice(r0, r0 + n), [n, P], 'int32');
+        let res: ReturnType<HookedTransformer['runWithCache']>;
+        try {
+          res = model.runWithCache(tokens, { namesFilter: hooks, stopAtLayer, returnType: withLogits ? 'logits' : 'none', maxBatchTokens: n * P });
+        } finally {
+          tokens.dispose();
         }
-        const l = logits as tf.Tensor;
-        tensors.logits = { dtype: 'F32', shape: l.shape, data: l.dataSync() as Float32Array };
-        const meta: Record<string, string> = { model: modelName, processing: String(!o['no-processing']) };
-        if (o.revision) meta.revision = o.revision;
-        if (model.source?.commit) meta.commit = model.source.commit;
-        writeSafetensors(out, tensors, meta);
-      } finally {
-        cache.dispose();
-        logits?.dispose();
+        const parts: Array<{ name: string; t: tf.Tensor }> = hooks.map((name) => ({ name, t: res.cache.get(name) }));
+        if (withLogits) parts.push({ name: 'logits', t: res.logits as tf.Tensor });
+        // the header needs every tensor's full shape: [B, ...] from the first batch's [n, ...]
+        writer ??= new SafetensorsPositionalWriter(out, parts.map(({ name, t }) => ({ name, dtype: 'F32' as const, shape: [B, ...t.shape.slice(1)] })), meta);
+        // the previous batch's writes finish before this batch's start (at most two batches of output in memory)
+        await Promise.all(inFlight);
+        inFlight = parts.map(({ name, t }) => writer!.write(name, r0 * (t.size / n), t.dataSync() as Float32Array));
+        res.cache.dispose();
+        res.logits?.dispose();
       }
+      await writer!.close();
+    } catch (e) {
+      await writer?.abort();
+      throw e;
     } finally {
-      tokens.dispose();
       model.dispose();
     }
-    console.log(`wrote ${hooks.length} hook(s) + logits for ${rows.length} x ${rows[0].length} tokens to ${out}`);
+    console.log(`wrote ${hooks.length} hook(s)${withLogits ? ' + logits' : ''} for ${rows.length} x ${rows[0].length} tokens to ${out}`);
     return 0;
   },
 };

@@ -8,7 +8,8 @@ import { CliCommand } from '../types';
 import { parseIntegerArg, parseOptions, required } from '../args';
 import { ArgumentError } from '../../io/errors';
 import { initBackend } from '../../backend';
-import { SafetensorsFile, rawToFloat32, writeSafetensors } from '../../io/safetensors';
+import { SafetensorsFile, rawToFloat32 } from '../../io/safetensors';
+import { SafetensorsPositionalWriter } from '../../io/safetensorsPositional';
 import { assertFinite } from '../../io/finite';
 import { loadSAEFromSpec } from '../../circuits/load';
 
@@ -27,7 +28,7 @@ options:
   --tensor <name>     tensor to read from --in
   --out <file>        output safetensors file (written atomically)
   --repo-id <id>      Gemma Scope folders: the repo id telling model and hook (e.g. google/gemma-scope-2b-pt-res)
-  --batch <rows>      rows per step (default 4096)`;
+  --batch <rows>      rows per step (default 1024); each step's output is written while the next computes`;
 
 export const command: CliCommand = {
   name: 'sae',
@@ -42,7 +43,7 @@ export const command: CliCommand = {
     const input = required<string>(o.in, 'in', USAGE);
     const name = required<string>(o.tensor, 'tensor', USAGE);
     const out = required<string>(o.out, 'out', USAGE);
-    const batch = parseIntegerArg(o.batch, 'batch', { min: 1, dflt: 4096 });
+    const batch = parseIntegerArg(o.batch, 'batch', { min: 1, dflt: 1024 });
     if (fs.existsSync(out) && fs.statSync(out).isDirectory()) throw new ArgumentError(`--out ${out} is a folder; give the output safetensors file's path`);
     await initBackend();
     const sae = await loadSAEFromSpec(spec, o['repo-id']);
@@ -67,26 +68,36 @@ export const command: CliCommand = {
         throw new Error(`${input}:${name} rows have width ${rowWidth} (shape [${shape.join(', ')}]) but the SAE (${sae.cfg.metadata.hook_name}) has d_in=${sae.cfg.d_in}`);
       }
       const rows = data.length / rowWidth;
-      const feats = new Float32Array(rows * sae.cfg.d_sae);
-      const outWidth = sae.isTranscoder ? sae.dOut : rowWidth;
-      const recon = new Float32Array(rows * outWidth);
-      for (let r0 = 0; r0 < rows; r0 += batch) {
-        const n = Math.min(batch, rows - r0);
-        const x = tf.tensor(data.subarray(r0 * rowWidth, (r0 + n) * rowWidth), [n, ...rowShape], 'float32');
-        const res = sae.run(x);
-        feats.set(await res.featureActs.data() as Float32Array, r0 * sae.cfg.d_sae);
-        recon.set(await res.saeOut.data() as Float32Array, r0 * outWidth);
-        tf.dispose([x, res.featureActs, res.saeOut]);
-      }
       const lead = shape.slice(0, shape.length - inner);
+      const dSae = sae.cfg.d_sae;
+      const outWidth = sae.isTranscoder ? sae.dOut : rowWidth;
       const outShape = sae.isTranscoder ? [...lead, sae.dOut] : shape;
       const meta: Record<string, string> = { sae: spec, hook_name: sae.cfg.metadata.hook_name, source: `${input}:${name}` };
       if (sae.isTranscoder && typeof sae.cfg.metadata.hook_name_out === 'string') meta.hook_name_out = sae.cfg.metadata.hook_name_out;
-      writeSafetensors(out, {
-        feature_acts: { dtype: 'F32', shape: [...lead, sae.cfg.d_sae], data: feats },
-        sae_out: { dtype: 'F32', shape: outShape, data: recon },
-      }, meta);
-      console.log(`wrote ${out}: feature_acts [${[...lead, sae.cfg.d_sae].join(', ')}], sae_out [${outShape.join(', ')}] (${rows} rows)`);
+      const writer = new SafetensorsPositionalWriter(out, [
+        { name: 'feature_acts', dtype: 'F32', shape: [...lead, dSae] },
+        { name: 'sae_out', dtype: 'F32', shape: outShape },
+      ], meta);
+      try {
+        let inFlight: Array<Promise<void>> = [];
+        for (let r0 = 0; r0 < rows; r0 += batch) {
+          const n = Math.min(batch, rows - r0);
+          const x = tf.tensor(data.subarray(r0 * rowWidth, (r0 + n) * rowWidth), [n, ...rowShape], 'float32');
+          const res = sae.run(x);
+          // the previous batch's output finishes writing before this one's starts (two batches in memory at most)
+          await Promise.all(inFlight);
+          inFlight = [
+            writer.write('feature_acts', r0 * dSae, res.featureActs.dataSync() as Float32Array),
+            writer.write('sae_out', r0 * outWidth, res.saeOut.dataSync() as Float32Array),
+          ];
+          tf.dispose([x, res.featureActs, res.saeOut]);
+        }
+        await writer.close();
+      } catch (e) {
+        await writer.abort();
+        throw e;
+      }
+      console.log(`wrote ${out}: feature_acts [${[...lead, dSae].join(', ')}], sae_out [${outShape.join(', ')}] (${rows} rows)`);
       return 0;
     } finally {
       sae.dispose();

@@ -57,7 +57,8 @@ export const gpt2: ModelFamily = {
     sd['ln_final.w'] = conv(`${p}ln_f.weight`);
     sd['ln_final.b'] = conv(`${p}ln_f.bias`);
     const untied = hf.tie_word_embeddings === false && src.has('lm_head.weight');
-    sd['unembed.W_U'] = conv(untied ? 'lm_head.weight' : `${p}wte.weight`, (t) => tf.transpose(t));
+    // tied: the transpose of the embedding already read where it was (not a second read of the largest tensor)
+    sd['unembed.W_U'] = !untied && sd['embed.W_E'] ? tf.transpose(sd['embed.W_E']) : conv(untied ? 'lm_head.weight' : `${p}wte.weight`, (t) => tf.transpose(t));
     sd['unembed.b_U'] = zeros([cfg.d_vocab_out]);
   },
 };

@@ -58,7 +58,8 @@ export function llamaLayout(gemma: boolean): Pick<ModelFamily, 'embed' | 'block'
       const { cfg, src, sd, conv, zeros } = w;
       sd['ln_final.w'] = normW(w, 'model.norm.weight');
       const tied = !src.has('lm_head.weight');
-      sd['unembed.W_U'] = conv(tied ? 'model.embed_tokens.weight' : 'lm_head.weight', (t) => tf.transpose(t));
+      // tied (not Gemma, whose W_E is scaled): the transpose of the embedding already read where it was, not a second read
+      sd['unembed.W_U'] = tied && !gemma && sd['embed.W_E'] ? tf.transpose(sd['embed.W_E']) : conv(tied ? 'model.embed_tokens.weight' : 'lm_head.weight', (t) => tf.transpose(t));
       sd['unembed.b_U'] = zeros([cfg.d_vocab_out]);
     },
   };

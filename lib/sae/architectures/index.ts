@@ -15,6 +15,7 @@ import { matryoshkaBatchtopk } from './matryoshkaBatchtopk';
 import { transcoder } from './transcoder';
 import { skipTranscoder } from './skipTranscoder';
 import { jumpreluTranscoder } from './jumpreluTranscoder';
+import { crosscoder, batchtopkCrosscoder } from './crosscoder';
 
 export * from './types';
 export { linear, decodeLinear, decoderNorms, topkActivation, topkActivationTf, topkRowsHost, kthLargest, kthLargestValue, foldNorms, onHostBackend } from './ops';
@@ -31,6 +32,8 @@ for (const a of [
   transcoder,
   skipTranscoder,
   jumpreluTranscoder,
+  crosscoder,
+  batchtopkCrosscoder,
 ]) ARCHITECTURES[a.name] = a;
 
 /** The architecture of a cfg.json that names none (SAELens's default). */

@@ -4,6 +4,7 @@
  * encode/decode), so a faster kernel (a sparse decode, a fused encoder) plugs in here for all of them.
  */
 import * as tf from '@tensorflow/tfjs';
+import { sparseMatMul } from '../../backend/fusedOps';
 
 /** Weights by SAELens state_dict name. */
 export type Weights = Record<string, tf.Tensor>;
@@ -15,7 +16,8 @@ export function linear(x: tf.Tensor2D, W: tf.Tensor, b: tf.Tensor, activation?: 
 
 /** Decoder map f W_dec + b_dec. f [n, d_sae], W_dec [d_sae, d_out], b_dec [d_out] -> [n, d_out] */
 export function decodeLinear(f: tf.Tensor2D, W_dec: tf.Tensor, b_dec: tf.Tensor): tf.Tensor2D {
-  return linear(f, W_dec, b_dec);
+  // from the active features only where the backend can (native, sparse enough rows), else dense
+  return sparseMatMul(f, W_dec as tf.Tensor2D, b_dec) ?? linear(f, W_dec, b_dec);
 }
 
 /** Row norms of W_dec [d_sae]. */

@@ -2,6 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Architecture, TrainingArchitecture, InferenceArchitecture } from './types';
 import { decodeLinear, foldNorms, linear } from './ops';
+import { fusedSaeTrainingLoss } from '../../backend/fusedOps';
 import { encoderPre, ghostGradLoss, linearDecode, reconstructionLoss, scaledWeights, sparsityPenalty } from './trainingParts';
 
 /** W_enc [d_in, d_sae], W_dec [d_sae, d_in], b_enc [d_sae], b_dec [d_in]: the tensors of standard, topk and (with threshold) jumprelu. */
@@ -38,6 +39,14 @@ export const standardTraining: TrainingArchitecture = {
   coefficients: { l1: { value: 'l1Coefficient', warmUp: 'l1WarmUpSteps' } },
   usesDeadFeatures: (cfg) => cfg.useGhostGrads,
   forward(cfg, p, inp) {
+    if ((cfg.lpNorm ?? 1) === 1 && inp.target === inp.x && !(cfg.useGhostGrads && inp.dead && inp.dead.count > 0)) {
+      // forward and backward in two native calls where the backend has them (the same loss and gradients)
+      const f = fusedSaeTrainingLoss({
+        x: inp.x, W_enc: p.W_enc as tf.Tensor2D, b_enc: p.b_enc as tf.Tensor1D, W_dec: p.W_dec as tf.Tensor2D, b_dec: p.b_dec as tf.Tensor1D, noise: inp.noise,
+        l1Coefficient: inp.coefficients.l1, applyBDecToInput: cfg.applyBDecToInput, scaleByDecoderNorm: cfg.scaleSparsityPenaltyByDecoderNorm ?? false,
+      });
+      if (f) return { loss: f.loss, losses: { mse_loss: f.mse, l1_loss: f.l1 }, featureActs: f.featureActs, saeOut: f.saeOut };
+    }
     const pre = encoderPre(cfg, p, inp.x, inp.noise);
     const acts = tf.relu(pre) as tf.Tensor2D;
     const saeOut = linearDecode(p, acts);

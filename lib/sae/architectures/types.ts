@@ -83,6 +83,11 @@ export interface TrainStepOutput {
   featureActs: tf.Tensor2D;
   /** [batch, d_out] */
   saeOut: tf.Tensor2D;
+  /**
+   * the total loss when the architecture computes it in one fused, differentiable op (its `losses` are then plain
+   * values for logging); absent: the trainer differentiates the sum of `losses`
+   */
+  loss?: tf.Scalar;
 }
 
 /** What the trainer writes for inference: the cfg.json fields and the weights (new tensors, caller disposes). */
@@ -116,6 +121,11 @@ export interface TrainingArchitecture {
   afterStep?(cfg: TrainSAEConfig, state: Record<string, number>, out: TrainStepOutput): void;
   /** inference cfg fields and weights from the parameters, with the activation scaling factor s folded in */
   export(cfg: TrainSAEConfig, p: Weights, state: Record<string, number>, scale: number): TrainedExport;
+  /**
+   * Architectures whose trained model is not an SAE folder (crosscoders) write their own files into dir
+   * (the final folder and every checkpoint); absent: the trainer writes a SAELens SAE folder from `export`.
+   */
+  save?(cfg: TrainSAEConfig, p: Weights, state: Record<string, number>, scale: number, dir: string, log10Density: Float32Array): Promise<void>;
 }
 
 /** One SAE architecture: its SAELens name and its inference and/or training halves. */
