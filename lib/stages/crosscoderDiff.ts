@@ -93,18 +93,17 @@ async function crosscoderDiffRun(ctx: StageContext): Promise<StageOutput<Crossco
   const n = s.contextsPerDomain;
   // token ids per domain, and both models' activations [n * P, d] per domain
   const tokens: Int32Array[] = [];
-  const acts: Float32Array[][] = [];
+  const acts: Float32Array[][] = s.domains.map(() => []);
   try {
     const progress = new Progress('crosscoder activations', s.domains.length * 2 * Math.ceil(n / s.batchSize));
     const stopPoint = interruptible('crosscoder activations');
     for (const [i, dom] of s.domains.entries()) {
       const dc = { ...config, dataset: { ...config.dataset, path: dom.path ?? config.dataset.path, split: dom.split, column: dom.column } };
       tokens.push(await sampleContexts(dc, m.tokenizer, n, 13 + i));
-      acts.push([]);
     }
-    // one model in memory at a time: every domain through the base, then through the finetune
-    for (const role of ['base', 'finetune'] as const) {
-      const model = await m.model(role);
+    // one model at a time (loading the finetune releases the base): every domain on the base, then on the finetune
+    for (const which of ['base', 'finetune'] as const) {
+      const model = await m.model(which);
       for (const [i, t] of tokens.entries()) {
         const out = new Float32Array(n * P * d);
         for (let start = 0; start < n; start += s.batchSize) {
@@ -119,7 +118,6 @@ async function crosscoderDiffRun(ctx: StageContext): Promise<StageOutput<Crossco
         }
         acts[i].push(out);
       }
-      m.release();
     }
     progress.done();
   } finally {
