@@ -318,3 +318,27 @@ export function crosscoderVsTransfer(ctx: StageContext, r: CrosscoderDiffResult)
   rows.push({ measure: '05: density Pearson r (base vs finetune)', value: t.density_pearson_r });
   return rows;
 }
+
+/** One line describing the trained crosscoder: architecture, width, hook, tokens, final MSE and L0. */
+export function crosscoderHeadline(r: CrosscoderDiffResult): string {
+  const m = r.finalMetrics;
+  const fit = m ? `; final training MSE ${m.mse_loss.toFixed(3)}, L0 ${m.l0.toFixed(1)}` : '';
+  return `${r.activation} crosscoder with ${r.dSae} latents at \`${r.hook}\`, trained on ${r.tokensPerDomain} tokens per domain (${r.domains.join(', ')})${fit}.`;
+}
+
+/** The closing paragraph of notebook 13: class counts, shared latents' rotation, and what the exclusive latents fire on. */
+export function crosscoderSummary(r: CrosscoderDiffResult): string {
+  const c = r.classCounts;
+  const live = r.dSae - c.dead;
+  const pct = (x: number) => `${(100 * x).toFixed(0)}%`;
+  let text = `**What the crosscoder found.** Of ${live} live latents, ${c.shared} (${pct(c.shared / Math.max(1, live))}) are shared, ` +
+    `${c.finetune_only} finetune-only and ${c.base_only} base-only; the median decoder cosine of the shared latents is ${(r.sharedCosineMedian ?? 0).toFixed(2)}. `;
+  text += r.finetuneOnlyTopExamplesInFinetuneDomain === null
+    ? 'No latent is finetune-only at these thresholds'
+    : `${pct(r.finetuneOnlyTopExamplesInFinetuneDomain)} of the finetune-only latents' top examples are from the finetune's domain`;
+  text += r.baseOnlyTopExamplesInFinetuneDomain === null ? '.' : ` (base-only latents: ${pct(r.baseOnlyTopExamplesInFinetuneDomain)}).`;
+  if (c.finetune_only + c.base_only === 0) {
+    text += " Here the finetune keeps the base model's dictionary: every live latent is shared by norm, and what finetuning changed shows as rotated decoder directions (cosines well below 1), not as exclusive latents.";
+  }
+  return text;
+}

@@ -20,7 +20,7 @@ text (the base's domain) and JavaScript (the finetune's).` },
   { code: `import * as saelab from '../dist/lib';
 const ctx = await saelab.setupStage('13_crosscoder_diff');
 const r = await saelab.crosscoderDiffStage(ctx);
-saelab.showMarkdown(\`\${r.activation} crosscoder with \${r.dSae} latents at \\\`\${r.hook}\\\`, trained on \${r.tokensPerDomain} tokens per domain (\${r.domains.join(', ')}); final training MSE \${r.finalMetrics?.mse_loss.toFixed(3)}, L0 \${r.finalMetrics?.l0.toFixed(1)}.\`);
+saelab.showMarkdown(saelab.crosscoderHeadline(r));
 saelab.showTable(r.explainedVariance, { title: 'explained variance of each model, per domain' });` },
   { md: `## Relative decoder norms
 The histogram of r over the latents that fire: mass at 0.5 is what both models share; mass near 0 or 1
@@ -46,14 +46,5 @@ latents should be code.` },
 Notebook 05 scores how well the *base SAE's* features carry over to the finetune; the crosscoder measures
 the same question on a dictionary trained on both models.` },
   { code: `saelab.showTable(saelab.crosscoderVsTransfer(ctx, r), { title: 'crosscoder vs feature transfer (05)' });
-const live = r.dSae - r.classCounts.dead;
-const pct = (x) => (100 * x).toFixed(0) + '%';
-saelab.showMarkdown(\`**What the crosscoder found.** Of \${live} live latents, \${r.classCounts.shared} (\${pct(r.classCounts.shared / Math.max(1, live))}) are shared, \` +
-  \`\${r.classCounts.finetune_only} finetune-only and \${r.classCounts.base_only} base-only; the median decoder cosine of the shared latents is \${(r.sharedCosineMedian ?? 0).toFixed(2)}. \` +
-  (r.finetuneOnlyTopExamplesInFinetuneDomain === null ? 'No latent is finetune-only at these thresholds' :
-    \`\${pct(r.finetuneOnlyTopExamplesInFinetuneDomain)} of the finetune-only latents' top examples are JavaScript\`) +
-  (r.baseOnlyTopExamplesInFinetuneDomain === null ? '.' : \` (base-only latents: \${pct(r.baseOnlyTopExamplesInFinetuneDomain)}).\`) +
-  (r.classCounts.finetune_only + r.classCounts.base_only === 0
-    ? " Here the finetune keeps the base model's dictionary: every live latent is shared by norm, and what finetuning changed shows as rotated decoder directions (cosines well below 1), not as exclusive latents."
-    : ''));` },
+saelab.showMarkdown(saelab.crosscoderSummary(r));` },
 ];
