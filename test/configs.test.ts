@@ -19,6 +19,16 @@ test('every shipped config loads and names a registered SAE release', () => {
   assert.strictEqual(loadConfig(path.join(dir, 'gpt2-portuguese.json')).sae.id, 'blocks.6.hook_resid_pre');
 });
 
+test('the one-batch scale configs are their presets with only the sizes cut (docs/scale.md)', () => {
+  const dir = path.join(REPO_ROOT, 'configs');
+  for (const [cut, preset] of [['mistral-7b-metamath-1batch', 'mistral-7b-metamath'], ['gemma-2b-python-1batch', 'gemma-2b-python']]) {
+    const c = loadConfig(path.join(dir, 'scale', `${cut}.json`));
+    const p = loadConfig(path.join(dir, `${preset}.json`));
+    assert.deepStrictEqual([c.base, c.finetune, c.sae, c.dataset, c.prependBos, c.outliers], [p.base, p.finetune, p.sae, p.dataset, p.prependBos, p.outliers], cut);
+    for (const part of ['activations', 'eval', 'transfer'] as const) assert.deepStrictEqual([c[part].nBatches, c[part].batchSize], [1, 1], `${cut} ${part}`);
+  }
+});
+
 test('an unknown config key is an error naming the key and the file', () => {
   const f = path.join(tmpDir(), 'bad.json');
   fs.writeFileSync(f, JSON.stringify({ name: 'x', activations: { nBatchs: 3 } }));
