@@ -24,7 +24,11 @@ export function f16ToF32(h: number): number {
 /** float -> IEEE half bits, round to nearest even. */
 export function f32ToF16(x: number): number {
   f32buf[0] = x;
-  const b = u32buf[0];
+  return f32BitsToF16(u32buf[0]);
+}
+
+/** float32 bits (as a uint32) -> IEEE half bits, round to nearest even. */
+export function f32BitsToF16(b: number): number {
   const sign = (b >>> 16) & 0x8000;
   const exp = (b >>> 23) & 0xff;
   let mant = b & 0x7fffff;

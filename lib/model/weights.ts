@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { bf16BitsToF32Into } from '../io/safetensorsCore';
-import { f16ToF32, f32ToBf16Bits } from '../io/dtypes';
+import { f16ToF32, f32BitsToF16, f32ToBf16Bits } from '../io/dtypes';
 
 /** TransformerLens's dtype names for the weights. */
 export type WeightDtype = 'float32' | 'bfloat16' | 'float16';
@@ -46,30 +46,7 @@ function f16Lookup(): Float32Array {
 /** float32 -> IEEE half bits, round to nearest even (via the float's bits). */
 function f32ToF16BitsInto(src: Float32Array, out: Uint16Array): void {
   const u = new Uint32Array(src.buffer, src.byteOffset, src.length);
-  for (let i = 0; i < src.length; i++) {
-    const b = u[i];
-    const sign = (b >>> 16) & 0x8000;
-    const exp = (b >>> 23) & 0xff;
-    let mant = b & 0x7fffff;
-    if (exp === 0xff) { out[i] = sign | 0x7c00 | (mant ? 0x200 : 0); continue; }
-    const e = exp - 127 + 15;
-    if (e >= 31) { out[i] = sign | 0x7c00; continue; }
-    if (e <= 0) {
-      if (e < -10) { out[i] = sign; continue; }
-      mant |= 0x800000;
-      const shift = 14 - e;
-      let half = mant >>> shift;
-      const rem = mant & ((1 << shift) - 1);
-      const mid = 1 << (shift - 1);
-      if (rem > mid || (rem === mid && (half & 1))) half++;
-      out[i] = sign | half;
-      continue;
-    }
-    let half = (e << 10) | (mant >>> 13);
-    const rem = mant & 0x1fff;
-    if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
-    out[i] = sign | half;
-  }
+  for (let i = 0; i < src.length; i++) out[i] = f32BitsToF16(u[i]);
 }
 
 /** Round float32 values to 16-bit bits (nearest even). */
