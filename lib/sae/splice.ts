@@ -96,6 +96,23 @@ function activationWidth(sae: SAE, act: tf.Tensor): number {
 }
 
 /**
+ * What a splice writes at a hook: the reconstruction (plus the error term with includeError), after
+ * handing copies of the SAE's input, activations, reconstruction, error and output to opts.capture.
+ */
+function spliceOutput(name: string, x: tf.Tensor, r: { saeOut: tf.Tensor; featureActs: tf.Tensor; error?: tf.Tensor }, opts: SpliceOptions): tf.Tensor {
+  const out = opts.includeError ? tf.add(r.saeOut, r.error!) : r.saeOut;
+  if (opts.capture) {
+    const give = (suffix: SAECacheSuffix, t: tf.Tensor) => opts.capture!(`${name}.${suffix}`, tf.keep(t.clone()));
+    give('hook_sae_input', x);
+    give('hook_sae_acts_post', r.featureActs);
+    give('hook_sae_recons', r.saeOut);
+    if (r.error) give('hook_sae_error', r.error);
+    give('hook_sae_output', out);
+  }
+  return out;
+}
+
+/**
  * Forward hooks that splice `sae` in at its hook (cfg.metadata.hook_name). Pass them in
  * `fwdHooks` of model.forward / runWithCache.
  */
@@ -114,15 +131,7 @@ export function spliceHooks(sae: SAE, opts: SpliceOptions = {}): Array<[string, 
       throw new Error(`SAE d_in=${sae.cfg.d_in} does not match the model's ${name} width ${width} (activation shape [${act.shape.join(', ')}]): the SAE was made for another model or hook`);
     }
     const r = sae.run(x, { editFeatures: edit, withError: opts.includeError });
-    let out = opts.includeError ? tf.add(r.saeOut, r.error!) : r.saeOut;
-    if (opts.capture) {
-      const give = (suffix: SAECacheSuffix, t: tf.Tensor) => opts.capture!(`${name}.${suffix}`, tf.keep(t.clone()));
-      give('hook_sae_input', x);
-      give('hook_sae_acts_post', r.featureActs);
-      give('hook_sae_recons', r.saeOut);
-      if (r.error) give('hook_sae_error', r.error);
-      give('hook_sae_output', out);
-    }
+    let out = spliceOutput(name, x, r, opts);
     if (perHead) {
       const h = headIndex as number;
       const nHeads = act.shape[2] as number;
@@ -176,15 +185,7 @@ function transcoderSpliceHooks(sae: SAE, opts: SpliceOptions): Array<[string, Ho
           throw new Error(`${sae.cfg.architecture} predicts [..., ${sae.dOut}] from ${inHook} [${x.shape.join(', ')}], but ${name} is [${act.shape.join(', ')}]`);
         }
         const r = sae.run(x, { editFeatures: edit, withError: opts.includeError, target: act });
-        let out = opts.includeError ? tf.add(r.saeOut, r.error!) : r.saeOut;
-        if (opts.capture) {
-          const give = (suffix: SAECacheSuffix, t: tf.Tensor) => opts.capture!(`${name}.${suffix}`, tf.keep(t.clone()));
-          give('hook_sae_input', x);
-          give('hook_sae_acts_post', r.featureActs);
-          give('hook_sae_recons', r.saeOut);
-          if (r.error) give('hook_sae_error', r.error);
-          give('hook_sae_output', out);
-        }
+        let out = spliceOutput(name, x, r, opts);
         if (opts.positions !== undefined) out = applyPositions(opts.positions, act, out, name);
         return out;
       });
