@@ -1,5 +1,6 @@
 // saelab_native: the Node-API addon behind saelab's `native` TF.js backend.
-// Every function works in place on TypedArrays owned by JavaScript (no copies, no native allocations kept).
+// Every function works in place on TypedArrays owned by JavaScript (no copies, no native allocations kept), except
+// pairAccumulate, which hands the pair tables it grows to JavaScript as external ArrayBuffers.
 #include <cblas.h>
 #include <omp.h>
 #include "kernels.h"
@@ -46,6 +47,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"layerNorm", nullptr, LayerNorm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"attention", nullptr, Attention, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"pairInsert", nullptr, PairInsert, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"pairAccumulate", nullptr, PairAccumulate, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"pairRehash", nullptr, PairRehash, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"pairSortBlocks", nullptr, PairSortBlocks, nullptr, nullptr, nullptr, napi_default, nullptr},
 #endif

@@ -4,6 +4,8 @@
 // each block's entries sorted row-major. Same slots, same sums in the same order: the JavaScript tables' bits.
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
 #include "kernels.h"
 #include "napi_util.h"
@@ -128,6 +130,232 @@ napi_value PairInsert(napi_env env, napi_callback_info info) {
   napi_value r;
   napi_create_int64(env, stopped, &r);
   return r;
+}
+
+// The in-thread growth of pairAccumulate: the table's slots re-added, in slot order, to a zeroed table of twice the
+// capacity (as PairTable.grow does; no threshold crossings). The new slots live in malloc'd memory that the table
+// owns (`owned`) until pairAccumulate hands it to JavaScript as an external ArrayBuffer.
+namespace {
+
+struct GrowingTable {
+  Table t;
+  void* owned = nullptr;
+};
+
+bool growTable(GrowingTable& g) {
+  const int64_t newCap = g.t.cap * 2;
+  void* mem = std::calloc(static_cast<size_t>(newCap), 24);
+  if (!mem) return false;
+  Table nt{static_cast<int32_t*>(mem), static_cast<double*>(mem), newCap, 0};
+  const uint32_t newMask = static_cast<uint32_t>(newCap - 1);
+  constexpr int64_t kAhead = 16;
+  for (int64_t s = 0; s < g.t.cap; s++) {
+    if (s + kAhead < g.t.cap) {
+      const int32_t* a = g.t.i32 + (s + kAhead) * 6;
+      if (a[0] != 0) {
+        const int64_t ns = slotHash(a[0] - 1, a[1]) & newMask;
+        __builtin_prefetch(nt.i32 + ns * 6, 1);
+        __builtin_prefetch(nt.f64 + ns * 3 + 2, 1);
+      }
+    }
+    const int32_t* b = g.t.i32 + s * 6;
+    if (b[0] == 0) continue;
+    add(nt, b[0] - 1, b[1], g.t.f64[s * 3 + 2], b[2], b[3], nullptr, 0, nullptr);
+  }
+  std::free(g.owned);
+  g.owned = mem;
+  g.t = nt;
+  return true;
+}
+
+void freeSlots(napi_env, void* data, void*) { std::free(data); }
+
+}  // namespace
+
+// pairAccumulate(tablesI32[], tablesF64[], caps, sizes, aIndptr, aIndices, aValues, bIndptr, bIndices, bValues,
+//                lbA|null, lbB|null, cross|null, alive|null, params: Float64Array, grown: Array)
+// The co-occurrence records of one layer pair (CrossLayerCollector.accumulatePair) generated and added in one call:
+// params = [t0, t1, r0, r1, rowsPerBlock, recordCapacity, budget]. Tokens [t0, t1) are cut into the same chunks as
+// the JavaScript loop (records of whole tokens up to recordCapacity, which grows to one token's need as there);
+// each chunk's records (i in [r0, r1) of A's token, every j of B's, x * y, flags bit 0 = both > 0, bit 1 = both >
+// their bounds) are grouped by row block, in token order, and added block by block, the blocks spread over the
+// threads, a table growing (in its thread) right after the insert that leaves size * 2 > capacity, as in
+// JavaScript. After a chunk that leaves more than `budget` entries in all blocks the call returns (the caller
+// spills). On return params[0] = the token reached, params[5] = the record capacity; caps/sizes are updated, and
+// grown[b] = the new slot buffer (ArrayBuffer of 24 bytes a slot) of each block that grew, undefined for the others.
+napi_value PairAccumulate(napi_env env, napi_callback_info info) {
+  return guard(env, [&] {
+    Args args(env, info);
+    uint32_t nb;
+    napi_get_array_length(env, args.at(0), &nb);
+    size_t ncaps, nsizes, naip, nai, nav, nbip, nbi, nbv, nlbA = 0, nlbB = 0, ncross = 0, nalive = 0, nparams;
+    int32_t* caps = args.typed<int32_t>(2, &ncaps);
+    int32_t* sizes = args.typed<int32_t>(3, &nsizes);
+    const int32_t* aIndptr = args.typed<int32_t>(4, &naip);
+    const int32_t* aIdx = args.typed<int32_t>(5, &nai);
+    const float* aVal = args.typed<float>(6, &nav);
+    const int32_t* bIndptr = args.typed<int32_t>(7, &nbip);
+    const int32_t* bIdx = args.typed<int32_t>(8, &nbi);
+    const float* bVal = args.typed<float>(9, &nbv);
+    const float* lbA = args.isNull(10) ? nullptr : args.typed<float>(10, &nlbA);
+    const float* lbB = args.isNull(11) ? nullptr : args.typed<float>(11, &nlbB);
+    const int8_t* cross = args.isNull(12) ? nullptr : args.typed<int8_t>(12, &ncross);
+    double* alive = args.isNull(13) ? nullptr : args.typed<double>(13, &nalive);
+    double* params = args.typed<double>(14, &nparams);
+    napi_value grownOut = args.at(15);
+    if (ncaps != nb || nsizes != nb || nparams < 7 || nav < nai || nbv < nbi || (cross && !alive) || (!lbA) != (!lbB)) throw ArgError{"pairAccumulate: sizes differ"};
+    const int64_t t0 = static_cast<int64_t>(params[0]), t1 = static_cast<int64_t>(params[1]);
+    const int32_t r0 = static_cast<int32_t>(params[2]), r1 = static_cast<int32_t>(params[3]);
+    const int64_t per = static_cast<int64_t>(params[4]);
+    int64_t capN = static_cast<int64_t>(params[5]);
+    const int64_t budget = static_cast<int64_t>(params[6]);
+    if (t0 < 0 || t1 < t0 || static_cast<size_t>(t1) >= naip || static_cast<size_t>(t1) >= nbip || per < 1 || (r1 - r0 + per - 1) / per > nb)
+      throw ArgError{"pairAccumulate: token or row range out of bounds"};
+    for (int64_t u = t0; u < t1; u++)
+      if (aIndptr[u] > aIndptr[u + 1] || bIndptr[u] > bIndptr[u + 1] || aIndptr[u + 1] > static_cast<int64_t>(nai) || bIndptr[u + 1] > static_cast<int64_t>(nbi))
+        throw ArgError{"pairAccumulate: indptr out of bounds"};
+    std::vector<GrowingTable> tables(nb);
+    for (uint32_t b = 0; b < nb; b++) {
+      napi_value vi, vf;
+      napi_get_element(env, args.at(0), b, &vi);
+      napi_get_element(env, args.at(1), b, &vf);
+      napi_typedarray_type ti, tf;
+      size_t li, lf, oi, of;
+      void *di, *df;
+      napi_value bi, bf;
+      if (napi_get_typedarray_info(env, vi, &ti, &li, &di, &bi, &oi) != napi_ok || napi_get_typedarray_info(env, vf, &tf, &lf, &df, &bf, &of) != napi_ok ||
+          ti != napi_int32_array || tf != napi_float64_array || static_cast<int64_t>(li) != 6 * static_cast<int64_t>(caps[b]) ||
+          static_cast<int64_t>(lf) != 3 * static_cast<int64_t>(caps[b]) || (caps[b] & (caps[b] - 1)) != 0)
+        throw ArgError{"pairAccumulate: a table is not an Int32Array / Float64Array pair of 6 / 3 words per slot"};
+      tables[b].t = Table{static_cast<int32_t*>(di), static_cast<double*>(df), caps[b], sizes[b]};
+    }
+    // indices are checked once (JavaScript arrays would read undefined; here they would read out of bounds)
+    for (int64_t u = t0; u < t1; u++) {
+      for (int64_t a = aIndptr[u]; a < aIndptr[u + 1]; a++)
+        if (lbA && aIdx[a] >= r0 && aIdx[a] < r1 && static_cast<size_t>(aIdx[a]) >= nlbA) throw ArgError{"pairAccumulate: a layer-L index exceeds its bounds array"};
+      for (int64_t b = bIndptr[u]; b < bIndptr[u + 1]; b++)
+        if (bIdx[b] < 0 || (lbB && static_cast<size_t>(bIdx[b]) >= nlbB)) throw ArgError{"pairAccumulate: a layer-L+1 index is out of range"};
+    }
+    const int64_t nAlive = cross ? static_cast<int64_t>(nalive) : 0;
+    const int maxThreads = omp_get_max_threads();
+    std::vector<double> aliveParts(static_cast<size_t>(maxThreads) * (nAlive > 0 ? nAlive : 1), 0.0);
+    std::vector<int64_t> starts(nb + 1);
+    std::vector<int32_t> recI, recJ;
+    std::vector<double> recXY;
+    std::vector<uint8_t> recF;
+    int64_t entries = 0;
+    for (uint32_t b = 0; b < nb; b++) entries += tables[b].t.size;
+    bool failed = false;
+    int64_t t = t0;
+    while (t < t1 && !failed) {
+      // count phase: the chunk [t, u), as the JavaScript loop cuts it
+      std::fill(starts.begin(), starts.end(), 0);
+      int64_t total = 0, u = t;
+      for (; u < t1; u++) {
+        const int64_t nbT = bIndptr[u + 1] - bIndptr[u];
+        if (nbT == 0) continue;
+        int64_t rowsT = 0;
+        for (int64_t a = aIndptr[u]; a < aIndptr[u + 1]; a++) if (aIdx[a] >= r0 && aIdx[a] < r1) rowsT++;
+        const int64_t need = rowsT * nbT;
+        const int64_t cap = capN > 0 ? capN : (1 << 21);
+        if (total + need > cap && u > t && total > 0) break;
+        if (capN == 0 || capN < need) capN = std::max<int64_t>(1 << 21, need);
+        for (int64_t a = aIndptr[u]; a < aIndptr[u + 1]; a++) {
+          const int32_t i = aIdx[a];
+          if (i >= r0 && i < r1) starts[(i - r0) / per + 1] += nbT;
+        }
+        total += need;
+      }
+      if (total == 0) { t = u; continue; }
+      for (uint32_t q = 0; q < nb; q++) starts[q + 1] += starts[q];
+      if (static_cast<int64_t>(recI.size()) < total) { recI.resize(total); recJ.resize(total); recXY.resize(total); recF.resize(total); }
+      // each thread fills and applies a contiguous range of blocks holding about 1/threads of the records
+      const int threads = threadsFor(total * 4);
+      std::vector<uint32_t> split(threads + 1, nb);
+      split[0] = 0;
+      for (int k = 1, q = 0; k < threads; k++) {
+        while (q < static_cast<int>(nb) && starts[q] * threads < total * k) q++;
+        split[k] = static_cast<uint32_t>(q);
+      }
+      int failures = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : failures)
+      {
+        const int me = omp_get_thread_num();
+        const uint32_t q0 = split[me], q1 = split[me + 1];
+        double* myAlive = aliveParts.data() + static_cast<int64_t>(me) * (nAlive > 0 ? nAlive : 1);
+        if (q0 < q1) {
+          const int32_t lo = static_cast<int32_t>(r0 + q0 * per), hi = static_cast<int32_t>(std::min<int64_t>(r1, r0 + q1 * per));
+          std::vector<int64_t> fill(starts.begin() + q0, starts.begin() + q1);
+          for (int64_t v = t; v < u; v++) {
+            const int64_t b0 = bIndptr[v], b1 = bIndptr[v + 1];
+            if (b0 == b1) continue;
+            for (int64_t a = aIndptr[v]; a < aIndptr[v + 1]; a++) {
+              const int32_t i = aIdx[a];
+              if (i < lo || i >= hi) continue;
+              const double x = aVal[a];
+              const bool xPos = x > 0;
+              const bool xRel = lbA && x > lbA[i];
+              int64_t& f = fill[(i - r0) / per - q0];
+              for (int64_t b = b0; b < b1; b++) {
+                const int32_t j = bIdx[b];
+                const double y = bVal[b];
+                recI[f] = i; recJ[f] = j; recXY[f] = x * y;
+                recF[f] = static_cast<uint8_t>((xPos && y > 0 ? 1 : 0) | (xRel && y > lbB[j] ? 2 : 0));
+                f++;
+              }
+            }
+          }
+          constexpr int64_t kAhead = 12;  // records whose slots are prefetched ahead of the insert (the tables exceed the caches)
+          for (uint32_t q = q0; q < q1 && failures == 0; q++) {
+            GrowingTable& g = tables[q];
+            const int64_t rEnd = starts[q + 1];
+            for (int64_t r = starts[q]; r < std::min(rEnd, starts[q] + kAhead); r++)
+              __builtin_prefetch(g.t.i32 + static_cast<int64_t>(slotHash(recI[r], recJ[r]) & static_cast<uint32_t>(g.t.cap - 1)) * 6, 1);
+            for (int64_t r = starts[q]; r < rEnd; r++) {
+              if (r + kAhead < rEnd) {
+                const int64_t s = slotHash(recI[r + kAhead], recJ[r + kAhead]) & static_cast<uint32_t>(g.t.cap - 1);
+                __builtin_prefetch(g.t.i32 + s * 6, 1);
+                __builtin_prefetch(g.t.f64 + s * 3 + 2, 1);
+              }
+              const uint8_t fl = recF[r];
+              if (add(g.t, recI[r], recJ[r], recXY[r], fl & 1, fl >> 1, cross, static_cast<int64_t>(ncross), myAlive) && g.t.size * 2 > g.t.cap) {
+                if (g.t.cap >= (int64_t{1} << 30) || !growTable(g)) { failures++; break; }
+              }
+            }
+          }
+        }
+      }
+      if (failures) { failed = true; break; }
+      entries = 0;
+      for (uint32_t b = 0; b < nb; b++) entries += tables[b].t.size;
+      t = u;
+      if (entries > budget) break;
+    }
+    for (int k = 0; k < maxThreads; k++)
+      for (int64_t a = 0; a < nAlive; a++) alive[a] += aliveParts[static_cast<int64_t>(k) * nAlive + a];
+    // hand the grown tables to JavaScript (their memory is freed when the ArrayBuffer is collected)
+    for (uint32_t b = 0; b < nb; b++) {
+      GrowingTable& g = tables[b];
+      sizes[b] = static_cast<int32_t>(g.t.size);
+      if (!g.owned) continue;
+      const size_t bytes = static_cast<size_t>(g.t.cap) * 24;
+      napi_value ab;
+      napi_status st = napi_create_external_arraybuffer(env, g.owned, bytes, freeSlots, nullptr, &ab);
+      if (st != napi_ok) {
+        // runtimes without external buffers: copy into a JavaScript-owned one
+        void* data;
+        if (napi_create_arraybuffer(env, bytes, &data, &ab) != napi_ok) { failed = true; std::free(g.owned); g.owned = nullptr; continue; }
+        std::memcpy(data, g.owned, bytes);
+        std::free(g.owned);
+      }
+      g.owned = nullptr;
+      caps[b] = static_cast<int32_t>(g.t.cap);
+      napi_set_element(env, grownOut, b, ab);
+    }
+    params[0] = static_cast<double>(t);
+    params[5] = static_cast<double>(capN);
+    if (failed) throw ArgError{"pairAccumulate: out of memory growing a pair table (lower max_pairs_in_memory)"};
+  });
 }
 
 // pairRehash(oldI32[], oldF64[], newI32[], newF64[], sizes: Int32Array): for each table k, every occupied slot of the

@@ -2,7 +2,8 @@ import { before, test } from 'node:test';
 import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend } from '../helpers';
-import { BlockedPairTable, RecordBuffer } from '../../lib/analysis/crosslayer/pairTable';
+import { BlockedPairTable, RecordBuffer, pairAccumulateAddon } from '../../lib/analysis/crosslayer/pairTable';
+import { CrossLayerCollector, MaxActivationCollector, SparseCodes } from '../../lib/analysis/crosslayer';
 import { requireNative } from '../native/compare';
 import { rng } from './util';
 
@@ -81,5 +82,57 @@ test('the native pair tables (parallel insert, growth, sort) hold the JavaScript
   // native = JavaScript exactly: entries, sums (same additions in the same order), tracked counts, slot layout
   assert.deepStrictEqual(nat.entries, js.entries);
   assert.deepStrictEqual(nat.alive, js.alive);
+  assert.deepStrictEqual(nat.slots, js.slots);
+});
+
+/** Random sparse codes [T, d]: about `l0` active features per token, ascending, values mostly positive (a few negative). */
+function codes(seed: number, T: number, d: number, l0: number): SparseCodes {
+  const rand = rng(seed);
+  const indptr = new Int32Array(T + 1);
+  const idx: number[] = [], val: number[] = [];
+  for (let t = 0; t < T; t++) {
+    const k = t % 97 === 5 ? 0 : Math.round(l0 * (0.5 + rand()));
+    const row = new Set<number>();
+    while (row.size < Math.min(k, d)) row.add(Math.floor(d * rand() ** 2));
+    for (const f of [...row].sort((a, b) => a - b)) { idx.push(f); val.push(Math.fround(rand() < 0.03 ? -rand() : 0.05 + 2 * rand())); }
+    indptr[t + 1] = idx.length;
+  }
+  return { T, d, indptr, indices: Int32Array.from(idx), values: Float32Array.from(val) };
+}
+
+test('the collector\'s native accumulate (records made and added in one call, same chunks and spills) equals the JavaScript loop bit for bit', async () => {
+  // 3 layers of d 512, ~60 active a token: ~2.2M records a layer pair (two record chunks), a 300k-pair budget
+  // (spills inside a call), a row shard, relative bounds, checkpoints inside batches, one batch of a single token
+  const D = 512, T = 611;
+  const layers = [1, 2, 3].map((s) => codes(s, T, D, 60));
+  const slice = (c: SparseCodes, t0: number, t1: number): SparseCodes => {
+    const a = c.indptr[t0], b = c.indptr[t1];
+    return { T: t1 - t0, d: c.d, indptr: c.indptr.slice(t0, t1 + 1).map((v) => v - a), indices: c.indices.slice(a, b), values: c.values.slice(a, b) };
+  };
+  const runs = [];
+  for (const backend of ['cpu', 'native']) {
+    await tf.setBackend(backend);
+    assert.strictEqual(pairAccumulateAddon() !== undefined, backend === 'native', 'the native backend takes the native path');
+    const mp = new MaxActivationCollector(3, D);
+    await mp.add(layers);
+    const col = new CrossLayerCollector({ n_layers: 3, d_sae: D, checkpoint_tokens: 128, rows: [5, 500], max_activations: mp.result(), max_pairs_in_memory: 300_000 });
+    for (const [t0, t1] of [[0, 1], [1, 400], [400, T]]) col.addSparse(layers.map((c) => slice(c, t0, t1)));
+    const pairs = [0, 1].map((P) => {
+      const out = { i: [] as number[], j: [] as number[], c: [] as number[], cr: [] as number[], xy: [] as number[] };
+      const cur = col.pairCursor(P);
+      while (cur.next()) { out.i.push(cur.i); out.j.push(cur.j); out.c.push(cur.count); out.cr.push(cur.countRel); out.xy.push(cur.sumXY); }
+      cur.close();
+      return out;
+    });
+    runs.push({ pairs, deadPairs: col.deadPairs, peak: col.peakPairsInMemory, spills: col.spills, slots: col.tables.map((t) => t.blocks.map((b) => Array.from(b.slots.i32))) });
+    col.dispose();
+  }
+  await tf.setBackend('native');
+  const [js, nat] = runs;
+  assert.ok(js.spills >= 4, `the budget forces spills (${js.spills})`);
+  assert.ok(js.pairs[0].i.length > 100_000 && js.pairs[0].i.every((i) => i >= 5 && i < 500), 'pairs of the row shard only');
+  assert.deepStrictEqual(nat.pairs, js.pairs);
+  assert.deepStrictEqual(nat.deadPairs, js.deadPairs);
+  assert.deepStrictEqual([nat.peak, nat.spills], [js.peak, js.spills]);
   assert.deepStrictEqual(nat.slots, js.slots);
 });

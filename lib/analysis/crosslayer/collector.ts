@@ -4,7 +4,7 @@ import * as path from 'path';
 import { writeDirAtomic, writeJsonAtomic } from '../../io/atomic';
 import { loadSafetensors, writeSafetensors, RawTensor } from '../../io/safetensors';
 import { LayerBatch, SparseCodes, toSparseCodes } from './sparse';
-import { BlockedPairTable, MergeCursor, PairCursor, RUN_RECORD_BYTES, RecordBuffer, RunCursor, RunWriter, writeRun } from './pairTable';
+import { BlockedPairTable, MergeCursor, PairCursor, RUN_RECORD_BYTES, RecordBuffer, RunCursor, RunWriter, pairAccumulateAddon, writeRun } from './pairTable';
 import { FeatureMoments, relativeBound } from './stats';
 
 /** Thresholds of the seed's dead-feature series: #features with count <= thr. */
@@ -70,6 +70,8 @@ export class CrossLayerCollector {
   readonly givenMax: Float32Array[] | null;
   readonly tables: BlockedPairTable[];
   private buffer: RecordBuffer | null = null;
+  /** records a chunk may hold (0 until the first chunk): 2M, or one token's records when more (both paths cut chunks by it) */
+  private recordCapacity = 0;
   readonly runs: RunRef[][];
   /** [steps][feature thresholds][n_layers] */
   deadFeatures: number[][][] = [];
@@ -176,6 +178,19 @@ export class CrossLayerCollector {
     const lbA = this.lowerBounds ? this.lowerBounds[P] : null;
     const lbB = this.lowerBounds ? this.lowerBounds[P + 1] : null;
     const table = this.tables[P];
+    const budgetPerTable = Math.max(1, Math.floor(this.cfg.max_pairs_in_memory / this.nPairs));
+    const addon = pairAccumulateAddon();
+    if (addon) {
+      // the same chunks, records and spill points, made and added natively (one call until a spill is due)
+      for (let t = t0; t < t1;) {
+        const r = table.accumulateNative(addon, A, B, t, t1, lbA, lbB, this.recordCapacity, budgetPerTable);
+        this.recordCapacity = r.recordCapacity;
+        this.notePeak();
+        if (table.size > budgetPerTable) this.spill(P);
+        t = r.t;
+      }
+      return;
+    }
     const nb = table.blocks.length;
     const per = table.rowsPerBlock;
     const starts = new Int32Array(nb + 1);
@@ -193,9 +208,9 @@ export class CrossLayerCollector {
         let rowsT = 0;
         for (let a = A.indptr[u]; a < A.indptr[u + 1]; a++) if (aIdx[a] >= r0 && aIdx[a] < r1) rowsT++;
         const need = rowsT * nbT;
-        const cap = this.buffer ? this.buffer.capacity : 1 << 21;
+        const cap = this.recordCapacity > 0 ? this.recordCapacity : 1 << 21;
         if (total + need > cap && u > t && total > 0) break;
-        if (!this.buffer || this.buffer.capacity < need) this.buffer = new RecordBuffer(Math.max(1 << 21, need));
+        if (this.recordCapacity === 0 || this.recordCapacity < need) this.recordCapacity = Math.max(1 << 21, need);
         for (let a = A.indptr[u]; a < A.indptr[u + 1]; a++) {
           const i = aIdx[a];
           if (i >= r0 && i < r1) starts[((i - r0) / per | 0) + 1] += nbT;
@@ -208,7 +223,8 @@ export class CrossLayerCollector {
       }
       for (let q = 0; q < nb; q++) { starts[q + 1] += starts[q]; fill[q] = starts[q]; }
       // fill phase
-      const buf = this.buffer!;
+      if (!this.buffer || this.buffer.capacity !== this.recordCapacity) this.buffer = new RecordBuffer(this.recordCapacity);
+      const buf = this.buffer;
       const bi = buf.i, bj = buf.j, bxy = buf.xy, bf = buf.flags;
       for (let v = t; v < u; v++) {
         const b0 = B.indptr[v], b1 = B.indptr[v + 1];
@@ -234,7 +250,6 @@ export class CrossLayerCollector {
       buf.n = total;
       table.addGrouped(buf, starts);
       this.notePeak();
-      const budgetPerTable = Math.max(1, Math.floor(this.cfg.max_pairs_in_memory / this.nPairs));
       if (table.size > budgetPerTable) this.spill(P);
       t = u;
     }

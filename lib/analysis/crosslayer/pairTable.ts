@@ -5,6 +5,7 @@ import { loadNativeAddon } from '../../backend/native';
 import { NativeAddon } from '../../backend/nativeKernels/common';
 
 type PairAddon = Required<Pick<NativeAddon, 'pairInsert' | 'pairRehash' | 'pairSortBlocks'>>;
+export type PairAccumulateAddon = Required<Pick<NativeAddon, 'pairAccumulate'>>;
 
 /**
  * The native pair-table functions when saelab runs on its native backend (the tables then fill and sort on every
@@ -14,6 +15,13 @@ function pairAddon(): PairAddon | undefined {
   if (tf.getBackend() !== 'native') return undefined;
   const { addon } = loadNativeAddon();
   return addon?.pairInsert && addon.pairRehash && addon.pairSortBlocks ? (addon as PairAddon) : undefined;
+}
+
+/** The native record generator + insert (one call per layer pair and run of chunks) on the native backend, else undefined. */
+export function pairAccumulateAddon(): PairAccumulateAddon | undefined {
+  if (tf.getBackend() !== 'native') return undefined;
+  const { addon } = loadNativeAddon();
+  return addon?.pairAccumulate ? (addon as PairAccumulateAddon) : undefined;
 }
 
 /**
@@ -62,6 +70,15 @@ export class PairTable {
   /** The slot arrays (for the native insert and sort): 6 int32 and 3 float64 words per slot over one buffer. */
   get slots(): { i32: Int32Array; f64: Float64Array } {
     return { i32: this.i32, f64: this.f64 };
+  }
+
+  /** Take over slots the native code grew (an ArrayBuffer of 24 bytes a slot, a power-of-two count) holding `size` entries. */
+  adoptSlots(buf: ArrayBuffer, size: number): void {
+    this.i32 = new Int32Array(buf);
+    this.f64 = new Float64Array(buf);
+    this.capacity = buf.byteLength / 24;
+    this.mask = this.capacity - 1;
+    this.size = size;
   }
 
   /** The native insert's count of entries. */
@@ -361,6 +378,30 @@ export class BlockedPairTable {
     }
   }
 
+  /**
+   * CrossLayerCollector.accumulatePair natively: the records of tokens [t0, t1) of codes A (rows) x B (columns) made
+   * and added in one call, cut into the same chunks (`recordCapacity`) as the JavaScript loop; returns after the first
+   * chunk that leaves more than `budget` entries (the caller spills), with the token reached and the record capacity.
+   */
+  accumulateNative(addon: PairAccumulateAddon, A: SparseCodesLike, B: SparseCodesLike, t0: number, t1: number,
+    lbA: Float32Array | null, lbB: Float32Array | null, recordCapacity: number, budget: number): { t: number; recordCapacity: number } {
+    const cross = this.blocks[0].cross;
+    const alive = cross ? this.blocks[0].alive : null;
+    const views = this.blocks.map((b) => b.slots);
+    const caps = Int32Array.from(this.blocks, (b) => b.capacity);
+    const sizes = Int32Array.from(this.blocks, (b) => b.size);
+    const params = Float64Array.of(t0, t1, this.r0, this.r1, this.rowsPerBlock, recordCapacity, budget);
+    const grown: (ArrayBuffer | undefined)[] = new Array(this.blocks.length);
+    try {
+      addon.pairAccumulate(views.map((v) => v.i32), views.map((v) => v.f64), caps, sizes, A.indptr, A.indices, A.values, B.indptr, B.indices, B.values,
+        lbA, lbB, cross, alive, params, grown);
+    } finally {
+      // whatever the call did before an error is kept (the tables stay consistent)
+      this.blocks.forEach((b, q) => { const g = grown[q]; if (g) b.adoptSlots(g, sizes[q]); else b.setSize(sizes[q]); });
+    }
+    return { t: params[0], recordCapacity: params[5] };
+  }
+
   clear(): void {
     for (const b of this.blocks) b.clear();
     if (this.tracked) { this.tracked.alive.fill(0); this.tracked.valid = true; }
@@ -410,6 +451,13 @@ export class BlockedPairTable {
     }
     return out;
   }
+}
+
+/** The CSR fields of SparseCodes the native accumulate reads. */
+export interface SparseCodesLike {
+  indptr: Int32Array;
+  indices: Int32Array;
+  values: Float32Array;
 }
 
 /** Pair accumulators as parallel arrays (one per field). */

@@ -53,6 +53,14 @@ export interface NativeAddon {
   /** Cross-layer pair tables (native/src/pairs.cc): insert grouped records block by block; blocks that must grow stop early. */
   pairInsert?(tablesI32: Int32Array[], tablesF64: Float64Array[], caps: Int32Array, sizes: Int32Array, pos: Int32Array, ends: Int32Array,
     recI: Int32Array, recJ: Int32Array, recXY: Float64Array, recFlags: Uint8Array, cross: Int8Array | null, alive: Float64Array | null): number;
+  /**
+   * Cross-layer co-occurrence records of one layer pair generated and added in one call (native/src/pairs.cc):
+   * params = [t0, t1, r0, r1, rowsPerBlock, recordCapacity, budget]; returns with params[0] = the token reached
+   * (after the first chunk that leaves more than budget entries) and grown[b] = the new slots of each block that grew.
+   */
+  pairAccumulate?(tablesI32: Int32Array[], tablesF64: Float64Array[], caps: Int32Array, sizes: Int32Array, aIndptr: Int32Array, aIndices: Int32Array,
+    aValues: Float32Array, bIndptr: Int32Array, bIndices: Int32Array, bValues: Float32Array, lbA: Float32Array | null, lbB: Float32Array | null,
+    cross: Int8Array | null, alive: Float64Array | null, params: Float64Array, grown: (ArrayBuffer | undefined)[]): void;
   /** Re-add each pair table's entries into a larger empty one (in parallel); sizes[k] = its entry count. */
   pairRehash?(oldI32: Int32Array[], oldF64: Float64Array[], newI32: Int32Array[], newF64: Float64Array[], sizes: Int32Array): void;
   /** Entries of several pair tables in row-major order into shared out arrays at start[b]. */
