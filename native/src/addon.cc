@@ -48,6 +48,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"attention", nullptr, Attention, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"pairInsert", nullptr, PairInsert, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"pairAccumulate", nullptr, PairAccumulate, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"pairMergeRuns", nullptr, PairMergeRuns, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"pairRehash", nullptr, PairRehash, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"pairSortBlocks", nullptr, PairSortBlocks, nullptr, nullptr, nullptr, napi_default, nullptr},
 #endif

@@ -32,6 +32,7 @@ napi_value SaeTrainForward(napi_env env, napi_callback_info info);
 napi_value LayerNorm(napi_env env, napi_callback_info info);
 napi_value PairInsert(napi_env env, napi_callback_info info);
 napi_value PairAccumulate(napi_env env, napi_callback_info info);
+napi_value PairMergeRuns(napi_env env, napi_callback_info info);
 napi_value PairRehash(napi_env env, napi_callback_info info);
 napi_value PairSortBlocks(napi_env env, napi_callback_info info);
 napi_value Attention(napi_env env, napi_callback_info info);

@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
+#include <string>
+#include <unistd.h>
 #include <vector>
 #include "kernels.h"
 #include "napi_util.h"
@@ -356,6 +359,104 @@ napi_value PairAccumulate(napi_env env, napi_callback_info info) {
     params[5] = static_cast<double>(capN);
     if (failed) throw ArgError{"pairAccumulate: out of memory growing a pair table (lower max_pairs_in_memory)"};
   });
+}
+
+namespace {
+
+// One sorted run file read in chunks (24-byte records: i, j, count, countRel as int32, sumXY as float64).
+struct RunReader {
+  std::FILE* f = nullptr;
+  std::vector<unsigned char> buf;
+  size_t n = 0, k = 0;
+  bool live = false;
+  int32_t i = 0, j = 0, c = 0, cr = 0;
+  double s = 0;
+  bool next() {
+    if (k >= n) {
+      n = std::fread(buf.data(), 24, buf.size() / 24, f);
+      k = 0;
+      if (n == 0) return live = false;
+    }
+    const unsigned char* r = buf.data() + k * 24;
+    std::memcpy(&i, r, 4); std::memcpy(&j, r + 4, 4); std::memcpy(&c, r + 8, 4); std::memcpy(&cr, r + 12, 4); std::memcpy(&s, r + 16, 8);
+    k++;
+    return live = true;
+  }
+};
+
+std::string mergeError;
+
+}  // namespace
+
+// pairMergeRuns(inputs: string[], output: string, sync: boolean) -> records written. The row-major merge of sorted run
+// files, records with the same (i, j) summed as MergeCursor sums them (from 0, in the order of `inputs`), written to
+// `output` (fsync'd when `sync`). Throws naming the file when one cannot be read or written or is not whole records.
+napi_value PairMergeRuns(napi_env env, napi_callback_info info) {
+  int64_t written = 0;
+  napi_value done = guard(env, [&] {
+    Args args(env, info);
+    auto str = [&](napi_value v) {
+      size_t len;
+      if (napi_get_value_string_utf8(env, v, nullptr, 0, &len) != napi_ok) throw ArgError{"pairMergeRuns: expected file names"};
+      std::string out(len, '\0');
+      napi_get_value_string_utf8(env, v, out.data(), len + 1, &len);
+      return out;
+    };
+    uint32_t n;
+    if (napi_get_array_length(env, args.at(0), &n) != napi_ok) throw ArgError{"pairMergeRuns: expected an array of input files"};
+    const std::string outName = str(args.at(1));
+    bool sync = false;
+    napi_get_value_bool(env, args.at(2), &sync);
+    std::vector<RunReader> in(n);
+    auto closeAll = [&] { for (auto& r : in) if (r.f) { std::fclose(r.f); r.f = nullptr; } };
+    for (uint32_t k = 0; k < n; k++) {
+      napi_value v;
+      napi_get_element(env, args.at(0), k, &v);
+      const std::string name = str(v);
+      in[k].f = std::fopen(name.c_str(), "rb");
+      long size = -1;
+      if (in[k].f && std::fseek(in[k].f, 0, SEEK_END) == 0) { size = std::ftell(in[k].f); std::fseek(in[k].f, 0, SEEK_SET); }
+      if (!in[k].f || size < 0 || size % 24 != 0) {
+        closeAll();
+        mergeError = name + (size < 0 ? ": cannot read this run file" : ": not a whole number of 24-byte pair records (truncated run file?)");
+        throw ArgError{mergeError.c_str()};
+      }
+      in[k].buf.resize(24 * 16384);
+      in[k].next();
+    }
+    std::FILE* out = std::fopen(outName.c_str(), "wb");
+    if (!out) { closeAll(); mergeError = outName + ": cannot write the merged run"; throw ArgError{mergeError.c_str()}; }
+    std::vector<unsigned char> ob(24 * 16384);
+    size_t on = 0;
+    bool ok = true;
+    for (;;) {
+      int32_t bi = 0, bj = 0;
+      bool any = false;
+      for (auto& r : in) if (r.live && (!any || r.i < bi || (r.i == bi && r.j < bj))) { bi = r.i; bj = r.j; any = true; }
+      if (!any) break;
+      uint32_t c = 0, cr = 0;
+      double s = 0;
+      for (auto& r : in) {
+        if (!r.live || r.i != bi || r.j != bj) continue;
+        c += static_cast<uint32_t>(r.c); cr += static_cast<uint32_t>(r.cr); s += r.s;
+        r.next();
+      }
+      unsigned char* w = ob.data() + on * 24;
+      std::memcpy(w, &bi, 4); std::memcpy(w + 4, &bj, 4); std::memcpy(w + 8, &c, 4); std::memcpy(w + 12, &cr, 4); std::memcpy(w + 16, &s, 8);
+      written++;
+      if (++on * 24 == ob.size()) { ok = ok && std::fwrite(ob.data(), 24, on, out) == on; on = 0; }
+    }
+    if (on) ok = ok && std::fwrite(ob.data(), 24, on, out) == on;
+    ok = ok && std::fflush(out) == 0;
+    if (ok && sync) ok = fsync(fileno(out)) == 0;
+    ok = (std::fclose(out) == 0) && ok;
+    closeAll();
+    if (!ok) { mergeError = outName + ": writing the merged run failed (disk full?)"; throw ArgError{mergeError.c_str()}; }
+  });
+  if (done != nullptr) return done;
+  napi_value r;
+  napi_create_int64(env, written, &r);
+  return r;
 }
 
 // pairRehash(oldI32[], oldF64[], newI32[], newF64[], sizes: Int32Array): for each table k, every occupied slot of the

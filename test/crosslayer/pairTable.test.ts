@@ -1,7 +1,9 @@
 import { before, test } from 'node:test';
 import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { setupBackend } from '../helpers';
+import { setupBackend, tmpDir } from '../helpers';
 import { BlockedPairTable, RecordBuffer, pairAccumulateAddon } from '../../lib/analysis/crosslayer/pairTable';
 import { CrossLayerCollector, MaxActivationCollector, SparseCodes } from '../../lib/analysis/crosslayer';
 import { requireNative } from '../native/compare';
@@ -124,7 +126,12 @@ test('the collector\'s native accumulate (records made and added in one call, sa
       cur.close();
       return out;
     });
-    runs.push({ pairs, deadPairs: col.deadPairs, peak: col.peakPairsInMemory, spills: col.spills, slots: col.tables.map((t) => t.blocks.map((b) => Array.from(b.slots.i32))) });
+    const slots = col.tables.map((t) => t.blocks.map((b) => Array.from(b.slots.i32)));
+    // a checkpoint folds the memory table and the spilled runs into one file per layer pair: the same bytes
+    const dir = path.join(tmpDir(), `save-${backend}`);
+    await col.save(dir);
+    const saved = [0, 1].map((P) => fs.readFileSync(path.join(dir, `pairs_${P}_${P + 1}.bin`)).toString('base64'));
+    runs.push({ pairs, deadPairs: col.deadPairs, peak: col.peakPairsInMemory, spills: col.spills, slots, saved });
     col.dispose();
   }
   await tf.setBackend('native');
@@ -135,4 +142,6 @@ test('the collector\'s native accumulate (records made and added in one call, sa
   assert.deepStrictEqual(nat.deadPairs, js.deadPairs);
   assert.deepStrictEqual([nat.peak, nat.spills], [js.peak, js.spills]);
   assert.deepStrictEqual(nat.slots, js.slots);
+  assert.ok(nat.saved[0].length > 1_000_000);
+  assert.ok(nat.saved[0] === js.saved[0] && nat.saved[1] === js.saved[1], 'the saved pair files are byte for byte the same');
 });

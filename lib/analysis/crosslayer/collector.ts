@@ -4,13 +4,30 @@ import * as path from 'path';
 import { writeDirAtomic, writeJsonAtomic } from '../../io/atomic';
 import { loadSafetensors, writeSafetensors, RawTensor } from '../../io/safetensors';
 import { LayerBatch, SparseCodes, toSparseCodes } from './sparse';
-import { BlockedPairTable, MergeCursor, PairCursor, RUN_RECORD_BYTES, RecordBuffer, RunCursor, RunWriter, pairAccumulateAddon, writeRun } from './pairTable';
+import { BlockedPairTable, MergeCursor, PairCursor, RUN_RECORD_BYTES, RecordBuffer, RunCursor, RunWriter, pairAccumulateAddon, pairMergeAddon, writeRun } from './pairTable';
 import { FeatureMoments, relativeBound } from './stats';
 
 /** Thresholds of the seed's dead-feature series: #features with count <= thr. */
 export const FEATURE_THRESHOLDS = [0, 5, 10, 50, 100, 500, 1000, 5000, 10000];
 /** Thresholds of the seed's dead-pair series: #pairs with co-activation count <= thr. */
 export const PAIR_THRESHOLDS = [0, 5, 10, 50, 100];
+
+/**
+ * Merge sorted run files row-major into `out` (records with the same pair summed, from 0, in the order of `files`,
+ * as MergeCursor sums them): natively on the native backend, else through the cursors.
+ */
+function mergeRunFiles(files: string[], out: string, sync: boolean): void {
+  const addon = pairMergeAddon();
+  if (addon) {
+    addon.pairMergeRuns(files, out, sync);
+    return;
+  }
+  const w = new RunWriter(out, sync);
+  const cur = new MergeCursor(files.map((f) => new RunCursor(f)));
+  while (cur.next()) w.push(cur.i, cur.j, cur.count, cur.countRel, cur.sumXY);
+  cur.close();
+  w.close();
+}
 
 /** Configuration of a cross-layer collection (Python-style names, as the seed and SAELens use). */
 export interface CrossLayerConfig {
@@ -309,11 +326,7 @@ export class CrossLayerCollector {
     while (runs.length >= 2 && records(runs[runs.length - 2]) <= 2 * records(runs[runs.length - 1])) {
       const b = runs.pop()!, a = runs.pop()!;
       const file = path.join(this.ensureSpillDir(), `run_${process.pid}_${P}_${this.spillSeq++}.bin`);
-      const w = new RunWriter(file, false);
-      const cur = new MergeCursor([new RunCursor(a.file), new RunCursor(b.file)]);
-      while (cur.next()) w.push(cur.i, cur.j, cur.count, cur.countRel, cur.sumXY);
-      cur.close();
-      w.close();
+      mergeRunFiles([a.file, b.file], file, false);
       for (const r of [a, b]) if (r.owned) fs.rmSync(r.file, { force: true });
       runs.push({ file, owned: true });
     }
@@ -392,7 +405,19 @@ export class CrossLayerCollector {
       if (this.givenMax) tensors.given_max_activations = { dtype: 'F32', shape, data: flat32(this.givenMax) };
       writeSafetensors(path.join(tmp, 'state.safetensors'), tensors);
       for (let P = 0; P < n_layers - 1; P++) {
-        const w = new RunWriter(path.join(tmp, `pairs_${P}_${P + 1}.bin`));
+        const out = path.join(tmp, `pairs_${P}_${P + 1}.bin`);
+        if (pairMergeAddon() && this.runs[P].length > 0) {
+          // the memory table as the first run (the cursor's first source), then one native merge of all runs
+          const first = path.join(this.ensureSpillDir(), `run_${process.pid}_${P}_${this.spillSeq++}.bin`);
+          writeRun(first, this.tables[P].sorted(this.cfg.d_sae, this.cfg.d_sae));
+          try {
+            mergeRunFiles([first, ...this.runs[P].map((r) => r.file)], out, true);
+          } finally {
+            fs.rmSync(first, { force: true });
+          }
+          continue;
+        }
+        const w = new RunWriter(out);
         const cur = this.pairCursor(P);
         while (cur.next()) w.push(cur.i, cur.j, cur.count, cur.countRel, cur.sumXY);
         cur.close();

@@ -34,7 +34,7 @@ export interface CrossLayerRunOptions {
    * twice as usual). Default 0 (off)
    */
   cache_bytes?: number;
-  /** progress callback */
+  /** progress callback: once as each pass starts (tokens = where it starts), then after every batch */
   onProgress?: (p: { pass: 'max' | 'collect'; tokens: number }) => void;
 }
 
@@ -65,6 +65,7 @@ export async function runCrossLayer(source: FeatureCodeSource, options: CrossLay
       const mp = new MaxActivationCollector(source.n_layers, source.d_sae);
       let cacheBytes = 0;
       cached = (options.cache_bytes ?? 0) > 0 ? [] : null;
+      options.onProgress?.({ pass: 'max', tokens: 0 }); // the pass starts (its time includes the first batch)
       for await (const batch of source.batches(0)) {
         const take = await clip(batch, source.d_sae, limit - mp.tokens);
         if (!take) break;
@@ -92,6 +93,7 @@ export async function runCrossLayer(source: FeatureCodeSource, options: CrossLay
     : new CrossLayerCollector({ ...(options.config ?? {}), n_layers: source.n_layers, d_sae: source.d_sae, max_activations: maxActs });
   let lastSave = col.tokens;
   if (col.tokens < limit) {
+    options.onProgress?.({ pass: 'collect', tokens: col.tokens });
     for await (const batch of (cached && col.tokens === 0 ? cachedBatches(cached) : source.batches(col.tokens))) {
       const take = await clip(batch, source.d_sae, limit - col.tokens);
       if (!take) break;

@@ -6,6 +6,7 @@ import { NativeAddon } from '../../backend/nativeKernels/common';
 
 type PairAddon = Required<Pick<NativeAddon, 'pairInsert' | 'pairRehash' | 'pairSortBlocks'>>;
 export type PairAccumulateAddon = Required<Pick<NativeAddon, 'pairAccumulate'>>;
+export type PairMergeAddon = Required<Pick<NativeAddon, 'pairMergeRuns'>>;
 
 /**
  * The native pair-table functions when saelab runs on its native backend (the tables then fill and sort on every
@@ -22,6 +23,13 @@ export function pairAccumulateAddon(): PairAccumulateAddon | undefined {
   if (tf.getBackend() !== 'native') return undefined;
   const { addon } = loadNativeAddon();
   return addon?.pairAccumulate ? (addon as PairAccumulateAddon) : undefined;
+}
+
+/** The native merge of run files on the native backend, else undefined. */
+export function pairMergeAddon(): PairMergeAddon | undefined {
+  if (tf.getBackend() !== 'native') return undefined;
+  const { addon } = loadNativeAddon();
+  return addon?.pairMergeRuns ? (addon as PairMergeAddon) : undefined;
 }
 
 /**
@@ -439,8 +447,10 @@ export class BlockedPairTable {
     return new BlocksCursor(this, dRows, dCols);
   }
 
-  /** All entries in row-major order. */
+  /** All entries in row-major order (sorted natively in parallel on the native backend). */
   sorted(dRows: number, dCols: number): PairRecords {
+    const addon = pairAddon();
+    if (addon) return this.sortedBlocksNative(addon, 0, this.blocks.length, dCols);
     const parts = this.blocks.map((_, q) => this.sortedBlock(q, dRows, dCols));
     const n = parts.reduce((a, p) => a + p.i.length, 0);
     const out = emptyRecords(n);

@@ -61,6 +61,8 @@ export interface NativeAddon {
   pairAccumulate?(tablesI32: Int32Array[], tablesF64: Float64Array[], caps: Int32Array, sizes: Int32Array, aIndptr: Int32Array, aIndices: Int32Array,
     aValues: Float32Array, bIndptr: Int32Array, bIndices: Int32Array, bValues: Float32Array, lbA: Float32Array | null, lbB: Float32Array | null,
     cross: Int8Array | null, alive: Float64Array | null, params: Float64Array, grown: (ArrayBuffer | undefined)[]): void;
+  /** Row-major merge of sorted pair run files into `output` (same keys summed from 0 in input order); returns the records written. */
+  pairMergeRuns?(inputs: string[], output: string, sync: boolean): number;
   /** Re-add each pair table's entries into a larger empty one (in parallel); sizes[k] = its entry count. */
   pairRehash?(oldI32: Int32Array[], oldF64: Float64Array[], newI32: Int32Array[], newF64: Float64Array[], sizes: Int32Array): void;
   /** Entries of several pair tables in row-major order into shared out arrays at start[b]. */
