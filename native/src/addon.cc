@@ -1,6 +1,6 @@
 // saelab_native: the Node-API addon behind saelab's `native` TF.js backend.
-// Every function works in place on TypedArrays owned by JavaScript (no copies, no native allocations kept), except
-// pairAccumulate, which hands the pair tables it grows to JavaScript as external ArrayBuffers.
+// Every function works in place on TypedArrays owned by JavaScript (no native allocations kept; pairAccumulate copies
+// the pair tables it grows into new ArrayBuffers).
 #include <cblas.h>
 #include <omp.h>
 #include "kernels.h"

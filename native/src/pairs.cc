@@ -137,7 +137,7 @@ napi_value PairInsert(napi_env env, napi_callback_info info) {
 
 // The in-thread growth of pairAccumulate: the table's slots re-added, in slot order, to a zeroed table of twice the
 // capacity (as PairTable.grow does; no threshold crossings). The new slots live in malloc'd memory that the table
-// owns (`owned`) until pairAccumulate hands it to JavaScript as an external ArrayBuffer.
+// owns (`owned`) until pairAccumulate copies them into an ArrayBuffer for JavaScript.
 namespace {
 
 struct GrowingTable {
@@ -170,8 +170,6 @@ bool growTable(GrowingTable& g) {
   g.t = nt;
   return true;
 }
-
-void freeSlots(napi_env, void* data, void*) { std::free(data); }
 
 }  // namespace
 
@@ -336,21 +334,18 @@ napi_value PairAccumulate(napi_env env, napi_callback_info info) {
     }
     for (int k = 0; k < maxThreads; k++)
       for (int64_t a = 0; a < nAlive; a++) alive[a] += aliveParts[static_cast<int64_t>(k) * nAlive + a];
-    // hand the grown tables to JavaScript (their memory is freed when the ArrayBuffer is collected)
+    // hand the grown tables to JavaScript as ArrayBuffers of its own (copied: V8 then counts their memory and collects
+    // dropped tables as promptly as the JavaScript path's; an external buffer's memory went unnoticed by the GC)
     for (uint32_t b = 0; b < nb; b++) {
       GrowingTable& g = tables[b];
       sizes[b] = static_cast<int32_t>(g.t.size);
       if (!g.owned) continue;
       const size_t bytes = static_cast<size_t>(g.t.cap) * 24;
       napi_value ab;
-      napi_status st = napi_create_external_arraybuffer(env, g.owned, bytes, freeSlots, nullptr, &ab);
-      if (st != napi_ok) {
-        // runtimes without external buffers: copy into a JavaScript-owned one
-        void* data;
-        if (napi_create_arraybuffer(env, bytes, &data, &ab) != napi_ok) { failed = true; std::free(g.owned); g.owned = nullptr; continue; }
-        std::memcpy(data, g.owned, bytes);
-        std::free(g.owned);
-      }
+      void* data;
+      if (napi_create_arraybuffer(env, bytes, &data, &ab) != napi_ok) { failed = true; std::free(g.owned); g.owned = nullptr; continue; }
+      std::memcpy(data, g.owned, bytes);
+      std::free(g.owned);
       g.owned = nullptr;
       caps[b] = static_cast<int32_t>(g.t.cap);
       napi_set_element(env, grownOut, b, ab);
