@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-PKGS="jupyter-notebook jupyter-nbconvert python3-nbclient python3-ipykernel jupyter-client libopenblas-dev libopenblas0-openmp chromium fonts-dejavu-core fonts-liberation2"
+PKGS="jupyter-notebook jupyter-nbconvert python3-nbclient python3-ipykernel jupyter-client libopenblas-dev libopenblas0-openmp libdnnl-dev chromium fonts-dejavu-core fonts-liberation2"
 missing=""
 for p in $PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
