@@ -5,8 +5,9 @@
 // oneDNN is optional twice over: the feature is compiled only where its headers were found at build time
 // (SAELAB_HAVE_DNNL, set by binding.gyp), and the library (libdnnl.so.2) is opened with dlopen on first use, so the
 // addon loads and works without it. It is used only where the CPU has AVX512-BF16 (CPUID) and oneDNN picks a
-// native bf16 implementation; bf16Info() says why not otherwise, and JavaScript computes in float32.
+// native bf16 implementation (SAELAB_DNNL_LIBRARY names another libdnnl); bf16Info() says why not otherwise, and JavaScript computes in float32.
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -75,8 +76,11 @@ static void initDnnl() {
   if (tried) return;
   tried = true;
   if (!cpuHasAvx512Bf16()) { dnnlReason = "this CPU has no AVX512-BF16"; return; }
-  void* h = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
-  if (!h) { dnnlReason = std::string("oneDNN (libdnnl.so.2) could not be opened: ") + dlerror() + " (apt-get install libdnnl2)"; return; }
+  // SAELAB_DNNL_LIBRARY: another oneDNN 2.x build (a path), e.g. one outside the loader's search path
+  const char* env = std::getenv("SAELAB_DNNL_LIBRARY");
+  const std::string lib = env && *env ? env : "libdnnl.so.2";
+  void* h = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!h) { dnnlReason = "oneDNN (" + lib + ") could not be opened: " + dlerror() + " (apt-get install libdnnl2)"; return; }
   bool ok = true;
   auto sym = [&](auto& fn, const char* name) {
     fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(h, name));
