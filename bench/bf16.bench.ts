@@ -20,7 +20,8 @@ import { packValues, widen } from '../lib/model/weights';
  * Forward rows: GPT-2 small (12 layers, 8 x 128 tokens) and a Gemma-2b-shaped model (SAELAB_BENCH_GEMMA_LAYERS
  * of its 18 layers, default 2; full 256,000 vocabulary; 4 x 128 tokens), random weights kept in bfloat16:
  * median forward time (logits) per compute dtype, and the logits' max / mean |bf16 - f32|.
- * SAELAB_BENCH_REPS (default 3) timed runs after one warm-up; SAELAB_BENCH_BF16=gemm|forward runs one part.
+ * SAELAB_BENCH_REPS (default 3) timed runs after one warm-up; SAELAB_BENCH_BF16=gemm,gpt2,gemma (default all) picks
+ * the parts (the Gemma row needs ~7 GB while its float32 random weights are made).
  */
 export async function run(): Promise<void> {
   const support = bf16MatmulSupport();
@@ -29,11 +30,13 @@ export async function run(): Promise<void> {
     return;
   }
   const reps = Number(process.env.SAELAB_BENCH_REPS ?? 3);
-  const part = process.env.SAELAB_BENCH_BF16 ?? 'all';
+  const parts = (process.env.SAELAB_BENCH_BF16 ?? 'gemm,gpt2,gemma').split(',');
   console.log(`oneDNN ${support.version}; ${reps} timed runs after a warm-up, medians`);
-  if (part === 'all' || part === 'gemm') gemmRows(reps);
-  if (part === 'all' || part === 'forward') {
+  if (parts.includes('gemm')) gemmRows(reps);
+  if (parts.includes('gpt2')) {
     forwardRow('gpt2-small', { n_layers: 12, d_model: 768, d_head: 64, n_heads: 12, d_mlp: 3072, d_vocab: 50257, n_ctx: 1024, act_fn: 'gelu_new' }, 8, 128, reps);
+  }
+  if (parts.includes('gemma')) {
     const gl = Number(process.env.SAELAB_BENCH_GEMMA_LAYERS ?? 2);
     forwardRow(`gemma-2b-shaped (${gl} of 18 layers)`, {
       n_layers: gl, d_model: 2048, d_head: 256, n_heads: 8, n_key_value_heads: 1, d_mlp: 16384, d_vocab: 256000, n_ctx: 8192,
