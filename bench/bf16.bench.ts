@@ -35,6 +35,7 @@ export async function run(): Promise<void> {
   if (parts.includes('gemm')) gemmRows(reps);
   if (parts.includes('gpt2')) {
     forwardRow('gpt2-small', { n_layers: 12, d_model: 768, d_head: 64, n_heads: 12, d_mlp: 3072, d_vocab: 50257, n_ctx: 1024, act_fn: 'gelu_new' }, 8, 128, reps);
+    torchGpt2Row(reps);
   }
   if (parts.includes('gemma')) {
     const gl = Number(process.env.SAELAB_BENCH_GEMMA_LAYERS ?? 2);
@@ -101,6 +102,18 @@ function torchRows(): Map<string, { f32: number; bf16: number }> | string {
     out.set(j.shape.join(), { f32: j.f32_ms, bf16: j.bf16_ms });
   }
   return out;
+}
+
+/** torch's GPT-2-small forward (bench/torch/workloads.py) in float32 and with the model in bfloat16. */
+function torchGpt2Row(reps: number): void {
+  const py = process.env.SAELAB_BENCH_PYTHON ?? '/usr/bin/python3';
+  const r = spawnSync(py, [path.join(__dirname, '..', '..', 'bench', 'torch', 'workloads.py'), '--workloads', 'gpt2,gpt2-bf16', '--reps', String(reps)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) {
+    console.log(`  torch: not run (${(r.stderr || 'torch missing').trim().split('\n').pop()})`);
+    return;
+  }
+  const rows = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { workload: string; ms: number; tokens: number });
+  for (const row of rows) console.log(`  torch ${row.workload === 'gpt2' ? 'float32' : 'bfloat16 (model.to(bfloat16))'}: ${(row.ms / 1000).toFixed(2)} s  ${(row.tokens / (row.ms / 1000)).toFixed(0)} tokens/s`);
 }
 
 function gemmRows(reps: number): void {
