@@ -13,7 +13,7 @@ import { REPO_ROOT, setupBackend, tmpDir } from '../helpers';
  * against the same model computing in float32 (its weights widened). The documented bound (docs/performance.md):
  * on these stand-ins (6-32 layers) logits within 2^-5 of the largest float32 logit at most and 2^-8 of it on
  * average, the mean next-token loss within 2^-8 relative. One bfloat16 rounding is 2^-9 relative; these
- * models give about 0.6-0.9% (max) and 0.1% (mean).
+ * models give 0.45-0.75% of the largest logit (max) and about 0.1% of it (mean).
  */
 
 const cache = tmpDir('saelab-compute-');
