@@ -1,7 +1,10 @@
 import { before, test } from 'node:test';
 import * as assert from 'assert';
+import * as fs from 'fs';
+import * as path from 'path';
+import { spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs';
-import { setupBackend } from '../helpers';
+import { REPO_ROOT, setupBackend, tmpDir } from '../helpers';
 import { randomValues, requireNative } from './compare';
 import { loadNativeAddon } from '../../lib/backend/native';
 import { bf16Linear, bf16MatmulStats, bf16MatmulSupport } from '../../lib/backend/bf16';
@@ -152,4 +155,32 @@ test('bf16Linear: tensors in, float32 [.., N] out, the same values as the addon 
   assert.throws(() => bf16Linear(tf.zeros([2, K + 1]), w), /does not take inputs of width/);
   assert.throws(() => bf16Linear(tf.zeros([2, K]), w, {}, tf.zeros([N + 1])), /bias has/);
   tf.dispose(y);
+});
+
+test('an addon built without oneDNN (SAELAB_DNNL=0, as where libdnnl-dev is absent) builds, runs, and says why it has no bfloat16 matmul', () => {
+  const dir = tmpDir('saelab-native-nodnnl-');
+  fs.mkdirSync(path.join(dir, 'scripts'));
+  fs.copyFileSync(path.join(REPO_ROOT, 'scripts', 'build-native.js'), path.join(dir, 'scripts', 'build-native.js'));
+  fs.cpSync(path.join(REPO_ROOT, 'native', 'src'), path.join(dir, 'native', 'src'), { recursive: true });
+  fs.copyFileSync(path.join(REPO_ROOT, 'native', 'binding.gyp'), path.join(dir, 'native', 'binding.gyp'));
+  // -O0 (the last -O wins) keeps the build short
+  const r = spawnSync(process.execPath, [path.join(dir, 'scripts', 'build-native.js')], { env: { ...process.env, SAELAB_DNNL: '0', SAELAB_NATIVE_CFLAGS: '-O0' }, encoding: 'utf8' });
+  assert.strictEqual(r.status, 0, r.stderr);
+  assert.match(r.stdout.trim(), /^saelab: native backend built \(.*without oneDNN \(SAELAB_DNNL=0\)\)\.$/);
+  const addon = path.join(dir, 'native', 'build', 'Release', 'saelab_native.node');
+  const script = `
+    const tf = require('@tensorflow/tfjs');
+    const { initBackend } = require(${JSON.stringify(path.join(REPO_ROOT, 'dist', 'lib', 'backend', 'index.js'))});
+    const { bf16MatmulSupport } = require(${JSON.stringify(path.join(REPO_ROOT, 'dist', 'lib', 'backend', 'bf16.js'))});
+    initBackend().then((info) => {
+      const c = tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[5, 6], [7, 8]])).arraySync();
+      console.log(JSON.stringify({ kind: info.kind, c, support: bf16MatmulSupport() }));
+    });
+  `;
+  const run = spawnSync(process.execPath, ['-e', script], { cwd: REPO_ROOT, env: { ...process.env, SAELAB_NATIVE_ADDON: addon, SAELAB_BACKEND: 'native' }, encoding: 'utf8' });
+  assert.strictEqual(run.status, 0, run.stderr);
+  const out = JSON.parse(run.stdout.trim().split('\n').pop()!);
+  assert.strictEqual(out.kind, 'native');
+  assert.deepStrictEqual(out.c, [[19, 22], [43, 50]]);
+  assert.deepStrictEqual(out.support, { ok: false, reason: 'the native addon was built without oneDNN (apt-get install libdnnl-dev, then npm run build:native)' });
 });
