@@ -16,6 +16,7 @@ import { CheckpointData, CheckpointDataProvider, SweepCheckpoint, SweepSpec } fr
 import { ActivationSource, InMemorySource, SafetensorsActivationSource } from '../train/sources';
 import { SafetensorsStreamWriter } from '../io/safetensorsStream';
 import { Progress } from '../notebook/progress';
+import { processAlive } from '../io/folders';
 
 export interface ModelSweepData {
   /** hub name or local folder of the model; checkpoints are its revisions */
@@ -113,6 +114,27 @@ export function writeHookActivations(model: HookedTransformer, hook: string, win
   return d;
 }
 
+/** Scratch folders of training activations: `saelab-train-acts_<host>_<pid>_<label>-XXXXXX`. */
+const SCRATCH_PREFIX = 'saelab-train-acts_';
+const SCRATCH_NAME = /^saelab-train-acts_([^_]+)_(\d+)_/;
+
+/**
+ * Remove the scratch folders of training activations that killed jobs of this machine left in `dir` (their
+ * process no longer runs; a job killed at a time limit leaves up to 17 GB at the published size). Folders of
+ * live processes and of other machines sharing `dir` are kept. Returns the removed paths.
+ */
+export function removeStaleScratch(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  const removed: string[] = [];
+  for (const name of fs.readdirSync(dir)) {
+    const m = SCRATCH_NAME.exec(name);
+    if (!m || m[1] !== os.hostname() || processAlive(Number(m[2]))) continue;
+    fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+    removed.push(path.join(dir, name));
+  }
+  return removed;
+}
+
 /**
  * The training source of one checkpoint: rows in memory, or (above `spillBytes`) in a scratch file
  * streamed in the same order and chunks; `cleanup` removes the file.
@@ -125,7 +147,9 @@ function trainingSource(model: HookedTransformer, d: ModelSweepData, c: SweepChe
     const train = collectHookActivations(model, hook, windows, d.batchSize, d.contextSize, d.progress ? `${c.label}: training activations` : undefined);
     return { source: new InMemorySource(train, train.length / rows, chunk), cleanup: () => undefined };
   }
-  const dir = fs.mkdtempSync(path.join(d.scratchDir ?? os.tmpdir(), `saelab-train-acts-${c.label.replace(/[^\w.-]/g, '_')}-`));
+  const scratch = d.scratchDir ?? os.tmpdir();
+  removeStaleScratch(scratch);
+  const dir = fs.mkdtempSync(path.join(scratch, `${SCRATCH_PREFIX}${os.hostname()}_${process.pid}_${c.label.replace(/[^\w.-]/g, '_')}-`));
   const cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
   try {
     const file = path.join(dir, 'activations.safetensors');
