@@ -42,7 +42,7 @@ function partlyFiring(model: ReturnType<typeof tinyModel>, sae: SAE, A: string):
   return { some: ids.filter((j) => firesIn(j) > 0 && firesIn(j) < TOKENS.length), all: ids.find((j) => firesIn(j) === TOKENS.length)! };
 }
 
-const minusDecoderRow = (sae: SAE, A: string) => (x: tf.Tensor, j: number) => {
+const minusDecoderRow = (sae: SAE) => (x: tf.Tensor, j: number) => {
   const f = refEncode(sae, x);
   return tf.sub(x, tf.mul(tf.slice(f, [0, 0, j], [-1, -1, 1]), tf.slice(sae.weights.W_dec, [j, 0], [1, -1])));
 };
@@ -62,7 +62,7 @@ for (const [A, B, start] of [
     const features = [some[0], all, some[1]];
     const r = await ablationEffects(model, saeSet([saeA, saeB]), tf.tensor2d(TOKENS, undefined, 'int32'), { layerHook: A, downstreamHook: B, features, maxRowsPerPass: 2 });
     assert.ok(r.ablatedRows < features.length * TOKENS.length && r.ablatedRows > TOKENS.length, `rows run: ${r.ablatedRows}`);
-    reference(model, A, B, saeB, minusDecoderRow(saeA, A), features).forEach(({ fe, le }, i) => {
+    reference(model, A, B, saeB, minusDecoderRow(saeA), features).forEach(({ fe, le }, i) => {
       assertClose(r.featureEffects.subarray(i * 10, (i + 1) * 10), fe, 1e-5, 1e-4, `feature_effects row ${i}`);
       assertClose(r.logprobEffects.subarray(i * V, (i + 1) * V), le, 1e-5, 1e-4, `logprob_effects row ${i}`);
     });
