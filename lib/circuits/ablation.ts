@@ -58,6 +58,11 @@ export interface AblationOptions {
   maxRowsPerPass?: number;
   /** progress of the clean and ablated passes (one reporter per phase; default none) */
   progress?: ProgressFactory;
+  /**
+   * the clean run of these tokens (recordCleanRun with layerHook among its ablated hooks and downstreamHook
+   * among its read hooks), shared by the ablations at several hooks; default: recorded here and disposed
+   */
+  clean?: CleanRun;
 }
 
 /** Bytes of the [rows, T, d_sae] feature tensor one ablation pass may hold by default (256 MiB). */
@@ -121,13 +126,13 @@ export function residualStartLayer(hook: string): number | undefined {
 }
 
 /**
- * What removing feature j adds to the activation, when it is the same for every input: -f_j d_j with
- * d_j = decode(e_j) - decode(0) (the SAE's decoder is affine: W_dec[j], or W_dec[j] / |W_dec[j]| for topk
- * with rescaled activations). Undefined when the decoder output depends on the input beyond f
- * (normalize_activations other than none, hook_z reshaping, transcoders): then decode(f with f_j = 0) -
- * decode(f) is computed per pass (ablateFeatures).
+ * The decoder directions d_j = decode(e_j) - decode(0) of `features` [F, d_in]: changing f_j by delta changes
+ * the reconstruction by delta d_j whatever the input, as the decoder is affine (W_dec[j], or W_dec[j] /
+ * |W_dec[j]| for topk with rescaled activations). Removing feature j adds -f_j d_j. Undefined when the
+ * decoder output depends on the input beyond f (normalize_activations other than none, hook_z reshaping,
+ * transcoders): callers then decode per pass.
  */
-function ablationDirections(sae: SAE, features: number[]): tf.Tensor2D | undefined {
+export function featureDirections(sae: SAE, features: number[]): tf.Tensor2D | undefined {
   if (sae.isTranscoder || sae.readsHookZ || sae.cfg.normalize_activations !== 'none') return undefined;
   return tf.tidy(() => {
     const F = features.length;
@@ -148,7 +153,7 @@ function ablationDirections(sae: SAE, features: number[]): tf.Tensor2D | undefin
  * sequence) rows where it fires are run, packed into passes of up to maxRowsPerPass rows; each pass starts
  * at the ablated hook's block from the cached residual (residualStartLayer) with the ablation applied,
  * instead of re-running the blocks before it. The ablated activation is x - f_j d_j for SAEs whose decoder
- * is affine (ablationDirections), else x + decode(f with f_j = 0) - decode(f).
+ * is affine (featureDirections), else x + decode(f with f_j = 0) - decode(f).
  */
 export async function ablationEffects(model: CircuitModel, saes: SAESet, tokens: tf.Tensor2D, opts: AblationOptions): Promise<AblationEffects> {
   const up = saeAt(saes, opts.layerHook);
@@ -170,35 +175,24 @@ export async function ablationEffects(model: CircuitModel, saes: SAESet, tokens:
   const makeProgress = opts.progress ?? NO_PROGRESS_FACTORY;
   const stopPoint = interruptible('feature ablation');
   const startLayer = residualStartLayer(opts.layerHook);
+  const ownClean = opts.clean === undefined;
+  const clean = opts.clean ?? await recordCleanRun(model, saes, tokens, [opts.layerHook], opts.downstreamHook ? [opts.downstreamHook] : [], { rowsPerPass: maxRows, progress: makeProgress });
+  if (clean.N !== N || clean.T !== T) throw new Error(`ablationEffects: the clean run is of [${clean.N}, ${clean.T}] tokens, these are [${N}, ${T}]`);
+  const activations = clean.activations.get(opts.layerHook);
+  const cleanFeats = opts.downstreamHook ? clean.lastFeatures.get(opts.downstreamHook) : new Float32Array(0);
+  if (!activations || !cleanFeats) throw new Error(`ablationEffects: the clean run did not record ${activations ? opts.downstreamHook : opts.layerHook}`);
+  const cleanLogprobs = clean.logprobs;
   const ids = tf.tensor1d(opts.features, 'int32');
-  const cleanFeats = new Float32Array(N * dB);
-  const cleanLogprobs = new Float32Array(N * V);
-  const featureActs = new Float32Array(N * T * nF);
-  // the residual at layerHook per clean chunk (only when passes can start there)
-  const residuals: Array<{ start: number; x: tf.Tensor }> = [];
   let dirs: tf.Tensor2D | undefined;
   try {
-    // 1. clean passes, maxRows sequences each: readout, f at layerHook for the ablated features, the residual
-    const cleanProgress = makeProgress(`ablation ${opts.layerHook}: clean passes`, Math.ceil(N / maxRows));
-    for (let a = 0; a < N; a += maxRows) {
-      await stopPoint(`clean pass at sequence ${a} of ${N}`);
-      const n = Math.min(maxRows, N - a);
-      const chunk = tf.slice(tokens, [a, 0], [n, T]) as tf.Tensor2D;
-      let acts: tf.Tensor | undefined;
-      const capture: HookFn = (x) => {
-        acts = tf.keep(tf.tidy(() => tf.gather(up.encode(x), ids, x.rank - 1)));
-        if (startLayer !== undefined) residuals.push({ start: a, x: tf.keep(x.clone()) });
-      };
-      const r = lastPositionReadout(model, down, opts.downstreamHook, chunk, [[opts.layerHook, capture]]);
-      chunk.dispose();
-      if (!acts) throw new Error(`hook ${opts.layerHook} did not run in the forward pass`);
-      cleanFeats.set(r.feats.dataSync() as Float32Array, a * dB);
-      cleanLogprobs.set(r.logprobs.dataSync() as Float32Array, a * V);
-      featureActs.set(acts.dataSync() as Float32Array, a * T * nF);
-      tf.dispose([r.feats, r.logprobs, acts]);
-      cleanProgress.tick(1);
+    // 1. the ablated features' clean activations at layerHook [N, T, nF], encoded from the recorded activations
+    const featureActs = new Float32Array(N * T * nF);
+    for (const c of activations) {
+      await stopPoint(`encoding sequence ${c.start} of ${N}`);
+      const acts = tf.tidy(() => tf.gather(up.encode(c.x), ids, c.x.rank - 1));
+      featureActs.set(acts.dataSync() as Float32Array, c.start * T * nF);
+      acts.dispose();
     }
-    cleanProgress.done();
     // 2. the (feature, sequence) rows that change anything: f_j != 0 somewhere in the sequence
     const pairs: Array<[number, number]> = [];
     for (let i = 0; i < nF; i++) {
@@ -206,7 +200,7 @@ export async function ablationEffects(model: CircuitModel, saes: SAESet, tokens:
         for (let t = 0; t < T; t++) if (featureActs[(m * T + t) * nF + i] !== 0) { pairs.push([i, m]); break; }
       }
     }
-    dirs = ablationDirections(up, opts.features);
+    dirs = featureDirections(up, opts.features);
     // 3. ablated passes: rows of pairs, minus the clean readout of their sequence, summed per feature in float64
     const feSum = new Float64Array(nF * dB);
     const leSum = new Float64Array(nF * V);
@@ -229,7 +223,7 @@ export async function ablationEffects(model: CircuitModel, saes: SAESet, tokens:
       });
       let r: { feats: tf.Tensor2D; logprobs: tf.Tensor2D };
       if (startLayer !== undefined) {
-        const x = tf.tidy(() => ablate(gatherResidualRows(residuals, maxRows, rows.map(([, m]) => m))));
+        const x = tf.tidy(() => ablate(gatherRows(activations, clean.rowsPerPass, rows.map(([, m]) => m))));
         r = lastPositionReadout(model, down, opts.downstreamHook, rowTokens, [], { startAtLayer: startLayer, residual: x });
         x.dispose();
       } else {
@@ -254,14 +248,82 @@ export async function ablationEffects(model: CircuitModel, saes: SAESet, tokens:
   } finally {
     ids.dispose();
     dirs?.dispose();
-    for (const c of residuals) c.x.dispose();
+    if (ownClean) disposeCleanRun(clean);
   }
 }
 
-/** Rows `seqs` of the residual cached per clean chunk (chunk k starts at sequence k * chunkRows), stacked: [rows, T, d]. */
-function gatherResidualRows(residuals: Array<{ start: number; x: tf.Tensor }>, chunkRows: number, seqs: number[]): tf.Tensor {
+/** Rows `seqs` of activations recorded per clean chunk (chunk k starts at sequence k * chunkRows), stacked: [rows, ...]. */
+function gatherRows(chunks: CleanChunk[], chunkRows: number, seqs: number[]): tf.Tensor {
   return tf.tidy(() => tf.concat(seqs.map((m) => {
-    const c = residuals[Math.floor(m / chunkRows)];
-    return tf.slice(c.x, [m - c.start, 0, 0], [1, -1, -1]);
+    const c = chunks[Math.floor(m / chunkRows)];
+    return tf.slice(c.x, m - c.start, 1);
   }), 0));
+}
+
+/** One chunk of recorded activations: sequences start.. of the tokens. */
+export interface CleanChunk { start: number; x: tf.Tensor }
+
+/**
+ * What the unmodified model does on a token set, recorded once for the ablations at several hooks: the
+ * activation at each ablated hook (every position; in chunks of rowsPerPass sequences), the SAE features at
+ * the last position of each read hook, and the last-position log-probabilities. Dispose with disposeCleanRun.
+ */
+export interface CleanRun {
+  N: number;
+  T: number;
+  rowsPerPass: number;
+  activations: Map<string, CleanChunk[]>;
+  /** [N, d_sae] per read hook */
+  lastFeatures: Map<string, Float32Array>;
+  /** [N, d_vocab] */
+  logprobs: Float32Array;
+}
+
+/** Record a CleanRun (one forward per chunk of rowsPerPass sequences; default: the [rows, T, d_sae] budget of the widest SAE). */
+export async function recordCleanRun(model: CircuitModel, saes: SAESet, tokens: tf.Tensor2D, ablatedHooks: string[], readHooks: string[], opts: { rowsPerPass?: number; progress?: ProgressFactory } = {}): Promise<CleanRun> {
+  const [N, T] = tokens.shape;
+  const widest = Math.max(1, ...ablatedHooks.map((h) => saeAt(saes, h).cfg.d_sae));
+  const rowsPerPass = Math.max(1, opts.rowsPerPass ?? ablationRowsPerPass(T, widest));
+  const V = model.cfg.d_vocab_out;
+  const run: CleanRun = { N, T, rowsPerPass, activations: new Map(ablatedHooks.map((h) => [h, []])), lastFeatures: new Map(), logprobs: new Float32Array(N * V) };
+  for (const h of readHooks) run.lastFeatures.set(h, new Float32Array(N * saeAt(saes, h).cfg.d_sae));
+  const stopPoint = interruptible('clean passes');
+  const progress = (opts.progress ?? NO_PROGRESS_FACTORY)(`clean passes (${[...new Set([...ablatedHooks, ...readHooks])].join(', ')})`, Math.ceil(N / rowsPerPass));
+  try {
+    for (let a = 0; a < N; a += rowsPerPass) {
+      await stopPoint(`clean pass at sequence ${a} of ${N}`);
+      const n = Math.min(rowsPerPass, N - a);
+      const chunk = tf.slice(tokens, [a, 0], [n, T]) as tf.Tensor2D;
+      const feats = new Map<string, tf.Tensor>();
+      const hooks: Array<[string, HookFn]> = [];
+      for (const h of new Set([...ablatedHooks, ...readHooks])) {
+        hooks.push([h, (x) => {
+          if (run.activations.has(h)) run.activations.get(h)!.push({ start: a, x: tf.keep(x.clone()) });
+          if (run.lastFeatures.has(h)) {
+            const sae = saeAt(saes, h);
+            feats.set(h, tf.keep(tf.tidy(() => tf.reshape(sae.encode(tf.slice(x, [0, T - 1], [-1, 1])), [n, sae.cfg.d_sae]))));
+          }
+        }]);
+      }
+      const logits = model.forward(chunk, { fwdHooks: hooks, logitsToKeep: 1 }).logits!;
+      const lp = tf.tidy(() => tf.logSoftmax(tf.reshape(logits, [n, V])));
+      run.logprobs.set(lp.dataSync() as Float32Array, a * V);
+      for (const [h, f] of feats) run.lastFeatures.get(h)!.set(f.dataSync() as Float32Array, a * f.shape[1]!);
+      for (const h of ablatedHooks) if (run.activations.get(h)!.length * rowsPerPass <= a) throw new Error(`hook ${h} did not run in the forward pass`);
+      if (feats.size !== run.lastFeatures.size) throw new Error(`hooks ${readHooks.filter((h) => !feats.has(h)).join(', ')} did not run in the forward pass`);
+      tf.dispose([chunk, logits, lp, ...feats.values()]);
+      progress.tick(1);
+    }
+    progress.done();
+    return run;
+  } catch (e) {
+    disposeCleanRun(run);
+    throw e;
+  }
+}
+
+/** Dispose the activations a CleanRun holds. */
+export function disposeCleanRun(run: CleanRun): void {
+  for (const chunks of run.activations.values()) for (const c of chunks) c.x.dispose();
+  run.activations.clear();
 }

@@ -9,7 +9,7 @@ import { parseBlockHook } from '../model/hookNames';
 import { HookFn } from '../model/types';
 import { SAE } from '../sae/sae';
 import { CircuitModel, SAESet, orderHooks, saeAt, stopLayerAfter, tokensTensor } from './common';
-import { ablationEffects, ablationRowsPerPass } from './ablation';
+import { CleanRun, ablationEffects, ablationRowsPerPass, disposeCleanRun, recordCleanRun } from './ablation';
 import { GraphSpec, effectFill, renderDotSvg, toDot } from './graphviz';
 import { mulberry32 as rng } from '../data/random';
 import { ProgressFactory } from '../notebook/progress';
@@ -200,11 +200,16 @@ export async function ablationGraph(model: CircuitModel, saes: SAESet, tokens: n
   const nodes: AblationGraphNode[] = [];
   const edges: AblationGraphEdge[] = [];
   const levels: AblationLevel[] = [];
+  let clean: CleanRun | undefined;
   try {
+    // one clean run for every level: the activations at each hook, the readouts at each next hook, the log-probs
+    clean = await recordCleanRun(model, saes, tk, hooks, hooks.slice(1), { rowsPerPass: opts.maxRowsPerPass, progress: opts.progress });
     for (let i = 0; i < hooks.length && picks.length; i++) {
       const hook = hooks[i];
       const next = hooks[i + 1];
-      const r = await ablationEffects(model, saes, tk, { layerHook: hook, downstreamHook: next, features: picks, featuresPerPass: opts.featuresPerPass, maxRowsPerPass: opts.maxRowsPerPass, progress: opts.progress });
+      const r = await ablationEffects(model, saes, tk, { layerHook: hook, downstreamHook: next, features: picks, featuresPerPass: opts.featuresPerPass, maxRowsPerPass: opts.maxRowsPerPass, progress: opts.progress, clean });
+      for (const c of clean.activations.get(hook)!) c.x.dispose();
+      clean.activations.set(hook, []);
       levels.push({ hook, next, features: [...picks], featureEffects: r.featureEffects, dSaeDownstream: r.dSaeDownstream, cleanDownstreamMean: columnMeans(r.cleanDownstream, r.dSaeDownstream), logprobEffects: r.logprobEffects, dVocab: r.dVocab });
       // contexts: from the activations the clean passes recorded when they are the ablated sequences, else their own passes
       const ctxOpts = { k: opts.contextsPerNode, window: opts.contextWindow, decodeToken: dec };
@@ -233,6 +238,7 @@ export async function ablationGraph(model: CircuitModel, saes: SAESet, tokens: n
     }
   } finally {
     tk.dispose();
+    if (clean) disposeCleanRun(clean);
   }
   return { hooks, nodes, edges, levels };
 }
