@@ -7,7 +7,9 @@
  * uses the wasm backend. SAELAB_SKIP_NATIVE=1 skips the build. Full compiler output: native/build/build.log.
  * Environment: SAELAB_BLAS_INCLUDE (dirs with cblas.h), SAELAB_BLAS_LIBS (link flags; default: the OpenMP build
  * of OpenBLAS where Debian's libopenblas0-openmp is installed, else -lopenblas),
- * SAELAB_NATIVE_CFLAGS (extra compiler flags, e.g. -march=native for a machine-specific build).
+ * SAELAB_NATIVE_CFLAGS (extra compiler flags, e.g. -march=native for a machine-specific build),
+ * SAELAB_DNNL_INCLUDE (a dir holding oneapi/dnnl/dnnl.h; SAELAB_DNNL=0 builds without oneDNN). oneDNN is optional:
+ * with its headers (Debian's libdnnl-dev) the addon gets the bfloat16 matmul, which opens libdnnl.so.2 at run time.
  */
 'use strict';
 const fs = require('fs');
@@ -81,6 +83,15 @@ function blasLibs() {
   return { libs: '-lopenblas', kind: 'OpenBLAS (-lopenblas)' };
 }
 
+/** Compiler flags enabling the oneDNN bfloat16 matmul where oneDNN's headers are found ('' = built without it). */
+function dnnlFlags() {
+  if (process.env.SAELAB_DNNL === '0') return { flags: '', kind: 'without oneDNN (SAELAB_DNNL=0)' };
+  const dirs = (process.env.SAELAB_DNNL_INCLUDE || '').split(/[\s:]+/).filter(Boolean).concat(['/usr/include', '/usr/local/include', '/opt/homebrew/include']);
+  const dir = dirs.find((d) => fs.existsSync(path.join(d, 'oneapi', 'dnnl', 'dnnl.h')));
+  if (!dir) return { flags: '', kind: 'without oneDNN (no oneapi/dnnl/dnnl.h: apt-get install libdnnl-dev for the bfloat16 matmul)' };
+  return { flags: dir === '/usr/include' ? '-DSAELAB_HAVE_DNNL' : `-DSAELAB_HAVE_DNNL -I${dir}`, kind: `oneDNN bfloat16 matmul (${dir}/oneapi/dnnl)` };
+}
+
 /** One line naming the likely cause of a failed node-gyp build. */
 function diagnose(log) {
   const lib = log.match(/cannot find -l([\w.+-]+)/);
@@ -110,7 +121,8 @@ function main() {
   const args = [gyp, 'rebuild'];
   if (nodedir) args.push(`--nodedir=${nodedir}`);
   const blas = blasLibs();
-  const env = { ...process.env, SAELAB_BLAS_INCLUDE: blasInc.join(' '), SAELAB_BLAS_LIBS: blas.libs };
+  const dnnl = dnnlFlags();
+  const env = { ...process.env, SAELAB_BLAS_INCLUDE: blasInc.join(' '), SAELAB_BLAS_LIBS: blas.libs, SAELAB_DNNL_CFLAGS: dnnl.flags };
   const r = spawnSync(process.execPath, args, { cwd: nativeDir, env, encoding: 'utf8' });
   const log = `${r.stdout || ''}\n${r.stderr || ''}${r.error ? `\n${r.error.message}` : ''}`;
   fs.mkdirSync(buildDir, { recursive: true });
@@ -119,7 +131,7 @@ function main() {
   const built = path.join(buildDir, 'Release', 'saelab_native.node');
   if (!fs.existsSync(built)) fail('node-gyp reported success but produced no saelab_native.node');
   if (fs.existsSync(failedFile)) fs.rmSync(failedFile);
-  console.log(`saelab: native backend built (${path.relative(root, built)}, ${blas.kind}).`);
+  console.log(`saelab: native backend built (${path.relative(root, built)}, ${blas.kind}, ${dnnl.kind}).`);
 }
 
 main();

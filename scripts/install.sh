@@ -4,12 +4,14 @@
 # page in headless Chromium; plots are drawn to PNG with them), the npm dependencies (npm ci also builds lib/),
 # and the tslab kernel for this checkout. libopenblas0-openmp: the native backend links the OpenMP build of
 # OpenBLAS by its own path (its threads are the addon's OpenMP pool); the system default BLAS is left as it is.
+# libdnnl-dev: oneDNN headers for the optional bfloat16 matmul (computeDtype bfloat16 on bfloat16 weights); the addon
+# builds and works without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-PKGS="jupyter-notebook jupyter-nbconvert python3-nbclient python3-ipykernel jupyter-client libopenblas-dev libopenblas0-openmp chromium fonts-dejavu-core fonts-liberation2"
+PKGS="jupyter-notebook jupyter-nbconvert python3-nbclient python3-ipykernel jupyter-client libopenblas-dev libopenblas0-openmp libdnnl-dev chromium fonts-dejavu-core fonts-liberation2"
 missing=""
 for p in $PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -4,6 +4,7 @@
 Same shapes, same maths, float32 on the CPU, every core (torch.set_num_threads(os.cpu_count())):
   gpt2       GPT-2-small-shaped forward (8 x 128 tokens, 12 pre-LN blocks, gelu_new MLP, tied unembedding),
              logits plus one cached residual, under no_grad
+  gpt2-bf16  the same with every weight and activation in bfloat16 (model.to(torch.bfloat16); for bench/bf16.bench.ts)
   sae-fwd    SAE encode + decode relu((x - b_dec) W_enc + b_enc) W_dec + b_dec, 4096 x 768 -> 24576, with
              b_enc = -2.87 so that ~50 features per token are active (as SAELens runs it: dense products)
   sae-train  one SAE training step (MSE + L1 weighted by decoder row norms, backward, torch.optim.Adam)
@@ -35,7 +36,7 @@ def timed(step, reps):
     return sorted(times)[len(times) // 2], times
 
 
-def gpt2_forward():
+def gpt2_forward(dtype=torch.float32):
     g = GPT2
     gen = torch.Generator().manual_seed(0)
     rnd = lambda *shape, s=0.02: torch.randn(*shape, generator=gen) * s
@@ -51,6 +52,9 @@ def gpt2_forward():
     B, P = g["batch"], g["pos"]
     tokens = (torch.arange(B * P) * 7919 % g["d_vocab"]).reshape(B, P)
     mask = torch.triu(torch.full((P, P), -1e9), diagonal=1)
+    if dtype != torch.float32:
+        wE, wPos, lnfw, lnfb, mask = (t.to(dtype) for t in (wE, wPos, lnfw, lnfb, mask))
+        blocks = [{k: t.to(dtype) for k, t in b.items()} for b in blocks]
 
     @torch.no_grad()
     def step():
@@ -122,7 +126,7 @@ def main():
     ap.add_argument("--sae-tokens", type=int, default=4096)
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
-    makers = {"gpt2": gpt2_forward, "sae-fwd": lambda: sae_forward(args.sae_tokens), "sae-train": lambda: sae_train(args.sae_tokens)}
+    makers = {"gpt2": gpt2_forward, "gpt2-bf16": lambda: gpt2_forward(torch.bfloat16), "sae-fwd": lambda: sae_forward(args.sae_tokens), "sae-train": lambda: sae_train(args.sae_tokens)}
     for name in args.workloads.split(","):
         step, tokens = makers[name]()
         ms, times = timed(step, args.reps)

@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { tryRegisterNative } from './native';
 import { SAELAB_VERSION } from '../version';
 
+export { bf16MatmulSupport, ComputeDtype, COMPUTE_DTYPES } from './bf16';
+
 /** Backends saelab knows, best first. */
 export const BACKEND_ORDER = ['tensorflow-gpu', 'tensorflow', 'native', 'wasm', 'cpu'] as const;
 export type BackendKind = (typeof BACKEND_ORDER)[number];

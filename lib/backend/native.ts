@@ -19,6 +19,7 @@ import { matmulKernels } from './nativeKernels/matmul';
 import { reduceKernels } from './nativeKernels/reduce';
 import { fusedReplacementKernels, saelabKernels } from './nativeKernels/fused';
 import { registerFusedGradients } from './fusedOps';
+import { setBf16Addon } from './bf16';
 
 /** The tfjs backend name. */
 export const NATIVE_BACKEND = 'native';
@@ -68,6 +69,7 @@ export function loadNativeAddon(): { addon?: NativeAddon; reason: string } {
     const mod = require(file) as NativeAddon;
     const threads = Number(process.env.SAELAB_NATIVE_THREADS) || (os.availableParallelism?.() ?? os.cpus().length);
     mod.setThreads(threads);
+    setBf16Addon(mod);
     addon = mod;
     return { addon, reason: '' };
   } catch (e) {

@@ -5,7 +5,7 @@
  * several strong partners in the next / previous checkpoint), and drift (similarity to the final checkpoint).
  */
 import { DenseMatrix, checkMatrix } from './assignment';
-import { matchBySimilarity } from './match';
+import { MatchingMemo } from './match';
 import { mean } from '../analysis/stats';
 
 export interface ChainOptions {
@@ -84,8 +84,11 @@ export interface ChainAnalysis {
   options: Required<ChainOptions>;
 }
 
-/** Follow features through checkpoints: links, chains, births, deaths, splits, merges, drift. */
-export function analyzeChains(input: ChainInput, opts: ChainOptions = {}): ChainAnalysis {
+/**
+ * Follow features through checkpoints: links, chains, births, deaths, splits, merges, drift. `memo` holds
+ * the assignments already computed (a matrix given twice, or again by the caller, is assigned once).
+ */
+export function analyzeChains(input: ChainInput, opts: ChainOptions = {}, memo = new MatchingMemo()): ChainAnalysis {
   const options = { matchThreshold: opts.matchThreshold ?? 0.7, strongThreshold: opts.strongThreshold ?? 0.5 };
   const T = input.steps.length;
   if (T < 1) throw new Error('analyzeChains: no checkpoints');
@@ -113,7 +116,7 @@ export function analyzeChains(input: ChainInput, opts: ChainOptions = {}): Chain
   for (let t = 0; t < T - 1; t++) {
     const m = input.consecutive[t];
     const masked = maskDead(m, alive[t], alive[t + 1]);
-    const match = matchBySimilarity(masked);
+    const match = memo.match(masked);
     const partner = new Int32Array(m.rows).fill(-1);
     const sim = new Float32Array(m.rows).fill(NaN);
     for (let i = 0; i < m.rows; i++) {
@@ -178,7 +181,7 @@ export function analyzeChains(input: ChainInput, opts: ChainOptions = {}): Chain
     finalSimilarity = [];
     for (let t = 0; t < T - 1; t++) {
       const m = input.toFinal[t];
-      const match = matchBySimilarity(maskDead(m, alive[t], alive[T - 1]));
+      const match = memo.match(maskDead(m, alive[t], alive[T - 1]));
       const p = new Int32Array(m.rows).fill(-1);
       const s = new Float32Array(m.rows).fill(NaN);
       for (let i = 0; i < m.rows; i++) {

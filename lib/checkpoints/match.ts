@@ -46,6 +46,28 @@ export function matchBySimilarity(sim: DenseMatrix, method: MatchMethod | string
 }
 
 /**
+ * Matchings by the similarity matrix object they were computed from, so one matrix is never assigned twice
+ * (an 8,192 x 8,192 assignment takes minutes): the chain analysis and the saved matchings of stage 11 share one.
+ * The matrices must not change after they were matched.
+ */
+export class MatchingMemo {
+  private readonly done = new Map<DenseMatrix, FeatureMatching>();
+  /** assignments computed (not reused) so far */
+  computed = 0;
+
+  /** matchBySimilarity(sim, method), computed once per matrix object. */
+  match(sim: DenseMatrix, method: MatchMethod | string = 'decoder'): FeatureMatching {
+    let m = this.done.get(sim);
+    if (!m) {
+      m = matchBySimilarity(sim, method);
+      this.computed++;
+      this.done.set(sim, m);
+    }
+    return m.method === method ? m : { ...m, method };
+  }
+}
+
+/**
  * Write a matching: `assignment` int32 [d_sae_a], `similarity` float32 [d_sae_a], `unmatched_b` int32
  * [k] (B features without partner), metadata {method, d_sae_a, d_sae_b, mean_similarity, ...extra}.
  */

@@ -81,7 +81,7 @@ export function removeSaelabFolder(dir: string): void {
 const TEMP_NAME = /\.tmp-(\d+)-[a-z0-9]+(\.old)?$/;
 
 /** True when a process with this id runs on this machine (EPERM: it runs, as another user). */
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);

@@ -14,6 +14,7 @@ import { DEFAULT_PROCESSING, NO_PROCESSING, ProcessingOptions, ProcessingScope, 
 import { ForwardOptions, ForwardResult, HookFn, HookSelector, RunWithCacheOptions } from './types';
 import { PackedDtype, PackedWeight, WeightDtype, WEIGHT_DTYPES, dtypeBytes, packTensor, tapeActive, widen, widenColumns, widenRows } from './weights';
 import { formatBytes, memoryBudget } from './memory';
+import { bf16Linear, bf16MatmulSupport, ComputeDtype, COMPUTE_DTYPES, noteBf16Fallback } from '../backend/bf16';
 
 /** Options of HookedTransformer.fromPretrained (TransformerLens's from_pretrained keyword names in camelCase). */
 export interface FromPretrainedOptions {
@@ -45,9 +46,28 @@ export interface FromPretrainedOptions {
   /**
    * TransformerLens's dtype: how the weights are kept. 'auto' (default): float32 when the float32
    * weights fit in the memory budget, else the checkpoint's own 16-bit dtype (bfloat16 for a float32
-   * checkpoint). 16-bit weights are processed in float32 and rounded once; passes compute in float32.
+   * checkpoint). 16-bit weights are processed in float32 and rounded once; passes compute in float32
+   * unless computeDtype says otherwise.
    */
   dtype?: WeightDtype | 'auto';
+  /**
+   * What the weight matmuls compute in (the storage/compute split of transformers' `bnb_4bit_compute_dtype`;
+   * like running a torch bfloat16 model). 'float32' (default): weights widened to float32 per block.
+   * 'bfloat16': the block's matmuls (Q, K, V, O, MLP) and the unembedding take the activations rounded to
+   * bfloat16 and the stored bfloat16 weights directly (oneDNN, AVX512-BF16), accumulating and returning
+   * float32; needs weights kept in bfloat16 (dtype 'auto' then loads bfloat16). Where the kernel is missing
+   * (wasm, no oneDNN, no AVX512-BF16) it computes in float32 with a one-line note. Default: $SAELAB_COMPUTE_DTYPE
+   * for models loaded in bfloat16, else 'float32'. Settable later: model.computeDtype = 'bfloat16'.
+   */
+  computeDtype?: ComputeDtype;
+}
+
+/** SAELAB_COMPUTE_DTYPE (float32 | bfloat16), or undefined when unset. */
+export function envComputeDtype(): ComputeDtype | undefined {
+  const v = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.SAELAB_COMPUTE_DTYPE?.trim();
+  if (!v) return undefined;
+  if (!COMPUTE_DTYPES.includes(v as ComputeDtype)) throw new Error(`SAELAB_COMPUTE_DTYPE=${v}: use one of ${COMPUTE_DTYPES.join(', ')}`);
+  return v as ComputeDtype;
 }
 
 /** What loading a checkpoint needs: bytes of the weights in the chosen dtype and the working memory of loading. */
@@ -116,6 +136,8 @@ export class HookedTransformer {
   static logitBlockBytes = 256 * 2 ** 20;
   /** how the weights are stored: float32 (tf.Variables in `params`) or 16-bit (packed, widened per block) */
   dtype: WeightDtype = 'float32';
+  /** what the weight matmuls compute in (see computeDtype) */
+  private compute: ComputeDtype = 'float32';
   /** 16-bit weights by TransformerLens name (empty for float32 models, whose weights are in `params`) */
   private readonly packed = new Map<string, PackedWeight>();
   /** float32 copies of 16-bit weights handed out by the getters (W_U, W_E, ...), freed by dispose() */
@@ -180,7 +202,14 @@ export class HookedTransformer {
       input.tokenizer_name = ckpt.tokenizerName;
       if (opts.defaultPrependBos !== undefined) input.default_prepend_bos = opts.defaultPrependBos;
       const cfg = makeConfig(input);
-      const plan = HookedTransformer.planLoad(cfg, src.dtypes?.() ?? new Set(['F32']), opts, opts.dVocab);
+      const compute = opts.computeDtype;
+      let dtypeOpt = opts.dtype;
+      if (compute !== undefined && !COMPUTE_DTYPES.includes(compute)) throw new Error(`fromPretrained(${nameOrDir}): computeDtype '${compute}' is not one of ${COMPUTE_DTYPES.join(', ')}`);
+      if (compute === 'bfloat16') {
+        if (dtypeOpt === undefined || dtypeOpt === 'auto') dtypeOpt = 'bfloat16';
+        else if (dtypeOpt !== 'bfloat16') throw new Error(`fromPretrained(${nameOrDir}): computeDtype 'bfloat16' needs the weights kept in bfloat16 (dtype 'bfloat16' or 'auto'), got dtype '${dtypeOpt}'`);
+      }
+      const plan = HookedTransformer.planLoad(cfg, src.dtypes?.() ?? new Set(['F32']), { dtype: dtypeOpt }, opts.dVocab);
       HookedTransformer.checkFits(plan, nameOrDir);
       const on = opts.processing !== false;
       const wanted: ProcessingOptions = {
@@ -234,6 +263,8 @@ export class HookedTransformer {
       }
       model.processing = applied;
       model.source = ckpt.source;
+      const fromEnv = envComputeDtype();
+      model.computeDtype = compute ?? (fromEnv === 'bfloat16' && plan.dtype === 'bfloat16' ? 'bfloat16' : 'float32');
       if (ckpt.tokenizer) model.setTokenizer(ckpt.tokenizer);
       return model;
     } finally {
@@ -300,6 +331,45 @@ export class HookedTransformer {
     return w;
   }
 
+  /**
+   * What the weight matmuls compute in: 'float32' (default; 16-bit weights widened per block) or 'bfloat16'
+   * (activations rounded to bfloat16 times the stored bfloat16 weights, float32 accumulation; needs dtype
+   * 'bfloat16'). Passes that record a gradient, and backends without the kernel, compute in float32.
+   */
+  get computeDtype(): ComputeDtype { return this.compute; }
+  set computeDtype(d: ComputeDtype) {
+    if (!COMPUTE_DTYPES.includes(d)) throw new Error(`computeDtype '${d}' is not one of ${COMPUTE_DTYPES.join(', ')}`);
+    if (d === 'bfloat16' && this.dtype !== 'bfloat16') {
+      throw new Error(`computeDtype 'bfloat16' needs the weights kept in bfloat16; this model's are ${this.dtype} (castWeights('bfloat16'), or load with dtype 'bfloat16')`);
+    }
+    if (d === 'bfloat16') {
+      const s = bf16MatmulSupport();
+      if (!s.ok) noteBf16Fallback(s.reason);
+    }
+    this.compute = d;
+  }
+
+  /** Whether this pass's weight matmuls run in bfloat16 (asked, possible here, no gradient recorded). */
+  private bf16Active(): boolean {
+    if (this.compute !== 'bfloat16' || tapeActive()) return false;
+    const s = bf16MatmulSupport();
+    if (!s.ok) noteBf16Fallback(s.reason);
+    return s.ok;
+  }
+
+  /**
+   * x @ weight (+ bias) for a block's weight: `heads` is a per-head [h, d, dh] weight (W_Q, W_K, W_V) used as
+   * [d, h*dh]; `matrix` a [.., out] weight flattened to 2-D (W_O [h, dh, d] as [h*dh, d], W_in, W_out, W_gate).
+   * In float32 compute exactly linear(x, widened weight, bias); in bfloat16 compute the stored bits directly.
+   */
+  private weightLinear(x: tf.Tensor, name: string, layout: 'heads' | 'matrix', bias?: tf.Tensor): tf.Tensor {
+    const pk = this.packed.get(name);
+    if (pk && this.bf16Active()) return bf16Linear(x, pk, { heads: layout === 'heads' }, bias);
+    const w = this.p(name);
+    if (layout === 'heads') return linear(x, headsToMatrix(w), bias);
+    return linear(x, (w.rank === 2 ? w : tf.reshape(w, [-1, w.shape[w.rank - 1]])) as tf.Tensor2D, bias);
+  }
+
   /** A weight for the getters: the variable, or a float32 copy of a 16-bit weight kept until dispose(). */
   private shared(name: string): tf.Tensor {
     const t = this.params.get(name);
@@ -361,6 +431,7 @@ export class HookedTransformer {
   castWeights(dtype: WeightDtype): void {
     if (!WEIGHT_DTYPES.includes(dtype)) throw new Error(`dtype '${dtype}' is not one of ${WEIGHT_DTYPES.join(', ')}`);
     if (dtype === this.dtype) return;
+    if (this.compute === 'bfloat16') throw new Error(`castWeights('${dtype}'): this model computes in bfloat16, which needs bfloat16 weights; set computeDtype = 'float32' first`);
     this.releaseWidened();
     if (dtype === 'float32') {
       for (const name of this.parameterNames()) {
@@ -694,6 +765,7 @@ export class HookedTransformer {
   private unembed(normed: tf.Tensor): tf.Tensor {
     const pk = this.packed.get('unembed.W_U');
     if (!pk) return linear(normed, this.W_U, this.b_U);
+    if (this.bf16Active()) return bf16Linear(normed, pk, {}, this.p('unembed.b_U'));
     const [d, V] = pk.shape;
     const lead = normed.shape.slice(0, -1);
     const x = tf.reshape(normed, [-1, d]) as tf.Tensor2D;
@@ -731,11 +803,14 @@ export class HookedTransformer {
     let m: tf.Tensor | null = null;
     let sum: tf.Tensor | null = null;
     let picked: tf.Tensor = tf.zeros([T]);
+    const pk = this.packed.get('unembed.W_U');
+    const bf16 = pk !== undefined && this.bf16Active();
     for (let start = 0; start < V; start += block) {
       const n = Math.min(block, V - start);
       const next = tf.tidy(() => {
-        const w = this.weightColumns('unembed.W_U', start, n);
-        const logits = tf.add(tf.matMul(x, w), tf.slice(bU, [start], [n])); // [T, n]
+        const logits = bf16 // [T, n]
+          ? bf16Linear(x, pk, { columns: { start, count: n } }, tf.slice(bU, [start], [n]))
+          : tf.add(tf.matMul(x, this.weightColumns('unembed.W_U', start, n)), tf.slice(bU, [start], [n]));
         const bm = tf.max(logits, 1);
         const m2 = m ? tf.maximum(m, bm) : bm;
         const e = tf.sum(tf.exp(tf.sub(logits, tf.expandDims(m2, 1))), 1);
@@ -842,7 +917,7 @@ export class HookedTransformer {
     const kv = nKvHeads(cfg);
     const dh = cfg.d_head;
     const proj = (w: string, bias: string, heads: number) =>
-      tf.reshape(linear(x, headsToMatrix(this.p(`${a}.${w}`)), tf.reshape(this.p(`${a}.${bias}`), [-1])), [B, P, heads, dh]);
+      tf.reshape(this.weightLinear(x, `${a}.${w}`, 'heads', tf.reshape(this.p(`${a}.${bias}`), [-1])), [B, P, heads, dh]);
     let q = run.point(blockHook(l, 'attn.hook_q'), proj('W_Q', 'b_Q', h));
     let k = run.point(blockHook(l, 'attn.hook_k'), proj(`${g}W_K`, `${g}b_K`, kv));
     const v = run.point(blockHook(l, 'attn.hook_v'), proj(`${g}W_V`, `${g}b_V`, kv));
@@ -891,16 +966,16 @@ export class HookedTransformer {
     const cfg = this.cfg;
     const a = `blocks.${l}.attn`;
     const [B, P, h, dh] = z.shape;
-    const W_O = this.p(`${a}.W_O`); // [h, dh, d]
     const resultName = blockHook(l, 'attn.hook_result');
     if (cfg.use_attn_result || run.active(resultName, true)) {
+      const W_O = this.p(`${a}.W_O`); // [h, dh, d]
       const d = cfg.d_model;
       const zh = tf.reshape(tf.transpose(z, [2, 0, 1, 3]), [h, B * P, dh]);
       const perHead = tf.transpose(tf.reshape(tf.matMul(zh, W_O), [h, B, P, d]), [1, 2, 0, 3]); // [b, p, h, d]
       const result = run.point(resultName, perHead);
       return tf.add(tf.sum(result, 2), this.p(`${a}.b_O`));
     }
-    return linear(tf.reshape(z, [B, P, h * dh]), tf.reshape(W_O, [h * dh, cfg.d_model]) as tf.Tensor2D, this.p(`${a}.b_O`));
+    return this.weightLinear(tf.reshape(z, [B, P, h * dh]), `${a}.W_O`, 'matrix', this.p(`${a}.b_O`));
   }
 
   private mlp(l: number, x: tf.Tensor, run: HookRun): tf.Tensor {
@@ -908,14 +983,14 @@ export class HookedTransformer {
     const m = `blocks.${l}.mlp`;
     let post: tf.Tensor;
     if (cfg.gated_mlp) {
-      const pre = run.point(blockHook(l, 'mlp.hook_pre'), linear(x, this.p(`${m}.W_gate`) as tf.Tensor2D));
-      const preLinear = run.point(blockHook(l, 'mlp.hook_pre_linear'), linear(x, this.p(`${m}.W_in`) as tf.Tensor2D));
+      const pre = run.point(blockHook(l, 'mlp.hook_pre'), this.weightLinear(x, `${m}.W_gate`, 'matrix'));
+      const preLinear = run.point(blockHook(l, 'mlp.hook_pre_linear'), this.weightLinear(x, `${m}.W_in`, 'matrix'));
       post = run.point(blockHook(l, 'mlp.hook_post'), tf.add(tf.mul(activation(cfg.act_fn, pre), preLinear), this.p(`${m}.b_in`)));
     } else {
-      const pre = run.point(blockHook(l, 'mlp.hook_pre'), linear(x, this.p(`${m}.W_in`) as tf.Tensor2D, this.p(`${m}.b_in`)));
+      const pre = run.point(blockHook(l, 'mlp.hook_pre'), this.weightLinear(x, `${m}.W_in`, 'matrix', this.p(`${m}.b_in`)));
       post = run.point(blockHook(l, 'mlp.hook_post'), activation(cfg.act_fn, pre));
     }
-    return linear(post, this.p(`${m}.W_out`) as tf.Tensor2D, this.p(`${m}.b_out`));
+    return this.weightLinear(post, `${m}.W_out`, 'matrix', this.p(`${m}.b_out`));
   }
 
   // ---------------------------------------------------------------- tokens

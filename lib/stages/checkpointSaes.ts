@@ -112,7 +112,7 @@ export async function runCheckpointJobs(ctx: StageContext, indices?: number[]): 
     const st = await streams;
     return modelCheckpointProvider({
       model: c.model, trainTokens: st.train, evalTokens: st.eval, contextSize: config.contextSize, batchSize: c.batchSize, bosTokenId: st.bos,
-      seed: config.seed, trainBatches: c.trainBatches, evalBatches: c.evalBatches,
+      seed: config.seed, trainBatches: c.trainBatches, evalBatches: c.evalBatches, progress: true,
     })(cp, s);
   };
   const progress = new Progress('checkpoint SAEs', which.length);
@@ -120,7 +120,7 @@ export async function runCheckpointJobs(ctx: StageContext, indices?: number[]): 
   const stopPoint = interruptible('checkpoint SAEs');
   for (const i of which) {
     await stopPoint(`before checkpoint job ${i}; finished jobs are kept and reused on rerun`);
-    out.push(await runSweepJob(sweepDirOf(stageDir), spec, i, provider, { recomputeStale: true }));
+    out.push(await runSweepJob(sweepDirOf(stageDir), spec, i, provider, { recomputeStale: true, progress: 'bar' }));
     progress.tick();
   }
   progress.done();

@@ -14,7 +14,7 @@ import { loadTokenizer } from '../tokenizers/tokenizer';
 import { checkpointsConfig } from '../checkpoints/config';
 import { sweepChainInput } from '../checkpoints/sweepChains';
 import { analyzeChains, StepEvents } from '../checkpoints/chains';
-import { matchBySimilarity, saveMatching, loadMatching } from '../checkpoints/match';
+import { MatchingMemo, saveMatching, loadMatching } from '../checkpoints/match';
 import { stableFeaturesTable, latestBornTable, chainEventsSpec, driftSpec, chainAgeSpec } from '../checkpoints/chainReport';
 import { EVAL_FEATURE_ACTS, sweepJobDir } from '../checkpoints/sweep';
 import { topRowsPerColumn } from '../checkpoints/featureActs';
@@ -81,12 +81,15 @@ async function featureMatchingRun(ctx: StageContext): Promise<StageOutput<Featur
   const { dir: sweepStage, spec } = requireCheckpointSaes(ctx);
   const sweepDir = sweepDirOf(sweepStage);
   const input = await sweepChainInput(sweepDir, spec, c.matchMethod);
-  const a = analyzeChains(input, { matchThreshold: c.matchThreshold, strongThreshold: c.strongThreshold });
+  // one memo: a matrix the chain analysis already assigned (all features live, or the last consecutive
+  // matrix that is also the last to-final one) is not assigned again for its matching file
+  const memo = new MatchingMemo();
+  const a = analyzeChains(input, { matchThreshold: c.matchThreshold, strongThreshold: c.strongThreshold }, memo);
   const T = spec.checkpoints.length;
   const transitions: TransitionSummary[] = [];
   for (let t = 0; t + 1 < T; t++) {
     const [x, y] = [spec.checkpoints[t], spec.checkpoints[t + 1]];
-    const m = matchBySimilarity(input.consecutive[t], c.matchMethod);
+    const m = memo.match(input.consecutive[t], c.matchMethod);
     const file = matchingFile(stageDir, x.label, y.label);
     saveMatching(file, m, { from: x.label, to: y.label, hook: spec.hook });
     const matched = Array.from(m.similarity).filter((v) => Number.isFinite(v));

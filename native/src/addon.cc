@@ -48,6 +48,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"pairInsert", nullptr, PairInsert, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"pairRehash", nullptr, PairRehash, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"pairSortBlocks", nullptr, PairSortBlocks, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"bf16Info", nullptr, Bf16Info, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"bf16Matmul", nullptr, Bf16Matmul, nullptr, nullptr, nullptr, napi_default, nullptr},
 #endif
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

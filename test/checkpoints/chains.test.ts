@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'assert';
 import { analyzeChains, ChainInput } from '../../lib/checkpoints/chains';
+import { MatchingMemo, matchBySimilarity } from '../../lib/checkpoints/match';
 import { stableFeaturesTable, latestBornTable, chainEventsSpec, driftSpec, chainAgeSpec } from '../../lib/checkpoints/chainReport';
 import { assertClose } from '../helpers';
 
@@ -77,4 +78,21 @@ test('dead features take part in nothing; tables and plots', () => {
   assert.deepStrictEqual(age.data.values.filter((r) => r.series === 'born at 0').map((r) => r.y), [3, 2, 2]);
   assert.throws(() => analyzeChains({ steps: [0, 1], consecutive: [] }), /need 1 consecutive/);
   assert.throws(() => analyzeChains({ steps: [0, 1, 2], consecutive: [consecutive[0], consecutive[0]] }), /consecutive\[1\] has 3 rows but checkpoint 1 has 4/);
+});
+
+test('MatchingMemo: each matrix is assigned once (the last consecutive matrix is also the last to-final one), with the same results as without it', () => {
+  const memo = new MatchingMemo();
+  const a = analyzeChains(input, { matchThreshold: 0.5, strongThreshold: 0.5 }, memo);
+  // 2 consecutive matrices + toFinal[0]; toFinal[1] is consecutive[1] itself
+  assert.strictEqual(memo.computed, 3);
+  const b = analyzeChains(input, { matchThreshold: 0.5, strongThreshold: 0.5 });
+  assert.deepStrictEqual(a, b);
+  // stage 11 saves the matching of each consecutive matrix under its own method name: reused, and equal to a fresh one
+  for (const sim of consecutive) assert.deepStrictEqual(memo.match(sim, 'activation'), matchBySimilarity(sim, 'activation'));
+  assert.strictEqual(memo.computed, 3);
+  // with dead features the masked copies are new matrices: the unmasked ones are assigned on their own
+  const alive = [Uint8Array.from([1, 1, 1]), Uint8Array.from([1, 1, 1, 0]), Uint8Array.from([1, 1, 1, 1])];
+  const dead = new MatchingMemo();
+  analyzeChains({ ...input, alive }, { matchThreshold: 0.5 }, dead);
+  assert.deepStrictEqual(dead.match(consecutive[0], 'activation'), matchBySimilarity(consecutive[0], 'activation'));
 });

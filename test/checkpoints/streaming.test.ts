@@ -7,11 +7,13 @@ import { test, before } from 'node:test';
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
+import * as os from 'os';
+import { spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend, tmpDir, assertClose } from '../helpers';
 import { HookedTransformer } from '../../lib/model/hookedTransformer';
 import { runSweep, SweepSpec, sweepJobDir, sweepJobHash, EVAL_FEATURE_ACTS } from '../../lib/checkpoints/sweep';
-import { modelCheckpointProvider, collectHookActivations, writeHookActivations, sampleWindows } from '../../lib/checkpoints/modelProvider';
+import { modelCheckpointProvider, collectHookActivations, writeHookActivations, sampleWindows, removeStaleScratch } from '../../lib/checkpoints/modelProvider';
 import { forEachRowChunk, topRowsPerColumn, readRowsTensor } from '../../lib/checkpoints/featureActs';
 import { sweepSimilarity, sweepAliveMask } from '../../lib/checkpoints/sweepChains';
 import { writeSafetensors } from '../../lib/io/safetensors';
@@ -121,4 +123,22 @@ test('streamed held-out feature activations: top rows, activation cosine and liv
   const short = path.join(dir, 'short.safetensors');
   writeSafetensors(short, { feature_acts: { dtype: 'F32', shape: [N - 1, D], data: A.subarray(0, (N - 1) * D) } });
   await assert.rejects(forEachRowChunk([fa, short], 'feature_acts', 10, () => undefined), /different numbers of tokens \(37 vs 36\)/);
+});
+
+test('removeStaleScratch removes the scratch folders of dead processes of this machine only', () => {
+  const dir = tmpDir();
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid as number;
+  const host = os.hostname();
+  const names = {
+    stale: `saelab-train-acts_${host}_${dead}_step0-abc123`,
+    live: `saelab-train-acts_${host}_${process.pid}_step0-def456`,
+    otherHost: `saelab-train-acts_another-node_${dead}_step0-ghi789`,
+    unrelated: `saelab-train-acts-notours_${dead}_x`,
+  };
+  for (const n of Object.values(names)) {
+    fs.mkdirSync(path.join(dir, n));
+    fs.writeFileSync(path.join(dir, n, 'activations.safetensors'), 'x');
+  }
+  assert.deepStrictEqual(removeStaleScratch(dir), [path.join(dir, names.stale)]);
+  assert.deepStrictEqual(fs.readdirSync(dir).sort(), [names.live, names.otherHost, names.unrelated].sort());
 });

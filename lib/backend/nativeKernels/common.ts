@@ -58,6 +58,11 @@ export interface NativeAddon {
   /** Entries of several pair tables in row-major order into shared out arrays at start[b]. */
   pairSortBlocks?(tablesI32: Int32Array[], tablesF64: Float64Array[], rowOffsets: Int32Array, dCols: number, outI: Int32Array, outJ: Int32Array,
     outC: Int32Array, outCR: Int32Array, outS: Float64Array, start: Int32Array): void;
+  /** Whether the oneDNN bfloat16 matmul is compiled in and usable here, and why not (native/src/bf16.cc). */
+  bf16Info?(): { compiled: boolean; available: boolean; reason: string; version: string };
+  /** out [M, N] = bf16(x [M, K]) W (+ bias [N]) from W's bfloat16 bits; returns oneDNN's implementation name (see lib/backend/bf16.ts). */
+  bf16Matmul?(x: Float32Array, w: Uint16Array, bias: Float32Array | null, out: Float32Array, M: number, N: number, K: number,
+    heads: number, wRowStride: number, wOffset: number): string;
   /** out[i] = cond[i / inner] ? a[i] : b[i] (4-byte elements). */
   select?(cond: Uint8Array, a: Float32Array | Int32Array, b: Float32Array | Int32Array, out: Float32Array | Int32Array, inner: number): void;
 }
