@@ -9,9 +9,10 @@ import { parseBlockHook } from '../model/hookNames';
 import { HookFn } from '../model/types';
 import { SAE } from '../sae/sae';
 import { CircuitModel, SAESet, orderHooks, saeAt, stopLayerAfter, tokensTensor } from './common';
-import { ablationEffects, ablationRowsPerPass } from './ablation';
+import { CleanRun, ablationEffects, ablationRowsPerPass, disposeCleanRun, recordCleanRun } from './ablation';
 import { GraphSpec, effectFill, renderDotSvg, toDot } from './graphviz';
 import { mulberry32 as rng } from '../data/random';
+import { ProgressFactory } from '../notebook/progress';
 
 export interface TokenEffect { id: number; token: string; effect: number }
 export interface ActivatingContext { row: number; pos: number; act: number; text: string }
@@ -80,6 +81,8 @@ export interface AblationGraphOptions {
   featuresPerPass?: number;
   /** sequence copies per forward pass (ablationEffects' maxRowsPerPass; also bounds the top-context passes) */
   maxRowsPerPass?: number;
+  /** progress of each hook's clean and ablated passes (default none) */
+  progress?: ProgressFactory;
 }
 
 /** "L.j" for blocks.L.* hooks, else "<hook>.j". */
@@ -123,9 +126,6 @@ function topK(score: (i: number) => number, n: number, k: number): number[] {
  * within ABLATION_PASS_BYTES).
  */
 export function topActivatingContexts(model: CircuitModel, sae: SAE, contexts: number[][], features: number[], opts: { k?: number; window?: number; decodeToken?: (id: number) => string; rowsPerPass?: number } = {}): Map<number, ActivatingContext[]> {
-  const k = opts.k ?? 3;
-  const win = opts.window ?? 6;
-  const dec = opts.decodeToken ?? ((id: number) => String(id));
   const hook = sae.cfg.metadata.hook_name;
   const [M, T] = [contexts.length, contexts[0].length];
   const F = features.length;
@@ -148,6 +148,21 @@ export function topActivatingContexts(model: CircuitModel, sae: SAE, contexts: n
   } finally {
     ids.dispose();
   }
+  return contextsFromActivations(a, contexts, features, opts);
+}
+
+/**
+ * Top activating contexts from the activations `a` [M, T, F] (row-major; F = features.length) of `features`
+ * over `contexts` ([M][T] token ids): per feature the k sequences with the largest positive max activation
+ * (its first position), largest first, as text ending at the max position.
+ */
+export function contextsFromActivations(a: Float32Array, contexts: number[][], features: number[], opts: { k?: number; window?: number; decodeToken?: (id: number) => string } = {}): Map<number, ActivatingContext[]> {
+  const k = opts.k ?? 3;
+  const win = opts.window ?? 6;
+  const dec = opts.decodeToken ?? ((id: number) => String(id));
+  const [M, T] = [contexts.length, contexts[0].length];
+  const F = features.length;
+  if (a.length !== M * T * F) throw new Error(`contextsFromActivations: ${a.length} activations for [${M}, ${T}, ${F}]`);
   const out = new Map<number, ActivatingContext[]>();
   features.forEach((f, fi) => {
     const best: ActivatingContext[] = [];
@@ -165,6 +180,11 @@ export function topActivatingContexts(model: CircuitModel, sae: SAE, contexts: n
   return out;
 }
 
+/** Whether two lists of token rows are equal. */
+function sameRows(a: number[][], b: number[][]): boolean {
+  return a === b || (a.length === b.length && a.every((r, i) => r.length === b[i].length && r.every((v, t) => v === b[i][t])));
+}
+
 /** Build the ablation graph over a layer range (see the module comment). tokens [N][T]. */
 export async function ablationGraph(model: CircuitModel, saes: SAESet, tokens: number[][], opts: AblationGraphOptions): Promise<AblationGraph> {
   if (!opts.hooks.length) throw new Error('ablationGraph needs at least one hook in the layer range');
@@ -180,13 +200,22 @@ export async function ablationGraph(model: CircuitModel, saes: SAESet, tokens: n
   const nodes: AblationGraphNode[] = [];
   const edges: AblationGraphEdge[] = [];
   const levels: AblationLevel[] = [];
+  let clean: CleanRun | undefined;
   try {
+    // one clean run for every level: the activations at each hook, the readouts at each next hook, the log-probs
+    clean = await recordCleanRun(model, saes, tk, hooks, hooks.slice(1), { rowsPerPass: opts.maxRowsPerPass, progress: opts.progress });
     for (let i = 0; i < hooks.length && picks.length; i++) {
       const hook = hooks[i];
       const next = hooks[i + 1];
-      const r = await ablationEffects(model, saes, tk, { layerHook: hook, downstreamHook: next, features: picks, featuresPerPass: opts.featuresPerPass, maxRowsPerPass: opts.maxRowsPerPass });
+      const r = await ablationEffects(model, saes, tk, { layerHook: hook, downstreamHook: next, features: picks, featuresPerPass: opts.featuresPerPass, maxRowsPerPass: opts.maxRowsPerPass, progress: opts.progress, clean });
+      for (const c of clean.activations.get(hook)!) c.x.dispose();
+      clean.activations.set(hook, []);
       levels.push({ hook, next, features: [...picks], featureEffects: r.featureEffects, dSaeDownstream: r.dSaeDownstream, cleanDownstreamMean: columnMeans(r.cleanDownstream, r.dSaeDownstream), logprobEffects: r.logprobEffects, dVocab: r.dVocab });
-      const ctx = opts.contexts?.length ? topActivatingContexts(model, saeAt(saes, hook), opts.contexts, picks, { k: opts.contextsPerNode, window: opts.contextWindow, decodeToken: dec, rowsPerPass: opts.maxRowsPerPass }) : undefined;
+      // contexts: from the activations the clean passes recorded when they are the ablated sequences, else their own passes
+      const ctxOpts = { k: opts.contextsPerNode, window: opts.contextWindow, decodeToken: dec };
+      const ctx = !opts.contexts?.length ? undefined
+        : sameRows(opts.contexts, tokens) ? contextsFromActivations(r.featureActs, opts.contexts, picks, ctxOpts)
+          : topActivatingContexts(model, saeAt(saes, hook), opts.contexts, picks, { ...ctxOpts, rowsPerPass: opts.maxRowsPerPass });
       const nextPicks = new Set<number>();
       picks.forEach((j, row) => {
         const lp = r.logprobEffects.subarray(row * r.dVocab, (row + 1) * r.dVocab);
@@ -209,6 +238,7 @@ export async function ablationGraph(model: CircuitModel, saes: SAESet, tokens: n
     }
   } finally {
     tk.dispose();
+    if (clean) disposeCleanRun(clean);
   }
   return { hooks, nodes, edges, levels };
 }

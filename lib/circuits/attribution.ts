@@ -14,10 +14,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { interruptible } from '../notebook/interrupt';
+import { NO_PROGRESS_FACTORY, ProgressFactory, ProgressReporter } from '../notebook/progress';
 import { HookFn } from '../model/types';
 import { SAE } from '../sae/sae';
+import { featureDirections, residualStartLayer } from './ablation';
 import {
-  CircuitModel, SAESet, SAEState, answerLogitDiff, checkEqualLengths, disposeStates, orderHooks, saeStates, sumTrailing, tokensTensor,
+  CircuitModel, SAESet, SAEState, answerLogitDiff, checkEqualLengths, disposeStates, orderHooks, saeStates, stopLayerAfter, sumTrailing, tokensTensor,
 } from './common';
 
 export type AttributionMethod = 'atp' | 'ig' | 'exact';
@@ -45,6 +47,8 @@ export interface AttributionOptions {
   rowsPerPass?: number;
   /** keep the gradients and deltas (needed by circuitEdges; atp and ig only); the caller disposes them */
   keepTensors?: boolean;
+  /** progress of the ig and exact passes, one reporter per hook (default none) */
+  progress?: ProgressFactory;
 }
 
 /** Per-hook tensors kept for edges: gradients of m and patch - clean deltas. */
@@ -150,7 +154,7 @@ function atpGrads(model: CircuitModel, saes: SAESet, hooks: string[], clean: tf.
 }
 
 /** ig mean gradients at one hook (the others untouched), steps batched along the batch axis. */
-async function igGrads(model: CircuitModel, sae: SAE, hook: string, clean: tf.Tensor2D, c: SAEState, p: SAEState, plus: number[], minus: number[], steps: number, perPass: number): Promise<{ gradF: tf.Tensor; gradE: tf.Tensor }> {
+async function igGrads(model: CircuitModel, sae: SAE, hook: string, clean: tf.Tensor2D, c: SAEState, p: SAEState, plus: number[], minus: number[], steps: number, perPass: number, progress: ProgressReporter): Promise<{ gradF: tf.Tensor; gradE: tf.Tensor }> {
   const N = clean.shape[0];
   let gradF = tf.zerosLike(c.f);
   let gradE = tf.zerosLike(c.e);
@@ -185,14 +189,22 @@ async function igGrads(model: CircuitModel, sae: SAE, hook: string, clean: tf.Te
     });
     tf.dispose([fA, eA, tokens, gF, gE, gradF, gradE]);
     [gradF, gradE] = next;
+    progress.tick(S);
   }
+  progress.done();
   const out = { gradF: tf.div(gradF, steps), gradE: tf.div(gradE, steps) };
   tf.dispose([gradF, gradE]);
   return out;
 }
 
-/** exact effects at one hook: [N, T, d_sae + 1] (zero where a feature does not differ). */
-async function exactEffects(model: CircuitModel, sae: SAE, hook: string, clean: tf.Tensor2D, c: SAEState, p: SAEState, mClean: Float32Array, plus: number[], minus: number[], rowsPerPass: number): Promise<tf.Tensor> {
+/**
+ * exact effects at one hook: [N, T, d_sae + 1] (zero where a feature does not differ). A patch changes the
+ * activation at one position only: by (f_patch - f_clean)_j d_j for feature j (featureDirections; the
+ * decoder is affine) or by e_patch - e_clean for the error node. For residual hooks and such SAEs the
+ * patched rows are the clean activation plus that change, run from the hook's block (residualStartLayer);
+ * otherwise the hook splices decode(f with the one entry patched) + e.
+ */
+async function exactEffects(model: CircuitModel, sae: SAE, hook: string, clean: tf.Tensor2D, c: SAEState, p: SAEState, mClean: Float32Array, plus: number[], minus: number[], rowsPerPass: number, makeProgress: ProgressFactory): Promise<tf.Tensor> {
   const [N, T, D] = c.f.shape as number[];
   const diffF = tf.sub(p.f, c.f);
   const diff = diffF.dataSync() as Float32Array;
@@ -202,37 +214,76 @@ async function exactEffects(model: CircuitModel, sae: SAE, hook: string, clean: 
   for (let i = 0; i < diff.length; i++) if (diff[i] !== 0) cand.push([Math.floor(i / (T * D)), Math.floor(i / D) % T, i % D]);
   for (let n = 0; n < N; n++) for (let t = 0; t < T; t++) cand.push([n, t, D]);
   const diffE = tf.sub(p.e, c.e);
+  const startLayer = residualStartLayer(hook);
+  const affine = startLayer !== undefined && c.e.rank === 3 && !sae.isTranscoder && !sae.readsHookZ && sae.cfg.normalize_activations === 'none';
+  // the clean activation at the hook (fast path): what the patches are added to
+  let xClean: tf.Tensor | undefined;
+  if (affine) {
+    model.forward(clean, { fwdHooks: [[hook, (x) => { xClean = tf.keep(x.clone()); }]], stopAtLayer: stopLayerAfter(model, hook), returnType: 'none' });
+    if (!xClean) throw new Error(`hook ${hook} did not run in the forward pass`);
+  }
   const stopPoint = interruptible('exact attribution');
+  const progress = makeProgress(`exact ${hook}: ${cand.length} patches`, Math.ceil(cand.length / rowsPerPass));
   try {
   for (let s = 0; s < cand.length; s += rowsPerPass) {
     await stopPoint(`${hook}, ${s} of ${cand.length} patches`);
     const chunk = cand.slice(s, s + rowsPerPass);
     const C = chunk.length;
     const nIdx = chunk.map((x) => x[0]);
-    const [tokens, fRows, eRows] = tf.tidy(() => {
-      const ni = tf.tensor1d(nIdx, 'int32');
-      // feature candidates: one entry of (f_patch - f_clean) added at (row, t, j)
-      const featIdx: number[][] = [];
-      const featVal: number[] = [];
-      const errMask = new Float32Array(C * T);
-      chunk.forEach(([n, t, j], r) => {
-        if (j < D) { featIdx.push([r, t, j]); featVal.push(diff[(n * T + t) * D + j]); } else errMask[r * T + t] = 1;
+    let logits: tf.Tensor;
+    if (affine) {
+      const [tokens, patched] = tf.tidy(() => {
+        const ni = tf.tensor1d(nIdx, 'int32');
+        const d = xClean!.shape[2] as number;
+        // per row: the change at its position [C, d] (feature: delta d_j; error: e_patch - e_clean there), placed by a one-hot over T
+        const feats = chunk.map(([, , j], r) => [r, j]).filter(([, j]) => j < D);
+        const errs = chunk.map(([n, t, j], r) => [r, n * T + t, j]).filter(([, , j]) => j === D);
+        let change = tf.zeros([C, d]);
+        if (feats.length) {
+          const dirs = featureDirections(sae, feats.map(([, j]) => j))!;
+          const scale = tf.tensor2d(feats.map(([r, j]) => diff[(chunk[r][0] * T + chunk[r][1]) * D + j]), [feats.length, 1]);
+          change = tf.add(change, tf.scatterND(tf.tensor2d(feats.map(([r]) => [r]), [feats.length, 1], 'int32'), tf.mul(dirs, scale), [C, d]));
+        }
+        if (errs.length) {
+          const e = tf.gather(tf.reshape(diffE, [N * T, d]), tf.tensor1d(errs.map(([, i]) => i), 'int32'));
+          change = tf.add(change, tf.scatterND(tf.tensor2d(errs.map(([r]) => [r]), [errs.length, 1], 'int32'), e, [C, d]));
+        }
+        const at = tf.oneHot(tf.tensor1d(chunk.map(([, t]) => t), 'int32'), T); // [C, T]
+        const x = tf.add(tf.gather(xClean!, ni), tf.mul(tf.expandDims(at, 2), tf.expandDims(change, 1)));
+        return [tf.gather(clean, ni), x];
       });
-      let f = tf.gather(c.f, ni);
-      if (featIdx.length) f = tf.add(f, tf.scatterND(tf.tensor2d(featIdx, [featIdx.length, 3], 'int32'), tf.tensor1d(featVal), [C, T, D]));
-      const eShape = c.e.shape.slice(1);
-      const m = tf.reshape(tf.tensor2d(errMask, [C, T]), [C, T, ...new Array(eShape.length - 1).fill(1)]);
-      const e = tf.add(tf.gather(c.e, ni), tf.mul(m, tf.gather(diffE, ni)));
-      return [tf.gather(clean, ni), f, e];
-    });
-    const logits = model.forward(tokens, { fwdHooks: [[hook, (x) => replacedBy(sae, x, fRows, eRows)]], logitsToKeep: 1 }).logits!;
+      logits = model.forward(tokens, { startAtLayer: startLayer, residual: patched, logitsToKeep: 1 }).logits!;
+      tf.dispose([tokens, patched]);
+    } else {
+      const [tokens, fRows, eRows] = tf.tidy(() => {
+        const ni = tf.tensor1d(nIdx, 'int32');
+        // feature candidates: one entry of (f_patch - f_clean) added at (row, t, j)
+        const featIdx: number[][] = [];
+        const featVal: number[] = [];
+        const errMask = new Float32Array(C * T);
+        chunk.forEach(([n, t, j], r) => {
+          if (j < D) { featIdx.push([r, t, j]); featVal.push(diff[(n * T + t) * D + j]); } else errMask[r * T + t] = 1;
+        });
+        let f = tf.gather(c.f, ni);
+        if (featIdx.length) f = tf.add(f, tf.scatterND(tf.tensor2d(featIdx, [featIdx.length, 3], 'int32'), tf.tensor1d(featVal), [C, T, D]));
+        const eShape = c.e.shape.slice(1);
+        const m = tf.reshape(tf.tensor2d(errMask, [C, T]), [C, T, ...new Array(eShape.length - 1).fill(1)]);
+        const e = tf.add(tf.gather(c.e, ni), tf.mul(m, tf.gather(diffE, ni)));
+        return [tf.gather(clean, ni), f, e];
+      });
+      logits = model.forward(tokens, { fwdHooks: [[hook, (x) => replacedBy(sae, x, fRows, eRows)]], logitsToKeep: 1 }).logits!;
+      tf.dispose([tokens, fRows, eRows]);
+    }
     const m = answerLogitDiff(logits as tf.Tensor3D, nIdx.map((n) => plus[n]), nIdx.map((n) => minus[n]));
     const mv = m.dataSync();
     chunk.forEach(([n, t, j], r) => { out[(n * T + t) * (D + 1) + j] = mv[r] - mClean[n]; });
-    tf.dispose([tokens, fRows, eRows, logits, m]);
+    tf.dispose([logits, m]);
+    progress.tick(1);
   }
+  progress.done();
   } finally {
     tf.dispose([diffF, diffE]);
+    xClean?.dispose();
   }
   return tf.tensor3d(out, [N, T, D + 1]);
 }
@@ -263,6 +314,7 @@ export async function attributeNodes(model: CircuitModel, saesIn: SAESet, pairs:
   const tensors = new Map<string, HookTensors>();
   let grads: Map<string, { gradF: tf.Tensor; gradE: tf.Tensor }> | undefined;
   const stopPoint = interruptible(`${opts.method} attribution`);
+  const makeProgress = opts.progress ?? NO_PROGRESS_FACTORY;
   try {
     if (opts.method === 'atp') grads = atpGrads(model, saes, hooks, clean, c.states, plus, minus);
     for (const h of hooks) {
@@ -272,9 +324,9 @@ export async function attributeNodes(model: CircuitModel, saesIn: SAESet, pairs:
       const ps = p.states.get(h)!;
       let effects: tf.Tensor;
       if (opts.method === 'exact') {
-        effects = await exactEffects(model, sae, h, clean, cs, ps, metricClean, plus, minus, Math.max(1, opts.rowsPerPass ?? 256));
+        effects = await exactEffects(model, sae, h, clean, cs, ps, metricClean, plus, minus, Math.max(1, opts.rowsPerPass ?? 256), makeProgress);
       } else {
-        const g = opts.method === 'atp' ? grads!.get(h)! : await igGrads(model, sae, h, clean, cs, ps, plus, minus, steps, Math.max(1, Math.min(steps, opts.stepsPerPass ?? steps)));
+        const g = opts.method === 'atp' ? grads!.get(h)! : await igGrads(model, sae, h, clean, cs, ps, plus, minus, steps, Math.max(1, Math.min(steps, opts.stepsPerPass ?? steps)), makeProgress(`ig ${h}: steps`, steps));
         const deltaF = tf.sub(ps.f, cs.f);
         const deltaE = tf.sub(ps.e, cs.e);
         effects = tf.tidy(() => withErrorChannel(tf.mul(deltaF, g.gradF), sumTrailing(tf.mul(deltaE, g.gradE))));

@@ -99,3 +99,12 @@ export class Progress implements ProgressReporter {
 
 /** A reporter that does nothing (for library calls that take an optional reporter). */
 export const NO_PROGRESS: ProgressReporter = { tick() {}, done() {} };
+
+/**
+ * Makes one reporter per phase of multi-phase work, once the phase's total is known (a stage passes
+ * `(label, total) => new Progress(label, total)`; library code defaults to NO_PROGRESS_FACTORY).
+ */
+export type ProgressFactory = (label: string, total: number) => ProgressReporter;
+
+/** A factory of reporters that do nothing. */
+export const NO_PROGRESS_FACTORY: ProgressFactory = () => NO_PROGRESS;

@@ -11,6 +11,7 @@ import { TensorToWrite, writeSafetensors } from '../io/safetensors';
 import { AblationGraph, TokenEffect, ablationGraph, ablationGraphDot, tokenEffectText } from '../circuits/ablationGraph';
 import { renderDotSvg } from '../circuits/graphviz';
 import { StageContext } from '../notebook/stage';
+import { Progress } from '../notebook/progress';
 import { StageOutput, defineStage } from './define';
 import { Row } from '../plots/table';
 import { ExperimentConfig } from './config';
@@ -111,6 +112,7 @@ async function ablationGraphRun(ctx: StageContext): Promise<StageOutput<Ablation
     const g = await ablationGraph(w.model, w.saes, rows, {
       hooks: config.circuits.hooks, thinning: a.thinning, pinned: a.pinned, branching: a.branching, seed: config.seed,
       decodeToken, contexts: rows, contextsPerNode: a.contextsPerNode,
+      progress: (label, total) => new Progress(label, total),
     });
     const title = `Feature ablation graph: ${config.base.model}, ${config.circuits.saeRelease} (${a.nSequences} sequences, last position)`;
     const dot = ablationGraphDot(g, title);

@@ -17,6 +17,7 @@ import { faithfulnessCurvesSpec, methodAgreement, methodAgreementSpec } from '..
 import { SvaRecord, SvaTokenizer, generateSvaPairs, readSvaJsonl, svaToJsonl } from '../circuits/svaData';
 import { EdgeBlock } from '../circuits/edges';
 import { StageContext } from '../notebook/stage';
+import { Progress } from '../notebook/progress';
 import { StageOutput, defineStage } from './define';
 import { Row } from '../plots/table';
 import { ExperimentConfig } from './config';
@@ -183,20 +184,31 @@ async function featureCircuitsRun(ctx: StageContext): Promise<StageOutput<Featur
     const { records, source } = circuitRecords(config, w.tokenizer);
     const ex = circuitExamples(records, w.tokenizer, { nExamples: at.nExamples, prependBos: config.prependBos, seed: config.seed });
     const seconds: Record<string, { seconds: number }> = {};
+    // phases: each method's node effects, the circuit (edges + its faithfulness curve), the other methods' curves, the two ends
+    const phases = new Progress('feature circuits: phases', methods.length + 1 + methods.filter((k) => k !== main).length + 1);
+    const progress = (label: string, total: number) => new Progress(label, total);
     for (const k of methods) {
       const t0 = performance.now();
-      m[k] = await attributeNodes(w.model, w.saes, ex, { method: k, steps: at.igSteps, keepTensors: k === main });
+      m[k] = await attributeNodes(w.model, w.saes, ex, { method: k, steps: at.igSteps, keepTensors: k === main, progress });
       seconds[k] = { seconds: (performance.now() - t0) / 1000 };
+      phases.tick(1, { '': `${k} node effects ${seconds[k].seconds.toFixed(1)} s` });
     }
     const opts = { method: main as "atp" | "ig", igSteps: at.igSteps, nodeThreshold: at.nodeThreshold, edgeThreshold: at.edgeThreshold, thresholds: at.thresholds };
     const t0 = performance.now();
     const fc = await circuitFromAttribution(w.model, w.saes, ex, m[main]!, opts);
     seconds.circuit = { seconds: (performance.now() - t0) / 1000 };
+    phases.tick(1, { '': `circuit (edges, faithfulness) ${seconds.circuit.seconds.toFixed(1)} s` });
     disposeAttribution(m[main]!);
     // faithfulness over the thresholds for every method, and the two ends (all nodes / none), through the same code
     const curves: Record<string, FaithfulnessCurve> = { [main]: { ...fc.curve, points: fc.curve.points.filter((p) => at.thresholds.includes(p.threshold)) } };
-    for (const k of methods) if (k !== main) curves[k] = await faithfulnessCurve(w.model, w.saes, ex, nodeEffects(m[k]!), at.thresholds);
+    for (const k of methods) {
+      if (k === main) continue;
+      curves[k] = await faithfulnessCurve(w.model, w.saes, ex, nodeEffects(m[k]!), at.thresholds);
+      phases.tick(1, { '': `${k} faithfulness curve` });
+    }
     const ends = await faithfulnessCurve(w.model, w.saes, ex, fc.nodes, [-1, Number.MAX_VALUE]);
+    phases.tick(1, { '': 'faithfulness of all nodes / no nodes' });
+    phases.done();
     const labels = positionTokens(ex, (id) => w.tokenizer.decode([id]));
     const describe = (n: CircuitNode) => (n.id === 'y' ? ['total effect m_patch - m_clean', 'm = logit(patch answer) - logit(clean answer)'] : [dominantPosition(m[main]!, n.hook, n.feature, labels)]);
     const title = `Feature circuit (${main}, |node| > ${at.nodeThreshold}, |edge| > ${at.edgeThreshold}): ${config.base.model}, ${ex.clean.length} agreement pairs`;

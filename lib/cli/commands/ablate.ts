@@ -27,7 +27,7 @@ options:
   --layer-hook A          hook whose SAE features are ablated
   --downstream-hook B     hook whose SAE features are read (after A)
   --features j1,j2,...    feature ids at A
-  --features-per-pass N   ablations batched in one forward pass (default 8)
+  --features-per-pass N   a forward pass holds at most N x (sequences) ablated rows (default 8)
   --out FILE              output safetensors file (written atomically)`;
 
 /** "1,2,3" -> [1, 2, 3] (non-negative integers), or an Error naming the flag. */
