@@ -85,10 +85,16 @@ export interface AblationGraphOptions {
   progress?: ProgressFactory;
 }
 
-/** "L.j" for blocks.L.* hooks, else "<hook>.j". */
-export function nodeId(hook: string, feature: number): string {
+/**
+ * One id per (hook, feature): "L.j" for blocks.L.hook_resid_pre (the seed's labels), "L.<point>.j" for the other
+ * hooks of block L ("0.resid_post.12", so blocks.0.hook_resid_pre and blocks.0.hook_resid_post never share an id),
+ * else "<hook>.j".
+ */
+export function nodeId(hook: string, feature: number | 'err'): string {
   const block = parseBlockHook(hook);
-  return `${block ? block.layer : hook}.${feature}`;
+  if (!block) return `${hook}.${feature}`;
+  if (block.point === 'hook_resid_pre') return `${block.layer}.${feature}`;
+  return `${block.layer}.${block.point.replace(/^hook_/, '')}.${feature}`;
 }
 
 

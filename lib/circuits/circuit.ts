@@ -10,7 +10,7 @@ import { GraphSpec, effectFill, renderDotSvg, toDot } from './graphviz';
 import { nodeId } from './ablationGraph';
 
 export interface CircuitNode {
-  /** "L.j", "L.err" (blocks.L.* hooks) or "y" */
+  /** nodeId(hook, j): "L.j" / "L.err" at blocks.L.hook_resid_pre, "L.<point>.j" / "L.<point>.err" at other block hooks, or "y" */
   id: string;
   hook: string;
   /** feature id; d_sae for the error node; -1 for y */
@@ -31,7 +31,7 @@ export interface Circuit {
 
 /** id of node j at a hook (j = d_sae: the error node). */
 export function circuitNodeId(hook: string, j: number, dSae: number): string {
-  return j === dSae ? nodeId(hook, 0).replace(/\.0$/, '.err') : nodeId(hook, j);
+  return nodeId(hook, j === dSae ? 'err' : j);
 }
 
 /** Select the circuit (see the module comment). */

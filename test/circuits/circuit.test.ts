@@ -232,3 +232,20 @@ test('a hook with many circuit nodes wraps into rows inside its box, y above the
   const oneRow = Number(/<svg width="([\d.]+)pt"/.exec(await renderDotSvg(toDot({ ...spec, maxPerRow: undefined })))![1]);
   assert.ok(width < oneRow / 1.8 && width < 12 * 72 + 200, `wrapped ${width} pt wide vs ${oneRow} pt in one row`);
 });
+
+test('node ids are unique per hook: blocks.0.hook_resid_pre and blocks.0.hook_resid_post keep their own features and error nodes', () => {
+  const pre = 'blocks.0.hook_resid_pre';
+  const post = 'blocks.0.hook_resid_post';
+  // two features + an error node per hook, every node above the threshold; one edge block pre -> post
+  const byHook = new Map([pre, post].map((h) => [h, { hook: h, dSae: 2, effects: Float32Array.from([1, 2, 3]), nodes: Float32Array.from([1, 2, 3]) }]));
+  const attr = { method: 'atp' as const, N: 1, T: 1, hooks: [pre, post], byHook, metricClean: new Float32Array(1), metricPatch: Float32Array.from([6]) };
+  const edges = [{ up: pre, down: post, downNodes: [0, 2], dUp: 2, weights: Float32Array.from([0.5, 0, 0.7, 0, 0, 0.9]) }];
+  const c = buildCircuit(attr, edges, { nodeThreshold: 0.5, edgeThreshold: 0.1 });
+  const ids = c.nodes.map((n) => n.id);
+  assert.deepStrictEqual(ids, ['0.0', '0.1', '0.err', '0.resid_post.0', '0.resid_post.1', '0.resid_post.err', 'y']);
+  assert.strictEqual(new Set(ids).size, ids.length, 'no two nodes share an id');
+  // the pre -> post edges by hand: (pre 0 -> post 0) 0.5, (pre err -> post 0) 0.7, (pre err -> post err) 0.9; no self-loops
+  const prePost = c.edges.filter((e) => e.to !== 'y').map((e) => [e.from, e.to, e.weight]);
+  assert.deepStrictEqual(prePost.map(([f, t]) => [f, t]).sort(), [['0.0', '0.resid_post.0'], ['0.err', '0.resid_post.0'], ['0.err', '0.resid_post.err']].sort());
+  assert.ok(c.edges.every((e) => e.from !== e.to));
+});
