@@ -118,6 +118,8 @@ static void initDnnl() {
 // One matmul primitive for src [M, K] bf16 x weights [K, N] bf16 (+ bias [1, N] f32) -> dst [M, N] f32, plain row-major.
 struct Gemm {
   dnnl_primitive_t prim = nullptr;
+  // the memory descriptors the primitive was made for (each call wraps its buffers in them)
+  dnnl_memory_desc_t src, wei, bia, dst;
   std::string impl;
   uint64_t lastUse = 0;
 };
@@ -138,19 +140,18 @@ static Gemm* gemmFor(int64_t M, int64_t N, int64_t K, bool bias, std::string& wh
     dnnl.prim_destroy(oldest->second.prim);
     gemmCache.erase(oldest);
   }
-  dnnl_memory_desc_t src, wei, bia, dst;
+  Gemm g;
   const dnnl_dims_t sd = {M, K}, wd = {K, N}, bd = {1, N}, dd = {M, N};
-  dnnl.md_init_by_tag(&src, 2, sd, dnnl_bf16, dnnl_ab);
-  dnnl.md_init_by_tag(&wei, 2, wd, dnnl_bf16, dnnl_ab);
-  dnnl.md_init_by_tag(&bia, 2, bd, dnnl_f32, dnnl_ab);
-  dnnl.md_init_by_tag(&dst, 2, dd, dnnl_f32, dnnl_ab);
+  dnnl.md_init_by_tag(&g.src, 2, sd, dnnl_bf16, dnnl_ab);
+  dnnl.md_init_by_tag(&g.wei, 2, wd, dnnl_bf16, dnnl_ab);
+  dnnl.md_init_by_tag(&g.bia, 2, bd, dnnl_f32, dnnl_ab);
+  dnnl.md_init_by_tag(&g.dst, 2, dd, dnnl_f32, dnnl_ab);
   dnnl_matmul_desc_t desc;
-  if (dnnl.matmul_desc_init(&desc, &src, &wei, bias ? &bia : nullptr, &dst) != dnnl_success) { why = "oneDNN rejected the matmul description"; return nullptr; }
+  if (dnnl.matmul_desc_init(&desc, &g.src, &g.wei, bias ? &g.bia : nullptr, &g.dst) != dnnl_success) { why = "oneDNN rejected the matmul description"; return nullptr; }
   dnnl_primitive_desc_t pd;
   if (dnnl.pd_create(&pd, &desc, nullptr, dnnl.engine, nullptr) != dnnl_success) { why = "oneDNN has no bf16 matmul for this shape"; return nullptr; }
   const char* impl = nullptr;
   dnnl.pd_query(pd, dnnl_query_impl_info_str, 0, &impl);
-  Gemm g;
   g.impl = impl ? impl : "?";
   const dnnl_status_t st = dnnl.prim_create(&g.prim, pd);
   dnnl.pd_destroy(pd);
@@ -238,12 +239,7 @@ napi_value Bf16Matmul(napi_env env, napi_callback_info info) {
     std::string why;
     Gemm* g = gemmFor(M, N, K, bias != nullptr, why);
     if (!g) throw ArgError{"bf16Matmul: oneDNN refused this shape"};
-    dnnl_memory_desc_t src, wei, bia, dst;
-    const dnnl_dims_t sd = {M, K}, wdims = {K, N}, bd = {1, N}, dd = {M, N};
-    dnnl.md_init_by_tag(&src, 2, sd, dnnl_bf16, dnnl_ab);
-    dnnl.md_init_by_tag(&wei, 2, wdims, dnnl_bf16, dnnl_ab);
-    dnnl.md_init_by_tag(&bia, 2, bd, dnnl_f32, dnnl_ab);
-    dnnl.md_init_by_tag(&dst, 2, dd, dnnl_f32, dnnl_ab);
+    const dnnl_memory_desc_t &src = g->src, &wei = g->wei, &bia = g->bia, &dst = g->dst;
     dnnl_memory_t ms = nullptr, mw = nullptr, mb = nullptr, md = nullptr;
     dnnl.mem_create(&ms, &src, dnnl.engine, xb.data());
     dnnl.mem_create(&mw, &wei, dnnl.engine, const_cast<uint16_t*>(wd));

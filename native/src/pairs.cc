@@ -62,6 +62,23 @@ inline int add(Table& t, int32_t i, int32_t j, double xy, int32_t c, int32_t cr,
   }
 }
 
+// Block b's slot table from arguments 0 (Int32Array[]) and 1 (Float64Array[]): 6 int32 / 3 float64 words per slot,
+// a power-of-two capacity cap; `error` is thrown when the arrays do not fit that.
+Table tableArg(napi_env env, Args& args, uint32_t b, int32_t cap, int32_t size, const char* error) {
+  napi_value vi, vf;
+  napi_get_element(env, args.at(0), b, &vi);
+  napi_get_element(env, args.at(1), b, &vf);
+  napi_typedarray_type ti, tf;
+  size_t li, lf, oi, of;
+  void *di, *df;
+  napi_value bi, bf;
+  if (napi_get_typedarray_info(env, vi, &ti, &li, &di, &bi, &oi) != napi_ok || napi_get_typedarray_info(env, vf, &tf, &lf, &df, &bf, &of) != napi_ok ||
+      ti != napi_int32_array || tf != napi_float64_array || static_cast<int64_t>(li) != 6 * static_cast<int64_t>(cap) ||
+      static_cast<int64_t>(lf) != 3 * static_cast<int64_t>(cap) || (cap & (cap - 1)) != 0)
+    throw ArgError{error};
+  return Table{static_cast<int32_t*>(di), static_cast<double*>(df), cap, size};
+}
+
 }  // namespace
 
 // pairInsert(tablesI32[], tablesF64[], caps, sizes, pos, ends, recI, recJ, recXY, recFlags, cross|null, alive|null)
@@ -89,18 +106,7 @@ napi_value PairInsert(napi_env env, napi_callback_info info) {
       throw ArgError{"pairInsert: sizes differ"};
     std::vector<Table> tables(nb);
     for (uint32_t b = 0; b < nb; b++) {
-      napi_value vi, vf;
-      napi_get_element(env, args.at(0), b, &vi);
-      napi_get_element(env, args.at(1), b, &vf);
-      napi_typedarray_type ti, tf;
-      size_t li, lf, oi, of;
-      void *di, *df;
-      napi_value bi, bf;
-      if (napi_get_typedarray_info(env, vi, &ti, &li, &di, &bi, &oi) != napi_ok || napi_get_typedarray_info(env, vf, &tf, &lf, &df, &bf, &of) != napi_ok ||
-          ti != napi_int32_array || tf != napi_float64_array || static_cast<int64_t>(li) != 6 * static_cast<int64_t>(caps[b]) ||
-          static_cast<int64_t>(lf) != 3 * static_cast<int64_t>(caps[b]) || (caps[b] & (caps[b] - 1)) != 0)
-        throw ArgError{"pairInsert: a table is not an Int32Array / Float64Array pair of 6 / 3 words per slot"};
-      tables[b] = Table{static_cast<int32_t*>(di), static_cast<double*>(df), caps[b], sizes[b]};
+      tables[b] = tableArg(env, args, b, caps[b], sizes[b], "pairInsert: a table is not an Int32Array / Float64Array pair of 6 / 3 words per slot");
       if (pos[b] < 0 || ends[b] < pos[b] || static_cast<size_t>(ends[b]) > nri) throw ArgError{"pairInsert: record range out of bounds"};
     }
     const int64_t nAlive = static_cast<int64_t>(nalive);
@@ -217,18 +223,7 @@ napi_value PairAccumulate(napi_env env, napi_callback_info info) {
         throw ArgError{"pairAccumulate: indptr out of bounds"};
     std::vector<GrowingTable> tables(nb);
     for (uint32_t b = 0; b < nb; b++) {
-      napi_value vi, vf;
-      napi_get_element(env, args.at(0), b, &vi);
-      napi_get_element(env, args.at(1), b, &vf);
-      napi_typedarray_type ti, tf;
-      size_t li, lf, oi, of;
-      void *di, *df;
-      napi_value bi, bf;
-      if (napi_get_typedarray_info(env, vi, &ti, &li, &di, &bi, &oi) != napi_ok || napi_get_typedarray_info(env, vf, &tf, &lf, &df, &bf, &of) != napi_ok ||
-          ti != napi_int32_array || tf != napi_float64_array || static_cast<int64_t>(li) != 6 * static_cast<int64_t>(caps[b]) ||
-          static_cast<int64_t>(lf) != 3 * static_cast<int64_t>(caps[b]) || (caps[b] & (caps[b] - 1)) != 0)
-        throw ArgError{"pairAccumulate: a table is not an Int32Array / Float64Array pair of 6 / 3 words per slot"};
-      tables[b].t = Table{static_cast<int32_t*>(di), static_cast<double*>(df), caps[b], sizes[b]};
+      tables[b].t = tableArg(env, args, b, caps[b], sizes[b], "pairAccumulate: a table is not an Int32Array / Float64Array pair of 6 / 3 words per slot");
     }
     // indices are checked once (JavaScript arrays would read undefined; here they would read out of bounds)
     for (int64_t u = t0; u < t1; u++) {
