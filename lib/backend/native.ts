@@ -20,6 +20,7 @@ import { reduceKernels } from './nativeKernels/reduce';
 import { fusedReplacementKernels, saelabKernels } from './nativeKernels/fused';
 import { registerFusedGradients } from './fusedOps';
 import { setBf16Addon } from './bf16';
+import { setNativeNonFiniteCounter } from '../io/finite';
 
 /** The tfjs backend name. */
 export const NATIVE_BACKEND = 'native';
@@ -70,6 +71,7 @@ export function loadNativeAddon(): { addon?: NativeAddon; reason: string } {
     const threads = Number(process.env.SAELAB_NATIVE_THREADS) || (os.availableParallelism?.() ?? os.cpus().length);
     mod.setThreads(threads);
     setBf16Addon(mod);
+    if (mod.nonFinite) setNativeNonFiniteCounter(mod.nonFinite.bind(mod));
     addon = mod;
     return { addon, reason: '' };
   } catch (e) {

@@ -7,8 +7,31 @@ import { Dtype } from './dtypes';
 
 type Stored = { dtype: Dtype; data: ArrayLike<number> | BigInt64Array };
 
+/** A counter over the stored bits on every core (the native addon's `nonFinite`): kind 0 F32, 1 F64, 2 F16, 3 BF16. */
+export type NativeNonFinite = (data: ArrayBufferView, kind: number, out: Float64Array) => void;
+let nativeCounter: NativeNonFinite | undefined;
+const NATIVE_KINDS: Partial<Record<Dtype, number>> = { F32: 0, F64: 1, F16: 2, BF16: 3 };
+/** Below this many values the JavaScript loop is as fast as a native call. */
+const NATIVE_MIN_VALUES = 1 << 16;
+
+/** Use the native counter when the native addon is loaded (lib/backend/native.ts); the counts are the same. */
+export function setNativeNonFiniteCounter(fn: NativeNonFinite | undefined): void {
+  nativeCounter = fn;
+}
+
 /** How many values of a stored tensor are NaN or infinite, and the index of the first (-1: none). Integer dtypes have none. */
 export function countNonFinite(t: Stored): { count: number; first: number } {
+  const kind = NATIVE_KINDS[t.dtype];
+  if (nativeCounter && kind !== undefined && t.data.length >= NATIVE_MIN_VALUES && ArrayBuffer.isView(t.data)) {
+    const out = new Float64Array(2);
+    nativeCounter(t.data as ArrayBufferView, kind, out);
+    return { count: out[0], first: out[1] };
+  }
+  return countNonFiniteJs(t);
+}
+
+/** The same count in JavaScript (the reference for the native counter, and the path without the addon). */
+export function countNonFiniteJs(t: Stored): { count: number; first: number } {
   let count = 0;
   let first = -1;
   const note = (i: number) => { if (count++ === 0) first = i; };

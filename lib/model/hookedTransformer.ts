@@ -15,6 +15,7 @@ import { ForwardOptions, ForwardResult, HookFn, HookSelector, RunWithCacheOption
 import { PackedDtype, PackedWeight, WeightDtype, WEIGHT_DTYPES, dtypeBytes, packTensor, tapeActive, widen, widenColumns, widenRows } from './weights';
 import { formatBytes, memoryBudget } from './memory';
 import { bf16Linear, bf16MatmulSupport, ComputeDtype, COMPUTE_DTYPES, noteBf16Fallback } from '../backend/bf16';
+import { countNonFinite } from '../io/finite';
 
 /** Options of HookedTransformer.fromPretrained (TransformerLens's from_pretrained keyword names in camelCase). */
 export interface FromPretrainedOptions {
@@ -1108,7 +1109,6 @@ interface AttnContext {
 /** A weight with a NaN or infinity is an error where it enters (naming the model and the parameter). */
 function assertFiniteWeight(t: tf.Tensor, name: string, model: string): void {
   const v = t.dataSync() as Float32Array;
-  for (let i = 0; i < v.length; i++) {
-    if (!Number.isFinite(v[i])) throw new Error(`${model}: weight '${name}' has a non-finite value (${v[i]}) at flat index ${i}; the checkpoint is corrupt or was saved in a dtype that overflowed`);
-  }
+  const { first } = countNonFinite({ dtype: 'F32', data: v });
+  if (first >= 0) throw new Error(`${model}: weight '${name}' has a non-finite value (${v[first]}) at flat index ${first}; the checkpoint is corrupt or was saved in a dtype that overflowed`);
 }

@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import { setupBackend, tmpDir, REPO_ROOT } from '../helpers';
 import { runCli, tempsUnder } from './util';
 import { NonFiniteError, SaelabError } from '../../lib/io/errors';
-import { countNonFinite } from '../../lib/io/finite';
+import { countNonFinite, countNonFiniteJs } from '../../lib/io/finite';
+import { loadNativeAddon } from '../../lib/backend/native';
 import { loadSafetensors, writeSafetensors, RawTensor, TensorToWrite } from '../../lib/io/safetensors';
 import { f32ToBf16, f32ToF16 } from '../../lib/io/dtypes';
 import { SAE } from '../../lib/sae/sae';
@@ -40,6 +41,35 @@ test('countNonFinite counts NaN and +-inf in every float dtype, from the stored 
   const bf16: RawTensor = { dtype: 'BF16', shape: [7], data: Uint16Array.from(vals.map((v) => f32ToBf16(Math.abs(v) > 1e30 && Number.isFinite(v) ? 1 : v))) };
   for (const t of [f32, f64, f16, bf16]) assert.deepStrictEqual(countNonFinite(t), { count: 3, first: 1 }, t.dtype);
   assert.deepStrictEqual(countNonFinite({ dtype: 'I32', data: Int32Array.from([1, 2]) }), { count: 0, first: -1 });
+});
+
+test('the native counter (large tensors, every core) agrees with the loop, wherever the values sit', () => {
+  const { addon } = loadNativeAddon();
+  if (!addon?.nonFinite) assert.fail('the native addon has no nonFinite: rebuild it with `node scripts/build-native.js`');
+  const n = 300_001; // above the native threshold, odd so the per-thread chunks are uneven
+  const cases: [number[], number][] = [[[], 0], [[0], 1], [[n - 1], 1], [[150_000, 150_001, 7], 3], [[299_999, 20], 2]];
+  for (const [at, want] of cases) {
+    const f32 = new Float32Array(n).map((_, i) => (i % 13) - 6);
+    const f64 = Float64Array.from(f32);
+    const bf16 = new Uint16Array(n).fill(f32ToBf16(1.5));
+    const f16 = new Uint16Array(n).fill(f32ToF16(-0.25));
+    at.forEach((i, k) => {
+      const v = [NaN, Infinity, -Infinity][k % 3];
+      f32[i] = v; f64[i] = v; bf16[i] = f32ToBf16(v); f16[i] = f32ToF16(v);
+    });
+    const first = at.length ? Math.min(...at) : -1;
+    for (const t of [{ dtype: 'F32', data: f32 }, { dtype: 'F64', data: f64 }, { dtype: 'BF16', data: bf16 }, { dtype: 'F16', data: f16 }] as RawTensor[]) {
+      assert.deepStrictEqual(countNonFinite(t), { count: want, first }, `${t.dtype} at ${at}`);
+      assert.deepStrictEqual(countNonFiniteJs(t), { count: want, first }, `${t.dtype} at ${at} (loop)`);
+      const out = new Float64Array(2);
+      addon!.nonFinite!(t.data as ArrayBufferView, { F32: 0, F64: 1, F16: 2, BF16: 3 }[t.dtype as 'F32']!, out);
+      assert.deepStrictEqual([...out], [want, first], `${t.dtype} at ${at} (addon)`);
+    }
+  }
+  // the largest finite float32 and float64 values and -0 are finite
+  const edge = new Float32Array(n).fill(-0);
+  edge[3] = 3.4028234663852886e38; edge[n - 2] = -3.4028234663852886e38;
+  assert.deepStrictEqual(countNonFinite({ dtype: 'F32', data: edge }), { count: 0, first: -1 });
 });
 
 test('an SAE with one NaN weight is refused at load, naming the tensor, the count and the file', async () => {

@@ -73,6 +73,8 @@ export interface NativeAddon {
   /** out [M, N] = bf16(x [M, K]) W (+ bias [N]) from W's bfloat16 bits; returns oneDNN's implementation name (see lib/backend/bf16.ts). */
   bf16Matmul?(x: Float32Array, w: Uint16Array, bias: Float32Array | null, out: Float32Array, M: number, N: number, K: number,
     heads: number, wRowStride: number, wOffset: number): string;
+  /** out = [count, first index or -1] of the NaN/inf values of data (kind 0 float32, 1 float64, 2 float16 bits, 3 bfloat16 bits). */
+  nonFinite?(data: ArrayBufferView, kind: number, out: Float64Array): void;
   /** out[i] = cond[i / inner] ? a[i] : b[i] (4-byte elements). */
   select?(cond: Uint8Array, a: Float32Array | Int32Array, b: Float32Array | Int32Array, out: Float32Array | Int32Array, inner: number): void;
 }
