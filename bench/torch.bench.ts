@@ -5,6 +5,7 @@ import { spawnSync } from 'child_process';
 import * as tf from '@tensorflow/tfjs';
 import { GPT2_SMALL, SAE_SHAPE, makeModelForward, makeSaeForward, makeSaeTrainStep } from './backendWorkloads';
 import { E2E_SAE, E2E_TOKENS, e2eFixtures } from './e2eFixtures';
+import { userEnvironment } from '../lib/backend/native';
 
 /**
  * saelab against PyTorch doing the same work on the same CPU, back to back (A B A B ..., medians of the rounds),
@@ -51,18 +52,33 @@ function timeSteps(make: () => { step: () => void; dispose: () => void }, reps: 
 }
 
 function torchWorkload(py: string, workload: string, reps: number): number {
-  const r = spawnSync(py, [path.join(TORCH_DIR, 'workloads.py'), '--workloads', workload, '--reps', String(reps), '--sae-tokens', String(SAE_SHAPE.tokens)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const r = spawnSync(py, [path.join(TORCH_DIR, 'workloads.py'), '--workloads', workload, '--reps', String(reps), '--sae-tokens', String(SAE_SHAPE.tokens)], { encoding: 'utf8', maxBuffer: 1 << 24, env: torchEnvironment() });
   if (r.status !== 0) throw new Error(`bench/torch/workloads.py ${workload} failed: ${r.stderr.trim().split('\n').pop()}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!).ms;
 }
 
-/** One whole-process run: wall seconds and peak RSS in MiB (from GNU time when present). */
-function runProcess(cmd: string[], label: string): { s: number; rssMiB?: number } {
+/**
+ * The environment torch runs in: the user's (without the thread settings saelab's addon adds to its own process,
+ * which change torch's speed: on this 2-core VM OMP_WAIT_POLICY=PASSIVE made its GPT-2 forward 1.5x faster), plus
+ * SAELAB_BENCH_TORCH_ENV ("K=V,K=V") to time torch tuned.
+ */
+function torchEnvironment(): NodeJS.ProcessEnv {
+  const env = userEnvironment();
+  for (const kv of (process.env.SAELAB_BENCH_TORCH_ENV ?? '').split(',').filter(Boolean)) {
+    const i = kv.indexOf('=');
+    if (i < 1) throw new Error(`SAELAB_BENCH_TORCH_ENV: '${kv}' is not K=V`);
+    env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return env;
+}
+
+/** One whole-process run: wall seconds and peak RSS in MiB (from GNU time when present); torch's in its own environment. */
+function runProcess(cmd: string[], label: string, torch = false): { s: number; rssMiB?: number } {
   const gnuTime = fs.existsSync('/usr/bin/time');
   const rssFile = path.join(os.tmpdir(), `saelab-bench-rss-${process.pid}.txt`);
   const argv = gnuTime ? ['/usr/bin/time', '-f', '%M', '-o', rssFile, ...cmd] : cmd;
   const t0 = performance.now();
-  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', maxBuffer: 1 << 24, env: { ...process.env, SAELAB_PROGRESS: '0' } });
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', maxBuffer: 1 << 24, env: torch ? torchEnvironment() : { ...process.env, SAELAB_PROGRESS: '0' } });
   const s = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`${label} failed (exit ${r.status}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ')}`);
   let rssMiB: number | undefined;
@@ -138,7 +154,7 @@ function endToEnd(py: string, rounds: number, rows: Row[]): void {
     for (let r = 0; r < rounds; r++) {
       a.push(runProcess(c.a, 'saelab'));
       fs.rmSync(c.file, { force: true });
-      b.push(runProcess(c.b, 'torch'));
+      b.push(runProcess(c.b, 'torch', true));
       fs.rmSync(c.file, { force: true });
       console.log(`  e2e ${i} round ${r + 1}: saelab ${a[r].s.toFixed(2)} s (${a[r].rssMiB?.toFixed(0) ?? '?'} MiB), torch ${b[r].s.toFixed(2)} s (${b[r].rssMiB?.toFixed(0) ?? '?'} MiB) (load ${os.loadavg()[0].toFixed(1)})`);
     }
@@ -156,7 +172,8 @@ export async function run(): Promise<void> {
   }
   const rounds = Number(process.env.SAELAB_BENCH_ROUNDS ?? 3);
   const parts = (process.env.SAELAB_BENCH_TORCH ?? 'inproc,e2e').split(',');
-  console.log(`saelab (${tf.getBackend()}) vs torch (${py}, all ${os.cpus().length} cores), ${rounds} rounds A B A B; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  const torchEnv = process.env.SAELAB_BENCH_TORCH_ENV ? `, torch with ${process.env.SAELAB_BENCH_TORCH_ENV}` : ', torch in the user\'s environment';
+  console.log(`saelab (${tf.getBackend()}) vs torch (${py}, all ${os.cpus().length} cores), ${rounds} rounds A B A B${torchEnv}; load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   const rows: Row[] = [];
   if (parts.includes('inproc')) await inProcess(py, rounds, rows);
   if (parts.includes('e2e')) endToEnd(py, rounds, rows);

@@ -40,6 +40,20 @@ export class NativeBackend extends MathBackendCPU {
 }
 
 let addon: NativeAddon | undefined;
+
+/** Thread settings the addon's libraries read when it loads, set unless the user set them. */
+const THREAD_ENV_DEFAULTS: Record<string, string> = { OMP_WAIT_POLICY: 'PASSIVE', OPENBLAS_THREAD_TIMEOUT: '4' };
+const envSetHere: string[] = [];
+
+/**
+ * The environment as the user gave it: process.env without the thread settings saelab added when its addon
+ * loaded (so a process it starts that is not saelab, such as a PyTorch baseline, runs as it would from the shell).
+ */
+export function userEnvironment(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const k of envSetHere) delete env[k];
+  return env;
+}
 let registeredOk = false;
 
 /** Repository root, from dist/lib/backend (compiled) or lib/backend (sources). */
@@ -65,8 +79,11 @@ export function loadNativeAddon(): { addon?: NativeAddon; reason: string } {
   try {
     // Threads sleep between kernels instead of spinning (read by libgomp and OpenBLAS when the addon loads):
     // on a shared or small machine spinning workers steal the cores the next kernel needs.
-    process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
-    process.env.OPENBLAS_THREAD_TIMEOUT ??= '4';
+    for (const [k, v] of Object.entries(THREAD_ENV_DEFAULTS)) {
+      if (process.env[k] !== undefined) continue;
+      process.env[k] = v;
+      envSetHere.push(k);
+    }
     const mod = require(file) as NativeAddon;
     const threads = Number(process.env.SAELAB_NATIVE_THREADS) || (os.availableParallelism?.() ?? os.cpus().length);
     mod.setThreads(threads);

@@ -52,13 +52,19 @@ export function memoryBudget(): MemoryBudget {
 let collector: (() => void) | null | undefined;
 
 /**
- * Run V8's garbage collector now, when it can be reached: a released model's tensor data is only
- * returned to the system when the JS buffers holding it are collected, so a stage that releases one
- * model to load the next collects first (else the freed model still counts as in use, and the next
- * load is refused or the process holds both). The buffers are freed by a task after the collection,
- * so this waits a moment and collects again. Resolves to whether it ran.
+ * Collect garbage now (synchronously) when the JS buffers held, live or dead, pass `bytes`; a loop that makes a large
+ * output per step calls this so dead outputs do not pile up before V8 collects them on its own. Returns whether it ran.
  */
-export async function collectGarbage(): Promise<boolean> {
+export function collectGarbageOver(bytes: number): boolean {
+  if (process.memoryUsage().arrayBuffers <= bytes) return false;
+  const gc = garbageCollector();
+  if (!gc) return false;
+  gc();
+  return true;
+}
+
+/** V8's collector (global.gc, or exposed once through a flag), or null where it cannot be reached. */
+function garbageCollector(): (() => void) | null {
   if (collector === undefined) {
     collector = typeof global.gc === 'function' ? global.gc : null;
     if (!collector) {
@@ -70,9 +76,22 @@ export async function collectGarbage(): Promise<boolean> {
       }
     }
   }
+  return collector;
+}
+
+/**
+ * Run V8's garbage collector now, when it can be reached: a released model's tensor data is only
+ * returned to the system when the JS buffers holding it are collected, so a stage that releases one
+ * model to load the next collects first (else the freed model still counts as in use, and the next
+ * load is refused or the process holds both). The buffers are freed by a task after the collection,
+ * so this waits a moment (`settleMs`, 200 by default; 0 waits one turn of the event loop) and collects again.
+ * Resolves to whether it ran.
+ */
+export async function collectGarbage(settleMs = 200): Promise<boolean> {
+  const collector = garbageCollector();
   if (!collector) return false;
   collector();
-  await new Promise((r) => setTimeout(r, 200));
+  await new Promise((r) => (settleMs > 0 ? setTimeout(r, settleMs) : setImmediate(r)));
   collector();
   return true;
 }

@@ -4,7 +4,7 @@ import { execFileSync } from 'child_process';
 import * as path from 'path';
 import { setupBackend, tmpDir, REPO_ROOT } from '../helpers';
 import { SafetensorsFile } from '../../lib/io/safetensors';
-import { command, parseTokenRows, stopLayerFor } from '../../lib/cli/commands/cache';
+import { cacheChunking, command, parseTokenRows, stopLayerFor } from '../../lib/cli/commands/cache';
 import { FIXTURES, assertTensorClose } from './util';
 
 before(setupBackend);
@@ -67,4 +67,32 @@ test('saelab cache --no-logits writes only the hooks, equal to the full run\'s (
   assert.strictEqual(stopLayerFor(['blocks.0.attn.hook_z', 'blocks.3.hook_resid_pre'], 12), 4);
   assert.strictEqual(stopLayerFor(['hook_embed'], 12), 0);
   assert.strictEqual(stopLayerFor(['blocks.1.hook_resid_pre', 'ln_final.hook_normalized'], 12), undefined);
+});
+
+test('saelab cache makes the logits chunk by chunk from the final residual: the same values, in place, with and without ln_final hooks', async () => {
+  const golden = SafetensorsFile.open(path.join(FIXTURES, 'gpt2_golden.safetensors'));
+  const rows = golden.tensor('tokens').arraySync() as number[][];
+  const want = golden.readFloat32('logits'); // [2, P, V] from the torch reference
+  const many = [rows[0], rows[1], rows[0], rows[1], rows[0]]; // 5 sequences: chunks of 2, 2 and 1
+  const [P, V] = golden.info('logits').shape.slice(1);
+  const saved = cacheChunking.logitFloatsPerChunk;
+  cacheChunking.logitFloatsPerChunk = 2 * P * V;
+  try {
+    for (const hooks of [['blocks.1.hook_resid_pre'], ['blocks.1.hook_resid_post', 'ln_final.hook_normalized']]) {
+      const out = path.join(tmpDir(), 'chunks.safetensors');
+      const code = await command.run(['--model', path.join(FIXTURES, 'gpt2'), '--tokens', many.map((r) => r.join(',')).join(';'), '--hooks', hooks.join(','), '--no-processing', '--out', out]);
+      assert.strictEqual(code, 0);
+      const f = SafetensorsFile.open(out);
+      assert.deepStrictEqual(f.info('logits').shape, [5, P, V]);
+      const got = f.readFloat32('logits');
+      for (let s = 0; s < 5; s++) {
+        const ref = want.subarray((s % 2) * P * V, (s % 2 + 1) * P * V);
+        assertTensorClose(got.subarray(s * P * V, (s + 1) * P * V), ref, 2e-4, 2e-4, `logits of sequence ${s} with ${hooks}`);
+      }
+      f.close();
+    }
+  } finally {
+    cacheChunking.logitFloatsPerChunk = saved;
+    golden.close();
+  }
 });

@@ -8,13 +8,15 @@ import { parseOptions, required } from '../args';
 import { initBackend } from '../../backend';
 import { SafetensorsPositionalWriter } from '../../io/safetensorsPositional';
 import { HookedTransformer } from '../../model';
+import { collectGarbage, collectGarbageOver } from '../../model/memory';
 import { hookPointsText, stopAtLayerFor } from '../../model/hookNames';
 
 const USAGE = `usage: saelab cache --model <name-or-dir> [--revision R] --tokens "<ids>;<ids>" --hooks <h1,h2,...> [--no-processing] [--no-logits] --out <file.safetensors>
 
 Runs the model on the token ids and writes, as float32 tensors named by hook name, each requested
 hook's activation ([batch, pos, ...] as TransformerLens shapes it) and \`logits\` [batch, pos, d_vocab]
-(unless --no-logits). Sequences run in batches whose output is written while the next batch computes.
+(unless --no-logits). Sequences run in batches; the logits are made and written in chunks, each written
+while the next one computes.
 
 options:
   --model <m>        a Hugging Face repo id or a local folder (config.json + model.safetensors)
@@ -60,8 +62,8 @@ export function stopLayerFor(hooks: string[], nLayers: number): number | undefin
   return Math.min(stop, nLayers);
 }
 
-/** Floats of logits per batch when they are written: about 64 MiB, so that writing overlaps the next batch. */
-const LOGIT_FLOATS_PER_BATCH = 1 << 24;
+/** Floats of logits per unembedding chunk: about 64 MiB, so a chunk is written while the next one computes and at most two are held (tests lower it). */
+export const cacheChunking = { logitFloatsPerChunk: 1 << 24 };
 
 export const command: CliCommand = {
   name: 'cache',
@@ -82,35 +84,73 @@ export const command: CliCommand = {
     // without logits, the blocks after the last one a hook needs are never loaded (nor run)
     const blocks = withLogits ? undefined : stopLayerFor(hooks, Infinity);
     const model = await HookedTransformer.fromPretrained(modelName, { revision: o.revision, processing: !o['no-processing'], nLayers: blocks });
+    // the checkpoint's read buffers and conversion temporaries are garbage now: free them before the outputs grow
+    await collectGarbage(0);
+    // what the JS buffers may hold before a chunk starts: the model, two chunks of logits and the batch's hooks
+    const bufferCap = process.memoryUsage().arrayBuffers + 3 * 4 * cacheChunking.logitFloatsPerChunk;
     let writer: SafetensorsPositionalWriter | undefined;
     try {
       model.resolveCacheNames(hooks); // unknown hook names fail before any work
       const [B, P] = [rows.length, rows[0].length];
       const stopAtLayer = withLogits ? undefined : stopLayerFor(hooks, model.cfg.n_layers);
-      const perBatch = withLogits ? Math.max(1, Math.floor(LOGIT_FLOATS_PER_BATCH / (P * model.cfg.d_vocab_out))) : Math.max(1, Math.floor((model.maxBatchTokens ?? B * P) / P));
+      // Blocks run on as many sequences as the model's token budget allows (GEMMs with few rows are slower); the logits
+      // are then made and written in chunks from the final residual (startAtLayer = n_layers: ln_final and unembed only).
+      // A hook after the blocks (ln_final.*) needs the whole pass: then each batch is a chunk of logits.
+      const L = model.cfg.n_layers;
+      const unembedApart = withLogits && stopLayerFor(hooks, L) !== undefined;
+      const finalResid = `blocks.${L - 1}.hook_resid_post`;
+      const logitSeqs = Math.max(1, Math.floor(cacheChunking.logitFloatsPerChunk / (P * model.cfg.d_vocab_out)));
+      const perBatch = withLogits && !unembedApart ? logitSeqs : Math.max(1, Math.floor((model.maxBatchTokens ?? B * P) / P));
       const meta: Record<string, string> = { model: modelName, processing: String(!o['no-processing']) };
       if (o.revision) meta.revision = o.revision;
       if (model.source?.commit) meta.commit = model.source.commit;
       let inFlight: Array<Promise<void>> = [];
+      // the header needs every tensor's full shape: [B, ...] from the first batch's [n, ...]
+      const openWriter = (parts: Array<{ name: string; shape: number[] }>) =>
+        new SafetensorsPositionalWriter(out, parts.map(({ name, shape }) => ({ name, dtype: 'F32' as const, shape: [B, ...shape.slice(1)] })), meta);
+      // the previous chunk's writes finish before this chunk's start (at most two chunks of output in memory)
+      const write = async (parts: Array<{ name: string; t: tf.Tensor }>, r0: number, n: number) => {
+        await Promise.all(inFlight);
+        inFlight = parts.map(({ name, t }) => writer!.write(name, r0 * (t.size / n), t.dataSync() as Float32Array));
+      };
       for (let r0 = 0; r0 < B; r0 += perBatch) {
         const n = Math.min(perBatch, B - r0);
         const tokens = tf.tensor2d(rows.slice(r0, r0 + n), [n, P], 'int32');
-        let res: ReturnType<HookedTransformer['runWithCache']>;
         try {
-          res = model.runWithCache(tokens, { namesFilter: hooks, stopAtLayer, returnType: withLogits ? 'logits' : 'none', maxBatchTokens: n * P });
+          const names = unembedApart && !hooks.includes(finalResid) ? [...hooks, finalResid] : hooks;
+          const res = model.runWithCache(tokens, {
+            namesFilter: names, stopAtLayer, returnType: withLogits && !unembedApart ? 'logits' : 'none', maxBatchTokens: n * P,
+          });
+          try {
+            const parts: Array<{ name: string; t: tf.Tensor }> = hooks.map((name) => ({ name, t: res.cache.get(name) }));
+            if (withLogits && !unembedApart) parts.push({ name: 'logits', t: res.logits as tf.Tensor });
+            writer ??= openWriter([...parts.map(({ name, t }) => ({ name, shape: t.shape })), ...(unembedApart ? [{ name: 'logits', shape: [n, P, model.cfg.d_vocab_out] }] : [])]);
+            await write(parts, r0, n);
+            if (unembedApart) {
+              const resid = res.cache.get(finalResid);
+              for (let c0 = 0; c0 < n; c0 += logitSeqs) {
+                const m = Math.min(logitSeqs, n - c0);
+                collectGarbageOver(bufferCap); // dead chunks of logits are otherwise collected late (about 50 MB each)
+                const [tk, rk] = tf.tidy(() => [tf.slice(tokens, [c0, 0], [m, P]), tf.slice(resid, [c0, 0, 0], [m, P, -1])]);
+                let logits: tf.Tensor;
+                try {
+                  logits = model.runWithCache(tk, { namesFilter: [], startAtLayer: L, residual: rk, returnType: 'logits', maxBatchTokens: m * P }).logits as tf.Tensor;
+                } finally {
+                  tf.dispose([tk, rk]);
+                }
+                await write([{ name: 'logits', t: logits }], r0 + c0, m);
+                logits.dispose();
+              }
+            }
+          } finally {
+            res.cache.dispose();
+            res.logits?.dispose();
+          }
         } finally {
           tokens.dispose();
         }
-        const parts: Array<{ name: string; t: tf.Tensor }> = hooks.map((name) => ({ name, t: res.cache.get(name) }));
-        if (withLogits) parts.push({ name: 'logits', t: res.logits as tf.Tensor });
-        // the header needs every tensor's full shape: [B, ...] from the first batch's [n, ...]
-        writer ??= new SafetensorsPositionalWriter(out, parts.map(({ name, t }) => ({ name, dtype: 'F32' as const, shape: [B, ...t.shape.slice(1)] })), meta);
-        // the previous batch's writes finish before this batch's start (at most two batches of output in memory)
-        await Promise.all(inFlight);
-        inFlight = parts.map(({ name, t }) => writer!.write(name, r0 * (t.size / n), t.dataSync() as Float32Array));
-        res.cache.dispose();
-        res.logits?.dispose();
       }
+      await Promise.all(inFlight);
       await writer!.close();
     } catch (e) {
       await writer?.abort();
