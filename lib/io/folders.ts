@@ -5,6 +5,7 @@
  * that become path components, and the temporaries (`*.tmp-PID-*`) a killed run leaves behind.
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { ConfigError, FolderError } from './errors';
 
@@ -117,4 +118,46 @@ export function validatePathName(name: unknown, what: string): string {
     throw new ConfigError(`${what} ${JSON.stringify(name)} must be letters, digits, '.', '_' or '-' (and not '.' or '..'): it names a folder`);
   }
   return name;
+}
+
+/** Scratch folders to remove when the process ends (see removeOnExit). */
+const exitRemovals = new Set<string>();
+/** Signals that end the process after its scratch folders are removed (unless something else handles them). */
+const CLEANUP_SIGNALS: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
+
+function removeScratchNow(): void {
+  for (const dir of exitRemovals) fs.rmSync(dir, { recursive: true, force: true });
+  exitRemovals.clear();
+}
+
+/**
+ * A SIGTERM / SIGINT with no other listener: remove the scratch folders, then end with the conventional
+ * status 128 + signal number (143, 130), as the default action's shell status. Where something else
+ * handles the signal (a notebook kernel's interrupt counter, a server's shutdown) it is left to it.
+ */
+function onCleanupSignal(signal: NodeJS.Signals): void {
+  if (process.listenerCount(signal) > 1) return;
+  removeScratchNow();
+  process.exit(128 + (os.constants.signals[signal] ?? 0));
+}
+
+/**
+ * Remove the scratch folder `dir` (one saelab created, e.g. with mkdtemp) when the process ends: at a
+ * normal exit, and on SIGTERM (a SLURM time limit, `kill`) or SIGINT (Ctrl-C), after which the process
+ * exits with 128 + the signal's number. Nothing else is removed. Returns the function that removes `dir`
+ * now and forgets it (call it where the work ends normally); the signal handlers go when no folder is left.
+ * (A SIGKILL cannot be caught: it leaves the folder.)
+ */
+export function removeOnExit(dir: string): () => void {
+  if (exitRemovals.size === 0) {
+    process.on('exit', removeScratchNow);
+    for (const s of CLEANUP_SIGNALS) process.on(s, onCleanupSignal);
+  }
+  exitRemovals.add(dir);
+  return () => {
+    fs.rmSync(dir, { recursive: true, force: true });
+    if (!exitRemovals.delete(dir) || exitRemovals.size > 0) return;
+    process.removeListener('exit', removeScratchNow);
+    for (const s of CLEANUP_SIGNALS) process.removeListener(s, onCleanupSignal);
+  };
 }

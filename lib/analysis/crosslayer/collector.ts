@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { writeDirAtomic, writeJsonAtomic } from '../../io/atomic';
+import { removeOnExit } from '../../io/folders';
 import { loadSafetensors, writeSafetensors, RawTensor } from '../../io/safetensors';
 import { LayerBatch, SparseCodes, toSparseCodes } from './sparse';
 import { BlockedPairTable, MergeCursor, PairCursor, RUN_RECORD_BYTES, RecordBuffer, RunCursor, RunWriter, pairAccumulateAddon, pairMergeAddon, writeRun } from './pairTable';
@@ -46,7 +47,7 @@ export interface CrossLayerConfig {
   rows?: [number, number];
   /** In-memory pair entries (all layer pairs together) before a table spills to disk (~50 bytes each). Default 8M */
   max_pairs_in_memory?: number;
-  /** Folder for spilled runs; a private temporary folder by default */
+  /** Where spilled runs go: a new `saelab-crosslayer-spill-*` folder is made in it (default: in the temp folder) and removed at the end, also on SIGTERM / SIGINT */
   spill_dir?: string;
 }
 
@@ -99,8 +100,10 @@ export class CrossLayerCollector {
   /** most pair entries held in memory at once (all layer pairs) */
   peakPairsInMemory = 0;
   spills = 0;
+  /** where the spill folder is made (config spill_dir; default the temp folder) */
+  private readonly spillParent: string | undefined;
   private spillDir: string | undefined;
-  private spillDirOwned = false;
+  private removeSpillDir: (() => void) | undefined;
   private spillSeq = 0;
 
   constructor(config: CrossLayerConfig) {
@@ -129,7 +132,7 @@ export class CrossLayerCollector {
       max_pairs_in_memory: config.max_pairs_in_memory ?? 8_000_000,
       relative: given !== null,
     };
-    this.spillDir = config.spill_dir;
+    this.spillParent = config.spill_dir;
     this.givenMax = given ? given.map((m) => Float32Array.from(m)) : null;
     this.lowerBounds = given ? given.map((m) => Float32Array.from(m, relativeBound)) : null;
     this.moments = Array.from({ length: n_layers }, () => ({
@@ -294,14 +297,18 @@ export class CrossLayerCollector {
     if (n > this.peakPairsInMemory) this.peakPairsInMemory = n;
   }
 
+  /**
+   * The folder of this collector's spilled runs: a new `saelab-crosslayer-spill-*` folder in the config's
+   * spill_dir (created if missing, never removed) or the temp folder. It is removed by dispose(), at exit,
+   * and on SIGTERM / SIGINT (removeOnExit).
+   */
   private ensureSpillDir(): string {
     if (!this.spillDir) {
-      this.spillDir = fs.mkdtempSync(path.join(os.tmpdir(), 'saelab-crosslayer-spill-'));
-      this.spillDirOwned = true;
-      const dir = this.spillDir;
-      process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+      const parent = this.spillParent ?? os.tmpdir();
+      fs.mkdirSync(parent, { recursive: true });
+      this.spillDir = fs.mkdtempSync(path.join(parent, 'saelab-crosslayer-spill-'));
+      this.removeSpillDir = removeOnExit(this.spillDir);
     }
-    fs.mkdirSync(this.spillDir, { recursive: true });
     return this.spillDir;
   }
 
@@ -566,6 +573,8 @@ export class CrossLayerCollector {
   /** Delete this collector's own spill files (not checkpoint files). */
   dispose(): void {
     for (const rs of this.runs) for (const r of rs) if (r.owned) fs.rmSync(r.file, { force: true });
-    if (this.spillDirOwned && this.spillDir) fs.rmSync(this.spillDir, { recursive: true, force: true });
+    this.removeSpillDir?.();
+    this.removeSpillDir = undefined;
+    this.spillDir = undefined;
   }
 }

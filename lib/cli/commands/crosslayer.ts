@@ -55,7 +55,8 @@ Common:
   --rows R0:R1             (--acts) only features R0..R1-1 of layer L (a row shard; default all)
   --max-pairs N            pair entries held in memory before spilling to disk (default 8000000,
                            ~50 bytes each; for long runs prefer --rows shards)
-  --spill-dir DIR          folder for spilled pair runs (default: a temporary folder)
+  --spill-dir DIR          where spilled pair runs go: in a new folder made inside DIR (default: the temp
+                           folder), removed at the end, also on SIGTERM / Ctrl-C
   --no-relative            skip the relative-activation variants (and the max-activation pass)
   --save-state DIR         (--acts) also save the collector state (for CrossLayerCollector.load / merge)
   --npz DIR                also write the seed's dense .npz files (d_sae^2 floats per pair: large)
