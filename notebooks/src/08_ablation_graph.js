@@ -26,10 +26,13 @@ saelab.showTable([{
 saelab.showTable(r.picks.map((p) => ({ hook: p.hook, 'features ablated': p.features.length, ids: p.features.join(', ') })), { title: 'features ablated per hook' });` },
   { md: `## The graph
 One dashed box per hook: a row each with the first hook at the bottom, or, when a hook has more than 8
-features, a column each with the first hook at the left. A node "L.j" is feature j of the SAE at
-\`blocks.L\`; its label lists its top activating contexts (the token where it fires most in brackets, with the
-tokens before it) and the next tokens whose log-probability goes **up** and **down** most when it is ablated.
-An edge L.j -> (L+1).k means that ablating L.j changed feature k of the next SAE: **blue** = the feature's
+features, a column each with the first hook at the left. A node id names the hook and the feature: "L.j" is
+feature j of the SAE at \`blocks.L.hook_resid_pre\`, and \`L.<point>.j\` feature j at another hook of block L
+(e.g. "0.resid_post.12" at \`blocks.0.hook_resid_post\`, so two hooks of one block never share an id). Its label
+lists its top activating contexts (the token where it fires most in brackets, with the tokens before it) and the
+next tokens whose log-probability goes **up** and **down** most when it is ablated.
+An edge from a node to feature k of the next hook's SAE (e.g. L.j -> (L+1).k) means that ablating the node changed
+feature k of the next SAE: **blue** = the feature's
 activation increased, **red** = it decreased; opacity and width grow with |effect| relative to the graph's
 largest edge. Edges are mean changes of an activation, in the downstream SAE's units; compare them with the
 "clean mean" column of the table below.` },

@@ -40,7 +40,9 @@ saelab.showTable(r.agreement, { title: 'agreement between methods (x -> y)' });
 saelab.showTable(r.topNodes, { title: \`strongest nodes per hook by \${r.circuit.method} (all methods side by side)\` });` },
   { md: `## The circuit
 Nodes of the circuit (by the config's \`circuits.attribution.method\`), one dashed box per hook (a row, or rows of 12 when a hook keeps more nodes), inputs at the bottom and the metric node **y** on top.
-A node "L.j" is feature j of the SAE at \`blocks.L\`, "L.err" its error node; the label gives its effect and the
+A node "L.j" is feature j of the SAE at \`blocks.L.hook_resid_pre\`, "L.err" its error node; at another hook of block L
+the ids name the hook point: \`L.<point>.j\` and \`L.<point>.err\` (e.g. "0.resid_post.12" at \`blocks.0.hook_resid_post\`).
+The label gives its effect and the
 position where it acts most (with the clean token there). Fill: **blue** = patching the node moves the prediction towards the
 patch answer (it carries the subject's number), **red** = towards the clean answer; stronger colour = larger |effect|. Edges are the effect of an upstream
 node on the metric through a downstream node (gradients pulled back through the model with the SAE hooks in
