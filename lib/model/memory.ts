@@ -50,6 +50,12 @@ export function memoryBudget(): MemoryBudget {
 }
 
 let collector: (() => void) | null | undefined;
+let trimAllocator: (() => void) | undefined;
+
+/** Give the C allocator's free pages back to the system after a collection (set by the native addon where it loads). */
+export function setAllocatorTrim(fn: (() => void) | undefined): void {
+  trimAllocator = fn;
+}
 
 /**
  * Collect garbage now (synchronously) when the JS buffers held, live or dead, pass `bytes`; a loop that makes a large
@@ -93,5 +99,6 @@ export async function collectGarbage(settleMs = 200): Promise<boolean> {
   collector();
   await new Promise((r) => (settleMs > 0 ? setTimeout(r, settleMs) : setImmediate(r)));
   collector();
+  trimAllocator?.();
   return true;
 }

@@ -54,6 +54,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"bf16Info", nullptr, Bf16Info, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"bf16Matmul", nullptr, Bf16Matmul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"nonFinite", nullptr, NonFinite, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"allocatorTune", nullptr, AllocatorTune, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"allocatorTrim", nullptr, AllocatorTrim, nullptr, nullptr, nullptr, napi_default, nullptr},
 #endif
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

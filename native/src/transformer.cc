@@ -58,7 +58,8 @@ void softmaxRow(float* row, int64_t n) {
   for (int64_t c = 0; c < n; c++) { if (std::isnan(row[c])) nan = true; if (row[c] > mx) mx = row[c]; }
   if (nan) { for (int64_t c = 0; c < n; c++) row[c] = NAN; return; }
   double sum = 0;
-  for (int64_t c = 0; c < n; c++) { const float e = std::exp(row[c] - mx); row[c] = e; sum += e; }
+  // exp of anything below -105 is 0 in float32 (under half the smallest subnormal): masked scores skip expf, same bits
+  for (int64_t c = 0; c < n; c++) { const float d = row[c] - mx; const float e = d < -105.f ? 0.f : std::exp(d); row[c] = e; sum += e; }
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t c = 0; c < n; c++) row[c] *= inv;
 }

@@ -75,6 +75,10 @@ export interface NativeAddon {
     heads: number, wRowStride: number, wOffset: number): string;
   /** out = [count, first index or -1] of the NaN/inf values of data (kind 0 float32, 1 float64, 2 float16 bits, 3 bfloat16 bits). */
   nonFinite?(data: ArrayBufferView, kind: number, out: Float64Array): void;
+  /** glibc's mmap and trim thresholds (mallopt); false where the allocator is not glibc's (native/src/allocator.cc). */
+  allocatorTune?(mmapThreshold: number, trimThreshold: number): boolean;
+  /** Free heap pages back to the system (malloc_trim). */
+  allocatorTrim?(): void;
   /** out[i] = cond[i / inner] ? a[i] : b[i] (4-byte elements). */
   select?(cond: Uint8Array, a: Float32Array | Int32Array, b: Float32Array | Int32Array, out: Float32Array | Int32Array, inner: number): void;
 }
