@@ -16,7 +16,7 @@ import { CheckpointData, CheckpointDataProvider, SweepCheckpoint, SweepSpec } fr
 import { ActivationSource, InMemorySource, SafetensorsActivationSource } from '../train/sources';
 import { SafetensorsStreamWriter } from '../io/safetensorsStream';
 import { Progress } from '../notebook/progress';
-import { processAlive, removeOnExit } from '../io/folders';
+import { processAlive } from '../io/folders';
 
 export interface ModelSweepData {
   /** hub name or local folder of the model; checkpoints are its revisions */
@@ -120,7 +120,7 @@ const SCRATCH_NAME = /^saelab-train-acts_([^_]+)_(\d+)_/;
 
 /**
  * Remove the scratch folders of training activations that killed jobs of this machine left in `dir` (their
- * process no longer runs; a job killed by SIGKILL leaves up to 17 GB at the published size). Folders of
+ * process no longer runs; a job killed at a time limit leaves up to 17 GB at the published size). Folders of
  * live processes and of other machines sharing `dir` are kept. Returns the removed paths.
  */
 export function removeStaleScratch(dir: string): string[] {
@@ -150,7 +150,7 @@ function trainingSource(model: HookedTransformer, d: ModelSweepData, c: SweepChe
   const scratch = d.scratchDir ?? os.tmpdir();
   removeStaleScratch(scratch);
   const dir = fs.mkdtempSync(path.join(scratch, `${SCRATCH_PREFIX}${os.hostname()}_${process.pid}_${c.label.replace(/[^\w.-]/g, '_')}-`));
-  const cleanup = removeOnExit(dir); // also on SIGTERM (a time limit) / SIGINT
+  const cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
   try {
     const file = path.join(dir, 'activations.safetensors');
     writeHookActivations(model, hook, windows, d.batchSize, d.contextSize, file, d.progress ? `${c.label}: training activations (to ${file})` : undefined);
