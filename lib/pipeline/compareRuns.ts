@@ -12,8 +12,11 @@ export const FLOAT32_TOLERANCE: CompareTolerance = { rtol: 1e-5, atol: 1e-6 };
 
 /** Files that differ between runs by nature (times, shard bookkeeping, logs, the last recorded activity). */
 const SKIP = /(^|\/)(manifest\.json|shards|logs|\.saelab-shared|\.saelab-folder|\.activity\.json)$/;
-/** JSON keys that record how or when a result was obtained (reuse, wall-clock times, throughput, file records), not what it is. */
-const SKIP_KEYS = new Set(['reused', 'createdAt', 'seconds', 'elapsedS', 'elapsed_s', 'tokens_per_second', 'mtimeMs', 'sha256']);
+/**
+ * JSON keys that record how or when a result was obtained (reuse, wall-clock times, throughput, file records,
+ * the memory a collection held: a sharded stage 07's peak is its largest shard's), not what it is.
+ */
+const SKIP_KEYS = new Set(['reused', 'createdAt', 'seconds', 'elapsedS', 'elapsed_s', 'tokens_per_second', 'mtimeMs', 'sha256', 'peak_pairs_in_memory', 'spills']);
 
 function close(a: number, b: number, t: CompareTolerance): boolean {
   if (Number.isNaN(a) && Number.isNaN(b)) return true;

@@ -28,7 +28,8 @@ saelab.showTable([
   { what: 'pass 2 tokens / s (model included)', value: r.tokens_per_second }, { what: 'writing files s', value: r.seconds.write },
   { what: 'graph contexts s', value: r.seconds.contexts }, { what: 'stage reused from an earlier run', value: r.reused },
   { what: 'statistics reused (only graph settings changed)', value: r.statistics_reused ?? false },
-], { title: 'timing' });` },
+  { what: 'peak pair entries in memory (sharded: the largest shard)', value: r.peak_pairs_in_memory }, { what: 'spills to disk (sharded: all shards)', value: r.spills },
+], { title: 'timing and memory' });` },
   { md: `## Dead features against tokens
 A feature is dead at a checkpoint when it has not fired on any token so far. Counts fall as more tokens are
 seen (rare features get their first activation); where a curve flattens, the remaining dead features are
