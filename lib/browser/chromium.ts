@@ -49,10 +49,11 @@ export class Chromium {
   }
 
   /** Start headless Chromium. Throws, naming the package to install, when there is none. */
-  static async launch(opts: { binary?: string; windowSize?: [number, number] } = {}): Promise<Chromium> {
+  static async launch(opts: { binary?: string; windowSize?: [number, number]; tmpDir?: string } = {}): Promise<Chromium> {
     const binary = opts.binary ?? findChromium();
     if (!binary) throw new Error(`no Chromium found (set SAELAB_CHROMIUM, or install it: ${CHROMIUM_INSTALL_HINT})`);
-    const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'saelab-chromium-'));
+    const tmp = opts.tmpDir ?? os.tmpdir();
+    const profile = fs.mkdtempSync(path.join(tmp, 'saelab-chromium-'));
     const [w, h] = opts.windowSize ?? [1280, 2000];
     const args = [
       '--headless=new', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', '--disable-background-networking',
@@ -64,7 +65,7 @@ export class Chromium {
       '--remote-debugging-pipe', 'about:blank',
     ];
     // its own process group, so that close() ends the renderers and helpers with it
-    const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], detached: true });
+    const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], detached: true, env: { ...process.env, TMPDIR: tmp } });
     let stderr = '';
     child.stderr!.on('data', (d) => { stderr = (stderr + d).slice(-4000); });
     const browser = new Chromium(child, profile);
@@ -166,7 +167,14 @@ export class Chromium {
     };
     if (!this.exited) {
       const gone = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-      group('SIGTERM');
+      // asked to close, Chromium removes its own temporary files (/tmp/org.chromium.Chromium.*, left behind by a signal)
+      const asked = await this.send('Browser.close', {}, undefined, 5000).then(() => true, () => false);
+      if (asked) {
+        let wait: NodeJS.Timeout | undefined;
+        await Promise.race([gone, new Promise((r) => { wait = setTimeout(r, 5000); })]);
+        clearTimeout(wait);
+      }
+      if (!this.exited) group('SIGTERM');
       const timer = setTimeout(() => group('SIGKILL'), 5000);
       await gone;
       clearTimeout(timer);
