@@ -12,8 +12,17 @@ export const FLOAT32_TOLERANCE: CompareTolerance = { rtol: 1e-5, atol: 1e-6 };
 
 /** Files that differ between runs by nature (times, shard bookkeeping, logs, the last recorded activity). */
 const SKIP = /(^|\/)(manifest\.json|shards|logs|\.saelab-shared|\.saelab-folder|\.activity\.json)$/;
-/** JSON keys that record how or when a result was obtained (reuse, wall-clock times, throughput, file records), not what it is. */
-const SKIP_KEYS = new Set(['reused', 'createdAt', 'seconds', 'elapsedS', 'elapsed_s', 'tokens_per_second', 'mtimeMs', 'sha256']);
+/**
+ * JSON keys that record how or when a result was obtained (reuse, wall-clock times, throughput, file records,
+ * the memory a collection held: a sharded stage 07's peak is its largest shard's), not what it is.
+ */
+const SKIP_KEYS = new Set(['reused', 'createdAt', 'seconds', 'elapsedS', 'elapsed_s', 'tokens_per_second', 'mtimeMs', 'sha256', 'peak_pairs_in_memory', 'spills']);
+
+/** A file's record (size, mtime, SHA-256: an ArtifactRecord) inside a JSON file: how the file was stored; the file itself is compared. */
+function isFileRecord(v: object): boolean {
+  const k = Object.keys(v).sort();
+  return k.length === 3 && k[0] === 'mtimeMs' && k[1] === 'sha256' && k[2] === 'size';
+}
 
 function close(a: number, b: number, t: CompareTolerance): boolean {
   if (Number.isNaN(a) && Number.isNaN(b)) return true;
@@ -30,6 +39,7 @@ export function compareJson(a: unknown, b: unknown, t: CompareTolerance = FLOAT3
     if (a.length !== b.length) out.push(`${at}: length ${a.length} vs ${b.length}`);
     else a.forEach((v, i) => compareJson(v, b[i], t, `${at}[${i}]`, out));
   } else if (a && b && typeof a === 'object' && typeof b === 'object') {
+    if (isFileRecord(a) && isFileRecord(b)) return out;
     const keys = new Set([...Object.keys(a), ...Object.keys(b)].filter((k) => !SKIP_KEYS.has(k)));
     for (const k of keys) {
       if (!(k in (a as object))) out.push(`${at}.${k}: missing in the first`);

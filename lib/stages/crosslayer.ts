@@ -13,7 +13,13 @@ import { BrowserContext, NeuronpediaSource, writeFeatureGraphHtml } from '../ana
 import { communityRanks, laneLayout } from '../analysis/crosslayer/graphLayout';
 import { TopActivations } from '../analysis/crosslayer/topk';
 import { ModelFeatureCodeSource } from '../analysis/crosslayer/featureCodeSource';
-import { CrossLayerModelRun, CrossLayerModels, crossLayerBatches, datasetContexts, loadCrossLayerModels, runCrossLayerFromModel } from './crosslayerRun';
+import { CrossLayerCollector } from '../analysis/crosslayer/collector';
+import { removeSaelabFolder } from '../io/folders';
+import { BatchRange } from './shard/spec';
+import { readShardState, shardDir } from './shard/store';
+import {
+  CrossLayerCollection, CrossLayerModelRun, CrossLayerModels, collectCrossLayerFromModel, crossLayerBatches, datasetContexts, loadCrossLayerModels, runCrossLayerFromModel, writeCrossLayerCollection,
+} from './crosslayerRun';
 
 export const STAGE_CROSSLAYER = '07_crosslayer_features';
 
@@ -26,10 +32,20 @@ function collectionKey(settings: CrossLayerSettings, hooks: string[]): string {
   return configHash({ ...rest, hooks });
 }
 
-/** Run the statistics, or keep the files of an earlier run of this stage made with the same collection settings. */
-async function collectOrReuse(stageDir: string, settings: CrossLayerSettings, models: CrossLayerModels): Promise<CrossLayerModelRun & { reused: boolean }> {
+/**
+ * Run the statistics, or keep the files of an earlier run of this stage made with the same collection
+ * settings; with `merged` (the row shards' collectors merged), write those instead of collecting.
+ */
+async function collectOrReuse(stageDir: string, settings: CrossLayerSettings, models: CrossLayerModels, merged?: CrossLayerCollection): Promise<CrossLayerModelRun & { reused: boolean }> {
   const file = path.join(stageDir, 'collection.json');
   const key = collectionKey(settings, models.hooks);
+  if (merged) {
+    fs.rmSync(file, { force: true });
+    const run = await writeCrossLayerCollection(settings, models, merged, stageDir);
+    const files = [...Array.from({ length: run.summary.n_layers - 1 }, (_, P) => pairFileName(P)), 'max_activations.safetensors', 'dead_features.safetensors', 'summary.json'];
+    writeJsonAtomic(file, { key, run, files: recordArtifacts(stageDir, files, STAGE_CROSSLAYER) });
+    return { ...run, reused: false };
+  }
   if (fs.existsSync(file)) {
     const prev = JSON.parse(fs.readFileSync(file, 'utf8')) as { key: string; run: CrossLayerModelRun; files?: Record<string, ArtifactRecord> };
     const n = prev.run.summary.n_layers;
@@ -244,10 +260,29 @@ export function crossLayerReport(outDir: string, settings: CrossLayerSettings, p
   const summaryRows: Row[] = [
     { what: 'tokens', value: summary.tokens }, { what: 'layers x d_sae', value: `${nL} x ${d}` },
     { what: 'dead-feature checkpoints', value: `${summary.steps} (every ${summary.checkpoint_tokens} tokens)` },
-    { what: 'peak pair entries in memory', value: summary.peak_pairs_in_memory }, { what: 'spills to disk', value: summary.spills },
     { what: 'graph', value: `${graph.nodes.length} features, ${graph.edges.length} links, ${graph.communities} communities` },
   ];
   return { plots, tables: { summary: summaryRows, dead: deadRows, stats: statRows, pass_through: passRowsTable }, nnz: summary.nnz };
+}
+
+/**
+ * Row blocks of a sharded stage 07: shard i of n takes a contiguous range of these blocks (the framework's
+ * "batches"), i.e. a contiguous range of layer L's features (the rows of every layer pair L -> L+1).
+ */
+export const CROSSLAYER_ROW_BLOCKS = 1024;
+
+/** The rows [r0, r1) of layer L a shard's range of row blocks covers (empty when r0 === r1: more shards than features). */
+export function crossLayerShardRows(range: BatchRange, d_sae: number): [number, number] {
+  const at = (block: number) => Math.floor((block * d_sae) / CROSSLAYER_ROW_BLOCKS);
+  return [at(range.first), at(range.first + range.count)];
+}
+
+/** What a stage-07 shard saves besides its collector (shards/<i>-of-<n>/collector/). */
+interface CrossLayerShardState {
+  /** rows of layer L paired with layer L+1; null for a shard with no rows */
+  rows: [number, number] | null;
+  resumedFrom: number;
+  seconds: { max: number; collect: number };
 }
 
 /**
@@ -256,19 +291,64 @@ export function crossLayerReport(outDir: string, settings: CrossLayerSettings, p
  * writes the seed's files (pair_<L>_<L+1>.safetensors, max_activations, dead_features), pass-through
  * shares, the feature graph with Louvain communities (graph.json) and its static browser (graph.html,
  * top contexts per node, Neuronpedia links when configured), and returns plots and tables.
+ *
+ * Data-parallel by ROW shards, not token shards: shard i of n reads every token (both passes: pass 1's
+ * global max activations need them all, so every shard computes the run's own maxima) but pairs only its
+ * contiguous range of layer L's features with layer L+1, saving its collector; the merge is
+ * `CrossLayerCollector.merge` of row shards (pair tables are disjoint unions, dead-pair counts add,
+ * per-feature data and the dead-feature series are the same in every shard), so the merged files equal a
+ * single run's bit for bit (each pair is summed over the same tokens in the same order; when spills occur
+ * at different points, within float64 rounding). Token shards cannot do this: the dead-pair series at a
+ * checkpoint inside shard s counts pairs whose running co-activation count, including every earlier
+ * shard's, is below a threshold, which no shard can know without the earlier shards' per-pair counts.
+ * The pair accounting and its memory split n ways; the model forward is repeated by every shard.
  */
-export const crossLayerStage = defineStage<CrossLayerStageResult>({
+export const crossLayerStage = defineStage<CrossLayerStageResult, { merged: CrossLayerCollection }>({
   name: STAGE_CROSSLAYER,
   inputs: crossLayerInputs,
   run: crossLayer,
+  shard: {
+    totalBatches: () => CROSSLAYER_ROW_BLOCKS,
+    async run(ctx, { spec, range, dir }) {
+      const settings = ctx.config.crosslayer;
+      const models = await loadCrossLayerModels(settings);
+      try {
+        const provenance = { revisions: models.revisions, hooks: models.hooks };
+        const rows = crossLayerShardRows(range, models.saes[0].cfg.d_sae);
+        if (rows[0] >= rows[1]) return { files: [], state: { rows: null, resumedFrom: 0, seconds: { max: 0, collect: 0 } } satisfies CrossLayerShardState, provenance };
+        // next to the shard folder (which a restarted shard empties), so a killed shard resumes from its last save
+        const stateDir = `${dir}.state`;
+        const c = await collectCrossLayerFromModel(settings, models, { stateDir, rows, label: `${STAGE_CROSSLAYER} shard ${spec.index}/${spec.count} (rows ${rows[0]}..${rows[1]})` });
+        try {
+          await c.col.save(path.join(dir, 'collector'));
+        } finally {
+          c.col.dispose();
+        }
+        if (fs.existsSync(stateDir)) removeSaelabFolder(stateDir);
+        return { files: ['collector'], state: { rows, resumedFrom: c.resumedFrom, seconds: c.seconds } satisfies CrossLayerShardState, provenance };
+      } finally {
+        models.dispose();
+      }
+    },
+  },
+  merge(ctx, shards) {
+    const parts = shards.map((r) => ({ r, st: readShardState<CrossLayerShardState>(ctx.stageDir, r) })).filter((p) => p.st.rows !== null);
+    const cols = parts.map((p) => CrossLayerCollector.load(path.join(shardDir(ctx.stageDir, p.r), 'collector'), { max_pairs_in_memory: ctx.config.crosslayer.maxPairsInMemory }));
+    const col = CrossLayerCollector.merge(cols);
+    const d = col.cfg.d_sae;
+    if (col.cfg.rows[0] !== 0 || col.cfg.rows[1] !== d) throw new Error(`${STAGE_CROSSLAYER}: the ${shards.length} shards cover rows ${col.cfg.rows[0]}..${col.cfg.rows[1]} of ${d}: rerun the shards`);
+    const hooks = (shards[0].provenance as { hooks: string[] }).hooks;
+    const seconds = { max: Math.max(...parts.map((p) => p.st.seconds.max)), collect: Math.max(...parts.map((p) => p.st.seconds.collect)) };
+    return { merged: { col, hooks, resumedFrom: Math.max(...parts.map((p) => p.st.resumedFrom)), seconds } };
+  },
 });
 
-async function crossLayer(ctx: StageContext): Promise<StageOutput<CrossLayerStageResult>> {
+async function crossLayer(ctx: StageContext, opts?: { merged: CrossLayerCollection }): Promise<StageOutput<CrossLayerStageResult>> {
   const { config, stageDir } = ctx;
   const settings = config.crosslayer;
   const models = await loadCrossLayerModels(settings);
   try {
-    const run = await collectOrReuse(stageDir, settings, models);
+    const run = await collectOrReuse(stageDir, settings, models, opts?.merged);
     const { summary } = run;
     const res = loadCrossLayerOutputs(stageDir);
     const passRows = passThrough(res.pairs.map((p) => p.pearson_correlation), settings.passThroughThresholds, res.max_activations);

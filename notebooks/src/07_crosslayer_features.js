@@ -17,7 +17,8 @@ below 0.1 in magnitude (0.4 for decoder cosine) are stored as 0, as in the seed.
 
 The demo config runs the shipped 4-layer model with its four residual SAEs (512 features each) on 32,768
 tokens; \`configs/gpt2-small-crosslayer.json\` is the published setting (GPT-2 small, gpt2-small-res-jb,
-NeelNanda/pile-10k, 17.5M tokens).` },
+NeelNanda/pile-10k, 17.5M tokens). With \`--scheduler slurm --shards N\` the statistics run as N row shards
+(each reads every token and pairs a range of layer L's features) whose merge equals a single run bit for bit.` },
   { code: `import * as saelab from '../dist/lib';
 const ctx = await saelab.setupStage('07_crosslayer_features');
 const cl = ctx.config.crosslayer;
@@ -28,7 +29,9 @@ saelab.showTable([
   { what: 'pass 2 tokens / s (model included)', value: r.tokens_per_second }, { what: 'writing files s', value: r.seconds.write },
   { what: 'graph contexts s', value: r.seconds.contexts }, { what: 'stage reused from an earlier run', value: r.reused },
   { what: 'statistics reused (only graph settings changed)', value: r.statistics_reused ?? false },
-], { title: 'timing' });` },
+  { what: 'peak pair entries in memory (sharded: the largest shard)', value: r.peak_pairs_in_memory },
+  { what: 'spills to disk (sharded: all shards)', value: r.spills },
+], { title: 'timing and memory' });` },
   { md: `## Dead features against tokens
 A feature is dead at a checkpoint when it has not fired on any token so far. Counts fall as more tokens are
 seen (rare features get their first activation); where a curve flattens, the remaining dead features are

@@ -56,3 +56,10 @@ test('JSON lines (training metrics) compare record by record; wall-clock fields 
   write(b, 2.6, 0.9);
   assert.deepStrictEqual(compareRuns(a, b), ['10_sweep/metrics.jsonl: $[0].mse_loss: 2.5 vs 2.6']);
 });
+
+test('compareJson: file records (size, mtime, SHA-256) and a collection\'s memory figures are how a result was stored, not what it is', () => {
+  const rec = (size: number) => ({ size, mtimeMs: size * 1000, sha256: `h${size}` });
+  assert.deepStrictEqual(compareJson({ files: { 'summary.json': rec(936) }, peak_pairs_in_memory: 184826, spills: 0, tokens: 4 }, { files: { 'summary.json': rec(935) }, peak_pairs_in_memory: 64270, spills: 3, tokens: 4 }), []);
+  // an object that merely has a size is still compared
+  assert.deepStrictEqual(compareJson({ size: 1, sha256: 'a' }, { size: 2, sha256: 'a' }), ['$.size: 1 vs 2']);
+});

@@ -119,7 +119,7 @@ test('the registry: stage names, numbers and words resolve; every registered sta
   assert.strictEqual(new Set(names).size, names.length, 'stage names are unique');
   assert.deepStrictEqual([...names].sort(), names, 'registered in stage order');
   for (const s of STAGES) assert.ok(fs.existsSync(path.join(REPO_ROOT, 'notebooks', `${s.name}.ipynb`)), `notebooks/${s.name}.ipynb exists`);
-  assert.deepStrictEqual(shardableStages().map((s) => s.name), ['01_compute_activations', '02_compute_similarities', '04_sae_eval', '05_features_transfer', '10_checkpoint_saes']);
+  assert.deepStrictEqual(shardableStages().map((s) => s.name), ['01_compute_activations', '02_compute_similarities', '04_sae_eval', '05_features_transfer', '07_crosslayer_features', '10_checkpoint_saes']);
 });
 
 test('runStage refuses a stage that is not in the registry, naming the registry file', async () => {
