@@ -41,7 +41,7 @@ export interface AttributionOptions {
   method: AttributionMethod;
   /** ig: interpolation steps (default 10) */
   steps?: number;
-  /** ig: steps batched in one pass (default all) */
+  /** ig: steps batched in one pass (default: as many as keep a pass within IG_SEQUENCES_PER_PASS sequences, at least 1) */
   stepsPerPass?: number;
   /** exact: patched copies of the input run in one pass (default 256) */
   rowsPerPass?: number;
@@ -50,6 +50,12 @@ export interface AttributionOptions {
   /** progress of the ig and exact passes, one reporter per hook (default none) */
   progress?: ProgressFactory;
 }
+
+/**
+ * Sequences (pairs x interpolation steps) in one ig pass by default: a pass keeps the model's gradient tape and dense
+ * [rows, T, d_sae] interpolations for all its rows, so all steps of 100 GPT-2 pairs in one pass would hold gigabytes.
+ */
+export const IG_SEQUENCES_PER_PASS = 64;
 
 /** Per-hook tensors kept for edges: gradients of m and patch - clean deltas. */
 export interface HookTensors {
@@ -326,7 +332,8 @@ export async function attributeNodes(model: CircuitModel, saesIn: SAESet, pairs:
       if (opts.method === 'exact') {
         effects = await exactEffects(model, sae, h, clean, cs, ps, metricClean, plus, minus, Math.max(1, opts.rowsPerPass ?? 256), makeProgress);
       } else {
-        const g = opts.method === 'atp' ? grads!.get(h)! : await igGrads(model, sae, h, clean, cs, ps, plus, minus, steps, Math.max(1, Math.min(steps, opts.stepsPerPass ?? steps)), makeProgress(`ig ${h}: steps`, steps));
+        const perPass = opts.stepsPerPass ?? Math.floor(IG_SEQUENCES_PER_PASS / clean.shape[0]);
+        const g = opts.method === 'atp' ? grads!.get(h)! : await igGrads(model, sae, h, clean, cs, ps, plus, minus, steps, Math.max(1, Math.min(steps, perPass)), makeProgress(`ig ${h}: steps`, steps));
         const deltaF = tf.sub(ps.f, cs.f);
         const deltaE = tf.sub(ps.e, cs.e);
         effects = tf.tidy(() => withErrorChannel(tf.mul(deltaF, g.gradF), sumTrailing(tf.mul(deltaE, g.gradE))));
