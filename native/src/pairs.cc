@@ -63,7 +63,7 @@ inline int add(Table& t, int32_t i, int32_t j, double xy, int32_t c, int32_t cr,
 }
 
 // Block b's slot table from arguments 0 (Int32Array[]) and 1 (Float64Array[]): 6 int32 / 3 float64 words per slot,
-// a power-of-two capacity cap; `error` is thrown when the arrays do not fit that.
+// a power-of-two capacity cap (cap < 0: the capacity the arrays hold); `error` is thrown when the arrays do not fit that.
 Table tableArg(napi_env env, Args& args, uint32_t b, int32_t cap, int32_t size, const char* error) {
   napi_value vi, vf;
   napi_get_element(env, args.at(0), b, &vi);
@@ -73,10 +73,11 @@ Table tableArg(napi_env env, Args& args, uint32_t b, int32_t cap, int32_t size, 
   void *di, *df;
   napi_value bi, bf;
   if (napi_get_typedarray_info(env, vi, &ti, &li, &di, &bi, &oi) != napi_ok || napi_get_typedarray_info(env, vf, &tf, &lf, &df, &bf, &of) != napi_ok ||
-      ti != napi_int32_array || tf != napi_float64_array || static_cast<int64_t>(li) != 6 * static_cast<int64_t>(cap) ||
-      static_cast<int64_t>(lf) != 3 * static_cast<int64_t>(cap) || (cap & (cap - 1)) != 0)
+      ti != napi_int32_array || tf != napi_float64_array)
     throw ArgError{error};
-  return Table{static_cast<int32_t*>(di), static_cast<double*>(df), cap, size};
+  const int64_t c = cap < 0 ? static_cast<int64_t>(lf / 3) : cap;
+  if (static_cast<int64_t>(li) != 6 * c || static_cast<int64_t>(lf) != 3 * c || (c & (c - 1)) != 0) throw ArgError{error};
+  return Table{static_cast<int32_t*>(di), static_cast<double*>(df), c, size};
 }
 
 }  // namespace
@@ -521,19 +522,10 @@ napi_value PairSortBlocks(napi_env env, napi_callback_info info) {
     std::vector<const double*> tf(nb);
     std::vector<int64_t> caps(nb);
     for (uint32_t b = 0; b < nb; b++) {
-      napi_value vi, vf;
-      napi_get_element(env, args.at(0), b, &vi);
-      napi_get_element(env, args.at(1), b, &vf);
-      napi_typedarray_type t1, t2;
-      size_t l1, l2, o1, o2;
-      void *d1, *d2;
-      napi_value b1, b2;
-      if (napi_get_typedarray_info(env, vi, &t1, &l1, &d1, &b1, &o1) != napi_ok || napi_get_typedarray_info(env, vf, &t2, &l2, &d2, &b2, &o2) != napi_ok ||
-          t1 != napi_int32_array || t2 != napi_float64_array || l1 != 2 * l2)
-        throw ArgError{"pairSortBlocks: a table is not an Int32Array / Float64Array pair"};
-      ti[b] = static_cast<const int32_t*>(d1);
-      tf[b] = static_cast<const double*>(d2);
-      caps[b] = static_cast<int64_t>(l2 / 3);
+      const Table t = tableArg(env, args, b, -1, 0, "pairSortBlocks: a table is not an Int32Array / Float64Array pair");
+      ti[b] = t.i32;
+      tf[b] = t.f64;
+      caps[b] = t.cap;
     }
     int threads = threadsFor(static_cast<int64_t>(noi) * 16);
 #pragma omp parallel num_threads(threads)
