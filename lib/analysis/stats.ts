@@ -157,6 +157,48 @@ export function linearRegression(x: NumericInput, y: NumericInput): RegressionLi
   });
 }
 
+/**
+ * linearRegression of x and y given as aligned parts (x = concat of xs[i], y = concat of ys[i]), in float64 with
+ * two passes (means, then centred sums) and no copy: for inputs too large to hold as one array or tensor
+ * (a JavaScript array stops growing near 112M entries). Agrees with linearRegression to float32 rounding.
+ */
+export function linearRegressionParts(xs: ArrayLike<number>[], ys: ArrayLike<number>[]): RegressionLine {
+  if (xs.length !== ys.length) throw new Error(`linearRegressionParts: ${xs.length} x parts but ${ys.length} y parts`);
+  let n = 0;
+  let sx = 0;
+  let sy = 0;
+  let minX = Infinity, maxX = -Infinity, minY = Infinity, maxY = -Infinity;
+  xs.forEach((x, i) => {
+    const y = ys[i];
+    if (x.length !== y.length) throw new Error(`linearRegressionParts: part ${i} has ${x.length} x values but ${y.length} y values`);
+    for (let k = 0; k < x.length; k++) {
+      const a = x[k];
+      const b = y[k];
+      sx += a; sy += b;
+      if (a < minX) minX = a;
+      if (a > maxX) maxX = a;
+      if (b < minY) minY = b;
+      if (b > maxY) maxY = b;
+    }
+    n += x.length;
+  });
+  const mx = sx / n;
+  const my = sy / n;
+  let sxx = 0, syy = 0, sxy = 0;
+  xs.forEach((x, i) => {
+    const y = ys[i];
+    for (let k = 0; k < x.length; k++) {
+      const dx = x[k] - mx;
+      const dy = y[k] - my;
+      sxx += dx * dx; syy += dy * dy; sxy += dx * dy;
+    }
+  });
+  const constantX = !(maxX - minX > 0);
+  const slope = constantX ? NaN : sxy / sxx;
+  const r = constantX || !(maxY - minY > 0) ? NaN : Math.max(-1, Math.min(1, sxy / Math.sqrt(sxx * syy)));
+  return { slope, intercept: constantX ? NaN : my - slope * mx, r, n };
+}
+
 /** Pearson correlation of two vectors (NaN when either is constant). */
 export function pearson(x: NumericInput, y: NumericInput): number {
   return linearRegression(x, y).r;

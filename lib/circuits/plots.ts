@@ -2,7 +2,7 @@
  * Notebook views of circuit results as Vega-Lite specs: agreement of two attribution methods
  * (scatter with least-squares line and r) and faithfulness / completeness curves over thresholds.
  */
-import { linearRegression, RegressionLine } from '../analysis/stats';
+import { linearRegression, linearRegressionParts, RegressionLine } from '../analysis/stats';
 import type { TopLevelSpec } from 'vega-lite';
 import { lineSpec, scatterRegressionSpec } from '../plots/specs';
 import { AttributionResult } from './attribution';
@@ -15,22 +15,47 @@ export interface MethodAgreement {
   line: RegressionLine;
 }
 
+/** The effect arrays two attributions pair at `level`, hook by hook (checked to match). */
+function pairedEffects(a: AttributionResult, b: AttributionResult, level: 'nodes' | 'positions'): Array<[Float32Array, Float32Array]> {
+  if (a.hooks.join() !== b.hooks.join()) throw new Error(`the attributions cover different hooks: ${a.hooks.join(', ')} vs ${b.hooks.join(', ')}`);
+  return a.hooks.map((h) => {
+    const [u, v] = level === 'nodes' ? [a.byHook.get(h)!.nodes, b.byHook.get(h)!.nodes] : [a.byHook.get(h)!.effects, b.byHook.get(h)!.effects];
+    if (u.length !== v.length) throw new Error(`${h}: ${u.length} vs ${v.length} effects (same prompts and SAEs?)`);
+    return [u, v];
+  });
+}
+
 /**
  * Pair the effects of two attributions of the same prompts and SAEs. level 'nodes': aggregated
  * [d_sae + 1] per hook; 'positions': every [N, T, d_sae + 1] entry.
  */
 export function methodAgreement(a: AttributionResult, b: AttributionResult, level: 'nodes' | 'positions' = 'nodes'): MethodAgreement {
-  if (a.hooks.join() !== b.hooks.join()) throw new Error(`the attributions cover different hooks: ${a.hooks.join(', ')} vs ${b.hooks.join(', ')}`);
-  const xs: number[] = [];
-  const ys: number[] = [];
-  for (const h of a.hooks) {
-    const [u, v] = level === 'nodes' ? [a.byHook.get(h)!.nodes, b.byHook.get(h)!.nodes] : [a.byHook.get(h)!.effects, b.byHook.get(h)!.effects];
-    if (u.length !== v.length) throw new Error(`${h}: ${u.length} vs ${v.length} effects (same prompts and SAEs?)`);
-    for (let i = 0; i < u.length; i++) { xs.push(u[i]); ys.push(v[i]); }
+  const parts = pairedEffects(a, b, level);
+  const total = parts.reduce((s, [u]) => s + u.length, 0);
+  const x = new Float32Array(total);
+  const y = new Float32Array(total);
+  let at = 0;
+  for (const [u, v] of parts) {
+    x.set(u, at);
+    y.set(v, at);
+    at += u.length;
   }
-  const x = Float32Array.from(xs);
-  const y = Float32Array.from(ys);
   return { a: x, b: y, line: linearRegression(x, y) };
+}
+
+/** Paired effects above which agreementLine regresses in float64 over the parts instead of one float32 tensor. */
+export const AGREEMENT_TENSOR_MAX = 1 << 25;
+
+/**
+ * The regression line of methodAgreement without the paired copies when they are large (more than
+ * AGREEMENT_TENSOR_MAX entries, e.g. per-position effects of 100 pairs at 7 hooks x 32,768: 138M): float64
+ * sums over the effect arrays in place; below that the same float32 computation as methodAgreement.
+ */
+export function agreementLine(a: AttributionResult, b: AttributionResult, level: 'nodes' | 'positions' = 'nodes'): RegressionLine {
+  const parts = pairedEffects(a, b, level);
+  const total = parts.reduce((s, [u]) => s + u.length, 0);
+  if (total <= AGREEMENT_TENSOR_MAX) return methodAgreement(a, b, level).line;
+  return linearRegressionParts(parts.map(([u]) => u), parts.map(([, v]) => v));
 }
 
 /** Scatter of method b against method a with its regression line and r. */

@@ -13,7 +13,7 @@ import { Circuit, CircuitNode, circuitDot } from '../circuits/circuit';
 import { renderDotSvg } from '../circuits/graphviz';
 import { FaithfulnessCurve, FaithfulnessPoint, faithfulnessCurve } from '../circuits/faithfulness';
 import { CircuitExamples, circuitExamples, circuitFromAttribution, nodeEffects } from '../circuits/featureCircuit';
-import { faithfulnessCurvesSpec, methodAgreement, methodAgreementSpec } from '../circuits/plots';
+import { agreementLine, faithfulnessCurvesSpec, methodAgreementSpec } from '../circuits/plots';
 import { SvaRecord, SvaTokenizer, generateSvaPairs, readSvaJsonl, svaToJsonl } from '../circuits/svaData';
 import { EdgeBlock } from '../circuits/edges';
 import { StageContext } from '../notebook/stage';
@@ -105,8 +105,8 @@ function agreementRows(m: Methods): { rows: Row[]; specs: Record<string, object>
     const b = m[y];
     if (!a || !b) continue;
     for (const level of ['nodes', 'positions'] as const) {
-      const ag = methodAgreement(a, b, level);
-      rows.push({ x, y, level, r: ag.line.r, slope: ag.line.slope, intercept: ag.line.intercept, points: ag.a.length });
+      const line = agreementLine(a, b, level);
+      rows.push({ x, y, level, r: line.r, slope: line.slope, intercept: line.intercept, points: line.n });
     }
     specs[`${y}_vs_${x}`] = methodAgreementSpec(a, b, 'nodes');
   }
