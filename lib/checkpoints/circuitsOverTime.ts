@@ -8,8 +8,8 @@
  * has been in the circuit along its chain of partners, and faithfulness over training.
  */
 import { CircuitModel, SAESet } from '../circuits/common';
-import { PromptPairs, attributeNodes, disposeAttribution } from '../circuits/attribution';
-import { circuitEdges } from '../circuits/edges';
+import { PromptPairs } from '../circuits/attribution';
+import { attributeWithEdges } from '../circuits/featureCircuit';
 import { Circuit, CircuitNode, buildCircuit, circuitNodeId } from '../circuits/circuit';
 import { FaithfulnessCurve, faithfulnessCurve } from '../circuits/faithfulness';
 import type { TopLevelSpec } from 'vega-lite';
@@ -55,14 +55,8 @@ export interface CheckpointCircuit {
  * the faithfulness curve, all with this checkpoint's model and SAEs.
  */
 export async function checkpointCircuit(model: CircuitModel, saes: SAESet, pairs: PromptPairs, c: { label: string; step: number }, o: CheckpointCircuitOptions): Promise<CheckpointCircuit> {
-  const attr = await attributeNodes(model, saes, pairs, { method: o.method, steps: o.igSteps ?? 10, keepTensors: true });
-  let circuit: Circuit;
-  try {
-    const edges = await circuitEdges(model, saes, pairs.clean, attr, { nodeThreshold: o.nodeThreshold });
-    circuit = buildCircuit(attr, edges, { nodeThreshold: o.nodeThreshold, edgeThreshold: o.edgeThreshold });
-  } finally {
-    disposeAttribution(attr);
-  }
+  const { attribution: attr, edges } = await attributeWithEdges(model, saes, pairs, { method: o.method, steps: o.igSteps ?? 10, nodeThreshold: o.nodeThreshold });
+  const circuit: Circuit = buildCircuit(attr, edges, { nodeThreshold: o.nodeThreshold, edgeThreshold: o.edgeThreshold });
   const nodes = new Map<string, Float32Array>(attr.hooks.map((h) => [h, attr.byHook.get(h)!.nodes]));
   const thresholds = [...new Set([...(o.thresholds ?? []), o.nodeThreshold])].sort((a, b) => a - b);
   const curve = await faithfulnessCurve(model, saes, pairs, nodes, thresholds);

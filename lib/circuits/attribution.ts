@@ -49,6 +49,31 @@ export interface AttributionOptions {
   keepTensors?: boolean;
   /** progress of the ig and exact passes, one reporter per hook (default none) */
   progress?: ProgressFactory;
+  /**
+   * prompt pairs attributed together (default attributionPairsPerChunk: the SAE states of a chunk within
+   * ATTRIBUTION_CHUNK_BYTES, at most IG_SEQUENCES_PER_PASS pairs). Per-position effects are the same
+   * whatever the chunks (each pair's effects depend on that pair only); the tensors held at once are a chunk's.
+   */
+  pairsPerChunk?: number;
+  /**
+   * called with each chunk's attribution (its pairs, and with keepTensors its gradients and deltas) before
+   * the chunk's tensors are disposed; `first` is the chunk's first pair. With keepTensors and more than one
+   * chunk the result holds no tensors: use this to consume them (circuit edges: attributeWithEdges).
+   */
+  onChunk?: (chunk: AttributionResult, pairs: PromptPairs, first: number) => Promise<void> | void;
+}
+
+/** Bytes of the [pairs, T, d_sae] SAE states (all hooks, one tensor each) a chunk of attributeNodes may hold. */
+export const ATTRIBUTION_CHUNK_BYTES = 128 * 2 ** 20;
+
+/**
+ * Pairs per attribution chunk for prompts of T tokens and SAEs of these widths: as many as keep one
+ * float32 [pairs, T, d_sae + 1] tensor per hook within ATTRIBUTION_CHUNK_BYTES, at least 1 and at most
+ * IG_SEQUENCES_PER_PASS (GPT-2 small's 3 x 24,576 at T = 6: 64; Pythia-70m's 7 x 32,768: 24).
+ */
+export function attributionPairsPerChunk(T: number, dSaes: number[]): number {
+  const perPair = 4 * T * dSaes.reduce((s, d) => s + d + 1, 0);
+  return Math.max(1, Math.min(IG_SEQUENCES_PER_PASS, Math.floor(ATTRIBUTION_CHUNK_BYTES / perPair)));
 }
 
 /**
@@ -294,18 +319,63 @@ async function exactEffects(model: CircuitModel, sae: SAE, hook: string, clean: 
   return tf.tensor3d(out, [N, T, D + 1]);
 }
 
+/** The pairs n0 .. n1 - 1. */
+function slicePairs(p: PromptPairs, n0: number, n1: number): PromptPairs {
+  return { clean: p.clean.slice(n0, n1), patch: p.patch.slice(n0, n1), cleanAnswers: p.cleanAnswers.slice(n0, n1), patchAnswers: p.patchAnswers.slice(n0, n1) };
+}
+
 /**
- * Node effects by atp, ig or exact patching at every SAE hook (see the module comment).
- * Returns plain arrays; with keepTensors also the gradients and deltas circuitEdges needs.
+ * Node effects by atp, ig or exact patching at every SAE hook (see the module comment), pairs in chunks
+ * (opts.pairsPerChunk). Returns plain arrays; with keepTensors also the gradients and deltas circuitEdges
+ * needs (when the pairs are one chunk; otherwise each chunk's go to opts.onChunk).
  */
-export async function attributeNodes(model: CircuitModel, saesIn: SAESet, pairs: PromptPairs, opts: AttributionOptions): Promise<AttributionResult> {
+export async function attributeNodes(model: CircuitModel, saes: SAESet, pairs: PromptPairs, opts: AttributionOptions): Promise<AttributionResult> {
   const { N, T } = checkPromptPairs(pairs);
   if (!ATTRIBUTION_METHODS.includes(opts.method)) throw new Error(`method '${opts.method}' must be one of ${ATTRIBUTION_METHODS.join(', ')}`);
   if (opts.keepTensors && opts.method === 'exact') throw new Error('keepTensors needs gradients: use method atp or ig');
   const steps = opts.steps ?? 10;
   if (!Number.isInteger(steps) || steps < 1) throw new Error(`ig steps must be a positive integer, got ${steps}`);
-  const hooks = orderHooks(model, saesIn.keys());
-  const saes = saesIn;
+  const hooks = orderHooks(model, saes.keys());
+  const per = opts.pairsPerChunk ?? attributionPairsPerChunk(T, hooks.map((h) => saes.get(h)!.cfg.d_sae));
+  if (!Number.isInteger(per) || per < 1) throw new Error(`pairsPerChunk must be a positive integer, got ${per}`);
+  if (N <= per) {
+    const r = await attributeChunk(model, saes, hooks, pairs, opts, steps, opts.progress ?? NO_PROGRESS_FACTORY);
+    await opts.onChunk?.(r, pairs, 0);
+    return r;
+  }
+  if (opts.keepTensors && !opts.onChunk) throw new Error(`keepTensors over ${N} pairs in chunks of ${per}: pass onChunk to consume each chunk's tensors (or pairsPerChunk >= ${N})`);
+  const byHook = new Map<string, HookAttribution>(hooks.map((h) => {
+    const dSae = saes.get(h)!.cfg.d_sae;
+    return [h, { hook: h, dSae, effects: new Float32Array(N * T * (dSae + 1)), nodes: new Float32Array(dSae + 1) }];
+  }));
+  const metricClean = new Float32Array(N);
+  const metricPatch = new Float32Array(N);
+  const makeProgress = opts.progress ?? NO_PROGRESS_FACTORY;
+  for (let n0 = 0; n0 < N; n0 += per) {
+    const n1 = Math.min(N, n0 + per);
+    const sub = slicePairs(pairs, n0, n1);
+    const r = await attributeChunk(model, saes, hooks, sub, opts, steps, (label, total) => makeProgress(`pairs ${n0}-${n1 - 1} of ${N}, ${label}`, total));
+    try {
+      for (const h of hooks) byHook.get(h)!.effects.set(r.byHook.get(h)!.effects, n0 * T * (saes.get(h)!.cfg.d_sae + 1));
+      metricClean.set(r.metricClean, n0);
+      metricPatch.set(r.metricPatch, n0);
+      await opts.onChunk?.(r, sub, n0);
+    } finally {
+      disposeAttribution(r);
+    }
+  }
+  // nodes as for one chunk: effects summed over positions, then averaged over all examples
+  for (const x of byHook.values()) {
+    const nodes = tf.tidy(() => aggregateNodes(tf.tensor3d(x.effects, [N, T, x.dSae + 1])));
+    x.nodes = Float32Array.from(nodes.dataSync() as Float32Array);
+    nodes.dispose();
+  }
+  return { method: opts.method, N, T, hooks, byHook, metricClean, metricPatch };
+}
+
+/** attributeNodes for pairs attributed together (checked by the caller). */
+async function attributeChunk(model: CircuitModel, saes: SAESet, hooks: string[], pairs: PromptPairs, opts: AttributionOptions, steps: number, makeProgress: ProgressFactory): Promise<AttributionResult> {
+  const { N, T } = checkPromptPairs(pairs);
   const clean = tokensTensor(pairs.clean);
   const patch = tokensTensor(pairs.patch);
   const plus = pairs.patchAnswers;
@@ -320,7 +390,6 @@ export async function attributeNodes(model: CircuitModel, saesIn: SAESet, pairs:
   const tensors = new Map<string, HookTensors>();
   let grads: Map<string, { gradF: tf.Tensor; gradE: tf.Tensor }> | undefined;
   const stopPoint = interruptible(`${opts.method} attribution`);
-  const makeProgress = opts.progress ?? NO_PROGRESS_FACTORY;
   try {
     if (opts.method === 'atp') grads = atpGrads(model, saes, hooks, clean, c.states, plus, minus);
     for (const h of hooks) {

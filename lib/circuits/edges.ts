@@ -31,6 +31,8 @@ export interface EdgeOptions {
   nodeThreshold?: number;
   /** downstream nodes pulled back in one pass (the batch is tiled this many times; default 32, fewer when [nodes x N, T, d_sae] would exceed ABLATION_PASS_BYTES) */
   nodesPerPass?: number;
+  /** the weights' divisor: the examples of the whole attribution when `attr` is one chunk of it (default attr.N) */
+  examples?: number;
 }
 
 /**
@@ -63,6 +65,7 @@ function keptNodes(effects: Float32Array, N: number, T: number, D1: number, thr:
 export async function edgesBetween(model: CircuitModel, saes: SAESet, clean: number[][], attr: AttributionResult, up: string, down: string, opts: EdgeOptions = {}): Promise<EdgeBlock> {
   const thr = opts.nodeThreshold ?? 0.1;
   const { N, T } = attr;
+  const examples = opts.examples ?? N;
   const saeU = saes.get(up)!;
   const saeD = saes.get(down)!;
   const dU = saeU.cfg.d_sae;
@@ -123,8 +126,8 @@ export async function edgesBetween(model: CircuitModel, saes: SAESet, clean: num
     const [gF, gE] = tf.grads(fn)([zF, zE]);
     const block = tf.tidy(() => {
       const perNode = (g: tf.Tensor, delta: tf.Tensor) => tf.reshape(tf.mul(tf.reshape(g, [K, N, ...g.shape.slice(1)]), tf.expandDims(delta, 0)), [K, N, T, -1]);
-      const wF = tf.div(tf.sum(perNode(gF, tu.deltaF), [1, 2]), N); // [K, dU]
-      const wE = tf.div(tf.sum(perNode(gE, tu.deltaE), [1, 2, 3]), N); // [K]
+      const wF = tf.div(tf.sum(perNode(gF, tu.deltaF), [1, 2]), examples); // [K, dU]
+      const wE = tf.div(tf.sum(perNode(gE, tu.deltaE), [1, 2, 3]), examples); // [K]
       return tf.concat([wF, tf.expandDims(wE, 1)], 1);
     });
     weights.set(block.dataSync() as Float32Array, s * (dU + 1));
@@ -134,4 +137,29 @@ export async function edgesBetween(model: CircuitModel, saes: SAESet, clean: num
     tokens.dispose();
   }
   return { up, down, downNodes, weights, dUp: dU };
+}
+
+/**
+ * Edge blocks of an attribution made in chunks of pairs (each block from circuitEdges on one chunk with
+ * `examples` = all pairs): per block, the union of the kept downstream nodes (increasing) and the sum of
+ * the chunks' weights (a node not kept in a chunk adds nothing there). One chunk's blocks are returned as they are.
+ */
+export function mergeEdgeBlocks(chunks: EdgeBlock[][]): EdgeBlock[] {
+  if (chunks.length === 1) return chunks[0];
+  if (!chunks.length) return [];
+  return chunks[0].map((first, i) => {
+    const parts = chunks.map((c) => c[i]);
+    for (const b of parts) if (b.up !== first.up || b.down !== first.down) throw new Error(`edge blocks differ between chunks: ${b.up} -> ${b.down} vs ${first.up} -> ${first.down}`);
+    const W = first.dUp + 1;
+    const downNodes = [...new Set(parts.flatMap((b) => b.downNodes))].sort((a, b) => a - b);
+    const row = new Map(downNodes.map((k, r) => [k, r]));
+    const weights = new Float32Array(downNodes.length * W);
+    for (const b of parts) {
+      b.downNodes.forEach((k, r) => {
+        const at = row.get(k)! * W;
+        for (let j = 0; j < W; j++) weights[at + j] += b.weights[r * W + j];
+      });
+    }
+    return { up: first.up, down: first.down, downNodes, weights, dUp: first.dUp };
+  });
 }

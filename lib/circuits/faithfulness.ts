@@ -11,7 +11,7 @@ import { mean } from '../analysis/stats';
 import { interruptible } from '../notebook/interrupt';
 import { HookFn } from '../model/types';
 import { CircuitModel, SAESet, answerLogitDiff, disposeStates, orderHooks, saeStates, tokensTensor } from './common';
-import { PromptPairs, checkPromptPairs } from './attribution';
+import { PromptPairs, attributionPairsPerChunk, checkPromptPairs } from './attribution';
 
 /** Kept nodes per hook: [d_sae + 1] booleans (index d_sae = the error node). A hook left out keeps nothing. */
 export type NodeMask = Map<string, Uint8Array>;
@@ -22,42 +22,81 @@ export interface AblationMeans {
   e: tf.Tensor;
 }
 
-/** Means over examples of the patch run's SAE states (caller disposes). */
-export function patchMeans(model: CircuitModel, saes: SAESet, patch: number[][]): Map<string, AblationMeans> {
-  const tokens = tokensTensor(patch);
-  const { states, logits } = saeStates(model, saes, tokens);
+/** Examples per forward pass of the faithfulness passes (as attribution's chunks: attributionPairsPerChunk). */
+function examplesPerPass(saes: SAESet, T: number): number {
+  return attributionPairsPerChunk(T, [...saes.values()].map((s) => s.cfg.d_sae));
+}
+
+/** Means over examples of the patch run's SAE states (caller disposes); examples in chunks of `perPass`. */
+export function patchMeans(model: CircuitModel, saes: SAESet, patch: number[][], perPass = examplesPerPass(saes, patch[0].length)): Map<string, AblationMeans> {
+  const N = patch.length;
+  if (N <= perPass) {
+    const tokens = tokensTensor(patch);
+    const { states, logits } = saeStates(model, saes, tokens);
+    const out = new Map<string, AblationMeans>();
+    for (const [h, s] of states) out.set(h, { f: tf.mean(s.f, 0), e: tf.mean(s.e, 0) });
+    disposeStates(states);
+    tf.dispose([logits, tokens]);
+    return out;
+  }
+  // sums over the chunks' examples, then / N
+  const sums = new Map<string, AblationMeans>();
+  for (let n0 = 0; n0 < N; n0 += perPass) {
+    const tokens = tokensTensor(patch.slice(n0, n0 + perPass));
+    const { states, logits } = saeStates(model, saes, tokens);
+    for (const [h, s] of states) {
+      const prev = sums.get(h);
+      const next = tf.tidy(() => ({ f: prev ? tf.add(prev.f, tf.sum(s.f, 0)) : tf.sum(s.f, 0), e: prev ? tf.add(prev.e, tf.sum(s.e, 0)) : tf.sum(s.e, 0) }));
+      if (prev) tf.dispose([prev.f, prev.e]);
+      sums.set(h, next);
+    }
+    disposeStates(states);
+    tf.dispose([logits, tokens]);
+  }
   const out = new Map<string, AblationMeans>();
-  for (const [h, s] of states) out.set(h, { f: tf.mean(s.f, 0), e: tf.mean(s.e, 0) });
-  disposeStates(states);
-  tf.dispose([logits, tokens]);
+  for (const [h, s] of sums) {
+    out.set(h, { f: tf.div(s.f, N), e: tf.div(s.e, N) });
+    tf.dispose([s.f, s.e]);
+  }
   return out;
 }
 
 /**
  * Per-example metric logit[clean_answer] - logit[patch_answer] on the clean prompts with the nodes
- * outside `keep` mean-ablated at every hook of `saes`.
+ * outside `keep` mean-ablated at every hook of `saes`; examples in chunks of `perPass` (each example's
+ * metric depends on that example and the means only).
  */
-export function metricWithAblations(model: CircuitModel, saes: SAESet, pairs: PromptPairs, keep: NodeMask, means: Map<string, AblationMeans>): Float32Array {
-  checkPromptPairs(pairs);
+export function metricWithAblations(model: CircuitModel, saes: SAESet, pairs: PromptPairs, keep: NodeMask, means: Map<string, AblationMeans>, perPass = examplesPerPass(saes, pairs.clean[0].length)): Float32Array {
+  const { N } = checkPromptPairs(pairs);
   const hooks = orderHooks(model, saes.keys());
+  const masks = new Map<string, Float32Array>();
+  for (const h of hooks) {
+    const D = saes.get(h)!.cfg.d_sae;
+    const k = keep.get(h) ?? new Uint8Array(D + 1);
+    if (k.length !== D + 1) throw new Error(`node mask for ${h} has ${k.length} entries, expected d_sae + 1 = ${D + 1}`);
+    masks.set(h, Float32Array.from(k));
+  }
   const fwdHooks: Array<[string, HookFn]> = hooks.map((h) => [h, (x) => {
     const sae = saes.get(h)!;
     const D = sae.cfg.d_sae;
-    const k = keep.get(h) ?? new Uint8Array(D + 1);
-    if (k.length !== D + 1) throw new Error(`node mask for ${h} has ${k.length} entries, expected d_sae + 1 = ${D + 1}`);
+    const k = masks.get(h)!;
     const mu = means.get(h)!;
     const f = sae.encode(x);
     const e = tf.sub(x, sae.decode(f));
-    const kf = tf.tensor1d(Float32Array.from(k.subarray(0, D)));
+    const kf = tf.tensor1d(k.subarray(0, D));
     const fOut = tf.add(tf.mul(f, kf), tf.mul(tf.expandDims(mu.f, 0), tf.sub(1, kf)));
     const eOut = k[D] ? e : tf.add(tf.zerosLike(e), tf.expandDims(mu.e, 0));
     return tf.add(sae.decode(fOut), eOut);
   }]);
-  const tokens = tokensTensor(pairs.clean);
-  const logits = model.forward(tokens, { fwdHooks, logitsToKeep: 1 }).logits!;
-  const m = answerLogitDiff(logits, pairs.cleanAnswers, pairs.patchAnswers);
-  const out = Float32Array.from(m.dataSync() as Float32Array);
-  tf.dispose([tokens, logits, m]);
+  const out = new Float32Array(N);
+  for (let n0 = 0; n0 < N; n0 += perPass) {
+    const n1 = Math.min(N, n0 + perPass);
+    const tokens = tokensTensor(pairs.clean.slice(n0, n1));
+    const logits = model.forward(tokens, { fwdHooks, logitsToKeep: 1 }).logits!;
+    const m = answerLogitDiff(logits, pairs.cleanAnswers.slice(n0, n1), pairs.patchAnswers.slice(n0, n1));
+    out.set(m.dataSync() as Float32Array, n0);
+    tf.dispose([tokens, logits, m]);
+  }
   return out;
 }
 

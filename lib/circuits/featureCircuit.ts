@@ -6,7 +6,8 @@
  */
 import { SAESet, CircuitModel } from './common';
 import { AttributionResult, PromptPairs, attributeNodes, disposeAttribution } from './attribution';
-import { EdgeBlock, circuitEdges } from './edges';
+import { EdgeBlock, circuitEdges, mergeEdgeBlocks } from './edges';
+import { ProgressFactory } from '../notebook/progress';
 import { Circuit, buildCircuit } from './circuit';
 import { FaithfulnessCurve, FaithfulnessPoint, faithfulnessCurve } from './faithfulness';
 import { SvaRecord, svaPromptPairs, SvaTokenizer } from './svaData';
@@ -44,11 +45,28 @@ export function nodeEffects(attr: AttributionResult): Map<string, Float32Array> 
 }
 
 /**
- * The circuit of an attribution made with keepTensors (atp or ig): edges, the thresholded circuit and
- * its faithfulness curve. The attribution's tensors are left to the caller.
+ * Node effects by atp or ig and the circuit's edges, pairs in chunks (AttributionOptions.pairsPerChunk):
+ * each chunk's edges are computed from its gradients and deltas, which are then released, so no tensor
+ * holds more than a chunk's pairs; the chunks' edge weights add up (mergeEdgeBlocks). The result holds no tensors.
  */
-export async function circuitFromAttribution(model: CircuitModel, saes: SAESet, pairs: PromptPairs, attr: AttributionResult, opts: FeatureCircuitOptions): Promise<Omit<FeatureCircuitResult, 'attribution'>> {
-  const edges = await circuitEdges(model, saes, pairs.clean, attr, { nodeThreshold: opts.nodeThreshold });
+export async function attributeWithEdges(model: CircuitModel, saes: SAESet, pairs: PromptPairs, opts: { method: 'atp' | 'ig'; steps?: number; nodeThreshold: number; pairsPerChunk?: number; progress?: ProgressFactory }): Promise<{ attribution: AttributionResult; edges: EdgeBlock[] }> {
+  const chunks: EdgeBlock[][] = [];
+  const N = pairs.clean.length;
+  const attribution = await attributeNodes(model, saes, pairs, {
+    method: opts.method, steps: opts.steps, keepTensors: true, pairsPerChunk: opts.pairsPerChunk, progress: opts.progress,
+    onChunk: async (chunk, sub) => { chunks.push(await circuitEdges(model, saes, sub.clean, chunk, { nodeThreshold: opts.nodeThreshold, examples: N })); },
+  });
+  disposeAttribution(attribution);
+  return { attribution, edges: mergeEdgeBlocks(chunks) };
+}
+
+/**
+ * The circuit of an attribution: edges (from `edges`, e.g. attributeWithEdges's, or else computed from the
+ * attribution's tensors: made with keepTensors, atp or ig), the thresholded circuit and its faithfulness
+ * curve. The attribution's tensors are left to the caller.
+ */
+export async function circuitFromAttribution(model: CircuitModel, saes: SAESet, pairs: PromptPairs, attr: AttributionResult, opts: FeatureCircuitOptions, precomputed?: EdgeBlock[]): Promise<Omit<FeatureCircuitResult, 'attribution'>> {
+  const edges = precomputed ?? await circuitEdges(model, saes, pairs.clean, attr, { nodeThreshold: opts.nodeThreshold });
   const circuit = buildCircuit(attr, edges, { nodeThreshold: opts.nodeThreshold, edgeThreshold: opts.edgeThreshold });
   const nodes = nodeEffects(attr);
   const thresholds = [...new Set([opts.nodeThreshold, ...(opts.thresholds ?? [])])].sort((a, b) => a - b);
@@ -61,12 +79,8 @@ export async function circuitFromAttribution(model: CircuitModel, saes: SAESet, 
 export async function featureCircuitForModel(model: CircuitModel, saes: SAESet, pairs: PromptPairs, opts: FeatureCircuitOptions): Promise<FeatureCircuitResult> {
   const method = opts.method ?? 'ig';
   if (method !== 'atp' && method !== 'ig') throw new Error(`circuit method must be 'atp' or 'ig' (edges need gradients), got '${method}'`);
-  const attribution = await attributeNodes(model, saes, pairs, { method, steps: opts.igSteps, keepTensors: true });
-  try {
-    return { attribution, ...(await circuitFromAttribution(model, saes, pairs, attribution, opts)) };
-  } finally {
-    disposeAttribution(attribution);
-  }
+  const { attribution, edges } = await attributeWithEdges(model, saes, pairs, { method, steps: opts.igSteps, nodeThreshold: opts.nodeThreshold });
+  return { attribution, ...(await circuitFromAttribution(model, saes, pairs, attribution, opts, edges)) };
 }
 
 /** Prompt pairs drawn for a circuit: one prefix length, the records they came from. */

@@ -12,7 +12,7 @@ import { AttributionMethod, AttributionResult, attributeNodes, disposeAttributio
 import { Circuit, CircuitNode, circuitDot } from '../circuits/circuit';
 import { renderDotSvg } from '../circuits/graphviz';
 import { FaithfulnessCurve, FaithfulnessPoint, faithfulnessCurve } from '../circuits/faithfulness';
-import { CircuitExamples, circuitExamples, circuitFromAttribution, nodeEffects } from '../circuits/featureCircuit';
+import { CircuitExamples, attributeWithEdges, circuitExamples, circuitFromAttribution, nodeEffects } from '../circuits/featureCircuit';
 import { agreementLine, faithfulnessCurvesSpec, methodAgreementSpec } from '../circuits/plots';
 import { SvaRecord, SvaTokenizer, generateSvaPairs, readSvaJsonl, svaToJsonl } from '../circuits/svaData';
 import { EdgeBlock } from '../circuits/edges';
@@ -184,20 +184,28 @@ async function featureCircuitsRun(ctx: StageContext): Promise<StageOutput<Featur
     const { records, source } = circuitRecords(config, w.tokenizer);
     const ex = circuitExamples(records, w.tokenizer, { nExamples: at.nExamples, prependBos: config.prependBos, seed: config.seed });
     const seconds: Record<string, { seconds: number }> = {};
-    // phases: each method's node effects, the circuit (edges + its faithfulness curve), the other methods' curves, the two ends
+    // phases: each method's node effects (the circuit's method with its edges), the circuit's faithfulness curve, the other methods' curves, the two ends
     const phases = new Progress('feature circuits: phases', methods.length + 1 + methods.filter((k) => k !== main).length + 1);
     const progress = (label: string, total: number) => new Progress(label, total);
+    // the circuit's method also gives the edges, chunk by chunk of pairs (its gradients are not kept for all pairs)
+    let edges: EdgeBlock[] = [];
     for (const k of methods) {
       const t0 = performance.now();
-      m[k] = await attributeNodes(w.model, w.saes, ex, { method: k, steps: at.igSteps, keepTensors: k === main, progress });
+      if (k === main) {
+        const r = await attributeWithEdges(w.model, w.saes, ex, { method: main as 'atp' | 'ig', steps: at.igSteps, nodeThreshold: at.nodeThreshold, progress });
+        m[k] = r.attribution;
+        edges = r.edges;
+      } else {
+        m[k] = await attributeNodes(w.model, w.saes, ex, { method: k, steps: at.igSteps, progress });
+      }
       seconds[k] = { seconds: (performance.now() - t0) / 1000 };
-      phases.tick(1, { '': `${k} node effects ${seconds[k].seconds.toFixed(1)} s` });
+      phases.tick(1, { '': `${k} node effects${k === main ? ' and edges' : ''} ${seconds[k].seconds.toFixed(1)} s` });
     }
     const opts = { method: main as "atp" | "ig", igSteps: at.igSteps, nodeThreshold: at.nodeThreshold, edgeThreshold: at.edgeThreshold, thresholds: at.thresholds };
     const t0 = performance.now();
-    const fc = await circuitFromAttribution(w.model, w.saes, ex, m[main]!, opts);
+    const fc = await circuitFromAttribution(w.model, w.saes, ex, m[main]!, opts, edges);
     seconds.circuit = { seconds: (performance.now() - t0) / 1000 };
-    phases.tick(1, { '': `circuit (edges, faithfulness) ${seconds.circuit.seconds.toFixed(1)} s` });
+    phases.tick(1, { '': `circuit (faithfulness) ${seconds.circuit.seconds.toFixed(1)} s` });
     disposeAttribution(m[main]!);
     // faithfulness over the thresholds for every method, and the two ends (all nodes / none), through the same code
     const curves: Record<string, FaithfulnessCurve> = { [main]: { ...fc.curve, points: fc.curve.points.filter((p) => at.thresholds.includes(p.threshold)) } };
