@@ -3,7 +3,7 @@ import * as assert from 'assert';
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend, assertClose } from '../helpers';
 import {
-  MeanAccumulator, combineMoments, linearRegression, nanMean, pearson, sampleIndices, sampleWithoutReplacement,
+  MeanAccumulator, combineMoments, linearRegression, linearRegressionParts, nanMean, pearson, sampleIndices, sampleWithoutReplacement,
 } from '../../lib/analysis';
 import { mulberry32 } from '../../lib/data/random';
 import { FX } from './fixtures';
@@ -55,4 +55,18 @@ test('column sums and tiling by outer products are exact', async () => {
   assert.deepStrictEqual(tf.tidy(() => tileRows(tf.tensor1d([0.1, 0.2]), 2)).arraySync(), [[Math.fround(0.1), Math.fround(0.2)], [Math.fround(0.1), Math.fround(0.2)]]);
   assert.deepStrictEqual(tf.tidy(() => tileColumns(tf.tensor1d([3, 4]), 3)).arraySync(), [[3, 3, 3], [4, 4, 4]]);
   assert.throws(() => columnSums(tf.zeros([2])), /\[rows, cols\]/);
+});
+
+test('linearRegressionParts: a line through parts by hand, and the same line as linearRegression over the joined values', () => {
+  // y = 3x - 2 exactly, split unevenly (an empty part included)
+  const l = linearRegressionParts([[0, 1], [], [2, 3, 4]], [[-2, 1], [], [4, 7, 10]]);
+  assert.deepStrictEqual([l.slope, l.intercept, l.r, l.n], [3, -2, 1, 5]);
+  const r = mulberry32(5);
+  const x = Float32Array.from({ length: 1000 }, () => r() - 0.5);
+  const y = Float32Array.from(x, (v) => -0.5 * v + 0.2 * (r() - 0.5));
+  const whole = linearRegression(x, y);
+  const parts = linearRegressionParts([x.subarray(0, 300), x.subarray(300)], [y.subarray(0, 300), y.subarray(300)]);
+  for (const k of ['slope', 'intercept', 'r'] as const) assert.ok(Math.abs(parts[k] - whole[k]) < 1e-5, `${k}: ${parts[k]} vs ${whole[k]}`);
+  assert.ok(Number.isNaN(linearRegressionParts([[1, 1, 1]], [[0, 1, 2]]).slope), 'constant x: no line');
+  assert.throws(() => linearRegressionParts([[1, 2]], [[1]]), /part 0 has 2 x values but 1 y values/);
 });
