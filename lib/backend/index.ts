@@ -35,6 +35,15 @@ function versionOf(pkg: string): string | undefined {
   }
 }
 
+/** The `name` in a package's package.json (an npm alias installs another package under the name asked for). */
+function packageName(pkg: string): string | undefined {
+  try {
+    return require(`${pkg}/package.json`).name as string;
+  } catch {
+    return undefined;
+  }
+}
+
 function registered(name: string): boolean {
   return tf.findBackendFactory(name) != null;
 }
@@ -63,7 +72,9 @@ async function probe(kind: BackendKind): Promise<string | undefined> {
     }
     case 'tensorflow': {
       if (!registered('tensorflow')) {
-        // With danfojs-node's override, '@tensorflow/tfjs-node' may be an alias of plain tfjs: only a registered backend counts.
+        // With danfojs-node's override, '@tensorflow/tfjs-node' may be an alias of plain tfjs: a second copy of its
+        // bundle (20-40 ms to load) that registers no tensorflow backend. Only a registered backend counts.
+        if (packageName('@tensorflow/tfjs-node') === '@tensorflow/tfjs') return '@tensorflow/tfjs-node is not installed (the name is an alias of plain @tensorflow/tfjs: no tensorflow backend)';
         tryLoad('@tensorflow/tfjs-node');
       }
       if (!registered('tensorflow')) return '@tensorflow/tfjs-node is not installed (no tensorflow backend registered)';

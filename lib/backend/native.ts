@@ -21,6 +21,7 @@ import { fusedReplacementKernels, saelabKernels } from './nativeKernels/fused';
 import { registerFusedGradients } from './fusedOps';
 import { setBf16Addon } from './bf16';
 import { setNativeNonFiniteCounter } from '../io/finite';
+import { setNativeFileMapper } from '../io/safetensors';
 import { setAllocatorTrim } from '../model/memory';
 
 /** The tfjs backend name. */
@@ -90,6 +91,7 @@ export function loadNativeAddon(): { addon?: NativeAddon; reason: string } {
     mod.setThreads(threads);
     setBf16Addon(mod);
     if (mod.nonFinite) setNativeNonFiniteCounter(mod.nonFinite.bind(mod));
+    if (mod.mapFile) setNativeFileMapper(mod.mapFile.bind(mod));
     tuneAllocator(mod);
     addon = mod;
     return { addon, reason: '' };

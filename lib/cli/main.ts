@@ -15,6 +15,18 @@ export function loadCommands(): Map<string, CliCommand> {
   return cmds;
 }
 
+/**
+ * The command `name` alone, when its module is commands/<name>.js (every command's file is named after it): a
+ * command starts without loading every other command's libraries. Undefined when there is no such file.
+ */
+export function loadCommand(name: string): CliCommand | undefined {
+  if (!/^[a-z][a-z0-9-]*$/.test(name)) return undefined;
+  const file = path.join(__dirname, 'commands', `${name}.js`);
+  if (!fs.existsSync(file)) return undefined;
+  const mod = require(file) as { command?: CliCommand };
+  return mod.command?.name === name ? mod.command : undefined;
+}
+
 function help(cmds: Map<string, CliCommand>): string {
   const lines = ['usage: saelab <command> [options]', '', 'commands:'];
   for (const c of cmds.values()) lines.push(`  ${c.name.padEnd(20)} ${c.summary}`);
@@ -24,15 +36,14 @@ function help(cmds: Map<string, CliCommand>): string {
 
 /** Entry point of the `saelab` binary. */
 export async function main(argv: string[]): Promise<number> {
-  const cmds = loadCommands();
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    console.log(help(cmds));
+    console.log(help(loadCommands()));
     return name ? 0 : 1;
   }
-  const cmd = cmds.get(name);
+  const cmd = loadCommand(name) ?? loadCommands().get(name);
   if (!cmd) {
-    console.error(`saelab: unknown command '${name}'\n\n${help(cmds)}`);
+    console.error(`saelab: unknown command '${name}'\n\n${help(loadCommands())}`);
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {

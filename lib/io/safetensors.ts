@@ -5,20 +5,44 @@ import { SafetensorsError, SafetensorsReader, RawTensor, TensorToWrite, decodeHe
 
 export * from './safetensorsCore';
 
+/** The native addon's `mapFile` (set by lib/backend/native.ts): a private mapping of a file's bytes, or null. */
+export type NativeFileMapper = (fd: number, offset: number, length: number) => ArrayBuffer | null;
+let fileMapper: NativeFileMapper | undefined;
+/** Tensors below this size are read: a mapping costs a system call and a page of address space. */
+const MAP_MIN_BYTES = 1 << 20;
+
+/** Map instead of read where a file was opened with `{ mapped: true }` (lib/backend/native.ts sets it; SAELAB_MMAP=0 turns it off). */
+export function setNativeFileMapper(fn: NativeFileMapper | undefined): void {
+  fileMapper = fn;
+}
+
+/** Options of SafetensorsFile.open. */
+export interface SafetensorsOpenOptions {
+  /**
+   * Tensors of 1 MiB or more come back as private memory mappings of the file rather than fresh reads (when the
+   * native addon is loaded): no copy, and the page cache's pages are shared until written. Only for files nobody
+   * rewrites in place while they are open (checkpoints, SAE weights): a file that shrinks under a mapping
+   * stops the process (SIGBUS).
+   */
+  mapped?: boolean;
+}
+
 /**
  * A safetensors file opened for per-tensor reads: only the header is read up front, each tensor is
  * read from its own offsets, so a checkpoint larger than memory can be loaded tensor by tensor.
  */
 export class SafetensorsFile extends SafetensorsReader {
   private fd: number | null;
+  private readonly mapped: boolean;
 
-  private constructor(file: string, fd: number, tensors: SafetensorsReader['tensors'], metadata: Record<string, string>) {
+  private constructor(file: string, fd: number, tensors: SafetensorsReader['tensors'], metadata: Record<string, string>, mapped: boolean) {
     super(file, tensors, metadata);
     this.fd = fd;
+    this.mapped = mapped;
   }
 
   /** Open and validate the header. Throws SafetensorsError naming the file and the problem. */
-  static open(file: string): SafetensorsFile {
+  static open(file: string, opts: SafetensorsOpenOptions = {}): SafetensorsFile {
     let fd: number;
     try {
       if (fs.statSync(file).isDirectory()) throw new SafetensorsError(file, 'is a folder, not a safetensors file');
@@ -36,7 +60,7 @@ export class SafetensorsFile extends SafetensorsReader {
       const hbuf = Buffer.alloc(n);
       readFully(fd, hbuf, 8, file);
       const { tensors, metadata } = parseHeaderJson(file, decodeHeader(file, hbuf), 8 + n, size - 8 - n);
-      return new SafetensorsFile(file, fd, tensors, metadata);
+      return new SafetensorsFile(file, fd, tensors, metadata, opts.mapped === true && process.env.SAELAB_MMAP !== '0');
     } catch (e) {
       fs.closeSync(fd);
       throw e;
@@ -45,6 +69,11 @@ export class SafetensorsFile extends SafetensorsReader {
 
   protected readBytes(start: number, byteLength: number): ArrayBuffer {
     if (this.fd === null) throw new SafetensorsError(this.file, 'file is closed');
+    // a mapping starts where the tensor does: a 4-byte aligned start keeps 32-bit values aligned for native kernels
+    if (this.mapped && fileMapper && byteLength >= MAP_MIN_BYTES && start % 4 === 0) {
+      const ab = fileMapper(this.fd, start, byteLength);
+      if (ab) return ab;
+    }
     // uninitialised memory (no zero-fill): readFully overwrites every byte or throws
     const ab = Buffer.allocUnsafeSlow(byteLength).buffer as ArrayBuffer;
     readFully(this.fd, new Uint8Array(ab, 0, byteLength), start, this.file);

@@ -42,7 +42,7 @@ export function openCheckpoint(dir: string): TensorSource & { close(): void; dty
   const files = new Map<string, SafetensorsFile>();
   const where = new Map<string, SafetensorsFile>();
   if (fs.existsSync(single)) {
-    const f = SafetensorsFile.open(single);
+    const f = SafetensorsFile.open(single, { mapped: true });
     files.set(single, f);
     for (const n of f.names()) where.set(n, f);
   } else if (fs.existsSync(index)) {
@@ -58,7 +58,7 @@ export function openCheckpoint(dir: string): TensorSource & { close(): void; dty
       let f = files.get(file);
       if (!f) {
         if (!fs.existsSync(file)) throw new Error(`${index}: shard ${shard} (for '${name}') is missing from ${dir}`);
-        f = SafetensorsFile.open(file);
+        f = SafetensorsFile.open(file, { mapped: true });
         files.set(file, f);
       }
       where.set(name, f);

@@ -40,7 +40,7 @@ function loadSAELensFolder(dir: string, overrides: Record<string, unknown>): Loa
   const weightsFile = path.join(dir, SAE_WEIGHTS_FILENAME);
   if (!fs.existsSync(weightsFile)) throw new ConfigError(`${dir}: missing ${SAE_WEIGHTS_FILENAME} (found ${fs.readdirSync(dir).join(', ')})`);
   const sparsityFile = path.join(dir, SPARSITY_FILENAME);
-  const weights = SafetensorsFile.open(weightsFile);
+  const weights = SafetensorsFile.open(weightsFile, { mapped: true });
   const sparsity = fs.existsSync(sparsityFile) ? SafetensorsFile.open(sparsityFile) : undefined;
   try {
     return saeLensFromFiles(cfgFile, raw, overrides, weights, sparsity, dir);

@@ -56,6 +56,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"nonFinite", nullptr, NonFinite, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"allocatorTune", nullptr, AllocatorTune, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"allocatorTrim", nullptr, AllocatorTrim, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"mapFile", nullptr, MapFile, nullptr, nullptr, nullptr, napi_default, nullptr},
 #endif
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

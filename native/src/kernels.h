@@ -42,6 +42,7 @@ napi_value Bf16Info(napi_env env, napi_callback_info info);
 napi_value Bf16Matmul(napi_env env, napi_callback_info info);
 napi_value NonFinite(napi_env env, napi_callback_info info);
 napi_value AllocatorTune(napi_env env, napi_callback_info info);
+napi_value MapFile(napi_env env, napi_callback_info info);
 napi_value AllocatorTrim(napi_env env, napi_callback_info info);
 napi_value Info(napi_env env, napi_callback_info info);
 }  // namespace saelab

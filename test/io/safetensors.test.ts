@@ -107,3 +107,34 @@ test('SafetensorsBuffer: serializeSafetensors bytes parse back; truncated bytes 
   bad.write('!', 8);
   assert.throws(() => SafetensorsBuffer.parse(bad, 'bad'), /bad: header is not valid JSON/);
 });
+
+test('a file opened { mapped: true } gives tensors of 1 MiB or more as private mappings: same values, writes stay in memory, unmapped when collected', async () => {
+  const { loadNativeAddon } = await import('../../lib/backend/native');
+  const { collectGarbage } = await import('../../lib/model/memory');
+  assert.ok(loadNativeAddon().addon, 'the native addon is built');
+  const dir = tmpDir();
+  const file = path.join(dir, 'big.safetensors');
+  const n = 1 << 19; // 2 MiB of float32
+  const big = new Float32Array(n).map((_, i) => Math.sin(i) * 1000);
+  writeSafetensors(file, { small: { shape: [3], data: new Float32Array([1, 2, 3]) }, big: { shape: [512, 1024], data: big } });
+  const before = fs.readFileSync(file);
+  const mapsHold = () => fs.readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.endsWith(file)).length;
+  assert.strictEqual(mapsHold(), 0);
+  const f = SafetensorsFile.open(file, { mapped: true });
+  let t: Float32Array | undefined = f.readRaw('big').data as Float32Array;
+  assert.deepStrictEqual(Array.from(f.readRaw('small').data as Float32Array), [1, 2, 3]);
+  assert.strictEqual(mapsHold(), 1, 'the 2 MiB tensor is a mapping of the file');
+  assert.strictEqual(t.length, n);
+  for (let i = 0; i < n; i += 997) assert.strictEqual(t[i], Math.fround(Math.sin(i) * 1000), `value ${i}`);
+  t[5] = -7; // copy-on-write: the caller owns what it read, the file is untouched
+  assert.strictEqual(t[5], -7);
+  f.close();
+  assert.ok(fs.readFileSync(file).equals(before), 'the file is unchanged');
+  const plain = SafetensorsFile.open(file);
+  assert.deepStrictEqual(plain.readRaw('big').data, big);
+  plain.close();
+  assert.strictEqual(mapsHold(), 1, 'a plain open reads');
+  t = undefined;
+  for (let i = 0; i < 5 && mapsHold() > 0; i++) await collectGarbage(20);
+  assert.strictEqual(mapsHold(), 0, 'the mapping goes when its buffer is collected');
+});

@@ -79,6 +79,8 @@ export interface NativeAddon {
   allocatorTune?(mmapThreshold: number, trimThreshold: number): boolean;
   /** Free heap pages back to the system (malloc_trim). */
   allocatorTrim?(): void;
+  /** A private memory mapping of `length` bytes of an open file from `offset` (native/src/mapfile.cc), or null. */
+  mapFile?(fd: number, offset: number, length: number): ArrayBuffer | null;
   /** out[i] = cond[i / inner] ? a[i] : b[i] (4-byte elements). */
   select?(cond: Uint8Array, a: Float32Array | Int32Array, b: Float32Array | Int32Array, out: Float32Array | Int32Array, inner: number): void;
 }
