@@ -27,20 +27,12 @@ const ALIASES: Record<string, BackendKind> = {
 let current: BackendInfo | undefined;
 let pending: Promise<BackendInfo> | undefined;
 
-function versionOf(pkg: string): string | undefined {
+/** An installed package's package.json `name` and `version` (an npm alias installs another package under the name asked for). */
+function installedPackage(pkg: string): { name?: string; version?: string } {
   try {
-    return require(`${pkg}/package.json`).version as string;
+    return require(`${pkg}/package.json`) as { name?: string; version?: string };
   } catch {
-    return undefined;
-  }
-}
-
-/** The `name` in a package's package.json (an npm alias installs another package under the name asked for). */
-function packageName(pkg: string): string | undefined {
-  try {
-    return require(`${pkg}/package.json`).name as string;
-  } catch {
-    return undefined;
+    return {};
   }
 }
 
@@ -74,7 +66,7 @@ async function probe(kind: BackendKind): Promise<string | undefined> {
       if (!registered('tensorflow')) {
         // With danfojs-node's override, '@tensorflow/tfjs-node' may be an alias of plain tfjs: a second copy of its
         // bundle (20-40 ms to load) that registers no tensorflow backend. Only a registered backend counts.
-        if (packageName('@tensorflow/tfjs-node') === '@tensorflow/tfjs') return '@tensorflow/tfjs-node is not installed (the name is an alias of plain @tensorflow/tfjs: no tensorflow backend)';
+        if (installedPackage('@tensorflow/tfjs-node').name === '@tensorflow/tfjs') return '@tensorflow/tfjs-node is not installed (the name is an alias of plain @tensorflow/tfjs: no tensorflow backend)';
         tryLoad('@tensorflow/tfjs-node');
       }
       if (!registered('tensorflow')) return '@tensorflow/tfjs-node is not installed (no tensorflow backend registered)';
@@ -135,7 +127,7 @@ export async function initBackend(force?: string): Promise<BackendInfo> {
     await tf.ready();
     const versions: Record<string, string> = { node: process.versions.node, 'tfjs-core': tf.version_core };
     for (const pkg of ['@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node-gpu']) {
-      const v = versionOf(pkg);
+      const v = installedPackage(pkg).version;
       if (v) versions[pkg.replace('@tensorflow/', '')] = v;
     }
     versions.saelab = SAELAB_VERSION;
